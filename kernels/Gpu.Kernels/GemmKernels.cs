@@ -1,0 +1,139 @@
+using ILGPU;
+
+namespace Gpu.Kernels;
+
+/// <summary>
+/// Barrier-free, register-blocked matrix products: each thread computes a 4x4 block of the
+/// output in registers. No shared memory and no barriers, so they run fast on ILGPU's CPU
+/// accelerator (one OS thread per multiprocessor) and correctly on any GPU. All matrices are
+/// dense, row-major float32. Edge blocks clamp their loads and guard their stores, so any
+/// shape is valid (no tile-multiple requirement). Launch with ceil(rows/4) * ceil(cols/4) threads.
+/// </summary>
+public static class GemmKernels
+{
+    /// <summary>Rows and columns of output computed by one thread.</summary>
+    public const int Block = 4;
+
+    /// <summary>Number of threads to launch for an output of rows x cols.</summary>
+    public static int Threads(int rows, int cols) =>
+        ((rows + Block - 1) / Block) * ((cols + Block - 1) / Block);
+
+    // Forward dense layer: Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]); act = ReLU when relu != 0, else identity.
+    public static void DenseForward(Index1D t, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
+        ArrayView<float> y, int m, int n, int k, int relu)
+    {
+        int nb = (n + Block - 1) / Block;
+        int i0 = (t / nb) * Block;
+        int j0 = (t % nb) * Block;
+        long xa = (long)Math.Min(i0, m - 1) * k, xb = (long)Math.Min(i0 + 1, m - 1) * k;
+        long xc = (long)Math.Min(i0 + 2, m - 1) * k, xd = (long)Math.Min(i0 + 3, m - 1) * k;
+        long wa = (long)Math.Min(j0, n - 1) * k, wb = (long)Math.Min(j0 + 1, n - 1) * k;
+        long wc = (long)Math.Min(j0 + 2, n - 1) * k, wd = (long)Math.Min(j0 + 3, n - 1) * k;
+        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        for (int p = 0; p < k; p++)
+        {
+            float a0 = x[xa + p], a1 = x[xb + p], a2 = x[xc + p], a3 = x[xd + p];
+            float b0 = w[wa + p], b1 = w[wb + p], b2 = w[wc + p], b3 = w[wd + p];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+        }
+        StoreBiasAct(y, b, i0, j0, m, n, relu, c00, c01, c02, c03);
+        StoreBiasAct(y, b, i0 + 1, j0, m, n, relu, c10, c11, c12, c13);
+        StoreBiasAct(y, b, i0 + 2, j0, m, n, relu, c20, c21, c22, c23);
+        StoreBiasAct(y, b, i0 + 3, j0, m, n, relu, c30, c31, c32, c33);
+    }
+
+    // Weight gradient (outer products summed over the batch): dW[n,k] = dZ[m,n]^T . H[m,k].
+    public static void WeightGrad(Index1D t, ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw,
+        int m, int n, int k)
+    {
+        int kb = (k + Block - 1) / Block;
+        int i0 = (t / kb) * Block;   // rows of dW (output units)
+        int j0 = (t % kb) * Block;   // columns of dW (input units)
+        int ia = Math.Min(i0, n - 1), ib = Math.Min(i0 + 1, n - 1), ic = Math.Min(i0 + 2, n - 1), id = Math.Min(i0 + 3, n - 1);
+        int ja = Math.Min(j0, k - 1), jb = Math.Min(j0 + 1, k - 1), jc = Math.Min(j0 + 2, k - 1), jd = Math.Min(j0 + 3, k - 1);
+        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        for (int r = 0; r < m; r++)
+        {
+            long zr = (long)r * n, hr = (long)r * k;
+            float a0 = dz[zr + ia], a1 = dz[zr + ib], a2 = dz[zr + ic], a3 = dz[zr + id];
+            float b0 = h[hr + ja], b1 = h[hr + jb], b2 = h[hr + jc], b3 = h[hr + jd];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+        }
+        Store(dw, i0, j0, n, k, c00, c01, c02, c03);
+        Store(dw, i0 + 1, j0, n, k, c10, c11, c12, c13);
+        Store(dw, i0 + 2, j0, n, k, c20, c21, c22, c23);
+        Store(dw, i0 + 3, j0, n, k, c30, c31, c32, c33);
+    }
+
+    // Input gradient with the previous layer's ReLU mask: dX[m,k] = (dZ[m,n] . W[n,k]) * (H[m,k] > 0 when mask != 0).
+    public static void InputGrad(Index1D t, ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h,
+        ArrayView<float> dx, int m, int n, int k, int mask)
+    {
+        int kb = (k + Block - 1) / Block;
+        int i0 = (t / kb) * Block;   // batch rows
+        int j0 = (t % kb) * Block;   // input units
+        long za = (long)Math.Min(i0, m - 1) * n, zb = (long)Math.Min(i0 + 1, m - 1) * n;
+        long zc = (long)Math.Min(i0 + 2, m - 1) * n, zd = (long)Math.Min(i0 + 3, m - 1) * n;
+        int ja = Math.Min(j0, k - 1), jb = Math.Min(j0 + 1, k - 1), jc = Math.Min(j0 + 2, k - 1), jd = Math.Min(j0 + 3, k - 1);
+        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        for (int p = 0; p < n; p++)
+        {
+            long wr = (long)p * k;
+            float a0 = dz[za + p], a1 = dz[zb + p], a2 = dz[zc + p], a3 = dz[zd + p];
+            float b0 = w[wr + ja], b1 = w[wr + jb], b2 = w[wr + jc], b3 = w[wr + jd];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+        }
+        StoreMasked(dx, h, i0, j0, m, k, mask, c00, c01, c02, c03);
+        StoreMasked(dx, h, i0 + 1, j0, m, k, mask, c10, c11, c12, c13);
+        StoreMasked(dx, h, i0 + 2, j0, m, k, mask, c20, c21, c22, c23);
+        StoreMasked(dx, h, i0 + 3, j0, m, k, mask, c30, c31, c32, c33);
+    }
+
+    static void Store(ArrayView<float> c, int i, int j0, int rows, int cols, float v0, float v1, float v2, float v3)
+    {
+        if (i >= rows) return;
+        long r = (long)i * cols;
+        if (j0 < cols) c[r + j0] = v0;
+        if (j0 + 1 < cols) c[r + j0 + 1] = v1;
+        if (j0 + 2 < cols) c[r + j0 + 2] = v2;
+        if (j0 + 3 < cols) c[r + j0 + 3] = v3;
+    }
+
+    static void StoreBiasAct(ArrayView<float> y, ArrayView<float> b, int i, int j0, int rows, int cols, int relu,
+        float v0, float v1, float v2, float v3)
+    {
+        if (i >= rows) return;
+        long r = (long)i * cols;
+        if (j0 < cols) y[r + j0] = Act(v0 + b[j0], relu);
+        if (j0 + 1 < cols) y[r + j0 + 1] = Act(v1 + b[j0 + 1], relu);
+        if (j0 + 2 < cols) y[r + j0 + 2] = Act(v2 + b[j0 + 2], relu);
+        if (j0 + 3 < cols) y[r + j0 + 3] = Act(v3 + b[j0 + 3], relu);
+    }
+
+    static void StoreMasked(ArrayView<float> dx, ArrayView<float> h, int i, int j0, int rows, int cols, int mask,
+        float v0, float v1, float v2, float v3)
+    {
+        if (i >= rows) return;
+        long r = (long)i * cols;
+        if (j0 < cols) dx[r + j0] = Mask(v0, h[r + j0], mask);
+        if (j0 + 1 < cols) dx[r + j0 + 1] = Mask(v1, h[r + j0 + 1], mask);
+        if (j0 + 2 < cols) dx[r + j0 + 2] = Mask(v2, h[r + j0 + 2], mask);
+        if (j0 + 3 < cols) dx[r + j0 + 3] = Mask(v3, h[r + j0 + 3], mask);
+    }
+
+    static float Act(float v, int relu) => relu != 0 && v < 0f ? 0f : v;   // NaN passes through
+
+    static float Mask(float g, float h, int mask) => mask != 0 && !(h > 0f) ? 0f : g;
+}

@@ -1,0 +1,55 @@
+using ILGPU;
+using ILGPU.Algorithms;
+
+namespace Gpu.Kernels;
+
+/// <summary>Per-row and per-column kernels of a dense layer and its loss. Row-major float32.</summary>
+public static class LayerKernels
+{
+    // Softmax + cross-entropy per row of logits Z[m,c] with int labels y[m]:
+    // P = softmax(Z) (max-shifted), rowLoss[i] = -log P[i,y], rowCorrect[i] = (argmax Z[i] == y),
+    // and, when grad != 0, dZ[m,c] = (P - onehot(y)) * scale (scale = 1/B for a mean loss).
+    public static void SoftmaxCrossEntropy(Index1D i, ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz,
+        ArrayView<float> rowLoss, ArrayView<float> rowCorrect, int c, float scale, int grad)
+    {
+        long r = (long)i.X * c;
+        float max = z[r];
+        int arg = 0;
+        for (int j = 1; j < c; j++)
+        {
+            float v = z[r + j];
+            if (v > max) { max = v; arg = j; }
+        }
+        float sum = 0f;
+        for (int j = 0; j < c; j++) sum += XMath.Exp(z[r + j] - max);
+        float logSum = XMath.Log(sum);
+        int label = y[i];
+        rowLoss[i] = logSum - (z[r + label] - max);
+        rowCorrect[i] = arg == label ? 1f : 0f;
+        if (grad == 0) return;
+        float inv = 1f / sum;
+        for (int j = 0; j < c; j++)
+        {
+            float p = XMath.Exp(z[r + j] - max) * inv;
+            dz[r + j] = (p - (j == label ? 1f : 0f)) * scale;
+        }
+    }
+
+    // Bias gradient: db[j] = sum over rows i of dZ[i,j], dZ is [m,n].
+    public static void BiasGrad(Index1D j, ArrayView<float> dz, ArrayView<float> db, int m, int n)
+    {
+        float s = 0f;
+        for (int i = 0; i < m; i++) s += dz[(long)i * n + j];
+        db[j] = s;
+    }
+
+    // Metrics accumulator (one thread, fixed order, so deterministic): acc[0] += sum rowLoss[0..m), acc[1] += sum rowCorrect[0..m).
+    public static void AccumulateMetrics(Index1D t, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
+        ArrayView<double> acc, int m)
+    {
+        double loss = 0, correct = 0;
+        for (int i = 0; i < m; i++) { loss += rowLoss[i]; correct += rowCorrect[i]; }
+        acc[0] += loss;
+        acc[1] += correct;
+    }
+}

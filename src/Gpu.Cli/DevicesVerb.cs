@@ -1,0 +1,22 @@
+using CommandLine;
+using Gpu.Engine.Devices;
+
+namespace Gpu.Cli;
+
+[Verb("devices", HelpText = "List the devices ILGPU sees, and why any of them cannot be used.")]
+public sealed class DevicesVerb
+{
+    public int Execute(TextWriter stdout)
+    {
+        var list = ComputeDevice.List();
+        stdout.WriteLine($"{"id",-10} {"kind",-7} {"usable",-6} {"memory",10}  name / note");
+        foreach (var d in list)
+        {
+            string mem = d.MemoryBytes > 0 ? $"{d.MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB" : "-";
+            stdout.WriteLine($"{d.Id,-10} {d.Kind,-7} {(d.Usable ? "yes" : "no"),-6} {mem,10}  {d.Name}: {d.Note}");
+        }
+        using var chosen = ComputeDevice.Open("auto");
+        stdout.WriteLine($"--device auto picks {chosen.Describe()}");
+        return 0;
+    }
+}

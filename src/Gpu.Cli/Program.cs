@@ -1,0 +1,81 @@
+using CommandLine;
+using CommandLine.Text;
+using Gpu.Engine;
+
+namespace Gpu.Cli;
+
+/// <summary>
+/// Entry point: parses the verb, runs it, and turns every error a user can cause into one line on
+/// stderr and a non-zero exit code (2: bad input, 3: training diverged, 1: internal error).
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        try
+        {
+            using var parser = new Parser(s =>
+            {
+                s.HelpWriter = null;
+                s.CaseInsensitiveEnumValues = true;
+                s.AutoHelp = true;
+                s.AutoVersion = true;
+            });
+            var result = parser.ParseArguments<TrainVerb, DevicesVerb>(args);
+            return result.MapResult(
+                (TrainVerb v) => v.Execute(stdout, stderr),
+                (DevicesVerb v) => v.Execute(stdout),
+                errors => ReportParseErrors(result, errors.ToList(), stdout, stderr));
+        }
+        catch (UserError e)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            return e.ExitCode;
+        }
+        catch (Exception e)
+        {
+            stderr.WriteLine($"internal error: {e.GetType().Name}: {e.Message.Split('\n')[0].Trim()} (set GPU_TRACE=1 for details)");
+            if (Environment.GetEnvironmentVariable("GPU_TRACE") == "1") stderr.WriteLine(e);
+            return 1;
+        }
+    }
+
+    static int ReportParseErrors<T>(ParserResult<T> result, List<Error> errors, TextWriter stdout, TextWriter stderr)
+    {
+        if (errors.Any(e => e is HelpRequestedError or HelpVerbRequestedError or VersionRequestedError))
+        {
+            var help = errors.Any(e => e is VersionRequestedError)
+                ? HeadingInfo.Default.ToString()
+                : HelpText.AutoBuild(result, h =>
+                {
+                    h.AdditionalNewLineAfterOption = false;
+                    h.Heading = "gpu: train multilayer perceptrons on ILGPU kernels (CUDA, OpenCL or the CPU accelerator)";
+                    h.Copyright = "";
+                    return HelpText.DefaultParsingErrorsHandler(result, h);
+                }, e => e, verbsIndex: errors.Any(e => e is NoVerbSelectedError or BadVerbSelectedError));
+            stdout.WriteLine(help);
+            return 0;
+        }
+        var first = errors.First();
+        string verb = args0(result);
+        string message = first switch
+        {
+            NoVerbSelectedError => "no verb given; use one of: train, devices (see 'gpu --help')",
+            BadVerbSelectedError b => $"unknown verb '{b.Token}'; use one of: train, devices (see 'gpu --help')",
+            UnknownOptionError u => $"unknown option '{Dash(u.Token)}'{verb}; see 'gpu{VerbName(result)} --help'",
+            BadFormatConversionError f => $"option '{Dash(f.NameInfo.NameText)}' got a value that is not valid{verb}; see 'gpu{VerbName(result)} --help'",
+            MissingValueOptionError m => $"option '{Dash(m.NameInfo.NameText)}' needs a value; see 'gpu{VerbName(result)} --help'",
+            RepeatedOptionError r => $"option '{Dash(r.NameInfo.NameText)}' given more than once",
+            MissingRequiredOptionError m => $"option '{Dash(m.NameInfo.NameText)}' is required; see 'gpu{VerbName(result)} --help'",
+            _ => $"bad command line ({first.Tag}); see 'gpu --help'",
+        };
+        stderr.WriteLine($"error: {message}");
+        return 2;
+    }
+
+    static string Dash(string name) => name.StartsWith('-') ? name : (name.Length == 1 ? "-" + name : "--" + name);
+    static string VerbName<T>(ParserResult<T> r) => r.TypeInfo.Current.GetCustomAttributes(typeof(VerbAttribute), false).FirstOrDefault() is VerbAttribute v ? " " + v.Name : "";
+    static string args0<T>(ParserResult<T> r) => VerbName(r) is { Length: > 0 } v ? $" for '{v.Trim()}'" : "";
+}

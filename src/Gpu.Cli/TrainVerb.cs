@@ -1,0 +1,150 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using CommandLine;
+using Gpu.Engine;
+using Gpu.Engine.Data;
+using Gpu.Engine.Devices;
+using Gpu.Engine.Model;
+using Gpu.Engine.Training;
+
+namespace Gpu.Cli;
+
+[Verb("train", HelpText = "Train an MLP (default: W1, 784-256-128-10 on Fashion-MNIST) and report test accuracy.")]
+public sealed class TrainVerb
+{
+    [Option("data", Default = "data/fashion-mnist", HelpText = "Folder with the four IDX files (train-/t10k- images and labels, .gz or plain).")]
+    public string Data { get; set; } = "data/fashion-mnist";
+
+    [Option("layers", Default = "256,128", HelpText = "Hidden layer widths, comma-separated (e.g. 40,40,40). Empty for none.")]
+    public string Layers { get; set; } = "256,128";
+
+    [Option("epochs", Default = 8, HelpText = "Passes over the training split.")]
+    public int Epochs { get; set; } = 8;
+
+    [Option("batch-size", Default = 128, HelpText = "Images per SGD step (the last partial batch is used too).")]
+    public int BatchSize { get; set; } = 128;
+
+    [Option("lr", Default = 0.05f, HelpText = "Learning rate.")]
+    public float LearningRate { get; set; } = 0.05f;
+
+    [Option("momentum", Default = 0.9f, HelpText = "SGD momentum in [0, 1); 0 is plain SGD.")]
+    public float Momentum { get; set; } = 0.9f;
+
+    [Option("l2", Default = 1e-4f, HelpText = "L2 penalty (l2/2)*||W||^2 on weights, not biases.")]
+    public float L2 { get; set; } = 1e-4f;
+
+    [Option("seed", Default = 1UL, HelpText = "Seed for the split, the shuffles and the initial weights.")]
+    public ulong Seed { get; set; } = 1;
+
+    [Option("val-fraction", Default = 0.1, HelpText = "Fraction of the training set held out (seeded) for validation; 0 for none.")]
+    public double ValFraction { get; set; } = 0.1;
+
+    [Option("device", Default = "auto", HelpText = "auto (CUDA, then OpenCL, then CPU), cpu, cuda[:N] or opencl[:N].")]
+    public string Device { get; set; } = "auto";
+
+    [Option("output", HelpText = "Folder for history.csv and summary.json (created if missing).")]
+    public string? Output { get; set; }
+
+    [Option("limit", Default = 0, HelpText = "Use only the first N training images (0: all). For quick experiments.")]
+    public int Limit { get; set; }
+
+    public int Execute(TextWriter stdout, TextWriter stderr)
+    {
+        var options = new TrainOptions
+        {
+            Hidden = MlpSpec.ParseHidden(Layers),
+            Epochs = Epochs,
+            BatchSize = BatchSize,
+            LearningRate = LearningRate,
+            Momentum = Momentum,
+            L2 = L2,
+            Seed = Seed,
+            ValFraction = ValFraction,
+        };
+        options.Validate();
+        if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0");
+        string? outDir = Output == null ? null : AtomicFile.EnsureFolder(Output);
+
+        var data = Idx.ReadFolder(DataLocator.Resolve(Data));
+        if (Limit > 0) data = data with { Train = data.Train.Take(Limit) };
+        using var device = ComputeDevice.Open(Device);
+        stdout.WriteLine($"device: {device.Describe()}");
+        var spec = MlpSpec.FromHidden(data.Train.Features, options.Hidden, data.Train.Classes);
+        stdout.WriteLine($"network: {spec} ({spec.ParameterCount:N0} parameters), batch {options.BatchSize}, lr {options.LearningRate}, " +
+            $"momentum {options.Momentum}, l2 {options.L2}, seed {options.Seed}");
+
+        var history = new List<EpochStats>();
+        var result = Trainer.Run(device, data, options, e =>
+        {
+            history.Add(e);
+            string val = e.ValLoss is double vl ? $" | val loss {vl:F4} acc {e.ValAccuracy:F4}" : "";
+            stdout.WriteLine($"epoch {e.Epoch,3}/{options.Epochs}  train loss {e.TrainLoss:F4} acc {e.TrainAccuracy:F4}{val} | " +
+                $"{e.TrainSeconds:F1} s, {e.SamplesPerSecond:N0} samples/s");
+            if (outDir != null) WriteHistory(Path.Combine(outDir, "history.csv"), history);
+        });
+        stdout.WriteLine($"test accuracy {result.Test.Accuracy:F4}, test loss {result.Test.Loss:F4} ({result.Test.Count:N0} images); " +
+            $"{result.TrainCount:N0} train / {result.ValCount:N0} validation images, {result.Seconds:F1} s in all");
+        if (outDir != null)
+        {
+            WriteSummary(Path.Combine(outDir, "summary.json"), device, data, options, result);
+            stdout.WriteLine($"wrote {Path.Combine(outDir, "history.csv")} and {Path.Combine(outDir, "summary.json")}");
+        }
+        return 0;
+    }
+
+    static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+
+    static void WriteHistory(string path, List<EpochStats> history)
+    {
+        var sb = new StringBuilder("epoch,train_loss,train_accuracy,val_loss,val_accuracy,train_seconds,samples_per_s,eval_seconds\n");
+        foreach (var e in history)
+            sb.Append(CultureInfo.InvariantCulture, $"{e.Epoch},{F(e.TrainLoss)},{F(e.TrainAccuracy)},{(e.ValLoss is double vl ? F(vl) : "")},{(e.ValAccuracy is double va ? F(va) : "")},{F(e.TrainSeconds)},{F(e.SamplesPerSecond)},{F(e.EvalSeconds)}\n");
+        AtomicFile.WriteAllText(path, sb.ToString());
+    }
+
+    static void WriteSummary(string path, ComputeDevice device, DataPair data, TrainOptions o, TrainResult r)
+    {
+        var summary = new Dictionary<string, object?>
+        {
+            ["device"] = $"{device.Id} ({device.Name})",
+            ["layers"] = r.Spec.Sizes,
+            ["hidden"] = o.Hidden,
+            ["parameters"] = r.Spec.ParameterCount,
+            ["epochs"] = o.Epochs,
+            ["batch_size"] = o.BatchSize,
+            ["learning_rate"] = o.LearningRate,
+            ["momentum"] = o.Momentum,
+            ["l2"] = o.L2,
+            ["seed"] = o.Seed,
+            ["val_fraction"] = o.ValFraction,
+            ["data"] = data.Folder,
+            ["train_count"] = r.TrainCount,
+            ["val_count"] = r.ValCount,
+            ["test_count"] = r.Test.Count,
+            ["test_accuracy"] = r.Test.Accuracy,
+            ["test_loss"] = r.Test.Loss,
+            ["final_val_accuracy"] = r.History[^1].ValAccuracy,
+            ["final_train_loss"] = r.History[^1].TrainLoss,
+            ["train_samples_per_s"] = r.TrainSamplesPerSecond,
+            ["seconds"] = r.Seconds,
+            ["engine_version"] = typeof(Trainer).Assembly.GetName().Version?.ToString(3),
+        };
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+}
+
+/// <summary>Finds a data folder given relative to the repository when the program runs from elsewhere.</summary>
+public static class DataLocator
+{
+    public static string Resolve(string folder)
+    {
+        if (Directory.Exists(folder) || Path.IsPathRooted(folder)) return folder;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, folder);
+            if (Directory.Exists(candidate)) return candidate;
+        }
+        return folder;
+    }
+}

@@ -1,0 +1,100 @@
+using System.IO.Compression;
+
+namespace Gpu.Engine.Data;
+
+/// <summary>
+/// Reader for the IDX format of MNIST and Fashion-MNIST (gzip-compressed or plain):
+/// big-endian magic 0x00000800 | ndims (0x08 = unsigned byte), then ndims big-endian int32 sizes, then the data.
+/// </summary>
+public static class Idx
+{
+    /// <summary>Reads an IDX file of unsigned bytes; returns the dimensions and the data.</summary>
+    public static (int[] Dims, byte[] Data) Read(string path)
+    {
+        if (!File.Exists(path)) throw new UserError($"{path}: file not found");
+        byte[] raw;
+        try
+        {
+            using var file = File.OpenRead(path);
+            Stream s = file;
+            if (IsGzip(path)) s = new GZipStream(file, CompressionMode.Decompress);
+            using var ms = new MemoryStream();
+            s.CopyTo(ms);
+            raw = ms.ToArray();
+        }
+        catch (InvalidDataException e)
+        {
+            throw new UserError($"{path}: not a valid gzip file ({e.Message.TrimEnd('.')}); re-download or re-copy it");
+        }
+        catch (IOException e)
+        {
+            throw new UserError($"{path}: cannot read ({e.Message.TrimEnd('.')})");
+        }
+        if (raw.Length < 4) throw new UserError($"{path}: truncated IDX file ({raw.Length} bytes, no header)");
+        if (raw[0] != 0 || raw[1] != 0 || raw[2] != 0x08)
+            throw new UserError($"{path}: not an IDX file of unsigned bytes (magic 0x{raw[0]:X2}{raw[1]:X2}{raw[2]:X2}{raw[3]:X2}, expected 0x000008NN)");
+        int ndims = raw[3];
+        if (ndims < 1 || ndims > 4) throw new UserError($"{path}: IDX file with {ndims} dimensions; expected 1 to 4");
+        int header = 4 + 4 * ndims;
+        if (raw.Length < header) throw new UserError($"{path}: truncated IDX header");
+        var dims = new int[ndims];
+        long count = 1;
+        for (int d = 0; d < ndims; d++)
+        {
+            int o = 4 + 4 * d;
+            dims[d] = (raw[o] << 24) | (raw[o + 1] << 16) | (raw[o + 2] << 8) | raw[o + 3];
+            if (dims[d] <= 0) throw new UserError($"{path}: IDX dimension {d} is {dims[d]}; expected a positive size");
+            count *= dims[d];
+        }
+        if (raw.Length - header != count)
+            throw new UserError($"{path}: IDX header promises {count} values ({string.Join(" x ", dims)}) but the file holds {raw.Length - header}: truncated or corrupt");
+        var data = new byte[count];
+        Buffer.BlockCopy(raw, header, data, 0, (int)count);
+        return (dims, data);
+    }
+
+    static bool IsGzip(string path)
+    {
+        using var f = File.OpenRead(path);
+        return f.ReadByte() == 0x1f && f.ReadByte() == 0x8b;
+    }
+
+    /// <summary>Reads an image file ([N, rows, cols] or [N, features]) and its label file ([N]) into a dataset.</summary>
+    public static Dataset ReadPair(string imagesPath, string labelsPath, string name, int classes = 10)
+    {
+        var (idims, pixels) = Read(imagesPath);
+        var (ldims, labelBytes) = Read(labelsPath);
+        if (idims.Length < 2) throw new UserError($"{imagesPath}: expected an image file with 2 or more dimensions, got {idims.Length}");
+        if (ldims.Length != 1) throw new UserError($"{labelsPath}: expected a 1-D label file, got {ldims.Length} dimensions");
+        if (idims[0] != ldims[0])
+            throw new UserError($"{imagesPath} holds {idims[0]} images but {labelsPath} holds {ldims[0]} labels; use matching files");
+        int features = idims.Skip(1).Aggregate(1, (a, b) => a * b);
+        var labels = new int[labelBytes.Length];
+        for (int i = 0; i < labels.Length; i++) labels[i] = labelBytes[i];
+        return new Dataset(name, pixels, labels, features, classes);
+    }
+
+    /// <summary>
+    /// Loads a folder holding train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
+    /// t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz].
+    /// </summary>
+    public static DataPair ReadFolder(string folder)
+    {
+        if (!Directory.Exists(folder))
+            throw new UserError($"data folder '{folder}' not found; pass --data DIR with the four IDX files (see data/README.md)");
+        string Find(string stem)
+        {
+            foreach (var candidate in new[] { stem + ".gz", stem, stem.Replace("-idx", ".idx") + ".gz", stem.Replace("-idx", ".idx") })
+            {
+                var p = Path.Combine(folder, candidate);
+                if (File.Exists(p)) return p;
+            }
+            throw new UserError($"data folder '{folder}' has no {stem}[.gz]; it needs the four IDX files (see data/README.md)");
+        }
+        var train = ReadPair(Find("train-images-idx3-ubyte"), Find("train-labels-idx1-ubyte"), Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')) + "/train");
+        var test = ReadPair(Find("t10k-images-idx3-ubyte"), Find("t10k-labels-idx1-ubyte"), Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')) + "/test");
+        if (train.Features != test.Features)
+            throw new UserError($"train images have {train.Features} features but test images have {test.Features}");
+        return new DataPair(train, test, folder);
+    }
+}

@@ -1,0 +1,139 @@
+using Gpu.Engine.Model;
+
+namespace Gpu.Engine.Reference;
+
+/// <summary>
+/// The independent float64 oracle: a plain, loop-by-loop host implementation of the MLP's forward
+/// pass, loss, backward pass and SGD update. It shares no code with the kernels and favours being
+/// obviously right over being fast. Parameters use the flat packing of <see cref="MlpSpec"/>.
+/// </summary>
+public static class ReferenceMlp
+{
+    /// <summary>Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]) in float64.</summary>
+    public static double[] Dense(double[] x, double[] w, double[] b, int m, int n, int k, bool relu)
+    {
+        var y = new double[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = b[j];
+                for (int p = 0; p < k; p++) s += x[i * k + p] * w[j * k + p];
+                y[i * n + j] = relu ? Math.Max(0, s) : s;
+            }
+        return y;
+    }
+
+    /// <summary>C[n,k] = A[m,n]^T . B[m,k].</summary>
+    public static double[] MatTN(double[] a, double[] b, int m, int n, int k)
+    {
+        var c = new double[n * k];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < k; j++)
+            {
+                double s = 0;
+                for (int r = 0; r < m; r++) s += a[r * n + i] * b[r * k + j];
+                c[i * k + j] = s;
+            }
+        return c;
+    }
+
+    /// <summary>C[m,k] = A[m,n] . B[n,k], then zeroed where mask[m,k] &lt;= 0 when a mask is given.</summary>
+    public static double[] MatNN(double[] a, double[] b, int m, int n, int k, double[]? mask)
+    {
+        var c = new double[m * k];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < k; j++)
+            {
+                double s = 0;
+                for (int p = 0; p < n; p++) s += a[i * n + p] * b[p * k + j];
+                c[i * k + j] = mask != null && !(mask[i * k + j] > 0) ? 0 : s;
+            }
+        return c;
+    }
+
+    /// <summary>Column sums of A[m,n].</summary>
+    public static double[] ColumnSums(double[] a, int m, int n)
+    {
+        var s = new double[n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) s[j] += a[i * n + j];
+        return s;
+    }
+
+    /// <summary>Per row of logits Z[m,c]: loss -log softmax(z)[y], correct (argmax == y), and dZ = (P - onehot) * scale.</summary>
+    public static (double[] Loss, double[] Correct, double[] DZ) SoftmaxCrossEntropy(double[] z, int[] y, int m, int c, double scale)
+    {
+        var loss = new double[m];
+        var correct = new double[m];
+        var dz = new double[m * c];
+        for (int i = 0; i < m; i++)
+        {
+            double max = double.NegativeInfinity;
+            int arg = 0;
+            for (int j = 0; j < c; j++) if (z[i * c + j] > max) { max = z[i * c + j]; arg = j; }
+            double sum = 0;
+            for (int j = 0; j < c; j++) sum += Math.Exp(z[i * c + j] - max);
+            loss[i] = Math.Log(sum) - (z[i * c + y[i]] - max);
+            correct[i] = arg == y[i] ? 1 : 0;
+            for (int j = 0; j < c; j++)
+                dz[i * c + j] = (Math.Exp(z[i * c + j] - max) / sum - (j == y[i] ? 1 : 0)) * scale;
+        }
+        return (loss, correct, dz);
+    }
+
+    static double[] Slice(double[] p, int offset, int count) => p.AsSpan(offset, count).ToArray();
+
+    /// <summary>Forward pass: the activations of every layer (index 0 is X, the last is the logits).</summary>
+    public static List<double[]> Forward(MlpSpec spec, double[] p, double[] x, int m)
+    {
+        var acts = new List<double[]> { x };
+        for (int l = 0; l < spec.Layers; l++)
+        {
+            var w = Slice(p, spec.WeightOffset(l), spec.Out(l) * spec.In(l));
+            var b = Slice(p, spec.BiasOffset(l), spec.Out(l));
+            acts.Add(Dense(acts[^1], w, b, m, spec.Out(l), spec.In(l), relu: l < spec.Layers - 1));
+        }
+        return acts;
+    }
+
+    /// <summary>
+    /// Mean cross-entropy over the batch plus (l2 / 2) * sum of squared weights, its gradient in the
+    /// flat packing, and the number of correct predictions.
+    /// </summary>
+    public static (double Loss, double[] Grad, int Correct) LossAndGradient(MlpSpec spec, double[] p, double[] x, int[] y, int m, double l2)
+    {
+        var acts = Forward(spec, p, x, m);
+        var (rowLoss, rowCorrect, dz) = SoftmaxCrossEntropy(acts[^1], y, m, spec.Classes, 1.0 / m);
+        var grad = new double[spec.ParameterCount];
+        for (int l = spec.Layers - 1; l >= 0; l--)
+        {
+            int n = spec.Out(l), k = spec.In(l);
+            var dw = MatTN(dz, acts[l], m, n, k);
+            var db = ColumnSums(dz, m, n);
+            Array.Copy(dw, 0, grad, spec.WeightOffset(l), dw.Length);
+            Array.Copy(db, 0, grad, spec.BiasOffset(l), db.Length);
+            if (l > 0)
+            {
+                var w = Slice(p, spec.WeightOffset(l), n * k);
+                dz = MatNN(dz, w, m, n, k, acts[l]);
+            }
+        }
+        double loss = rowLoss.Sum() / m, reg = 0;
+        for (int i = 0; i < spec.WeightCount; i++) { reg += p[i] * p[i]; grad[i] += l2 * p[i]; }
+        return (loss + 0.5 * l2 * reg, grad, (int)rowCorrect.Sum());
+    }
+
+    /// <summary>
+    /// SGD with momentum, the data gradient given (L2 is added here, weights only):
+    /// g = grad + l2 * p (i &lt; weightCount); v = momentum * v + g; p -= lr * v.
+    /// </summary>
+    public static void SgdMomentum(double[] p, double[] dataGrad, double[] v, double lr, double momentum, double l2, int weightCount)
+    {
+        for (int i = 0; i < p.Length; i++)
+        {
+            double g = dataGrad[i] + (i < weightCount ? l2 * p[i] : 0);
+            v[i] = momentum * v[i] + g;
+            p[i] -= lr * v[i];
+        }
+    }
+}

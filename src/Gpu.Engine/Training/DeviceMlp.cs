@@ -1,0 +1,147 @@
+using Gpu.Engine.Model;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Gpu.Engine.Training;
+
+/// <summary>
+/// An MLP living on one accelerator: the flat parameter, gradient and momentum vectors (each one
+/// buffer, with per-layer sub-views), activation and gradient buffers for up to <see cref="MaxBatch"/>
+/// rows, and the loss/correct accumulators that stay on the device until read.
+/// </summary>
+public sealed class DeviceMlp : IDisposable
+{
+    public MlpSpec Spec { get; }
+    public int MaxBatch { get; }
+    readonly KernelSet k;
+    readonly Accelerator acc;
+    readonly MemoryBuffer1D<float, Stride1D.Dense> parameters, gradients, velocity;
+    readonly MemoryBuffer1D<float, Stride1D.Dense>[] acts;   // acts[l+1] = output of layer l, [MaxBatch, Out(l)]
+    readonly MemoryBuffer1D<float, Stride1D.Dense> dzA, dzB; // ping-pong layer gradients, [MaxBatch, max width]
+    readonly MemoryBuffer1D<float, Stride1D.Dense> rowLoss, rowCorrect;
+    readonly MemoryBuffer1D<double, Stride1D.Dense> metrics;  // [loss sum, correct count]
+    readonly List<MemoryBuffer> owned = new();
+
+    public ArrayView<float> Parameters => parameters.View;
+
+    public DeviceMlp(KernelSet kernels, MlpSpec spec, int maxBatch)
+    {
+        k = kernels; acc = kernels.Accelerator; Spec = spec; MaxBatch = maxBatch;
+        long needed = 4L * (3L * spec.ParameterCount + (long)maxBatch * (spec.Sizes.Skip(1).Sum() + 2L * spec.Sizes.Max() + 2)) + 16;
+        try
+        {
+            parameters = Own(acc.Allocate1D<float>(spec.ParameterCount));
+            gradients = Own(acc.Allocate1D<float>(spec.ParameterCount));
+            velocity = Own(acc.Allocate1D<float>(spec.ParameterCount));
+            acts = new MemoryBuffer1D<float, Stride1D.Dense>[spec.Layers + 1];
+            for (int l = 0; l < spec.Layers; l++) acts[l + 1] = Own(acc.Allocate1D<float>((long)maxBatch * spec.Out(l)));
+            int widest = spec.Sizes.Max();
+            dzA = Own(acc.Allocate1D<float>((long)maxBatch * widest));
+            dzB = Own(acc.Allocate1D<float>((long)maxBatch * widest));
+            rowLoss = Own(acc.Allocate1D<float>(maxBatch));
+            rowCorrect = Own(acc.Allocate1D<float>(maxBatch));
+            metrics = Own(acc.Allocate1D<double>(2));
+        }
+        catch (Exception e) when (e is OutOfMemoryException || e is AcceleratorException)
+        {
+            Dispose();
+            throw new UserError($"out of device memory on {acc.Name}: the network {spec} at batch {maxBatch} needs about {needed / 1e6:F1} MB " +
+                $"and the device has {acc.MemorySize / 1e6:F0} MB; use a smaller --batch-size or --layers, or --device cpu");
+        }
+        velocity.MemSetToZero();
+        metrics.MemSetToZero();
+    }
+
+    MemoryBuffer1D<T, Stride1D.Dense> Own<T>(MemoryBuffer1D<T, Stride1D.Dense> b) where T : unmanaged { owned.Add(b); return b; }
+
+    ArrayView<float> W(ArrayView<float> flat, int l) => flat.SubView(Spec.WeightOffset(l), (long)Spec.Out(l) * Spec.In(l));
+    ArrayView<float> B(ArrayView<float> flat, int l) => flat.SubView(Spec.BiasOffset(l), Spec.Out(l));
+
+    public void SetParameters(float[] p)
+    {
+        if (p.Length != Spec.ParameterCount) throw new ArgumentException($"expected {Spec.ParameterCount} parameters, got {p.Length}");
+        parameters.CopyFromCPU(p);
+    }
+
+    public float[] GetParameters()
+    {
+        var p = new float[Spec.ParameterCount];
+        parameters.CopyToCPU(p);
+        return p;
+    }
+
+    public float[] GetGradients()
+    {
+        var g = new float[Spec.ParameterCount];
+        gradients.CopyToCPU(g);
+        return g;
+    }
+
+    public void ResetVelocity() => velocity.MemSetToZero();
+
+    /// <summary>Forward pass over X[m, inputs]; returns the logits view [m, classes].</summary>
+    public ArrayView<float> Forward(ArrayView<float> x, int m)
+    {
+        CheckBatch(m);
+        var input = x;
+        for (int l = 0; l < Spec.Layers; l++)
+        {
+            var y = acts[l + 1].View;
+            k.DenseForward(input, W(parameters.View, l), B(parameters.View, l), y, m, Spec.Out(l), Spec.In(l), relu: l < Spec.Layers - 1);
+            input = y;
+        }
+        return acts[Spec.Layers].View;
+    }
+
+    /// <summary>
+    /// Forward pass, softmax cross-entropy (loss and correct count added to the device accumulators)
+    /// and, when <paramref name="backward"/>, the gradient of the mean loss over the m rows into the
+    /// flat gradient vector (without L2, which the optimizer adds).
+    /// </summary>
+    public void Evaluate(ArrayView<float> x, ArrayView<int> y, int m, bool backward)
+    {
+        var logits = Forward(x, m);
+        int last = Spec.Layers - 1;
+        var dz = dzA.View;
+        k.SoftmaxCrossEntropy(logits, y, dz, rowLoss.View, rowCorrect.View, m, Spec.Classes, 1f / m, backward);
+        k.AccumulateMetrics(rowLoss.View, rowCorrect.View, metrics.View, m);
+        if (!backward) return;
+        var other = dzB.View;
+        for (int l = last; l >= 0; l--)
+        {
+            int n = Spec.Out(l), kin = Spec.In(l);
+            ArrayView<float> hPrev = l == 0 ? x : acts[l].View.AsContiguous();
+            k.WeightGrad(dz, hPrev, W(gradients.View, l), m, n, kin);
+            k.BiasGrad(dz, B(gradients.View, l), m, n);
+            if (l > 0)
+            {
+                k.InputGrad(dz, W(parameters.View, l), hPrev, other, m, n, kin, mask: true);
+                (dz, other) = (other, dz);
+            }
+        }
+    }
+
+    /// <summary>One fused SGD/momentum/L2 update of the flat parameter vector from the current gradients.</summary>
+    public void Step(float lr, float momentum, float l2) =>
+        k.SgdMomentum(parameters.View, gradients.View, velocity.View, lr, momentum, l2, Spec.WeightCount);
+
+    /// <summary>Reads and clears the accumulators: (sum of per-row losses, number correct). Synchronises.</summary>
+    public (double LossSum, long Correct) TakeMetrics()
+    {
+        var m = new double[2];
+        metrics.CopyToCPU(m);
+        metrics.MemSetToZero();
+        return (m[0], (long)Math.Round(m[1]));
+    }
+
+    void CheckBatch(int m)
+    {
+        if (m < 1 || m > MaxBatch) throw new ArgumentOutOfRangeException(nameof(m), $"batch of {m} rows; this model holds 1..{MaxBatch}");
+    }
+
+    public void Dispose()
+    {
+        foreach (var b in owned) b.Dispose();
+        owned.Clear();
+    }
+}

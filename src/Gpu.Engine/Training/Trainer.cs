@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using Gpu.Engine.Data;
+using Gpu.Engine.Devices;
+using Gpu.Engine.Model;
+using ILGPU.Runtime;
+
+namespace Gpu.Engine.Training;
+
+/// <summary>Hyperparameters of one training run. Defaults are the W1 workload of design.md.</summary>
+public sealed record TrainOptions
+{
+    public int[] Hidden { get; init; } = [256, 128];
+    public int Epochs { get; init; } = 8;
+    public int BatchSize { get; init; } = 128;
+    public float LearningRate { get; init; } = 0.05f;
+    public float Momentum { get; init; } = 0.9f;
+    public float L2 { get; init; } = 1e-4f;
+    public ulong Seed { get; init; } = 1;
+    public double ValFraction { get; init; } = 0.1;
+    /// <summary>Rows per forward pass when evaluating (no gradients, so larger batches are cheap).</summary>
+    public int EvalBatchSize { get; init; } = 1000;
+
+    public void Validate()
+    {
+        if (Epochs < 1) throw new UserError($"--epochs {Epochs}: give a whole number >= 1");
+        if (BatchSize < 1) throw new UserError($"--batch-size {BatchSize}: give a whole number >= 1");
+        if (!(LearningRate > 0) || !float.IsFinite(LearningRate)) throw new UserError($"--lr {LearningRate}: give a positive number, e.g. 0.05");
+        if (!(Momentum >= 0 && Momentum < 1)) throw new UserError($"--momentum {Momentum}: give a number in [0, 1), e.g. 0.9");
+        if (!(L2 >= 0) || !float.IsFinite(L2)) throw new UserError($"--l2 {L2}: give a number >= 0, e.g. 1e-4");
+        if (!(ValFraction >= 0 && ValFraction < 1)) throw new UserError($"--val-fraction {ValFraction}: give a number in [0, 1), e.g. 0.1");
+        foreach (var h in Hidden) if (h < 1) throw new UserError($"--layers: width {h} is not a whole number >= 1");
+    }
+}
+
+/// <summary>What one epoch measured. Losses are mean cross-entropy per image (without the L2 term).</summary>
+public sealed record EpochStats(int Epoch, double TrainLoss, double TrainAccuracy, double? ValLoss, double? ValAccuracy,
+    double TrainSeconds, double SamplesPerSecond, double EvalSeconds);
+
+public sealed record EvalStats(double Loss, double Accuracy, int Count);
+
+public sealed record TrainResult(MlpSpec Spec, float[] Parameters, IReadOnlyList<EpochStats> History, EvalStats Test,
+    double TrainSamplesPerSecond, double Seconds, int TrainCount, int ValCount);
+
+/// <summary>
+/// The training loop. The whole dataset is uploaded once as bytes; every epoch ships one permutation,
+/// and each step gathers its batch on the device, runs forward, backward and the fused update. The
+/// host does not wait for the device inside an epoch: loss and accuracy are summed on the device and
+/// read once at the end of the epoch.
+/// </summary>
+public static class Trainer
+{
+    public static TrainResult Run(ComputeDevice device, DataPair data, TrainOptions o, Action<EpochStats>? onEpoch = null)
+    {
+        o.Validate();
+        var total = Stopwatch.StartNew();
+        var (trainSet, valSet) = data.Train.Split(o.ValFraction, o.Seed);
+        var spec = MlpSpec.FromHidden(trainSet.Features, o.Hidden, trainSet.Classes);
+        var kernels = KernelSet.For(device.Accelerator);
+        int maxRows = Math.Max(o.BatchSize, Math.Min(o.EvalBatchSize, Math.Max(data.Test.Count, valSet?.Count ?? 0)));
+
+        using var model = new DeviceMlp(kernels, spec, maxRows);
+        model.SetParameters(spec.Initialize(o.Seed));
+        using var dTrain = new DeviceDataset(kernels, trainSet);
+        using var dVal = valSet == null ? null : new DeviceDataset(kernels, valSet);
+        using var dTest = new DeviceDataset(kernels, data.Test);
+        using var x = device.Accelerator.Allocate1D<float>((long)maxRows * spec.Inputs);
+        using var y = device.Accelerator.Allocate1D<int>(maxRows);
+
+        var scheduler = new MinibatchScheduler(trainSet.Count, o.BatchSize, o.Seed);
+        var history = new List<EpochStats>();
+        double trainSeconds = 0;
+        for (int epoch = 1; epoch <= o.Epochs; epoch++)
+        {
+            var sw = Stopwatch.StartNew();
+            dTrain.SetOrder(scheduler.EpochOrder(epoch));
+            foreach (var (offset, rows) in scheduler.Batches())
+            {
+                dTrain.Gather(offset, rows, x.View, y.View);
+                model.Evaluate(x.View, y.View, rows, backward: true);
+                model.Step(o.LearningRate, o.Momentum, o.L2);
+            }
+            var (lossSum, correct) = model.TakeMetrics();   // the epoch's only synchronisation
+            double seconds = sw.Elapsed.TotalSeconds;
+            trainSeconds += seconds;
+            double trainLoss = lossSum / trainSet.Count;
+            if (!double.IsFinite(trainLoss))
+                throw new UserError($"training diverged in epoch {epoch}: the loss became {trainLoss}; lower --lr (now {o.LearningRate})", 3);
+
+            var ev = Stopwatch.StartNew();
+            var val = dVal == null ? null : Evaluate(model, dVal, x.View, y.View, o.EvalBatchSize);
+            var stats = new EpochStats(epoch, trainLoss, (double)correct / trainSet.Count, val?.Loss, val?.Accuracy,
+                seconds, trainSet.Count / seconds, ev.Elapsed.TotalSeconds);
+            history.Add(stats);
+            onEpoch?.Invoke(stats);
+        }
+        var test = Evaluate(model, dTest, x.View, y.View, o.EvalBatchSize);
+        return new TrainResult(spec, model.GetParameters(), history, test,
+            (double)trainSet.Count * o.Epochs / trainSeconds, total.Elapsed.TotalSeconds, trainSet.Count, valSet?.Count ?? 0);
+    }
+
+    /// <summary>Mean loss and accuracy of the model over a device-resident dataset, in its stored order.</summary>
+    public static EvalStats Evaluate(DeviceMlp model, DeviceDataset data, ILGPU.ArrayView<float> x, ILGPU.ArrayView<int> y, int batch)
+    {
+        batch = Math.Min(batch, model.MaxBatch);
+        model.TakeMetrics();
+        for (int offset = 0; offset < data.Count; offset += batch)
+        {
+            int rows = Math.Min(batch, data.Count - offset);
+            data.Gather(offset, rows, x, y);
+            model.Evaluate(x, y, rows, backward: false);
+        }
+        var (lossSum, correct) = model.TakeMetrics();
+        return new EvalStats(lossSum / data.Count, (double)correct / data.Count, data.Count);
+    }
+}
