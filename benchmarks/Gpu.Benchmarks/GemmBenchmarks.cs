@@ -1,0 +1,56 @@
+using BenchmarkDotNet.Attributes;
+using Gpu.Engine.Devices;
+using Gpu.Engine.Training;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Gpu.Benchmarks;
+
+/// <summary>
+/// GEMM throughput of the engine's three dense-layer products at the W1 layer shapes (batch 128),
+/// and square 512^3, on every device present. GFLOP/s = 2 m n k / time; the custom column prints it.
+/// Kernels are compiled in GlobalSetup, so only launches are timed; each invocation waits for the device.
+/// </summary>
+[Config(typeof(GpuBenchConfig))]
+public class GemmBenchmarks
+{
+    [ParamsSource(nameof(Devices))] public string Device { get; set; } = "cpu";
+
+    /// <summary>m x n x k: Y[m,n] = X[m,k] . W[n,k]^T (and the matching backward products).</summary>
+    [Params("128x256x784", "128x128x256", "128x10x128", "512x512x512")] public string Shape { get; set; } = "128x256x784";
+
+    public static IEnumerable<string> Devices() => BenchDevices.Present();
+
+    ComputeDevice device = null!;
+    KernelSet k = null!;
+    MemoryBuffer1D<float, Stride1D.Dense> x = null!, w = null!, b = null!, y = null!, dz = null!, dw = null!, dx = null!;
+    int m, n, kk;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var s = Shape.Split('x').Select(int.Parse).ToArray();
+        (m, n, kk) = (s[0], s[1], s[2]);
+        device = ComputeDevice.Open(Device);
+        k = KernelSet.For(device.Accelerator);
+        var a = device.Accelerator;
+        var r = new Random(1);
+        float[] R(int len) => Enumerable.Range(0, len).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();
+        x = a.Allocate1D(R(m * kk)); w = a.Allocate1D(R(n * kk)); b = a.Allocate1D(R(n)); y = a.Allocate1D<float>(m * n);
+        dz = a.Allocate1D(R(m * n)); dw = a.Allocate1D<float>(n * kk); dx = a.Allocate1D<float>(m * kk);
+        Forward(); WeightGrad(); InputGrad();   // compile and warm up
+    }
+
+    [GlobalCleanup] public void Cleanup() { foreach (var buf in new[] { x, w, b, y, dz, dw, dx }) buf.Dispose(); device.Dispose(); }
+
+    public double Flops => 2.0 * m * n * kk;
+
+    [Benchmark(Description = "forward Y = act(X.W^T + b)")]
+    public void Forward() { k.DenseForward(x.View, w.View, b.View, y.View, m, n, kk, relu: true); device.Accelerator.Synchronize(); }
+
+    [Benchmark(Description = "weight grad dW = dZ^T.H")]
+    public void WeightGrad() { k.WeightGrad(dz.View, x.View, dw.View, m, n, kk); device.Accelerator.Synchronize(); }
+
+    [Benchmark(Description = "input grad dX = dZ.W (masked)")]
+    public void InputGrad() { k.InputGrad(dz.View, w.View, x.View, dx.View, m, n, kk, mask: true); device.Accelerator.Synchronize(); }
+}

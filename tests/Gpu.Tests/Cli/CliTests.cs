@@ -1,0 +1,105 @@
+using System.Text.Json;
+using Gpu.Cli;
+
+namespace Gpu.Tests.Cli;
+
+/// <summary>The program end to end, in-process: output, files, exit codes, and one-line errors without stack traces.</summary>
+public sealed class CliTests
+{
+    string dir = null!;
+
+    [SetUp] public void MakeDir() { dir = Path.Combine(Path.GetTempPath(), "gpu-cli-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(dir); }
+    [TearDown] public void RemoveDir() => Directory.Delete(dir, true);
+
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter(); var e = new StringWriter();
+        int code = Program.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    static void AssertOneLineError((int Code, string Out, string Err) r, string contains)
+    {
+        Assert.That(r.Code, Is.Not.Zero, "exit code");
+        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(1), "one line on stderr: " + r.Err);
+        Assert.That(r.Err, Does.StartWith("error: ").And.Contain(contains));
+        Assert.That(r.Err, Does.Not.Contain("   at "), "no stack trace");
+    }
+
+    [Test]
+    public void Train_writes_history_and_summary()
+    {
+        var output = Path.Combine(dir, "out");
+        var r = Run("train", "--data", Repo.FashionMnist, "--limit", "1200", "--epochs", "2", "--layers", "20", "--batch-size", "64",
+            "--device", "cpu", "--output", output, "--seed", "4");
+        Assert.That(r.Code, Is.Zero, r.Err);
+        Assert.That(r.Out, Does.Contain("epoch   1/2").And.Contain("samples/s").And.Contain("test accuracy"));
+        var history = File.ReadAllLines(Path.Combine(output, "history.csv"));
+        Assert.That(history, Has.Length.EqualTo(3));
+        Assert.That(history[0], Does.StartWith("epoch,train_loss,train_accuracy,val_loss,val_accuracy"));
+        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "summary.json")));
+        var root = summary.RootElement;
+        foreach (var key in new[] { "device", "layers", "epochs", "batch_size", "test_accuracy", "test_loss", "train_samples_per_s", "seconds" })
+            Assert.That(root.TryGetProperty(key, out _), Is.True, key);
+        Assert.That(root.GetProperty("layers").EnumerateArray().Select(e => e.GetInt32()), Is.EqualTo(new[] { 784, 20, 10 }));
+        Assert.That(root.GetProperty("test_accuracy").GetDouble(), Is.InRange(0.3, 1.0));
+        Assert.That(root.GetProperty("device").GetString(), Does.StartWith("cpu"));
+    }
+
+    [Test]
+    public void Help_works_for_the_program_and_every_verb()
+    {
+        foreach (var args in new[] { new[] { "--help" }, new[] { "train", "--help" }, new[] { "devices", "--help" }, new[] { "help", "train" } })
+        {
+            var r = Run(args);
+            Assert.That(r.Code, Is.Zero, string.Join(" ", args));
+            Assert.That(r.Out.Length, Is.GreaterThan(50), string.Join(" ", args));
+        }
+        Assert.That(Run("train", "--help").Out, Does.Contain("--batch-size").And.Contain("--val-fraction").And.Contain("--device"));
+        Assert.That(Run("--help").Out, Does.Contain("train").And.Contain("devices"));
+    }
+
+    [Test]
+    public void Devices_lists_the_cpu_and_says_why_cuda_is_absent()
+    {
+        var r = Run("devices");
+        Assert.That(r.Code, Is.Zero, r.Err);
+        Assert.That(r.Out, Does.Contain("cpu").And.Contain("CUDA").And.Contain("--device auto picks"));
+    }
+
+    [Test] public void Unknown_flag() => AssertOneLineError(Run("train", "--frobnicate", "3"), "unknown option '--frobnicate'");
+    [Test] public void Unknown_verb() => AssertOneLineError(Run("fly"), "unknown verb 'fly'");
+    [Test] public void Non_numeric_value() => AssertOneLineError(Run("train", "--epochs", "many"), "--epochs");
+    [Test] public void Zero_batch_size() => AssertOneLineError(Run("train", "--batch-size", "0", "--device", "cpu"), "--batch-size 0");
+    [Test] public void Bad_layers() => AssertOneLineError(Run("train", "--layers", "256,0", "--device", "cpu"), "--layers");
+    [Test] public void Unknown_device() => AssertOneLineError(Run("train", "--device", "tpu"), "unknown device 'tpu'");
+    [Test] public void Missing_data_folder() => AssertOneLineError(Run("train", "--data", Path.Combine(dir, "absent"), "--device", "cpu"), "not found");
+
+    [Test]
+    public void Corrupt_idx_file()
+    {
+        var data = Path.Combine(dir, "data");
+        Directory.CreateDirectory(data);
+        foreach (var f in Directory.GetFiles(Repo.FashionMnist, "t10k*")) File.Copy(f, Path.Combine(data, Path.GetFileName(f)));
+        File.Copy(Path.Combine(Repo.FashionMnist, "train-labels-idx1-ubyte.gz"), Path.Combine(data, "train-labels-idx1-ubyte.gz"));
+        var images = File.ReadAllBytes(Path.Combine(Repo.FashionMnist, "train-images-idx3-ubyte.gz"));
+        File.WriteAllBytes(Path.Combine(data, "train-images-idx3-ubyte.gz"), images[..(images.Length / 3)]);
+        AssertOneLineError(Run("train", "--data", data, "--device", "cpu"), "train-images-idx3-ubyte.gz");
+    }
+
+    [Test]
+    public void Cuda_without_a_cuda_device()
+    {
+        if (Gpu.Engine.Devices.ComputeDevice.List().Any(d => d.Kind == "CUDA" && d.Usable)) Assert.Ignore("skipped: this machine has a CUDA device");
+        AssertOneLineError(Run("train", "--device", "cuda", "--data", Repo.FashionMnist), "no CUDA device");
+    }
+
+    [Test]
+    public void Unwritable_output_folder()
+    {
+        var file = Path.Combine(dir, "a-file");
+        File.WriteAllText(file, "");
+        AssertOneLineError(Run("train", "--output", Path.Combine(file, "sub"), "--device", "cpu"), "cannot write to output folder");
+    }
+}

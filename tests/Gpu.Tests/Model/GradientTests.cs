@@ -1,0 +1,97 @@
+using ILGPU;
+using ILGPU.Runtime;
+using Gpu.Engine.Devices;
+using Gpu.Engine.Model;
+using Gpu.Engine.Reference;
+using Gpu.Engine.Training;
+
+namespace Gpu.Tests.Model;
+
+public sealed class ReferenceGradientCheckTests
+{
+    /// <summary>Like scipy.optimize.check_grad, in float64: analytic vs central differences on every parameter.</summary>
+    [TestCase(new[] { 6, 5, 4 }, 3, 0.0)]
+    [TestCase(new[] { 9, 7, 5, 3 }, 4, 1e-2)]
+    [TestCase(new[] { 4, 3 }, 5, 1e-1)]
+    public void Reference_gradient_matches_central_differences(int[] sizes, int m, double l2)
+    {
+        var spec = new MlpSpec(sizes);
+        var p = Rand.D(spec.Initialize(7, 0.01f));
+        // move biases off 0.01 so ReLU kinks are unlikely to sit within h of any pre-activation
+        var x = Rand.D(Rand.Floats(m * spec.Inputs, 21));
+        var y = Enumerable.Range(0, m).Select(i => i % spec.Classes).ToArray();
+        var (_, grad, _) = ReferenceMlp.LossAndGradient(spec, p, x, y, m, l2);
+        var numeric = new double[p.Length];
+        const double h = 1e-6;
+        for (int i = 0; i < p.Length; i++)
+        {
+            double keep = p[i];
+            p[i] = keep + h; double up = ReferenceMlp.LossAndGradient(spec, p, x, y, m, l2).Loss;
+            p[i] = keep - h; double down = ReferenceMlp.LossAndGradient(spec, p, x, y, m, l2).Loss;
+            p[i] = keep;
+            numeric[i] = (up - down) / (2 * h);
+        }
+        double diff = Math.Sqrt(grad.Zip(numeric, (a, b) => (a - b) * (a - b)).Sum());
+        double norm = Math.Sqrt(numeric.Sum(v => v * v));
+        Assert.That(diff / norm, Is.LessThan(1e-6));
+    }
+
+    [Test]
+    public void Gradient_check_catches_a_wrong_gradient()
+    {
+        var spec = new MlpSpec([5, 4, 3]);
+        var p = Rand.D(spec.Initialize(3));
+        var x = Rand.D(Rand.Floats(2 * 5, 22));
+        int[] y = [0, 2];
+        var (_, grad, _) = ReferenceMlp.LossAndGradient(spec, p, x, y, 2, 0);
+        grad[3] *= 1.01;   // a 1% error in one weight's gradient
+        const double h = 1e-6;
+        double keep = p[3];
+        p[3] = keep + h; double up = ReferenceMlp.LossAndGradient(spec, p, x, y, 2, 0).Loss;
+        p[3] = keep - h; double down = ReferenceMlp.LossAndGradient(spec, p, x, y, 2, 0).Loss;
+        double numeric = (up - down) / (2 * h);
+        Assert.That(Math.Abs(grad[3] - numeric) / Math.Abs(numeric), Is.GreaterThan(1e-3));
+    }
+}
+
+[TestFixtureSource(typeof(DeviceCase), nameof(DeviceCase.All))]
+public sealed class DeviceGradientTests(DeviceCase deviceCase)
+{
+    ComputeDevice device = null!;
+
+    [OneTimeSetUp] public void Open() => device = deviceCase.OpenOrIgnore();
+    [OneTimeTearDown] public void Close() => device?.Dispose();
+
+    static readonly object[] Networks =
+    [
+        new object[] { new[] { 784, 33, 10 }, 7 },
+        new object[] { new[] { 13, 7, 5, 3 }, 1 },
+        new object[] { new[] { 29, 17, 10 }, 129 },
+        new object[] { new[] { 9, 4 }, 33 },
+    ];
+
+    [TestCaseSource(nameof(Networks))]
+    public void Device_loss_gradient_and_update_match_the_reference(int[] sizes, int m)
+    {
+        var spec = new MlpSpec(sizes);
+        var k = KernelSet.For(device.Accelerator);
+        var p = spec.Initialize(5);
+        var x = Rand.Floats(m * spec.Inputs, 31, 0.5f);
+        var y = Enumerable.Range(0, m).Select(i => (i * 5 + 1) % spec.Classes).ToArray();
+        using var model = new DeviceMlp(k, spec, m + 3);
+        model.SetParameters(p);
+        using var dx = device.Accelerator.Allocate1D(x);
+        using var dy = device.Accelerator.Allocate1D(y);
+        model.Evaluate(dx.View, dy.View, m, backward: true);
+        var (lossSum, correct) = model.TakeMetrics();
+        var (refLoss, refGrad, refCorrect) = ReferenceMlp.LossAndGradient(spec, Rand.D(p), Rand.D(x), y, m, l2: 0);
+        Assert.That(lossSum / m, Is.EqualTo(refLoss).Within(1e-5 * Math.Max(1, Math.Abs(refLoss))));
+        Assert.That(correct, Is.EqualTo(refCorrect));
+        Compare.Close(model.GetGradients(), refGrad, what: "gradient");
+
+        model.Step(0.1f, 0.9f, 1e-3f);
+        var rp = Rand.D(p); var rv = new double[rp.Length];
+        ReferenceMlp.SgdMomentum(rp, refGrad, rv, 0.1, 0.9, 1e-3, spec.WeightCount);
+        Compare.Close(model.GetParameters(), rp, what: "parameters after one step");
+    }
+}

@@ -1,0 +1,85 @@
+using Gpu.Engine;
+using Gpu.Engine.Devices;
+using ILGPU;
+
+namespace Gpu.Tests;
+
+/// <summary>A device to run kernel tests on: kind and ILGPU optimisation level.</summary>
+public sealed record DeviceCase(string Device, OptimizationLevel Level)
+{
+    public override string ToString() => $"{Device}@{Level}";
+
+    /// <summary>CPU at O1 and O2 always; CUDA at O1 and O2, skipped (with the reason) where no CUDA device exists.</summary>
+    public static IEnumerable<DeviceCase> All() =>
+    [
+        new("cpu", OptimizationLevel.O1), new("cpu", OptimizationLevel.O2),
+        new("cuda", OptimizationLevel.O1), new("cuda", OptimizationLevel.O2),
+    ];
+
+    /// <summary>Opens the device, or marks the calling test(s) as skipped when it is not present.</summary>
+    public ComputeDevice OpenOrIgnore()
+    {
+        try { return ComputeDevice.Open(Device, Level); }
+        catch (UserError e) when (Device != "cpu")
+        {
+            Assert.Ignore($"skipped: {e.Message}");
+            throw;
+        }
+    }
+}
+
+public static class Rand
+{
+    /// <summary>Deterministic uniform floats in [-scale, scale).</summary>
+    public static float[] Floats(int n, int seed, float scale = 1f)
+    {
+        var r = new Random(seed);
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float)((r.NextDouble() * 2 - 1) * scale);
+        return a;
+    }
+
+    public static double[] D(float[] a) => a.Select(v => (double)v).ToArray();
+}
+
+public static class Compare
+{
+    /// <summary>||out - ref|| / ||ref||; NaN anywhere in out makes it NaN (so it fails every bound).</summary>
+    public static double RelativeError(float[] got, double[] want)
+    {
+        Assert.That(got, Has.Length.EqualTo(want.Length), "length");
+        double num = 0, den = 0;
+        for (int i = 0; i < got.Length; i++)
+        {
+            double d = got[i] - want[i];
+            num += d * d;
+            den += want[i] * want[i];
+        }
+        if (den == 0) return Math.Sqrt(num);
+        return Math.Sqrt(num / den);
+    }
+
+    public static void Close(float[] got, double[] want, double tolerance = 1e-5, string what = "")
+    {
+        int nan = got.Count(float.IsNaN);
+        Assert.That(nan, Is.Zero, $"{what}: {nan} outputs still NaN (never written)");
+        double e = RelativeError(got, want);
+        Assert.That(e, Is.LessThan(tolerance), $"{what}: relative error {e:E3}");
+    }
+}
+
+/// <summary>Where the repository's data lives, from the test binary's folder.</summary>
+public static class Repo
+{
+    public static string Root
+    {
+        get
+        {
+            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
+                if (File.Exists(Path.Combine(d.FullName, "Gpu.sln"))) return d.FullName;
+            throw new InvalidOperationException("repository root (Gpu.sln) not found above " + AppContext.BaseDirectory);
+        }
+    }
+
+    public static string FashionMnist => Path.Combine(Root, "data", "fashion-mnist");
+}

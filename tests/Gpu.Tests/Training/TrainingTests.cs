@@ -1,0 +1,72 @@
+using Gpu.Engine.Data;
+using Gpu.Engine.Devices;
+using Gpu.Engine.Training;
+
+namespace Gpu.Tests.Training;
+
+/// <summary>Short real runs on slices of Fashion-MNIST, on the CPU accelerator.</summary>
+public sealed class TrainingTests
+{
+    static DataPair Slice(int train, int test)
+    {
+        var full = Idx.ReadFolder(Repo.FashionMnist);
+        return full with { Train = full.Train.Take(train), Test = full.Test.Take(test) };
+    }
+
+    [Test]
+    public void Six_thousand_images_two_epochs_learn_well_above_chance()
+    {
+        using var device = ComputeDevice.Open("cpu");
+        var o = new TrainOptions { Hidden = [256, 128], Epochs = 2, BatchSize = 32, LearningRate = 0.02f, Momentum = 0.9f, Seed = 3 };
+        var r = Trainer.Run(device, Slice(6000, 2000), o);
+        TestContext.Out.WriteLine($"test accuracy {r.Test.Accuracy:F4}, val accuracy {r.History[^1].ValAccuracy:F4}");
+        Assert.That(r.Test.Accuracy, Is.GreaterThanOrEqualTo(0.80), "held-out (test) accuracy");
+        Assert.That(r.History[^1].ValAccuracy, Is.GreaterThanOrEqualTo(0.78), "validation accuracy");
+        Assert.That(r.History[1].TrainLoss, Is.LessThan(r.History[0].TrainLoss), "the loss falls");
+        Assert.That(r.History.Sum(h => h.TrainSeconds), Is.GreaterThan(0));
+    }
+
+    [Test]
+    public void The_same_seed_gives_bit_identical_results_and_another_seed_does_not()
+    {
+        using var device = ComputeDevice.Open("cpu");
+        var data = Slice(1500, 500);
+        var o = new TrainOptions { Hidden = [33, 17], Epochs = 2, BatchSize = 50, Seed = 11 };
+        var a = Trainer.Run(device, data, o);
+        var b = Trainer.Run(device, data, o);
+        var c = Trainer.Run(device, data, o with { Seed = 12 });
+        Assert.That(b.Parameters, Is.EqualTo(a.Parameters), "same seed, same parameters, bit for bit");
+        Assert.That(b.Test.Loss, Is.EqualTo(a.Test.Loss));
+        Assert.That(b.History.Select(h => h.TrainLoss), Is.EqualTo(a.History.Select(h => h.TrainLoss)));
+        Assert.That(c.Parameters, Is.Not.EqualTo(a.Parameters), "another seed differs");
+    }
+
+    [Test]
+    public void The_last_partial_batch_is_trained_on()
+    {
+        var s = new MinibatchScheduler(1000, 128, 5);
+        var batches = s.Batches().ToList();
+        Assert.That(batches, Has.Count.EqualTo(8));
+        Assert.That(batches[^1], Is.EqualTo((896, 104)));
+        Assert.That(batches.Sum(b => b.Rows), Is.EqualTo(1000));
+        Assert.That(s.EpochOrder(1).OrderBy(i => i), Is.EqualTo(Enumerable.Range(0, 1000)), "a permutation");
+        Assert.That(s.EpochOrder(1), Is.Not.EqualTo(s.EpochOrder(2)), "a new shuffle every epoch");
+        Assert.That(new MinibatchScheduler(1000, 128, 5).EpochOrder(3), Is.EqualTo(s.EpochOrder(3)), "seeded");
+    }
+
+    [Test]
+    public void Initialisation_is_seeded_he_uniform_with_bias_001()
+    {
+        var spec = new Gpu.Engine.Model.MlpSpec([784, 256, 10]);
+        var p = spec.Initialize(9);
+        Assert.That(spec.Initialize(9), Is.EqualTo(p));
+        Assert.That(spec.Initialize(10), Is.Not.EqualTo(p));
+        double limit0 = Math.Sqrt(6.0 / 784);
+        var w0 = p.Take(256 * 784).ToArray();
+        Assert.That(w0.Max(), Is.LessThanOrEqualTo(limit0).And.GreaterThan(0.95 * limit0));
+        Assert.That(w0.Min(), Is.GreaterThanOrEqualTo(-limit0).And.LessThan(-0.95 * limit0));
+        Assert.That(p.Skip(spec.WeightCount), Is.All.EqualTo(0.01f));
+        Assert.That(spec.ParameterCount, Is.EqualTo(784 * 256 + 256 * 10 + 256 + 10));
+        Assert.That(spec.BiasOffset(0), Is.EqualTo(spec.WeightCount), "all weights first, then all biases");
+    }
+}
