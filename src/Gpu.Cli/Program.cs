@@ -14,6 +14,7 @@ public static class Program
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
+        if (args.Length == 2 && args[0] == "help") args = [args[1], "--help"];   // "gpu help train" == "gpu train --help"
         try
         {
             using var parser = new Parser(s =>
@@ -54,7 +55,7 @@ public static class Program
                     h.Heading = "gpu: train multilayer perceptrons on ILGPU kernels (CUDA, OpenCL or the CPU accelerator)";
                     h.Copyright = "";
                     return HelpText.DefaultParsingErrorsHandler(result, h);
-                }, e => e, verbsIndex: errors.Any(e => e is NoVerbSelectedError or BadVerbSelectedError));
+                }, e => e, verbsIndex: result.TypeInfo.Current == typeof(NullInstance));
             stdout.WriteLine(help);
             return 0;
         }

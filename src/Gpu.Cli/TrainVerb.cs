@@ -19,8 +19,8 @@ public sealed class TrainVerb
     [Option("layers", Default = "256,128", HelpText = "Hidden layer widths, comma-separated (e.g. 40,40,40). Empty for none.")]
     public string Layers { get; set; } = "256,128";
 
-    [Option("epochs", Default = 8, HelpText = "Passes over the training split.")]
-    public int Epochs { get; set; } = 8;
+    [Option("epochs", Default = 10, HelpText = "Passes over the training split.")]
+    public int Epochs { get; set; } = 10;
 
     [Option("batch-size", Default = 128, HelpText = "Images per SGD step (the last partial batch is used too).")]
     public int BatchSize { get; set; } = 128;
@@ -33,6 +33,9 @@ public sealed class TrainVerb
 
     [Option("l2", Default = 1e-4f, HelpText = "L2 penalty (l2/2)*||W||^2 on weights, not biases.")]
     public float L2 { get; set; } = 1e-4f;
+
+    [Option("schedule", Default = LrSchedule.Cosine, HelpText = "Learning-rate schedule: cosine (from --lr down to 0 over the run) or constant.")]
+    public LrSchedule Schedule { get; set; } = LrSchedule.Cosine;
 
     [Option("seed", Default = 1UL, HelpText = "Seed for the split, the shuffles and the initial weights.")]
     public ulong Seed { get; set; } = 1;
@@ -59,6 +62,7 @@ public sealed class TrainVerb
             LearningRate = LearningRate,
             Momentum = Momentum,
             L2 = L2,
+            Schedule = Schedule,
             Seed = Seed,
             ValFraction = ValFraction,
         };
@@ -72,7 +76,7 @@ public sealed class TrainVerb
         stdout.WriteLine($"device: {device.Describe()}");
         var spec = MlpSpec.FromHidden(data.Train.Features, options.Hidden, data.Train.Classes);
         stdout.WriteLine($"network: {spec} ({spec.ParameterCount:N0} parameters), batch {options.BatchSize}, lr {options.LearningRate}, " +
-            $"momentum {options.Momentum}, l2 {options.L2}, seed {options.Seed}");
+            $"momentum {options.Momentum}, l2 {options.L2}, {options.Schedule.ToString().ToLowerInvariant()} schedule, seed {options.Seed}");
 
         var history = new List<EpochStats>();
         var result = Trainer.Run(device, data, options, e =>
@@ -116,6 +120,7 @@ public sealed class TrainVerb
             ["learning_rate"] = o.LearningRate,
             ["momentum"] = o.Momentum,
             ["l2"] = o.L2,
+            ["schedule"] = o.Schedule.ToString().ToLowerInvariant(),
             ["seed"] = o.Seed,
             ["val_fraction"] = o.ValFraction,
             ["data"] = data.Folder,

@@ -139,7 +139,7 @@ public sealed class ComputeDevice : IDisposable
             list.Add(new DeviceInfo("opencl", "OpenCL", "-", 0, false, OpenClAbsenceReason()));
 
         var cpu = context.GetCPUDevice(0);
-        list.Add(new DeviceInfo("cpu", "CPU", "ILGPU CPU accelerator", cpu.MemorySize, true,
+        list.Add(new DeviceInfo("cpu", "CPU", "ILGPU CPU accelerator", GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, true,
             $"{Environment.ProcessorCount} multiprocessors (one per core), always available"));
         return list;
     }

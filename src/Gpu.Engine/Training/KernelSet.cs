@@ -14,13 +14,18 @@ public sealed class KernelSet
     public Accelerator Accelerator { get; }
 
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int> denseForward;
+    readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int> denseForward4;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> weightGrad;
+    readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> weightGrad4;
+    readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int> inputGrad4;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int> inputGrad;
     readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int> softmaxCe;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> biasGrad;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int> accumulate;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int> sgd;
     readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int> gather;
+
+    readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>> tiled;
 
     static readonly Dictionary<Accelerator, KernelSet> cache = new();
 
@@ -44,6 +49,14 @@ public sealed class KernelSet
         Accelerator = a;
         denseForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.DenseForward);
         weightGrad = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(GemmKernels.WeightGrad);
+        denseForward4 = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(VectorGemmKernels.DenseForward);
+        weightGrad4 = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(VectorGemmKernels.WeightGrad);
+        // GPU: 16x16 threads, 64x64 tiles. The CPU accelerator allows only 4-thread groups, so it gets the
+        // 8x8 tile (correct there but slow: every Group.Barrier is an OS barrier); tests use it to check the code.
+        tiled = new(() => IsCpu
+            ? a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>(TiledGemmKernels.Gemm<Tile8>)
+            : a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>(TiledGemmKernels.Gemm<Tile64>));
+        inputGrad4 = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(VectorGemmKernels.InputGrad);
         inputGrad = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.InputGrad);
         softmaxCe = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(LayerKernels.SoftmaxCrossEntropy);
         biasGrad = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(LayerKernels.BiasGrad);
@@ -52,17 +65,55 @@ public sealed class KernelSet
         gather = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int>(DataKernels.GatherBatch);
     }
 
+    /// <summary>
+    /// Which GEMM kernels to use. <see cref="GemmVariant.Auto"/>: on the CPU accelerator the Float4
+    /// kernels where the shapes allow them, else the scalar 4x4 kernels; on a GPU the shared-memory
+    /// tiled kernels. Tests force each variant.
+    /// </summary>
+    public GemmVariant Gemm { get; set; } = GemmVariant.Auto;
+
+    bool UseTiled => Gemm == GemmVariant.Tiled || (Gemm == GemmVariant.Auto && !IsCpu);
+
+    void Tiled(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> aux, int rows, int cols, int depth,
+        int aRow, int aCol, int bRow, int bCol, int epilogue)
+    {
+        var config = IsCpu ? TiledGemmKernels.Config<Tile8>(rows, cols) : TiledGemmKernels.Config<Tile64>(rows, cols);
+        tiled.Value(config, a, b, c, aux, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue);
+    }
+
+    bool UseVector(params (int Dim, ArrayView<float> View)[] loads)
+    {
+        if (Gemm is GemmVariant.Scalar or GemmVariant.Tiled || (Gemm == GemmVariant.Auto && !IsCpu)) return false;
+        bool fits = loads.All(l => l.Dim % 4 == 0 && ViewIndex(l.View) % 4 == 0);
+        if (Gemm == GemmVariant.Vector4 && !fits) throw new ArgumentException("the Float4 GEMM needs its load dimensions and view offsets to be multiples of 4");
+        return fits;
+    }
+
+    static long ViewIndex(ArrayView<float> v) => ((IContiguousArrayView)v).Index;
+
     /// <summary>Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]).</summary>
-    public void DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, bool relu) =>
-        denseForward(GemmKernels.Threads(m, n), x, w, b, y, m, n, k, relu ? 1 : 0);
+    public void DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, bool relu)
+    {
+        if (UseTiled) Tiled(x, w, y, b, m, n, k, k, 1, k, 1, relu ? Epilogue.BiasRelu : Epilogue.Bias);
+        else if (UseVector((k, x), (k, w))) denseForward4(VectorGemmKernels.Threads(m, n), x, w, b, y, m, n, k, relu ? 1 : 0);
+        else denseForward(GemmKernels.Threads(m, n), x, w, b, y, m, n, k, relu ? 1 : 0);
+    }
 
     /// <summary>dW[n,k] = dZ[m,n]^T . H[m,k].</summary>
-    public void WeightGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, int m, int n, int k) =>
-        weightGrad(GemmKernels.Threads(n, k), dz, h, dw, m, n, k);
+    public void WeightGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, int m, int n, int k)
+    {
+        if (UseTiled) Tiled(dz, h, dw, dw, n, k, m, 1, n, 1, k, Epilogue.None);
+        else if (UseVector((n, dz), (k, h))) weightGrad4(VectorGemmKernels.Threads(n, k), dz, h, dw, m, n, k);
+        else weightGrad(GemmKernels.Threads(n, k), dz, h, dw, m, n, k);
+    }
 
     /// <summary>dX[m,k] = (dZ[m,n] . W[n,k]) * (H[m,k] &gt; 0 when masked).</summary>
-    public void InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, bool mask) =>
-        inputGrad(GemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, mask ? 1 : 0);
+    public void InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, bool mask)
+    {
+        if (UseTiled) Tiled(dz, w, dx, h, m, k, n, n, 1, 1, k, mask ? Epilogue.ReluMask : Epilogue.None);
+        else if (UseVector((n, dz), (k, w))) inputGrad4(VectorGemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, mask ? 1 : 0);
+        else inputGrad(GemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, mask ? 1 : 0);
+    }
 
     /// <summary>Row-wise softmax cross-entropy over Z[m,c]; writes per-row loss/correct and, when grad, dZ = (P - onehot) * scale.</summary>
     public void SoftmaxCrossEntropy(ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
@@ -102,3 +153,6 @@ public sealed class KernelSet
     bool IsCpu => Accelerator.AcceleratorType == AcceleratorType.CPU;
     readonly int cores = Environment.ProcessorCount;
 }
+
+/// <summary>GEMM kernel family: Auto picks per accelerator and shape.</summary>
+public enum GemmVariant { Auto, Scalar, Vector4, Tiled }

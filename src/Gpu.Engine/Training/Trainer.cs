@@ -10,11 +10,13 @@ namespace Gpu.Engine.Training;
 public sealed record TrainOptions
 {
     public int[] Hidden { get; init; } = [256, 128];
-    public int Epochs { get; init; } = 8;
+    public int Epochs { get; init; } = 10;
     public int BatchSize { get; init; } = 128;
     public float LearningRate { get; init; } = 0.05f;
     public float Momentum { get; init; } = 0.9f;
     public float L2 { get; init; } = 1e-4f;
+    /// <summary>How the learning rate moves over the run; <see cref="LearningRate"/> is its peak.</summary>
+    public LrSchedule Schedule { get; init; } = LrSchedule.Cosine;
     public ulong Seed { get; init; } = 1;
     public double ValFraction { get; init; } = 0.1;
     /// <summary>Rows per forward pass when evaluating (no gradients, so larger batches are cheap).</summary>
@@ -31,6 +33,9 @@ public sealed record TrainOptions
         foreach (var h in Hidden) if (h < 1) throw new UserError($"--layers: width {h} is not a whole number >= 1");
     }
 }
+
+/// <summary>Learning-rate schedule over the whole run.</summary>
+public enum LrSchedule { Constant, Cosine }
 
 /// <summary>What one epoch measured. Losses are mean cross-entropy per image (without the L2 term).</summary>
 public sealed record EpochStats(int Epoch, double TrainLoss, double TrainAccuracy, double? ValLoss, double? ValAccuracy,
@@ -69,6 +74,7 @@ public static class Trainer
         var scheduler = new MinibatchScheduler(trainSet.Count, o.BatchSize, o.Seed);
         var history = new List<EpochStats>();
         double trainSeconds = 0;
+        long step = 0, totalSteps = (long)scheduler.StepsPerEpoch * o.Epochs;
         for (int epoch = 1; epoch <= o.Epochs; epoch++)
         {
             var sw = Stopwatch.StartNew();
@@ -77,7 +83,7 @@ public static class Trainer
             {
                 dTrain.Gather(offset, rows, x.View, y.View);
                 model.Evaluate(x.View, y.View, rows, backward: true);
-                model.Step(o.LearningRate, o.Momentum, o.L2);
+                model.Step(LearningRateAt(o, step++, totalSteps), o.Momentum, o.L2);
             }
             var (lossSum, correct) = model.TakeMetrics();   // the epoch's only synchronisation
             double seconds = sw.Elapsed.TotalSeconds;
@@ -97,6 +103,16 @@ public static class Trainer
         return new TrainResult(spec, model.GetParameters(), history, test,
             (double)trainSet.Count * o.Epochs / trainSeconds, total.Elapsed.TotalSeconds, trainSet.Count, valSet?.Count ?? 0);
     }
+
+    /// <summary>
+    /// Learning rate of step <paramref name="step"/> (0-based) of <paramref name="totalSteps"/>: constant,
+    /// or cosine annealing from the peak to 0 over the run: lr * (1 + cos(pi * step / totalSteps)) / 2.
+    /// </summary>
+    public static float LearningRateAt(TrainOptions o, long step, long totalSteps) => o.Schedule switch
+    {
+        LrSchedule.Cosine => (float)(o.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / totalSteps))),
+        _ => o.LearningRate,
+    };
 
     /// <summary>Mean loss and accuracy of the model over a device-resident dataset, in its stored order.</summary>
     public static EvalStats Evaluate(DeviceMlp model, DeviceDataset data, ILGPU.ArrayView<float> x, ILGPU.ArrayView<int> y, int batch)

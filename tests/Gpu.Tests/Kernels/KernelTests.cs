@@ -19,7 +19,19 @@ public sealed class KernelTests(DeviceCase deviceCase)
 
     [OneTimeSetUp] public void Open() { device = deviceCase.OpenOrIgnore(); k = KernelSet.For(A); }
     [OneTimeTearDown] public void Close() => device?.Dispose();
-    [SetUp] public void ResetChunk() => k.ChunkOverride = null;
+    [SetUp] public void ResetChunk() { k.ChunkOverride = null; k.Gemm = GemmVariant.Auto; }
+
+    /// <summary>Shapes for the Float4 kernels: the loaded dimensions are multiples of 4, never of the 4x8 tile.</summary>
+    static readonly object[] VectorShapes =
+    [
+        new[] { 1, 4, 4 }, new[] { 7, 12, 36 }, new[] { 33, 20, 132 }, new[] { 129, 260, 12 }, new[] { 65, 36, 788 }, new[] { 3, 4, 20 },
+    ];
+
+    static IEnumerable<TestCaseData> AllGemmCases() =>
+        Shapes.Select(s => new TestCaseData(s, GemmVariant.Scalar))
+            .Concat(VectorShapes.Select(s => new TestCaseData(s, GemmVariant.Vector4)))
+            .Concat(VectorShapes.Select(s => new TestCaseData(s, GemmVariant.Scalar)))
+            .Concat(Shapes.Select(s => new TestCaseData(s, GemmVariant.Tiled)));
 
     static readonly object[] Shapes =
     [
@@ -38,9 +50,10 @@ public sealed class KernelTests(DeviceCase deviceCase)
 
     static float[] Read(MemoryBuffer1D<float, Stride1D.Dense> b) => b.GetAsArray1D();
 
-    [TestCaseSource(nameof(Shapes))]
-    public void DenseForward_matches_reference(int[] s)
+    [TestCaseSource(nameof(AllGemmCases))]
+    public void DenseForward_matches_reference(int[] s, GemmVariant variant)
     {
+        k.Gemm = variant;
         int m = s[0], n = s[1], kk = s[2];
         var x = Rand.Floats(m * kk, 1); var w = Rand.Floats(n * kk, 2); var b = Rand.Floats(n, 3);
         foreach (bool relu in new[] { false, true })
@@ -52,9 +65,10 @@ public sealed class KernelTests(DeviceCase deviceCase)
         }
     }
 
-    [TestCaseSource(nameof(Shapes))]
-    public void WeightGrad_matches_reference(int[] s)
+    [TestCaseSource(nameof(AllGemmCases))]
+    public void WeightGrad_matches_reference(int[] s, GemmVariant variant)
     {
+        k.Gemm = variant;
         int m = s[0], n = s[1], kk = s[2];
         var dz = Rand.Floats(m * n, 4); var h = Rand.Floats(m * kk, 5);
         using var ddz = Upload(dz); using var dh = Upload(h); using var dw = Poisoned(n * kk);
@@ -62,9 +76,10 @@ public sealed class KernelTests(DeviceCase deviceCase)
         Compare.Close(Read(dw), ReferenceMlp.MatTN(Rand.D(dz), Rand.D(h), m, n, kk));
     }
 
-    [TestCaseSource(nameof(Shapes))]
-    public void InputGrad_with_and_without_relu_mask_matches_reference(int[] s)
+    [TestCaseSource(nameof(AllGemmCases))]
+    public void InputGrad_with_and_without_relu_mask_matches_reference(int[] s, GemmVariant variant)
     {
+        k.Gemm = variant;
         int m = s[0], n = s[1], kk = s[2];
         var dz = Rand.Floats(m * n, 6); var w = Rand.Floats(n * kk, 7);
         var h = Rand.Floats(m * kk, 8).Select(v => Math.Max(0f, v)).ToArray();   // ReLU outputs: about half are 0
