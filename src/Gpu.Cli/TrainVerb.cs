@@ -46,6 +46,9 @@ public sealed class TrainVerb
     [Option("device", Default = "auto", HelpText = "auto (CUDA, then OpenCL, then CPU), cpu, cuda[:N] or opencl[:N].")]
     public string Device { get; set; } = "auto";
 
+    [Option("data-path", Default = DataPath.Auto, HelpText = "auto, resident (dataset on the device, batches gathered there) or stream (page-locked host buffers, async copies).")]
+    public DataPath DataPath { get; set; } = DataPath.Auto;
+
     [Option("output", HelpText = "Folder for history.csv and summary.json (created if missing).")]
     public string? Output { get; set; }
 
@@ -65,6 +68,7 @@ public sealed class TrainVerb
             Schedule = Schedule,
             Seed = Seed,
             ValFraction = ValFraction,
+            DataPath = DataPath,
         };
         options.Validate();
         if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0");
@@ -78,6 +82,9 @@ public sealed class TrainVerb
         stdout.WriteLine($"network: {spec} ({spec.ParameterCount:N0} parameters), batch {options.BatchSize}, lr {options.LearningRate}, " +
             $"momentum {options.Momentum}, l2 {options.L2}, {options.Schedule.ToString().ToLowerInvariant()} schedule, seed {options.Seed}");
 
+        options = options with { DataPath = Trainer.ChooseDataPath(options.DataPath, device, data) };
+        stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({options.ValFraction:P0} held out for validation), " +
+            $"{data.Test.Count:N0} test images; {options.DataPath.ToString().ToLowerInvariant()} data path");
         var history = new List<EpochStats>();
         var result = Trainer.Run(device, data, options, e =>
         {
@@ -124,6 +131,7 @@ public sealed class TrainVerb
             ["seed"] = o.Seed,
             ["val_fraction"] = o.ValFraction,
             ["data"] = data.Folder,
+            ["data_path"] = r.DataPath.ToString().ToLowerInvariant(),
             ["train_count"] = r.TrainCount,
             ["val_count"] = r.ValCount,
             ["test_count"] = r.Test.Count,

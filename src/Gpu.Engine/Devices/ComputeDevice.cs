@@ -38,7 +38,7 @@ public sealed class ComputeDevice : IDisposable
     static Context CreateContext(OptimizationLevel level, bool gpus) =>
         Context.Create(b =>
         {
-            b.Optimize(level).Math(MathMode.Default).EnableAlgorithms();
+            b.Optimize(level).Math(MathMode.Default).Profiling().EnableAlgorithms();   // profiling: markers let the streamed data path wait for one copy
             b.CPU(CpuDevice());
             if (gpus)
             {

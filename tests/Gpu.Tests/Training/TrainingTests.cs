@@ -42,6 +42,28 @@ public sealed class TrainingTests
     }
 
     [Test]
+    public void Streamed_and_resident_data_paths_give_bit_identical_training()
+    {
+        using var device = ComputeDevice.Open("cpu");
+        var data = Slice(1000, 300);
+        var o = new TrainOptions { Hidden = [20], Epochs = 2, BatchSize = 96, Seed = 5 };   // 1000 rows: a partial last batch
+        var resident = Trainer.Run(device, data, o with { DataPath = DataPath.Resident });
+        var streamed = Trainer.Run(device, data, o with { DataPath = DataPath.Stream });
+        Assert.That(resident.DataPath, Is.EqualTo(DataPath.Resident));
+        Assert.That(streamed.DataPath, Is.EqualTo(DataPath.Stream));
+        Assert.That(streamed.Parameters, Is.EqualTo(resident.Parameters));
+        Assert.That(streamed.Test, Is.EqualTo(resident.Test));
+    }
+
+    [Test]
+    public void Auto_keeps_fashion_mnist_resident()
+    {
+        using var device = ComputeDevice.Open("cpu");
+        Assert.That(Trainer.ChooseDataPath(DataPath.Auto, device, Slice(100, 100)), Is.EqualTo(DataPath.Resident));
+        Assert.That(Trainer.ChooseDataPath(DataPath.Stream, device, Slice(100, 100)), Is.EqualTo(DataPath.Stream));
+    }
+
+    [Test]
     public void The_last_partial_batch_is_trained_on()
     {
         var s = new MinibatchScheduler(1000, 128, 5);

@@ -1,0 +1,135 @@
+using System.Collections.Concurrent;
+using Gpu.Engine.Data;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Gpu.Engine.Training;
+
+/// <summary>
+/// Streamed data path, for datasets that should not live on the device: a background task gathers
+/// and normalises each batch (x / 255 - 0.5) into one of <see cref="Slots"/> page-locked host buffers,
+/// and the training loop copies it asynchronously (<c>CopyFromPageLockedAsync</c>) on the device's
+/// stream while earlier batches compute. A profiling marker recorded after each copy tells the
+/// producer when a host buffer may be refilled, so neither side waits for the whole device.
+/// </summary>
+public sealed class StreamedDataset : IBatchSource
+{
+    public const int Slots = 3;
+    public Dataset Host { get; }
+    readonly Accelerator acc;
+    readonly PageLockedArray1D<float>[] hostX = new PageLockedArray1D<float>[Slots];
+    readonly PageLockedArray1D<int>[] hostY = new PageLockedArray1D<int>[Slots];
+    readonly MemoryBuffer1D<float, Stride1D.Dense>[] devX = new MemoryBuffer1D<float, Stride1D.Dense>[Slots];
+    readonly MemoryBuffer1D<int, Stride1D.Dense>[] devY = new MemoryBuffer1D<int, Stride1D.Dense>[Slots];
+    readonly ProfilingMarker?[] copied = new ProfilingMarker?[Slots];
+    readonly SemaphoreSlim free = new(Slots, Slots);
+    BlockingCollection<(int Slot, int Rows)>? filled;
+    Task? producer;
+    CancellationTokenSource? cancel;
+    int remaining;
+
+    public StreamedDataset(Accelerator accelerator, Dataset data, int maxRows)
+    {
+        acc = accelerator; Host = data;
+        try
+        {
+            for (int s = 0; s < Slots; s++)
+            {
+                hostX[s] = acc.AllocatePageLocked1D<float>((long)maxRows * data.Features);
+                hostY[s] = acc.AllocatePageLocked1D<int>(maxRows);
+                devX[s] = acc.Allocate1D<float>((long)maxRows * data.Features);
+                devY[s] = acc.Allocate1D<int>(maxRows);
+            }
+        }
+        catch (Exception e) when (e is OutOfMemoryException || e is AcceleratorException)
+        {
+            Dispose();
+            throw new UserError($"out of memory on {acc.Name} allocating {Slots} streaming buffers of {maxRows} images; use a smaller --batch-size");
+        }
+    }
+
+    public void BeginPass(int[] order, int batchSize)
+    {
+        if (order.Length != Host.Count) throw new ArgumentException("order length must equal the dataset size");
+        if (batchSize < 1 || batchSize > hostY[0].Length) throw new ArgumentOutOfRangeException(nameof(batchSize));
+        StopProducer();
+        remaining = (Host.Count + batchSize - 1) / batchSize;
+        var queue = new BlockingCollection<(int, int)>();
+        var token = (cancel = new CancellationTokenSource()).Token;
+        filled = queue;
+        producer = Task.Run(() => Produce(order, batchSize, queue, token), token);
+    }
+
+    void Produce(int[] order, int batchSize, BlockingCollection<(int, int)> queue, CancellationToken token)
+    {
+        try
+        {
+            int d = Host.Features;
+            for (int start = 0, k = 0; start < order.Length; start += batchSize, k++)
+            {
+                free.Wait(token);
+                int s = k % Slots;
+                copied[s]?.Synchronize();   // the device has finished copying this buffer's previous batch
+                copied[s]?.Dispose();
+                copied[s] = null;
+                int rows = Math.Min(batchSize, order.Length - start);
+                var xs = hostX[s].Span;
+                var ys = hostY[s].Span;
+                for (int r = 0; r < rows; r++)
+                {
+                    int src = order[start + r];
+                    var pixels = Host.Pixels.AsSpan(src * d, d);
+                    var dst = xs.Slice(r * d, d);
+                    for (int c = 0; c < d; c++) dst[c] = Dataset.Normalize(pixels[c]);
+                    ys[r] = Host.Labels[src];
+                }
+                queue.Add((s, rows), token);
+            }
+            queue.CompleteAdding();
+        }
+        catch (OperationCanceledException) { queue.CompleteAdding(); }
+        catch (Exception e) { queue.CompleteAdding(); throw new InvalidOperationException("the batch producer failed", e); }
+    }
+
+    public (ArrayView<float> X, ArrayView<int> Y, int Rows) Next()
+    {
+        if (filled == null || remaining <= 0) throw new InvalidOperationException("the pass is over");
+        if (!filled.TryTake(out var item, Timeout.Infinite))
+        {
+            producer?.Wait();   // surfaces the producer's exception
+            throw new InvalidOperationException("the batch producer stopped early");
+        }
+        var (s, rows) = item;
+        var stream = acc.DefaultStream;
+        devX[s].View.CopyFromPageLockedAsync(stream, hostX[s]);
+        devY[s].View.CopyFromPageLockedAsync(stream, hostY[s]);
+        copied[s] = stream.AddProfilingMarker();
+        free.Release();
+        remaining--;
+        return (devX[s].View, devY[s].View, rows);
+    }
+
+    void StopProducer()
+    {
+        if (producer == null) return;
+        cancel!.Cancel();
+        try { producer.Wait(); } catch (AggregateException) { }
+        producer = null;
+        cancel.Dispose();
+        filled?.Dispose();
+        filled = null;
+        acc.Synchronize();
+        for (int s = 0; s < Slots; s++) { copied[s]?.Dispose(); copied[s] = null; }
+        while (free.CurrentCount < Slots) free.Release();
+    }
+
+    public void Dispose()
+    {
+        StopProducer();
+        for (int s = 0; s < Slots; s++)
+        {
+            hostX[s]?.Dispose(); hostY[s]?.Dispose(); devX[s]?.Dispose(); devY[s]?.Dispose();
+        }
+        free.Dispose();
+    }
+}
