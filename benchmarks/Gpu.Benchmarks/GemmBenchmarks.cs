@@ -17,9 +17,17 @@ public class GemmBenchmarks
     [ParamsSource(nameof(Devices))] public string Device { get; set; } = "cpu";
 
     /// <summary>m x n x k: Y[m,n] = X[m,k] . W[n,k]^T (and the matching backward products).</summary>
-    [Params("128x256x784", "128x128x256", "128x10x128", "512x512x512")] public string Shape { get; set; } = "128x256x784";
+    [ParamsSource(nameof(Shapes))] public string Shape { get; set; } = "128x256x784";
 
     public static IEnumerable<string> Devices() => BenchDevices.Present();
+
+    /// <summary>The W1 layer shapes and 512^3; 1024^3 and 4096^3 too when the CPU is not among the devices (or GPU_BENCH_LARGE=1).</summary>
+    public static IEnumerable<string> Shapes()
+    {
+        string[] small = ["128x256x784", "128x128x256", "128x10x128", "512x512x512"];
+        bool large = Environment.GetEnvironmentVariable("GPU_BENCH_LARGE") == "1" || !Devices().Contains("cpu");
+        return large ? [.. small, "1024x1024x1024", "4096x4096x4096"] : small;
+    }
 
     ComputeDevice device = null!;
     KernelSet k = null!;

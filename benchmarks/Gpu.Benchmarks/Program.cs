@@ -16,7 +16,9 @@ public static class Program
     /// BenchmarkSwitcher: e.g. <c>--filter *Gemm*</c>. <c>GPU_BENCH_DEVICES=cpu,cuda</c> limits devices.
     /// </summary>
     public static void Main(string[] args) =>
-        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, new GpuBenchConfig());
+        // Each suite names its own job through [Config]; the global config adds no job of its own.
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args,
+            ManualConfig.CreateEmpty().WithOptions(ConfigOptions.DisableOptimizationsValidator | ConfigOptions.JoinSummary));
 }
 
 public sealed class GpuBenchConfig : ManualConfig
@@ -33,30 +35,53 @@ public sealed class GpuBenchConfig : ManualConfig
     }
 }
 
-/// <summary>GFLOP/s from the benchmark's <c>Flops</c> property and the mean time.</summary>
-public sealed class GflopsColumn : IColumn
+/// <summary>A derived figure per benchmark case, computed from its parameters and mean time (ns).</summary>
+public abstract class DerivedColumn(string id, string name, string legend) : IColumn
 {
-    public string Id => "GFLOPs";
-    public string ColumnName => "GFLOP/s";
+    public string Id => id;
+    public string ColumnName => name;
     public bool AlwaysShow => true;
     public ColumnCategory Category => ColumnCategory.Custom;
     public int PriorityInCategory => 0;
     public bool IsNumeric => true;
     public UnitType UnitType => UnitType.Dimensionless;
-    public string Legend => "2 m n k / mean time";
+    public string Legend => legend;
     public bool IsAvailable(Summary summary) => true;
-    public bool IsDefault(Summary summary, BenchmarkDotNet.Running.BenchmarkCase benchmarkCase) => false;
-    public string GetValue(Summary summary, BenchmarkDotNet.Running.BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
+    public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
+    public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
 
-    public string GetValue(Summary summary, BenchmarkDotNet.Running.BenchmarkCase benchmarkCase, SummaryStyle style)
+    public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
     {
-        var report = summary[benchmarkCase];
-        if (report?.ResultStatistics == null) return "-";
-        var shape = benchmarkCase.Parameters.Items.FirstOrDefault(p => p.Name == "Shape")?.Value as string;
-        if (shape == null) return "-";
+        var mean = summary[benchmarkCase]?.ResultStatistics?.Mean;
+        return mean is double ns ? Compute(benchmarkCase, ns) : "-";
+    }
+
+    protected static string? Param(BenchmarkCase c, string name) => c.Parameters.Items.FirstOrDefault(p => p.Name == name)?.Value?.ToString();
+
+    protected abstract string Compute(BenchmarkCase benchmarkCase, double meanNs);
+}
+
+/// <summary>GFLOP/s from the case's Shape (m x n x k) and the mean time: 2 m n k / ns.</summary>
+public sealed class GflopsColumn() : DerivedColumn("GFLOPs", "GFLOP/s", "2 m n k / mean time")
+{
+    protected override string Compute(BenchmarkCase c, double ns)
+    {
+        if (Param(c, "Shape") is not string shape) return "-";
         var s = shape.Split('x').Select(double.Parse).ToArray();
-        double flops = 2 * s[0] * s[1] * s[2];
-        return (flops / report.ResultStatistics.Mean).ToString("F2");   // flop per ns = GFLOP/s
+        return (2 * s[0] * s[1] * s[2] / ns).ToString("F2");   // flop per ns = GFLOP/s
+    }
+}
+
+/// <summary>Images trained per second: batch x steps per invocation for a step benchmark, 54,000 for an epoch.</summary>
+public sealed class SamplesPerSecondColumn() : DerivedColumn("SamplesPerSecond", "samples/s", "images trained per second")
+{
+    protected override string Compute(BenchmarkCase c, double ns)
+    {
+        var workload = Param(c, "Workload");
+        double images = workload != null
+            ? Workloads.Options(workload).BatchSize * TrainingStepBenchmarks.StepsPerInvocation(workload)
+            : 54000;
+        return (images / (ns * 1e-9)).ToString("N0");
     }
 }
 
@@ -70,3 +95,4 @@ public static class BenchDevices
         return ComputeDevice.List().Where(d => d.Usable && d.Id.Contains(':') || d.Id == "cpu").Select(d => d.Id).ToList();
     }
 }
+

@@ -80,13 +80,7 @@ public static class Trainer
         for (int epoch = 1; epoch <= o.Epochs; epoch++)
         {
             var sw = Stopwatch.StartNew();
-            dTrain.BeginPass(scheduler.EpochOrder(epoch), o.BatchSize);
-            for (int s = 0; s < scheduler.StepsPerEpoch; s++)
-            {
-                var (x, y, rows) = dTrain.Next();
-                model.Evaluate(x, y, rows, backward: true);
-                model.Step(LearningRateAt(o, step++, totalSteps), o.Momentum, o.L2);
-            }
+            step = TrainEpoch(model, dTrain, scheduler, epoch, o, step, totalSteps);
             var (lossSum, correct) = model.TakeMetrics();   // the epoch's only synchronisation
             double seconds = sw.Elapsed.TotalSeconds;
             trainSeconds += seconds;
@@ -104,6 +98,24 @@ public static class Trainer
         var test = Evaluate(model, dTest, o.EvalBatchSize);
         return new TrainResult(spec, model.GetParameters(), history, test,
             (double)trainSet.Count * o.Epochs / trainSeconds, total.Elapsed.TotalSeconds, trainSet.Count, valSet?.Count ?? 0, path);
+    }
+
+    /// <summary>
+    /// One epoch of SGD steps (forward, backward, fused update) over <paramref name="train"/> in the
+    /// scheduler's order for <paramref name="epoch"/>; returns the global step count after it. Does not
+    /// synchronise: the loss and correct counts stay in the model's device accumulators.
+    /// </summary>
+    public static long TrainEpoch(DeviceMlp model, IBatchSource train, MinibatchScheduler scheduler, int epoch, TrainOptions o,
+        long step, long totalSteps)
+    {
+        train.BeginPass(scheduler.EpochOrder(epoch), o.BatchSize);
+        for (int s = 0; s < scheduler.StepsPerEpoch; s++)
+        {
+            var (x, y, rows) = train.Next();
+            model.Evaluate(x, y, rows, backward: true);
+            model.Step(LearningRateAt(o, step++, totalSteps), o.Momentum, o.L2);
+        }
+        return step;
     }
 
     /// <summary>

@@ -68,6 +68,15 @@ public sealed class CliTests
         Assert.That(r.Out, Does.Contain("cpu").And.Contain("CUDA").And.Contain("--device auto picks"));
     }
 
+    [Test]
+    public void Check_passes_every_kernel_on_the_cpu()
+    {
+        var r = Run("check", "--device", "cpu");
+        Assert.That(r.Code, Is.Zero, r.Out + r.Err);
+        Assert.That(r.Out, Does.Contain("dense forward").And.Contain("Tiled").And.Contain("Vector4").And.Contain("checks passed"));
+        Assert.That(r.Out, Does.Not.Contain("FAILED"));
+    }
+
     [Test] public void Unknown_flag() => AssertOneLineError(Run("train", "--frobnicate", "3"), "unknown option '--frobnicate'");
     [Test] public void Unknown_verb() => AssertOneLineError(Run("fly"), "unknown verb 'fly'");
     [Test] public void Non_numeric_value() => AssertOneLineError(Run("train", "--epochs", "many"), "--epochs");
