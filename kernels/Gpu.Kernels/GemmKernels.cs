@@ -18,9 +18,9 @@ public static class GemmKernels
     public static int Threads(int rows, int cols) =>
         ((rows + Block - 1) / Block) * ((cols + Block - 1) / Block);
 
-    // Forward dense layer: Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]); act = ReLU when relu != 0, else identity.
+    // Forward dense layer: Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]), act an Activations code.
     public static void DenseForward(Index1D t, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
-        ArrayView<float> y, int m, int n, int k, int relu)
+        ArrayView<float> y, int m, int n, int k, int act)
     {
         int nb = (n + Block - 1) / Block;
         int i0 = (t / nb) * Block;
@@ -40,10 +40,10 @@ public static class GemmKernels
             c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
             c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
         }
-        StoreBiasAct(y, b, i0, j0, m, n, relu, c00, c01, c02, c03);
-        StoreBiasAct(y, b, i0 + 1, j0, m, n, relu, c10, c11, c12, c13);
-        StoreBiasAct(y, b, i0 + 2, j0, m, n, relu, c20, c21, c22, c23);
-        StoreBiasAct(y, b, i0 + 3, j0, m, n, relu, c30, c31, c32, c33);
+        StoreBiasAct(y, b, i0, j0, m, n, act, c00, c01, c02, c03);
+        StoreBiasAct(y, b, i0 + 1, j0, m, n, act, c10, c11, c12, c13);
+        StoreBiasAct(y, b, i0 + 2, j0, m, n, act, c20, c21, c22, c23);
+        StoreBiasAct(y, b, i0 + 3, j0, m, n, act, c30, c31, c32, c33);
     }
 
     // Weight gradient (outer products summed over the batch): dW[n,k] = dZ[m,n]^T . H[m,k].
@@ -73,9 +73,9 @@ public static class GemmKernels
         Store(dw, i0 + 3, j0, n, k, c30, c31, c32, c33);
     }
 
-    // Input gradient with the previous layer's ReLU mask: dX[m,k] = (dZ[m,n] . W[n,k]) * (H[m,k] > 0 when mask != 0).
+    // Input gradient through the previous layer's activation: dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]), act an Activations code (Identity: none).
     public static void InputGrad(Index1D t, ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h,
-        ArrayView<float> dx, int m, int n, int k, int mask)
+        ArrayView<float> dx, int m, int n, int k, int act)
     {
         int kb = (k + Block - 1) / Block;
         int i0 = (t / kb) * Block;   // batch rows
@@ -95,10 +95,10 @@ public static class GemmKernels
             c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
             c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
         }
-        StoreMasked(dx, h, i0, j0, m, k, mask, c00, c01, c02, c03);
-        StoreMasked(dx, h, i0 + 1, j0, m, k, mask, c10, c11, c12, c13);
-        StoreMasked(dx, h, i0 + 2, j0, m, k, mask, c20, c21, c22, c23);
-        StoreMasked(dx, h, i0 + 3, j0, m, k, mask, c30, c31, c32, c33);
+        StoreMasked(dx, h, i0, j0, m, k, act, c00, c01, c02, c03);
+        StoreMasked(dx, h, i0 + 1, j0, m, k, act, c10, c11, c12, c13);
+        StoreMasked(dx, h, i0 + 2, j0, m, k, act, c20, c21, c22, c23);
+        StoreMasked(dx, h, i0 + 3, j0, m, k, act, c30, c31, c32, c33);
     }
 
     static void Store(ArrayView<float> c, int i, int j0, int rows, int cols, float v0, float v1, float v2, float v3)
@@ -111,29 +111,26 @@ public static class GemmKernels
         if (j0 + 3 < cols) c[r + j0 + 3] = v3;
     }
 
-    static void StoreBiasAct(ArrayView<float> y, ArrayView<float> b, int i, int j0, int rows, int cols, int relu,
+    static void StoreBiasAct(ArrayView<float> y, ArrayView<float> b, int i, int j0, int rows, int cols, int act,
         float v0, float v1, float v2, float v3)
     {
         if (i >= rows) return;
         long r = (long)i * cols;
-        if (j0 < cols) y[r + j0] = Act(v0 + b[j0], relu);
-        if (j0 + 1 < cols) y[r + j0 + 1] = Act(v1 + b[j0 + 1], relu);
-        if (j0 + 2 < cols) y[r + j0 + 2] = Act(v2 + b[j0 + 2], relu);
-        if (j0 + 3 < cols) y[r + j0 + 3] = Act(v3 + b[j0 + 3], relu);
+        if (j0 < cols) y[r + j0] = Activations.Apply(v0 + b[j0], act);
+        if (j0 + 1 < cols) y[r + j0 + 1] = Activations.Apply(v1 + b[j0 + 1], act);
+        if (j0 + 2 < cols) y[r + j0 + 2] = Activations.Apply(v2 + b[j0 + 2], act);
+        if (j0 + 3 < cols) y[r + j0 + 3] = Activations.Apply(v3 + b[j0 + 3], act);
     }
 
-    static void StoreMasked(ArrayView<float> dx, ArrayView<float> h, int i, int j0, int rows, int cols, int mask,
+    static void StoreMasked(ArrayView<float> dx, ArrayView<float> h, int i, int j0, int rows, int cols, int act,
         float v0, float v1, float v2, float v3)
     {
         if (i >= rows) return;
         long r = (long)i * cols;
-        if (j0 < cols) dx[r + j0] = Mask(v0, h[r + j0], mask);
-        if (j0 + 1 < cols) dx[r + j0 + 1] = Mask(v1, h[r + j0 + 1], mask);
-        if (j0 + 2 < cols) dx[r + j0 + 2] = Mask(v2, h[r + j0 + 2], mask);
-        if (j0 + 3 < cols) dx[r + j0 + 3] = Mask(v3, h[r + j0 + 3], mask);
+        if (j0 < cols) dx[r + j0] = Activations.Backprop(v0, h[r + j0], act);
+        if (j0 + 1 < cols) dx[r + j0 + 1] = Activations.Backprop(v1, h[r + j0 + 1], act);
+        if (j0 + 2 < cols) dx[r + j0 + 2] = Activations.Backprop(v2, h[r + j0 + 2], act);
+        if (j0 + 3 < cols) dx[r + j0 + 3] = Activations.Backprop(v3, h[r + j0 + 3], act);
     }
 
-    static float Act(float v, int relu) => relu != 0 && v < 0f ? 0f : v;   // NaN passes through
-
-    static float Mask(float g, float h, int mask) => mask != 0 && !(h > 0f) ? 0f : g;
 }

@@ -35,6 +35,28 @@ public static class LayerKernels
         }
     }
 
+    // Sigmoid outputs with the sum-of-squares cost, per row of activations A[m,c] = sigmoid(Z) and int labels y[m]:
+    // rowLoss[i] = 1/2 sum_j (A[i,j] - onehot(y)[j])^2, rowCorrect[i] = (argmax A[i] == y), and, when grad != 0,
+    // dZ[i,j] = (A - onehot) * A * (1 - A) * scale (dC/dA = A - y, times sigmoid'(Z) written from A).
+    public static void SigmoidSquaredError(Index1D i, ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz,
+        ArrayView<float> rowLoss, ArrayView<float> rowCorrect, int c, float scale, int grad)
+    {
+        long r = (long)i.X * c;
+        int label = y[i];
+        float loss = 0f, max = a[r];
+        int arg = 0;
+        for (int j = 0; j < c; j++)
+        {
+            float v = a[r + j];
+            if (v > max) { max = v; arg = j; }
+            float d = v - (j == label ? 1f : 0f);
+            loss += d * d;
+            if (grad != 0) dz[r + j] = d * v * (1f - v) * scale;
+        }
+        rowLoss[i] = 0.5f * loss;
+        rowCorrect[i] = arg == label ? 1f : 0f;
+    }
+
     // Bias gradient: db[j] = sum over rows i of dZ[i,j], dZ is [m,n].
     public static void BiasGrad(Index1D j, ArrayView<float> dz, ArrayView<float> db, int m, int n)
     {

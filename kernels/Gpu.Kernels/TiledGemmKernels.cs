@@ -32,13 +32,12 @@ public struct Tile8 : ITile
     public int Depth => 4;
 }
 
-/// <summary>What the tiled GEMM does with each output after the product.</summary>
+/// <summary>What the tiled GEMM does with each output after the product (with an <see cref="Activations"/> code).</summary>
 public static class Epilogue
 {
-    public const int None = 0;        // C = A.B
-    public const int Bias = 1;        // C = A.B + bias[col]
-    public const int BiasRelu = 2;    // C = relu(A.B + bias[col])
-    public const int ReluMask = 3;    // C = (A.B) * (mask[row, col] > 0)
+    public const int None = 0;          // C = A.B
+    public const int BiasAct = 1;       // C = act(A.B + aux[col])             (aux: bias)
+    public const int ActBackprop = 2;   // C = (A.B) * act'(from aux[row,col]) (aux: the activation's output H)
 }
 
 /// <summary>
@@ -57,7 +56,7 @@ public static class TiledGemmKernels
 {
     // C[rows,cols] = epilogue(sum_p A(i,p) B(j,p)) over p < depth; see the class comment for the strides.
     public static void Gemm<TTile>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> aux,
-        int rows, int cols, int depth, int aRow, int aCol, int bRow, int bCol, int epilogue)
+        int rows, int cols, int depth, int aRow, int aCol, int bRow, int bCol, int epilogue, int act)
         where TTile : struct, ITile
     {
         TTile tile = default;
@@ -101,30 +100,26 @@ public static class TiledGemmKernels
             Group.Barrier();
         }
         int i0 = row0 + ty * 4, j0 = col0 + tx * 4;
-        Store(c, aux, i0, j0, rows, cols, epilogue, c00, c01, c02, c03);
-        Store(c, aux, i0 + 1, j0, rows, cols, epilogue, c10, c11, c12, c13);
-        Store(c, aux, i0 + 2, j0, rows, cols, epilogue, c20, c21, c22, c23);
-        Store(c, aux, i0 + 3, j0, rows, cols, epilogue, c30, c31, c32, c33);
+        Store(c, aux, i0, j0, rows, cols, epilogue, act, c00, c01, c02, c03);
+        Store(c, aux, i0 + 1, j0, rows, cols, epilogue, act, c10, c11, c12, c13);
+        Store(c, aux, i0 + 2, j0, rows, cols, epilogue, act, c20, c21, c22, c23);
+        Store(c, aux, i0 + 3, j0, rows, cols, epilogue, act, c30, c31, c32, c33);
     }
 
-    static void Store(ArrayView<float> c, ArrayView<float> aux, int i, int j0, int rows, int cols, int epilogue,
+    static void Store(ArrayView<float> c, ArrayView<float> aux, int i, int j0, int rows, int cols, int epilogue, int act,
         float v0, float v1, float v2, float v3)
     {
         if (i >= rows) return;
-        if (j0 < cols) c[(long)i * cols + j0] = Apply(v0, aux, i, j0, cols, epilogue);
-        if (j0 + 1 < cols) c[(long)i * cols + j0 + 1] = Apply(v1, aux, i, j0 + 1, cols, epilogue);
-        if (j0 + 2 < cols) c[(long)i * cols + j0 + 2] = Apply(v2, aux, i, j0 + 2, cols, epilogue);
-        if (j0 + 3 < cols) c[(long)i * cols + j0 + 3] = Apply(v3, aux, i, j0 + 3, cols, epilogue);
+        if (j0 < cols) c[(long)i * cols + j0] = Apply(v0, aux, i, j0, cols, epilogue, act);
+        if (j0 + 1 < cols) c[(long)i * cols + j0 + 1] = Apply(v1, aux, i, j0 + 1, cols, epilogue, act);
+        if (j0 + 2 < cols) c[(long)i * cols + j0 + 2] = Apply(v2, aux, i, j0 + 2, cols, epilogue, act);
+        if (j0 + 3 < cols) c[(long)i * cols + j0 + 3] = Apply(v3, aux, i, j0 + 3, cols, epilogue, act);
     }
 
-    static float Apply(float v, ArrayView<float> aux, int i, int j, int cols, int epilogue)
+    static float Apply(float v, ArrayView<float> aux, int i, int j, int cols, int epilogue, int act)
     {
-        if (epilogue == Epilogue.Bias || epilogue == Epilogue.BiasRelu)
-        {
-            v += aux[j];
-            if (epilogue == Epilogue.BiasRelu && v < 0f) v = 0f;   // NaN passes through
-        }
-        else if (epilogue == Epilogue.ReluMask && !(aux[(long)i * cols + j] > 0f)) v = 0f;
+        if (epilogue == Epilogue.BiasAct) return Activations.Apply(v + aux[j], act);
+        if (epilogue == Epilogue.ActBackprop) return Activations.Backprop(v, aux[(long)i * cols + j], act);
         return v;
     }
 

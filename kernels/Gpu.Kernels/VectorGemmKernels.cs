@@ -31,9 +31,9 @@ public static class VectorGemmKernels
 
     public static int Threads(int rows, int cols) => ((rows + Rows - 1) / Rows) * ((cols + Cols - 1) / Cols);
 
-    // Forward dense layer: Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]), act = ReLU when relu != 0. Needs k % 4 == 0.
+    // Forward dense layer: Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]), act an Activations code. Needs k % 4 == 0.
     public static void DenseForward(Index1D t, ArrayView<float> xs, ArrayView<float> ws, ArrayView<float> b,
-        ArrayView<float> y, int m, int n, int k, int relu)
+        ArrayView<float> y, int m, int n, int k, int act)
     {
         var x = xs.Cast<Float4>();
         var w = ws.Cast<Float4>();
@@ -58,10 +58,10 @@ public static class VectorGemmKernels
             d2.X += Float4.Dot(a2, b0); d2.Y += Float4.Dot(a2, b1); d2.Z += Float4.Dot(a2, b2); d2.W += Float4.Dot(a2, b3);
             d3.X += Float4.Dot(a3, b0); d3.Y += Float4.Dot(a3, b1); d3.Z += Float4.Dot(a3, b2); d3.W += Float4.Dot(a3, b3);
         }
-        StoreBiasAct(y, b, i0, j0, m, n, relu, c0, d0);
-        StoreBiasAct(y, b, i0 + 1, j0, m, n, relu, c1, d1);
-        StoreBiasAct(y, b, i0 + 2, j0, m, n, relu, c2, d2);
-        StoreBiasAct(y, b, i0 + 3, j0, m, n, relu, c3, d3);
+        StoreBiasAct(y, b, i0, j0, m, n, act, c0, d0);
+        StoreBiasAct(y, b, i0 + 1, j0, m, n, act, c1, d1);
+        StoreBiasAct(y, b, i0 + 2, j0, m, n, act, c2, d2);
+        StoreBiasAct(y, b, i0 + 3, j0, m, n, act, c3, d3);
     }
 
     // Weight gradient: dW[n,k] = dZ[m,n]^T . H[m,k] (outer products summed over the m batch rows). Needs n % 4 == 0 and k % 4 == 0.
@@ -86,9 +86,9 @@ public static class VectorGemmKernels
         Store(dw, i0 + 3, j0, n, k, c3, d3);
     }
 
-    // Input gradient with the previous layer's ReLU mask: dX[m,k] = (dZ[m,n] . W[n,k]) * (H[m,k] > 0 when mask != 0). Needs n % 4 == 0 and k % 4 == 0.
+    // Input gradient through the previous layer's activation: dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]). Needs n % 4 == 0 and k % 4 == 0.
     public static void InputGrad(Index1D t, ArrayView<float> dzs, ArrayView<float> ws, ArrayView<float> h, ArrayView<float> dx,
-        int m, int n, int k, int mask)
+        int m, int n, int k, int act)
     {
         var dz = dzs.Cast<Float4>();
         var w = ws.Cast<Float4>();
@@ -114,10 +114,10 @@ public static class VectorGemmKernels
             c0 = Float4.Madd(c0, a0.W, u); c1 = Float4.Madd(c1, a1.W, u); c2 = Float4.Madd(c2, a2.W, u); c3 = Float4.Madd(c3, a3.W, u);
             d0 = Float4.Madd(d0, a0.W, v); d1 = Float4.Madd(d1, a1.W, v); d2 = Float4.Madd(d2, a2.W, v); d3 = Float4.Madd(d3, a3.W, v);
         }
-        StoreMasked(dx, h, i0, j0, m, k, mask, c0, d0);
-        StoreMasked(dx, h, i0 + 1, j0, m, k, mask, c1, d1);
-        StoreMasked(dx, h, i0 + 2, j0, m, k, mask, c2, d2);
-        StoreMasked(dx, h, i0 + 3, j0, m, k, mask, c3, d3);
+        StoreMasked(dx, h, i0, j0, m, k, act, c0, d0);
+        StoreMasked(dx, h, i0 + 1, j0, m, k, act, c1, d1);
+        StoreMasked(dx, h, i0 + 2, j0, m, k, act, c2, d2);
+        StoreMasked(dx, h, i0 + 3, j0, m, k, act, c3, d3);
     }
 
     static float Get(Float4 lo, Float4 hi, int c) => c switch
@@ -132,25 +132,24 @@ public static class VectorGemmKernels
         for (int q = 0; q < end; q++) c[(long)i * cols + j0 + q] = Get(lo, hi, q);
     }
 
-    static void StoreBiasAct(ArrayView<float> y, ArrayView<float> b, int i, int j0, int rows, int cols, int relu, Float4 lo, Float4 hi)
+    static void StoreBiasAct(ArrayView<float> y, ArrayView<float> b, int i, int j0, int rows, int cols, int act, Float4 lo, Float4 hi)
     {
         if (i >= rows) return;
         int end = Math.Min(Cols, cols - j0);
         for (int q = 0; q < end; q++)
         {
-            float v = Get(lo, hi, q) + b[j0 + q];
-            y[(long)i * cols + j0 + q] = relu != 0 && v < 0f ? 0f : v;   // NaN passes through
+            y[(long)i * cols + j0 + q] = Activations.Apply(Get(lo, hi, q) + b[j0 + q], act);
         }
     }
 
-    static void StoreMasked(ArrayView<float> dx, ArrayView<float> h, int i, int j0, int rows, int cols, int mask, Float4 lo, Float4 hi)
+    static void StoreMasked(ArrayView<float> dx, ArrayView<float> h, int i, int j0, int rows, int cols, int act, Float4 lo, Float4 hi)
     {
         if (i >= rows) return;
         int end = Math.Min(Cols, cols - j0);
         for (int q = 0; q < end; q++)
         {
             long e = (long)i * cols + j0 + q;
-            dx[e] = mask != 0 && !(h[e] > 0f) ? 0f : Get(lo, hi, q);
+            dx[e] = Activations.Backprop(Get(lo, hi, q), h[e], act);
         }
     }
 }

@@ -19,6 +19,12 @@ public sealed class TrainVerb
     [Option("layers", Default = "256,128", HelpText = "Hidden layer widths, comma-separated (e.g. 40,40,40). Empty for none.")]
     public string Layers { get; set; } = "256,128";
 
+    [Option("activation", Default = "relu", HelpText = "Hidden-layer activation: relu, sigmoid, tanh or leaky-relu (slope 0.01).")]
+    public string Activation { get; set; } = "relu";
+
+    [Option("loss", Default = "softmax-ce", HelpText = "softmax-ce (softmax + cross-entropy) or sigmoid-sse (sigmoid outputs, cost 1/2 sum (a - y)^2).")]
+    public string Loss { get; set; } = "softmax-ce";
+
     [Option("epochs", Default = 10, HelpText = "Passes over the training split.")]
     public int Epochs { get; set; } = 10;
 
@@ -60,6 +66,8 @@ public sealed class TrainVerb
         var options = new TrainOptions
         {
             Hidden = MlpSpec.ParseHidden(Layers),
+            Activation = MlpSpec.ParseActivation(Activation),
+            Loss = MlpSpec.ParseLoss(Loss),
             Epochs = Epochs,
             BatchSize = BatchSize,
             LearningRate = LearningRate,
@@ -78,8 +86,8 @@ public sealed class TrainVerb
         if (Limit > 0) data = data with { Train = data.Train.Take(Limit) };
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");
-        var spec = MlpSpec.FromHidden(data.Train.Features, options.Hidden, data.Train.Classes);
-        stdout.WriteLine($"network: {spec} ({spec.ParameterCount:N0} parameters), batch {options.BatchSize}, lr {options.LearningRate}, " +
+        var spec = MlpSpec.FromHidden(data.Train.Features, options.Hidden, data.Train.Classes, options.Activation, options.Loss);
+        stdout.WriteLine($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters), batch {options.BatchSize}, lr {options.LearningRate}, " +
             $"momentum {options.Momentum}, l2 {options.L2}, {options.Schedule.ToString().ToLowerInvariant()} schedule, seed {options.Seed}");
 
         options = options with { DataPath = Trainer.ChooseDataPath(options.DataPath, device, data) };
@@ -121,6 +129,8 @@ public sealed class TrainVerb
             ["device"] = $"{device.Id} ({device.Name})",
             ["layers"] = r.Spec.Sizes,
             ["hidden"] = o.Hidden,
+            ["activation"] = MlpSpec.ActivationName(o.Activation),
+            ["loss"] = o.Loss == LossKind.SoftmaxCrossEntropy ? "softmax-ce" : "sigmoid-sse",
             ["parameters"] = r.Spec.ParameterCount,
             ["epochs"] = o.Epochs,
             ["batch_size"] = o.BatchSize,

@@ -1,7 +1,20 @@
 namespace Gpu.Engine.Model;
 
+/// <summary>Activation of the hidden layers (the values equal the kernels' Activations codes).</summary>
+public enum Activation { Identity = 0, Relu = 1, Sigmoid = 2, Tanh = 3, LeakyRelu = 4 }
+
+/// <summary>Output layer and cost.</summary>
+public enum LossKind
+{
+    /// <summary>Linear output, softmax, mean cross-entropy.</summary>
+    SoftmaxCrossEntropy,
+    /// <summary>Sigmoid outputs, cost 1/2 sum (a - y)^2 (mean over the batch), dC/da = a - y.</summary>
+    SigmoidSquaredError,
+}
+
 /// <summary>
-/// Shape of an MLP: Sizes = [inputs, hidden..., classes]; ReLU hidden layers, softmax + cross-entropy output.
+/// Shape of an MLP: Sizes = [inputs, hidden..., classes]; hidden layers use <see cref="Activation"/>
+/// (ReLU by default), the output layer and cost are given by <see cref="Loss"/> (softmax + cross-entropy by default).
 /// Parameters live in one flat vector: every W[l] (shape [out, in], row-major) layer by layer,
 /// then every b[l] (length out). This is the packing the NumPy users' <c>unpack</c> expects.
 /// </summary>
@@ -14,10 +27,14 @@ public sealed class MlpSpec
     /// <summary>Number of weights (all W[l]); the biases follow them in the flat vector.</summary>
     public int WeightCount { get; }
     public int ParameterCount { get; }
+    public Activation Activation { get; }
+    public LossKind Loss { get; }
     readonly int[] wOffset, bOffset;
 
-    public MlpSpec(IReadOnlyList<int> sizes)
+    public MlpSpec(IReadOnlyList<int> sizes, Activation activation = Activation.Relu, LossKind loss = LossKind.SoftmaxCrossEntropy)
     {
+        Activation = activation;
+        Loss = loss;
         if (sizes.Count < 2) throw new UserError("a network needs at least an input and an output size");
         foreach (var s in sizes)
             if (s <= 0) throw new UserError($"layer width {s} is not positive; widths must be whole numbers >= 1");
@@ -32,8 +49,31 @@ public sealed class MlpSpec
         ParameterCount = (int)off;
     }
 
-    public static MlpSpec FromHidden(int inputs, IReadOnlyList<int> hidden, int classes) =>
-        new([inputs, .. hidden, classes]);
+    public static MlpSpec FromHidden(int inputs, IReadOnlyList<int> hidden, int classes,
+        Activation activation = Activation.Relu, LossKind loss = LossKind.SoftmaxCrossEntropy) =>
+        new([inputs, .. hidden, classes], activation, loss);
+
+    /// <summary>Activation applied to the output of layer l: the hidden activation, or the output layer's (identity for softmax, sigmoid for squared error).</summary>
+    public Activation LayerActivation(int l) =>
+        l < Layers - 1 ? Activation : Loss == LossKind.SigmoidSquaredError ? Activation.Sigmoid : Activation.Identity;
+
+    /// <summary>Parses relu, sigmoid, tanh, leaky-relu.</summary>
+    public static Activation ParseActivation(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "relu" => Activation.Relu,
+        "sigmoid" => Activation.Sigmoid,
+        "tanh" => Activation.Tanh,
+        "leaky-relu" or "leakyrelu" or "leaky_relu" => Activation.LeakyRelu,
+        _ => throw new UserError($"--activation '{text}': use relu, sigmoid, tanh or leaky-relu"),
+    };
+
+    /// <summary>Parses softmax-ce, sigmoid-sse.</summary>
+    public static LossKind ParseLoss(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "softmax-ce" or "ce" or "cross-entropy" => LossKind.SoftmaxCrossEntropy,
+        "sigmoid-sse" or "sse" or "mse" => LossKind.SigmoidSquaredError,
+        _ => throw new UserError($"--loss '{text}': use softmax-ce (softmax + cross-entropy) or sigmoid-sse (sigmoid outputs + sum of squares)"),
+    };
 
     public int In(int l) => Sizes[l];
     public int Out(int l) => Sizes[l + 1];
@@ -42,6 +82,11 @@ public sealed class MlpSpec
 
     /// <summary>"784-256-128-10"</summary>
     public override string ToString() => string.Join("-", Sizes);
+
+    /// <summary>"784-256-128-10 relu, softmax-ce"</summary>
+    public string Describe() => $"{this} {ActivationName(Activation)}, {(Loss == LossKind.SoftmaxCrossEntropy ? "softmax-ce" : "sigmoid-sse")}";
+
+    public static string ActivationName(Activation a) => a == Activation.LeakyRelu ? "leaky-relu" : a.ToString().ToLowerInvariant();
 
     /// <summary>
     /// Seeded He/Kaiming-uniform initialisation: W[l] ~ U(-sqrt(6 / in), +sqrt(6 / in)), biases = <paramref name="bias"/>.

@@ -1,3 +1,4 @@
+using Gpu.Engine.Model;
 using Gpu.Engine.Training;
 using ILGPU;
 using ILGPU.Runtime;
@@ -73,20 +74,25 @@ public static class KernelCheck
         string shape = $"{m}x{n}x{kk}";
         using var dx_ = a.Allocate1D(x); using var dw_ = a.Allocate1D(w); using var db_ = a.Allocate1D(b);
         using var ddz = a.Allocate1D(dz); using var dh = a.Allocate1D(h);
-        using (var y = Poisoned(a, m * n))
+        foreach (var act in Enum.GetValues<Activation>())
         {
-            k.DenseForward(dx_.View, dw_.View, db_.View, y.View, m, n, kk, relu: true);
-            yield return Compare("dense forward (bias+ReLU)", variant, shape, y.GetAsArray1D(), ReferenceMlp.Dense(D(x), D(w), D(b), m, n, kk, relu: true));
+            using var y = Poisoned(a, m * n);
+            k.DenseForward(dx_.View, dw_.View, db_.View, y.View, m, n, kk, act);
+            yield return Compare($"dense forward ({MlpSpec.ActivationName(act)})", variant, shape, y.GetAsArray1D(), ReferenceMlp.Dense(D(x), D(w), D(b), m, n, kk, act));
         }
         using (var dw = Poisoned(a, n * kk))
         {
             k.WeightGrad(ddz.View, dx_.View, dw.View, m, n, kk);
             yield return Compare("weight gradient", variant, shape, dw.GetAsArray1D(), ReferenceMlp.MatTN(D(dz), D(x), m, n, kk));
         }
-        using (var dxo = Poisoned(a, m * kk))
+        foreach (var act in Enum.GetValues<Activation>())
         {
-            k.InputGrad(ddz.View, dw_.View, dh.View, dxo.View, m, n, kk, mask: true);
-            yield return Compare("input gradient (ReLU mask)", variant, shape, dxo.GetAsArray1D(), ReferenceMlp.MatNN(D(dz), D(w), m, n, kk, D(h)));
+            // h must be a possible output of the activation: relu/leaky outputs of random z, sigmoid in (0,1), tanh in (-1,1)
+            var hAct = h.Select((v, i) => (float)ReferenceMlp.Activate(4 * (x[i % x.Length] + v - 0.5), act)).ToArray();
+            using var dhAct = a.Allocate1D(hAct);
+            using var dxo = Poisoned(a, m * kk);
+            k.InputGrad(ddz.View, dw_.View, dhAct.View, dxo.View, m, n, kk, act);
+            yield return Compare($"input gradient ({MlpSpec.ActivationName(act)}')", variant, shape, dxo.GetAsArray1D(), ReferenceMlp.MatNN(D(dz), D(w), m, n, kk, D(hAct), act));
         }
     }
 
@@ -103,6 +109,15 @@ public static class KernelCheck
         yield return Compare("softmax cross-entropy loss", "-", $"{m}x{c}", loss.GetAsArray1D(), wl);
         yield return Compare("softmax cross-entropy gradient", "-", $"{m}x{c}", grad.GetAsArray1D(), wd);
         yield return Compare("argmax correct", "-", $"{m}x{c}", correct.GetAsArray1D(), wc);
+
+        var sig = z.Select(v => (float)(1 / (1 + Math.Exp(-v / 10)))).ToArray();   // sigmoid outputs in (0, 1)
+        using var ds = a.Allocate1D(sig);
+        using var grad2 = Poisoned(a, m * c); using var loss2 = Poisoned(a, m); using var correct2 = Poisoned(a, m);
+        k.SigmoidSquaredError(ds.View, dy.View, grad2.View, loss2.View, correct2.View, m, c, 1f / m, grad: true);
+        var (sl, sc, sd) = ReferenceMlp.SigmoidSquaredError(D(sig), labels, m, c, 1.0 / m);
+        yield return Compare("sigmoid squared-error loss", "-", $"{m}x{c}", loss2.GetAsArray1D(), sl);
+        yield return Compare("sigmoid squared-error gradient", "-", $"{m}x{c}", grad2.GetAsArray1D(), sd);
+        yield return Compare("argmax correct (sigmoid)", "-", $"{m}x{c}", correct2.GetAsArray1D(), sc);
     }
 
     static CheckResult BiasGrad(KernelSet k, int m, int n, int seed)

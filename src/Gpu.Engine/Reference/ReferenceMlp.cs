@@ -9,8 +9,28 @@ namespace Gpu.Engine.Reference;
 /// </summary>
 public static class ReferenceMlp
 {
+    /// <summary>h = act(z) in float64.</summary>
+    public static double Activate(double z, Activation act) => act switch
+    {
+        Activation.Relu => Math.Max(0, z),
+        Activation.Sigmoid => 1 / (1 + Math.Exp(-z)),
+        Activation.Tanh => Math.Tanh(z),
+        Activation.LeakyRelu => z > 0 ? z : 0.01 * z,
+        _ => z,
+    };
+
+    /// <summary>act'(z) written from h = act(z).</summary>
+    public static double Derivative(double h, Activation act) => act switch
+    {
+        Activation.Relu => h > 0 ? 1 : 0,
+        Activation.Sigmoid => h * (1 - h),
+        Activation.Tanh => 1 - h * h,
+        Activation.LeakyRelu => h > 0 ? 1 : 0.01,
+        _ => 1,
+    };
+
     /// <summary>Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]) in float64.</summary>
-    public static double[] Dense(double[] x, double[] w, double[] b, int m, int n, int k, bool relu)
+    public static double[] Dense(double[] x, double[] w, double[] b, int m, int n, int k, Activation act)
     {
         var y = new double[m * n];
         for (int i = 0; i < m; i++)
@@ -18,7 +38,7 @@ public static class ReferenceMlp
             {
                 double s = b[j];
                 for (int p = 0; p < k; p++) s += x[i * k + p] * w[j * k + p];
-                y[i * n + j] = relu ? Math.Max(0, s) : s;
+                y[i * n + j] = Activate(s, act);
             }
         return y;
     }
@@ -37,8 +57,8 @@ public static class ReferenceMlp
         return c;
     }
 
-    /// <summary>C[m,k] = A[m,n] . B[n,k], then zeroed where mask[m,k] &lt;= 0 when a mask is given.</summary>
-    public static double[] MatNN(double[] a, double[] b, int m, int n, int k, double[]? mask)
+    /// <summary>C[m,k] = A[m,n] . B[n,k], times act'(from h[m,k]) when h is given.</summary>
+    public static double[] MatNN(double[] a, double[] b, int m, int n, int k, double[]? h, Activation act = Activation.Relu)
     {
         var c = new double[m * k];
         for (int i = 0; i < m; i++)
@@ -46,7 +66,7 @@ public static class ReferenceMlp
             {
                 double s = 0;
                 for (int p = 0; p < n; p++) s += a[i * n + p] * b[p * k + j];
-                c[i * k + j] = mask != null && !(mask[i * k + j] > 0) ? 0 : s;
+                c[i * k + j] = h == null ? s : s * Derivative(h[i * k + j], act);
             }
         return c;
     }
@@ -81,6 +101,27 @@ public static class ReferenceMlp
         return (loss, correct, dz);
     }
 
+    /// <summary>Per row of sigmoid outputs A[m,c]: loss 1/2 sum (a - onehot)^2, correct (argmax == y), dZ = (a - onehot) a (1 - a) * scale.</summary>
+    public static (double[] Loss, double[] Correct, double[] DZ) SigmoidSquaredError(double[] a, int[] y, int m, int c, double scale)
+    {
+        var loss = new double[m];
+        var correct = new double[m];
+        var dz = new double[m * c];
+        for (int i = 0; i < m; i++)
+        {
+            int arg = 0;
+            for (int j = 0; j < c; j++)
+            {
+                double v = a[i * c + j], d = v - (j == y[i] ? 1 : 0);
+                if (v > a[i * c + arg]) arg = j;
+                loss[i] += 0.5 * d * d;
+                dz[i * c + j] = d * v * (1 - v) * scale;
+            }
+            correct[i] = arg == y[i] ? 1 : 0;
+        }
+        return (loss, correct, dz);
+    }
+
     static double[] Slice(double[] p, int offset, int count) => p.AsSpan(offset, count).ToArray();
 
     /// <summary>Forward pass: the activations of every layer (index 0 is X, the last is the logits).</summary>
@@ -91,19 +132,21 @@ public static class ReferenceMlp
         {
             var w = Slice(p, spec.WeightOffset(l), spec.Out(l) * spec.In(l));
             var b = Slice(p, spec.BiasOffset(l), spec.Out(l));
-            acts.Add(Dense(acts[^1], w, b, m, spec.Out(l), spec.In(l), relu: l < spec.Layers - 1));
+            acts.Add(Dense(acts[^1], w, b, m, spec.Out(l), spec.In(l), spec.LayerActivation(l)));
         }
         return acts;
     }
 
     /// <summary>
-    /// Mean cross-entropy over the batch plus (l2 / 2) * sum of squared weights, its gradient in the
-    /// flat packing, and the number of correct predictions.
+    /// Mean cost over the batch (cross-entropy, or 1/2 sum of squares for sigmoid outputs) plus
+    /// (l2 / 2) * sum of squared weights, its gradient in the flat packing, and the number of correct predictions.
     /// </summary>
     public static (double Loss, double[] Grad, int Correct) LossAndGradient(MlpSpec spec, double[] p, double[] x, int[] y, int m, double l2)
     {
         var acts = Forward(spec, p, x, m);
-        var (rowLoss, rowCorrect, dz) = SoftmaxCrossEntropy(acts[^1], y, m, spec.Classes, 1.0 / m);
+        var (rowLoss, rowCorrect, dz) = spec.Loss == LossKind.SigmoidSquaredError
+            ? SigmoidSquaredError(acts[^1], y, m, spec.Classes, 1.0 / m)
+            : SoftmaxCrossEntropy(acts[^1], y, m, spec.Classes, 1.0 / m);
         var grad = new double[spec.ParameterCount];
         for (int l = spec.Layers - 1; l >= 0; l--)
         {
@@ -115,7 +158,7 @@ public static class ReferenceMlp
             if (l > 0)
             {
                 var w = Slice(p, spec.WeightOffset(l), n * k);
-                dz = MatNN(dz, w, m, n, k, acts[l]);
+                dz = MatNN(dz, w, m, n, k, acts[l], spec.LayerActivation(l - 1));
             }
         }
         double loss = rowLoss.Sum() / m, reg = 0;

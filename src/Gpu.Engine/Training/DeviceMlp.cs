@@ -79,7 +79,7 @@ public sealed class DeviceMlp : IDisposable
 
     public void ResetVelocity() => velocity.MemSetToZero();
 
-    /// <summary>Forward pass over X[m, inputs]; returns the logits view [m, classes].</summary>
+    /// <summary>Forward pass over X[m, inputs]; returns the output view [m, classes] (logits, or sigmoid outputs).</summary>
     public ArrayView<float> Forward(ArrayView<float> x, int m)
     {
         CheckBatch(m);
@@ -87,14 +87,14 @@ public sealed class DeviceMlp : IDisposable
         for (int l = 0; l < Spec.Layers; l++)
         {
             var y = acts[l + 1].View;
-            k.DenseForward(input, W(parameters.View, l), B(parameters.View, l), y, m, Spec.Out(l), Spec.In(l), relu: l < Spec.Layers - 1);
+            k.DenseForward(input, W(parameters.View, l), B(parameters.View, l), y, m, Spec.Out(l), Spec.In(l), Spec.LayerActivation(l));
             input = y;
         }
         return acts[Spec.Layers].View;
     }
 
     /// <summary>
-    /// Forward pass, softmax cross-entropy (loss and correct count added to the device accumulators)
+    /// Forward pass, the cost (per-row loss and correct count added to the device accumulators)
     /// and, when <paramref name="backward"/>, the gradient of the mean loss over the m rows into the
     /// flat gradient vector (without L2, which the optimizer adds).
     /// </summary>
@@ -103,7 +103,10 @@ public sealed class DeviceMlp : IDisposable
         var logits = Forward(x, m);
         int last = Spec.Layers - 1;
         var dz = dzA.View;
-        k.SoftmaxCrossEntropy(logits, y, dz, rowLoss.View, rowCorrect.View, m, Spec.Classes, 1f / m, backward);
+        if (Spec.Loss == LossKind.SigmoidSquaredError)
+            k.SigmoidSquaredError(logits, y, dz, rowLoss.View, rowCorrect.View, m, Spec.Classes, 1f / m, backward);
+        else
+            k.SoftmaxCrossEntropy(logits, y, dz, rowLoss.View, rowCorrect.View, m, Spec.Classes, 1f / m, backward);
         k.AccumulateMetrics(rowLoss.View, rowCorrect.View, metrics.View, m);
         if (!backward) return;
         var other = dzB.View;
@@ -115,7 +118,7 @@ public sealed class DeviceMlp : IDisposable
             k.BiasGrad(dz, B(gradients.View, l), m, n);
             if (l > 0)
             {
-                k.InputGrad(dz, W(parameters.View, l), hPrev, other, m, n, kin, mask: true);
+                k.InputGrad(dz, W(parameters.View, l), hPrev, other, m, n, kin, Spec.LayerActivation(l - 1));
                 (dz, other) = (other, dz);
             }
         }

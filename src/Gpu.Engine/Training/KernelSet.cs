@@ -1,3 +1,4 @@
+using Gpu.Engine.Model;
 using Gpu.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
@@ -20,12 +21,13 @@ public sealed class KernelSet
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int> inputGrad4;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int> inputGrad;
     readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int> softmaxCe;
+    readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int> sigmoidSse;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> biasGrad;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int> accumulate;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int> sgd;
     readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int> gather;
 
-    readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>> tiled;
+    readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>> tiled;
 
     static readonly Dictionary<Accelerator, KernelSet> cache = new();
 
@@ -54,11 +56,12 @@ public sealed class KernelSet
         // GPU: 16x16 threads, 64x64 tiles. The CPU accelerator allows only 4-thread groups, so it gets the
         // 8x8 tile (correct there but slow: every Group.Barrier is an OS barrier); tests use it to check the code.
         tiled = new(() => IsCpu
-            ? a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>(TiledGemmKernels.Gemm<Tile8>)
-            : a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>(TiledGemmKernels.Gemm<Tile64>));
+            ? a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(TiledGemmKernels.Gemm<Tile8>)
+            : a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(TiledGemmKernels.Gemm<Tile64>));
         inputGrad4 = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(VectorGemmKernels.InputGrad);
         inputGrad = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.InputGrad);
         softmaxCe = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(LayerKernels.SoftmaxCrossEntropy);
+        sigmoidSse = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(LayerKernels.SigmoidSquaredError);
         biasGrad = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(LayerKernels.BiasGrad);
         accumulate = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int>(LayerKernels.AccumulateMetrics);
         sgd = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int>(OptimizerKernels.SgdMomentum);
@@ -75,10 +78,10 @@ public sealed class KernelSet
     bool UseTiled => Gemm == GemmVariant.Tiled || (Gemm == GemmVariant.Auto && !IsCpu);
 
     void Tiled(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> aux, int rows, int cols, int depth,
-        int aRow, int aCol, int bRow, int bCol, int epilogue)
+        int aRow, int aCol, int bRow, int bCol, int epilogue, Activation act)
     {
         var config = IsCpu ? TiledGemmKernels.Config<Tile8>(rows, cols) : TiledGemmKernels.Config<Tile64>(rows, cols);
-        tiled.Value(config, a, b, c, aux, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue);
+        tiled.Value(config, a, b, c, aux, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, (int)act);
     }
 
     bool UseVector(params (int Dim, ArrayView<float> View)[] loads)
@@ -92,33 +95,38 @@ public sealed class KernelSet
     static long ViewIndex(ArrayView<float> v) => ((IContiguousArrayView)v).Index;
 
     /// <summary>Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]).</summary>
-    public void DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, bool relu)
+    public void DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act)
     {
-        if (UseTiled) Tiled(x, w, y, b, m, n, k, k, 1, k, 1, relu ? Epilogue.BiasRelu : Epilogue.Bias);
-        else if (UseVector((k, x), (k, w))) denseForward4(VectorGemmKernels.Threads(m, n), x, w, b, y, m, n, k, relu ? 1 : 0);
-        else denseForward(GemmKernels.Threads(m, n), x, w, b, y, m, n, k, relu ? 1 : 0);
+        if (UseTiled) Tiled(x, w, y, b, m, n, k, k, 1, k, 1, Epilogue.BiasAct, act);
+        else if (UseVector((k, x), (k, w))) denseForward4(VectorGemmKernels.Threads(m, n), x, w, b, y, m, n, k, (int)act);
+        else denseForward(GemmKernels.Threads(m, n), x, w, b, y, m, n, k, (int)act);
     }
 
     /// <summary>dW[n,k] = dZ[m,n]^T . H[m,k].</summary>
     public void WeightGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, int m, int n, int k)
     {
-        if (UseTiled) Tiled(dz, h, dw, dw, n, k, m, 1, n, 1, k, Epilogue.None);
+        if (UseTiled) Tiled(dz, h, dw, dw, n, k, m, 1, n, 1, k, Epilogue.None, Activation.Identity);
         else if (UseVector((n, dz), (k, h))) weightGrad4(VectorGemmKernels.Threads(n, k), dz, h, dw, m, n, k);
         else weightGrad(GemmKernels.Threads(n, k), dz, h, dw, m, n, k);
     }
 
-    /// <summary>dX[m,k] = (dZ[m,n] . W[n,k]) * (H[m,k] &gt; 0 when masked).</summary>
-    public void InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, bool mask)
+    /// <summary>dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]); Identity: no factor.</summary>
+    public void InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act)
     {
-        if (UseTiled) Tiled(dz, w, dx, h, m, k, n, n, 1, 1, k, mask ? Epilogue.ReluMask : Epilogue.None);
-        else if (UseVector((n, dz), (k, w))) inputGrad4(VectorGemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, mask ? 1 : 0);
-        else inputGrad(GemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, mask ? 1 : 0);
+        if (UseTiled) Tiled(dz, w, dx, h, m, k, n, n, 1, 1, k, Epilogue.ActBackprop, act);
+        else if (UseVector((n, dz), (k, w))) inputGrad4(VectorGemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, (int)act);
+        else inputGrad(GemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, (int)act);
     }
 
     /// <summary>Row-wise softmax cross-entropy over Z[m,c]; writes per-row loss/correct and, when grad, dZ = (P - onehot) * scale.</summary>
     public void SoftmaxCrossEntropy(ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
         int m, int c, float scale, bool grad) =>
         softmaxCe(m, z, y, dz, rowLoss, rowCorrect, c, scale, grad ? 1 : 0);
+
+    /// <summary>Row-wise sum-of-squares cost over sigmoid outputs A[m,c]; writes per-row loss/correct and, when grad, dZ = (A - onehot) A (1 - A) * scale.</summary>
+    public void SigmoidSquaredError(ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
+        int m, int c, float scale, bool grad) =>
+        sigmoidSse(m, a, y, dz, rowLoss, rowCorrect, c, scale, grad ? 1 : 0);
 
     /// <summary>db[n] = column sums of dZ[m,n].</summary>
     public void BiasGrad(ArrayView<float> dz, ArrayView<float> db, int m, int n) => biasGrad(n, dz, db, m, n);

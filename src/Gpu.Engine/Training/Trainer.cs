@@ -10,6 +10,8 @@ namespace Gpu.Engine.Training;
 public sealed record TrainOptions
 {
     public int[] Hidden { get; init; } = [256, 128];
+    public Activation Activation { get; init; } = Activation.Relu;
+    public LossKind Loss { get; init; } = LossKind.SoftmaxCrossEntropy;
     public int Epochs { get; init; } = 10;
     public int BatchSize { get; init; } = 128;
     public float LearningRate { get; init; } = 0.05f;
@@ -39,7 +41,7 @@ public sealed record TrainOptions
 /// <summary>Learning-rate schedule over the whole run.</summary>
 public enum LrSchedule { Constant, Cosine }
 
-/// <summary>What one epoch measured. Losses are mean cross-entropy per image (without the L2 term).</summary>
+/// <summary>What one epoch measured. Losses are the mean cost per image (cross-entropy or 1/2 sum of squares), without the L2 term.</summary>
 public sealed record EpochStats(int Epoch, double TrainLoss, double TrainAccuracy, double? ValLoss, double? ValAccuracy,
     double TrainSeconds, double SamplesPerSecond, double EvalSeconds);
 
@@ -62,7 +64,7 @@ public static class Trainer
         o.Validate();
         var total = Stopwatch.StartNew();
         var (trainSet, valSet) = data.Train.Split(o.ValFraction, o.Seed);
-        var spec = MlpSpec.FromHidden(trainSet.Features, o.Hidden, trainSet.Classes);
+        var spec = MlpSpec.FromHidden(trainSet.Features, o.Hidden, trainSet.Classes, o.Activation, o.Loss);
         var kernels = KernelSet.For(device.Accelerator);
         int maxRows = Math.Max(o.BatchSize, Math.Min(o.EvalBatchSize, Math.Max(data.Test.Count, valSet?.Count ?? 0)));
 

@@ -1,4 +1,5 @@
 using Gpu.Engine.Devices;
+using Gpu.Engine.Model;
 using Gpu.Engine.Reference;
 using Gpu.Engine.Training;
 using ILGPU;
@@ -56,12 +57,12 @@ public sealed class KernelTests(DeviceCase deviceCase)
         k.Gemm = variant;
         int m = s[0], n = s[1], kk = s[2];
         var x = Rand.Floats(m * kk, 1); var w = Rand.Floats(n * kk, 2); var b = Rand.Floats(n, 3);
-        foreach (bool relu in new[] { false, true })
+        foreach (var act in Enum.GetValues<Activation>())
         {
             using var dx = Upload(x); using var dw = Upload(w); using var db = Upload(b); using var dy = Poisoned(m * n);
-            k.DenseForward(dx.View, dw.View, db.View, dy.View, m, n, kk, relu);
-            var want = ReferenceMlp.Dense(Rand.D(x), Rand.D(w), Rand.D(b), m, n, kk, relu);
-            Compare.Close(Read(dy), want, what: $"relu={relu}");
+            k.DenseForward(dx.View, dw.View, db.View, dy.View, m, n, kk, act);
+            var want = ReferenceMlp.Dense(Rand.D(x), Rand.D(w), Rand.D(b), m, n, kk, act);
+            Compare.Close(Read(dy), want, what: $"{act}");
         }
     }
 
@@ -77,17 +78,18 @@ public sealed class KernelTests(DeviceCase deviceCase)
     }
 
     [TestCaseSource(nameof(AllGemmCases))]
-    public void InputGrad_with_and_without_relu_mask_matches_reference(int[] s, GemmVariant variant)
+    public void InputGrad_through_every_activation_matches_reference(int[] s, GemmVariant variant)
     {
         k.Gemm = variant;
         int m = s[0], n = s[1], kk = s[2];
         var dz = Rand.Floats(m * n, 6); var w = Rand.Floats(n * kk, 7);
-        var h = Rand.Floats(m * kk, 8).Select(v => Math.Max(0f, v)).ToArray();   // ReLU outputs: about half are 0
-        foreach (bool mask in new[] { false, true })
+        var z = Rand.Floats(m * kk, 8, 3f);
+        foreach (var act in Enum.GetValues<Activation>())
         {
+            var h = z.Select(v => (float)ReferenceMlp.Activate(v, act)).ToArray();   // real outputs of the activation (ReLU: about half 0)
             using var ddz = Upload(dz); using var dw = Upload(w); using var dh = Upload(h); using var dx = Poisoned(m * kk);
-            k.InputGrad(ddz.View, dw.View, dh.View, dx.View, m, n, kk, mask);
-            Compare.Close(Read(dx), ReferenceMlp.MatNN(Rand.D(dz), Rand.D(w), m, n, kk, mask ? Rand.D(h) : null), what: $"mask={mask}");
+            k.InputGrad(ddz.View, dw.View, dh.View, dx.View, m, n, kk, act);
+            Compare.Close(Read(dx), ReferenceMlp.MatNN(Rand.D(dz), Rand.D(w), m, n, kk, Rand.D(h), act), what: $"{act}");
         }
     }
 
@@ -103,6 +105,22 @@ public sealed class KernelTests(DeviceCase deviceCase)
         using var grad = Poisoned(m * c); using var loss = Poisoned(m); using var correct = Poisoned(m);
         k.SoftmaxCrossEntropy(dz_.View, dy.View, grad.View, loss.View, correct.View, m, c, 1f / m, grad: true);
         var (wl, wc, wd) = ReferenceMlp.SoftmaxCrossEntropy(Rand.D(z), labels, m, c, 1.0 / m);
+        Compare.Close(Read(loss), wl, what: "loss");
+        Compare.Close(Read(grad), wd, what: "dZ");
+        Assert.That(Read(correct).Select(v => (double)v), Is.EqualTo(wc), "correct");
+    }
+
+    [TestCase(1, 10)]
+    [TestCase(7, 3)]
+    [TestCase(129, 17)]
+    public void SigmoidSquaredError_matches_reference(int m, int c)
+    {
+        var a = Rand.Floats(m * c, 15).Select(v => 0.5f + 0.49f * v).ToArray();   // sigmoid outputs in (0, 1)
+        var labels = Enumerable.Range(0, m).Select(i => (i * 3 + 1) % c).ToArray();
+        using var da = Upload(a); using var dy = A.Allocate1D(labels);
+        using var grad = Poisoned(m * c); using var loss = Poisoned(m); using var correct = Poisoned(m);
+        k.SigmoidSquaredError(da.View, dy.View, grad.View, loss.View, correct.View, m, c, 1f / m, grad: true);
+        var (wl, wc, wd) = ReferenceMlp.SigmoidSquaredError(Rand.D(a), labels, m, c, 1.0 / m);
         Compare.Close(Read(loss), wl, what: "loss");
         Compare.Close(Read(grad), wd, what: "dZ");
         Assert.That(Read(correct).Select(v => (double)v), Is.EqualTo(wc), "correct");

@@ -9,13 +9,23 @@ namespace Gpu.Tests.Model;
 
 public sealed class ReferenceGradientCheckTests
 {
-    /// <summary>Like scipy.optimize.check_grad, in float64: analytic vs central differences on every parameter.</summary>
-    [TestCase(new[] { 6, 5, 4 }, 3, 0.0)]
-    [TestCase(new[] { 9, 7, 5, 3 }, 4, 1e-2)]
-    [TestCase(new[] { 4, 3 }, 5, 1e-1)]
-    public void Reference_gradient_matches_central_differences(int[] sizes, int m, double l2)
+    static IEnumerable<TestCaseData> GradCases()
     {
-        var spec = new MlpSpec(sizes);
+        foreach (var act in new[] { Activation.Relu, Activation.Sigmoid, Activation.Tanh, Activation.LeakyRelu })
+            foreach (var loss in Enum.GetValues<LossKind>())
+            {
+                yield return new TestCaseData(new[] { 6, 5, 4 }, 3, 0.0, act, loss);
+                yield return new TestCaseData(new[] { 9, 7, 5, 3 }, 4, 1e-2, act, loss);
+            }
+        yield return new TestCaseData(new[] { 4, 3 }, 5, 1e-1, Activation.Relu, LossKind.SoftmaxCrossEntropy);
+        yield return new TestCaseData(new[] { 4, 3 }, 5, 1e-1, Activation.Relu, LossKind.SigmoidSquaredError);
+    }
+
+    /// <summary>Like scipy.optimize.check_grad, in float64: analytic vs central differences on every parameter.</summary>
+    [TestCaseSource(nameof(GradCases))]
+    public void Reference_gradient_matches_central_differences(int[] sizes, int m, double l2, Activation act, LossKind loss)
+    {
+        var spec = new MlpSpec(sizes, act, loss);
         var p = Rand.D(spec.Initialize(7, 0.01f));
         // move biases off 0.01 so ReLU kinks are unlikely to sit within h of any pre-activation
         var x = Rand.D(Rand.Floats(m * spec.Inputs, 21));
@@ -62,18 +72,20 @@ public sealed class DeviceGradientTests(DeviceCase deviceCase)
     [OneTimeSetUp] public void Open() => device = deviceCase.OpenOrIgnore();
     [OneTimeTearDown] public void Close() => device?.Dispose();
 
-    static readonly object[] Networks =
-    [
-        new object[] { new[] { 784, 33, 10 }, 7 },
-        new object[] { new[] { 13, 7, 5, 3 }, 1 },
-        new object[] { new[] { 29, 17, 10 }, 129 },
-        new object[] { new[] { 9, 4 }, 33 },
-    ];
+    static IEnumerable<TestCaseData> Networks()
+    {
+        foreach (var act in new[] { Activation.Relu, Activation.Sigmoid, Activation.Tanh, Activation.LeakyRelu })
+            foreach (var loss in Enum.GetValues<LossKind>())
+                yield return new TestCaseData(new[] { 29, 17, 10 }, 129, act, loss);
+        yield return new TestCaseData(new[] { 784, 33, 10 }, 7, Activation.Relu, LossKind.SoftmaxCrossEntropy);
+        yield return new TestCaseData(new[] { 13, 7, 5, 3 }, 1, Activation.Tanh, LossKind.SoftmaxCrossEntropy);
+        yield return new TestCaseData(new[] { 9, 4 }, 33, Activation.Relu, LossKind.SigmoidSquaredError);
+    }
 
     [TestCaseSource(nameof(Networks))]
-    public void Device_loss_gradient_and_update_match_the_reference(int[] sizes, int m)
+    public void Device_loss_gradient_and_update_match_the_reference(int[] sizes, int m, Activation act, LossKind loss)
     {
-        var spec = new MlpSpec(sizes);
+        var spec = new MlpSpec(sizes, act, loss);
         var k = KernelSet.For(device.Accelerator);
         var p = spec.Initialize(5);
         var x = Rand.Floats(m * spec.Inputs, 31, 0.5f);
