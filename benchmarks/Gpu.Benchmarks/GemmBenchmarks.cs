@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Gpu.Engine.Devices;
+using Gpu.Engine.Model;
 using Gpu.Engine.Training;
 using ILGPU;
 using ILGPU.Runtime;
@@ -54,11 +55,11 @@ public class GemmBenchmarks
     public double Flops => 2.0 * m * n * kk;
 
     [Benchmark(Description = "forward Y = act(X.W^T + b)")]
-    public void Forward() { k.DenseForward(x.View, w.View, b.View, y.View, m, n, kk, relu: true); device.Accelerator.Synchronize(); }
+    public void Forward() { k.DenseForward(x.View, w.View, b.View, y.View, m, n, kk, Activation.Relu); device.Accelerator.Synchronize(); }
 
     [Benchmark(Description = "weight grad dW = dZ^T.H")]
     public void WeightGrad() { k.WeightGrad(dz.View, x.View, dw.View, m, n, kk); device.Accelerator.Synchronize(); }
 
     [Benchmark(Description = "input grad dX = dZ.W (masked)")]
-    public void InputGrad() { k.InputGrad(dz.View, w.View, x.View, dx.View, m, n, kk, mask: true); device.Accelerator.Synchronize(); }
+    public void InputGrad() { k.InputGrad(dz.View, w.View, x.View, dx.View, m, n, kk, Activation.Relu); device.Accelerator.Synchronize(); }
 }

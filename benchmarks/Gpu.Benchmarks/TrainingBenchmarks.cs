@@ -30,7 +30,7 @@ public sealed class SlowBenchConfig : ManualConfig
 {
     public SlowBenchConfig()
     {
-        AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance).WithWarmupCount(1).WithIterationCount(5)
+        AddJob(Job.Default.WithToolchain(new InProcessEmitToolchain(TimeSpan.FromMinutes(60), logOutput: true)).WithWarmupCount(1).WithIterationCount(5)
             .WithInvocationCount(1).WithUnrollFactor(1).WithId("in-process"));
         AddColumnProvider(BenchmarkDotNet.Columns.DefaultColumnProviders.Instance);
         AddColumn(new SamplesPerSecondColumn());
