@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Algorithms;
 
 namespace Gpu.Kernels;
 
@@ -6,10 +7,11 @@ namespace Gpu.Kernels;
 public static class OptimizerKernels
 {
     // SGD with momentum and L2 on weights only, for each element i of the flat vector (length n):
-    // g = grad[i] + (i < weightCount ? l2 * p[i] : 0); v[i] = momentum * v[i] + g; p[i] -= lr * v[i].
+    // g = grad[i] + (i < weightCount ? l2 * p[i] : 0); v[i] = momentum * v[i] + g;
+    // p[i] -= lr * v[i], or with nesterov != 0: p[i] -= lr * (g + momentum * v[i]).
     // Thread t updates i in [t*chunk, (t+1)*chunk) (chunk 1 on a GPU; large on the CPU).
     public static void SgdMomentum(Index1D t, ArrayView<float> p, ArrayView<float> grad, ArrayView<float> v,
-        float lr, float momentum, float l2, int weightCount, int n, int chunk)
+        float lr, float momentum, float l2, int weightCount, int n, int chunk, int nesterov)
     {
         int start = t * chunk, end = Math.Min(start + chunk, n);
         for (int i = start; i < end; i++)
@@ -17,7 +19,37 @@ public static class OptimizerKernels
             float g = grad[i] + (i < weightCount ? l2 * p[i] : 0f);
             float vi = momentum * v[i] + g;
             v[i] = vi;
-            p[i] = p[i] - lr * vi;
+            p[i] = p[i] - lr * (nesterov != 0 ? g + momentum * vi : vi);
         }
     }
+
+    // Adam / AdamW over the flat vector (length n), step t (1-based) given through s.C1 = 1 - beta1^t, s.C2 = 1 - beta2^t:
+    // Adam:  g = grad + l2 * p (weights only);  AdamW (s.Decoupled != 0): g = grad, and p also decays by lr * l2 * p (weights only).
+    // m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;  p -= lr * (m / c1) / (sqrt(v / c2) + eps).
+    public static void Adam(Index1D t, ArrayView<float> p, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v,
+        AdamSettings s, int weightCount, int n, int chunk)
+    {
+        float lr = s.Lr, beta1 = s.Beta1, beta2 = s.Beta2, eps = s.Eps, c1 = s.C1, c2 = s.C2, l2 = s.L2;
+        int decoupled = s.Decoupled;
+        int start = t * chunk, end = Math.Min(start + chunk, n);
+        for (int i = start; i < end; i++)
+        {
+            float pi = p[i];
+            float decay = i < weightCount ? l2 * pi : 0f;
+            float g = grad[i] + (decoupled != 0 ? 0f : decay);
+            float mi = beta1 * m[i] + (1f - beta1) * g;
+            float vi = beta2 * v[i] + (1f - beta2) * g * g;
+            m[i] = mi;
+            v[i] = vi;
+            float update = (mi / c1) / (XMath.Sqrt(vi / c2) + eps) + (decoupled != 0 ? decay : 0f);
+            p[i] = pi - lr * update;
+        }
+    }
+}
+
+/// <summary>Scalars of one Adam/AdamW step (bias corrections C1 = 1 - beta1^t and C2 = 1 - beta2^t computed on the host).</summary>
+public struct AdamSettings
+{
+    public float Lr, Beta1, Beta2, Eps, C1, C2, L2;
+    public int Decoupled;
 }

@@ -40,7 +40,31 @@ public sealed class TrainVerb
     [Option("l2", Default = 1e-4f, HelpText = "L2 penalty (l2/2)*||W||^2 on weights, not biases.")]
     public float L2 { get; set; } = 1e-4f;
 
-    [Option("schedule", Default = LrSchedule.Cosine, HelpText = "Learning-rate schedule: cosine (from --lr down to 0 over the run) or constant.")]
+    [Option("optimizer", Default = "sgd", HelpText = "sgd (with --momentum; 0 is plain SGD), nesterov, adam or adamw (decoupled weight decay, --l2 is the decay).")]
+    public string Optimizer { get; set; } = "sgd";
+
+    [Option("beta1", Default = 0.9f, HelpText = "Adam/AdamW first-moment decay.")]
+    public float Beta1 { get; set; } = 0.9f;
+
+    [Option("beta2", Default = 0.999f, HelpText = "Adam/AdamW second-moment decay.")]
+    public float Beta2 { get; set; } = 0.999f;
+
+    [Option("init", Default = "he", HelpText = "Weight initialisation: he (uniform, sqrt(6/fan_in)), glorot (sqrt(6/(fan_in+fan_out))) or uniform (1/sqrt(fan_in)).")]
+    public string Init { get; set; } = "he";
+
+    [Option("bias-init", Default = 0.01f, HelpText = "Initial value of every bias.")]
+    public float BiasInit { get; set; } = 0.01f;
+
+    [Option("warmup-epochs", Default = 0.0, HelpText = "Linear learning-rate warm-up over this many epochs (fractions allowed), then the schedule.")]
+    public double WarmupEpochs { get; set; }
+
+    [Option("step-every", Default = 10, HelpText = "With --schedule step: multiply the learning rate by --step-gamma every this many epochs.")]
+    public int StepEvery { get; set; } = 10;
+
+    [Option("step-gamma", Default = 0.1f, HelpText = "With --schedule step: the factor.")]
+    public float StepGamma { get; set; } = 0.1f;
+
+    [Option("schedule", Default = LrSchedule.Cosine, HelpText = "Learning-rate schedule after any warm-up: cosine (from --lr down to 0 over the run), step, or constant.")]
     public LrSchedule Schedule { get; set; } = LrSchedule.Cosine;
 
     [Option("seed", Default = 1UL, HelpText = "Seed for the split, the shuffles and the initial weights.")]
@@ -74,6 +98,14 @@ public sealed class TrainVerb
             Momentum = Momentum,
             L2 = L2,
             Schedule = Schedule,
+            Optimizer = Gpu.Engine.Training.Optimizer.Parse(Optimizer),
+            Beta1 = Beta1,
+            Beta2 = Beta2,
+            Init = ParseInit(Init),
+            BiasInit = BiasInit,
+            WarmupEpochs = WarmupEpochs,
+            StepEvery = StepEvery,
+            StepGamma = StepGamma,
             Seed = Seed,
             ValFraction = ValFraction,
             DataPath = DataPath,
@@ -88,7 +120,8 @@ public sealed class TrainVerb
         stdout.WriteLine($"device: {device.Describe()}");
         var spec = MlpSpec.FromHidden(data.Train.Features, options.Hidden, data.Train.Classes, options.Activation, options.Loss);
         stdout.WriteLine($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters), batch {options.BatchSize}, lr {options.LearningRate}, " +
-            $"momentum {options.Momentum}, l2 {options.L2}, {options.Schedule.ToString().ToLowerInvariant()} schedule, seed {options.Seed}");
+            $"{Gpu.Engine.Training.Optimizer.Name(options.Optimizer)}{(options.Optimizer == OptimizerKind.Sgd ? $" momentum {options.Momentum}" : "")}, l2 {options.L2}, " +
+            $"{options.Schedule.ToString().ToLowerInvariant()} schedule{(options.WarmupEpochs > 0 ? $" after {options.WarmupEpochs} warm-up epochs" : "")}, seed {options.Seed}");
 
         options = options with { DataPath = Trainer.ChooseDataPath(options.DataPath, device, data) };
         stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({options.ValFraction:P0} held out for validation), " +
@@ -111,6 +144,14 @@ public sealed class TrainVerb
         }
         return 0;
     }
+
+    static InitKind ParseInit(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "he" or "kaiming" => InitKind.He,
+        "glorot" or "xavier" => InitKind.Glorot,
+        "uniform" => InitKind.Uniform,
+        _ => throw new UserError($"--init '{text}': use he, glorot or uniform"),
+    };
 
     static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 
@@ -138,6 +179,9 @@ public sealed class TrainVerb
             ["momentum"] = o.Momentum,
             ["l2"] = o.L2,
             ["schedule"] = o.Schedule.ToString().ToLowerInvariant(),
+            ["warmup_epochs"] = o.WarmupEpochs,
+            ["optimizer"] = Gpu.Engine.Training.Optimizer.Name(o.Optimizer),
+            ["init"] = o.Init.ToString().ToLowerInvariant(),
             ["seed"] = o.Seed,
             ["val_fraction"] = o.ValFraction,
             ["data"] = data.Folder,

@@ -3,6 +3,17 @@ namespace Gpu.Engine.Model;
 /// <summary>Activation of the hidden layers (the values equal the kernels' Activations codes).</summary>
 public enum Activation { Identity = 0, Relu = 1, Sigmoid = 2, Tanh = 3, LeakyRelu = 4 }
 
+/// <summary>Weight initialisation: uniform on [-limit, limit].</summary>
+public enum InitKind
+{
+    /// <summary>He/Kaiming uniform: limit sqrt(6 / fan_in).</summary>
+    He,
+    /// <summary>Glorot/Xavier uniform: limit sqrt(6 / (fan_in + fan_out)).</summary>
+    Glorot,
+    /// <summary>The NumPy users' uniform: limit 1 / sqrt(fan_in).</summary>
+    Uniform,
+}
+
 /// <summary>Output layer and cost.</summary>
 public enum LossKind
 {
@@ -89,16 +100,22 @@ public sealed class MlpSpec
     public static string ActivationName(Activation a) => a == Activation.LeakyRelu ? "leaky-relu" : a.ToString().ToLowerInvariant();
 
     /// <summary>
-    /// Seeded He/Kaiming-uniform initialisation: W[l] ~ U(-sqrt(6 / in), +sqrt(6 / in)), biases = <paramref name="bias"/>.
-    /// Draws are made in flat-vector order from one <see cref="Rng"/>, so the same seed gives the same vector.
+    /// Seeded initialisation: W[l] ~ U(-limit, +limit) with the limit of <paramref name="kind"/> (He/Kaiming
+    /// uniform by default: sqrt(6 / in)), biases = <paramref name="bias"/>. Draws are made in flat-vector
+    /// order from one <see cref="Rng"/>, so the same seed gives the same vector.
     /// </summary>
-    public float[] Initialize(ulong seed, float bias = 0.01f)
+    public float[] Initialize(ulong seed, float bias = 0.01f, InitKind kind = InitKind.He)
     {
         var p = new float[ParameterCount];
         var rng = Rng.For(seed, 0x1417);
         for (int l = 0; l < Layers; l++)
         {
-            double limit = Math.Sqrt(6.0 / In(l));
+            double limit = kind switch
+            {
+                InitKind.Glorot => Math.Sqrt(6.0 / (In(l) + Out(l))),
+                InitKind.Uniform => 1.0 / Math.Sqrt(In(l)),
+                _ => Math.Sqrt(6.0 / In(l)),
+            };
             int o = WeightOffset(l), count = Out(l) * In(l);
             for (int i = 0; i < count; i++) p[o + i] = (float)((rng.NextDouble() * 2 - 1) * limit);
         }

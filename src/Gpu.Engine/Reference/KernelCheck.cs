@@ -40,6 +40,8 @@ public static class KernelCheck
             foreach (var (m, c) in new[] { (1, 10), (33, 10), (129, 17) }) results.AddRange(Softmax(k, m, c, seed++));
             foreach (var (m, n) in new[] { (7, 33), (1000, 5) }) results.Add(BiasGrad(k, m, n, seed++));
             foreach (var n in new[] { 1, 4099 }) results.Add(Sgd(k, n, n / 3, seed++));
+            foreach (var n in new[] { 1, 4099 })
+                foreach (bool decoupled in new[] { false, true }) results.Add(Adam(k, n, n / 3, decoupled, seed++));
             foreach (var (b, d) in new[] { (7, 33), (129, 784) }) results.Add(Gather(k, b, d, seed++));
         }
         finally { k.Gemm = saved; }
@@ -139,6 +141,18 @@ public static class KernelCheck
         var rp = D(p); var rv = D(v);
         ReferenceMlp.SgdMomentum(rp, D(g), rv, 0.05, 0.9, 0.01, weights);
         return Compare("SGD momentum + L2", "-", $"{n}", dp.GetAsArray1D(), rp);
+    }
+
+    static CheckResult Adam(KernelSet k, int n, int weights, bool decoupled, int seed)
+    {
+        var a = k.Accelerator;
+        var r = new Random(seed);
+        var p = Random(n, r); var g = Random(n, r); var m0 = Random(n, r, 0.1); var v0 = Random(n, r, 0.1).Select(Math.Abs).ToArray();
+        using var dp = a.Allocate1D(p); using var dg = a.Allocate1D(g); using var dm = a.Allocate1D(m0); using var dv = a.Allocate1D(v0);
+        k.Adam(dp.View, dg.View, dm.View, dv.View, 0.01f, 0.9f, 0.999f, 1e-8f, 3, 0.05f, decoupled, weights);
+        var rp = D(p); var rm = D(m0); var rv = D(v0);
+        ReferenceMlp.Adam(rp, D(g), rm, rv, 0.01f, 0.9f, 0.999f, 1e-8f, 3, 0.05f, decoupled, weights);
+        return Compare(decoupled ? "AdamW" : "Adam", "-", $"{n}", dp.GetAsArray1D(), rp);
     }
 
     static CheckResult Gather(KernelSet k, int b, int d, int seed)

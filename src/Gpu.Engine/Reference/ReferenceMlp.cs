@@ -179,4 +179,33 @@ public static class ReferenceMlp
             p[i] -= lr * v[i];
         }
     }
+
+    /// <summary>Nesterov momentum (PyTorch form): g = grad + l2 p (weights); v = momentum v + g; p -= lr (g + momentum v).</summary>
+    public static void Nesterov(double[] p, double[] dataGrad, double[] v, double lr, double momentum, double l2, int weightCount)
+    {
+        for (int i = 0; i < p.Length; i++)
+        {
+            double g = dataGrad[i] + (i < weightCount ? l2 * p[i] : 0);
+            v[i] = momentum * v[i] + g;
+            p[i] -= lr * (g + momentum * v[i]);
+        }
+    }
+
+    /// <summary>
+    /// Adam (L2 added to the gradient) or AdamW (decoupled: weights decay by lr l2 p), step t 1-based:
+    /// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+    /// </summary>
+    public static void Adam(double[] p, double[] dataGrad, double[] m, double[] v, double lr, double beta1, double beta2, double eps,
+        long t, double l2, bool decoupled, int weightCount)
+    {
+        for (int i = 0; i < p.Length; i++)
+        {
+            double decay = i < weightCount ? l2 * p[i] : 0;
+            double g = dataGrad[i] + (decoupled ? 0 : decay);
+            m[i] = beta1 * m[i] + (1 - beta1) * g;
+            v[i] = beta2 * v[i] + (1 - beta2) * g * g;
+            double mh = m[i] / (1 - Math.Pow(beta1, t)), vh = v[i] / (1 - Math.Pow(beta2, t));
+            p[i] -= lr * (mh / (Math.Sqrt(vh) + eps) + (decoupled ? decay : 0));
+        }
+    }
 }

@@ -15,7 +15,7 @@ public sealed class DeviceMlp : IDisposable
     public int MaxBatch { get; }
     readonly KernelSet k;
     readonly Accelerator acc;
-    readonly MemoryBuffer1D<float, Stride1D.Dense> parameters, gradients, velocity;
+    readonly MemoryBuffer1D<float, Stride1D.Dense> parameters, gradients, velocity, second;   // velocity: momentum or Adam's m; second: Adam's v
     readonly MemoryBuffer1D<float, Stride1D.Dense>[] acts;   // acts[l+1] = output of layer l, [MaxBatch, Out(l)]
     readonly MemoryBuffer1D<float, Stride1D.Dense> dzA, dzB; // ping-pong layer gradients, [MaxBatch, max width]
     readonly MemoryBuffer1D<float, Stride1D.Dense> rowLoss, rowCorrect;
@@ -27,12 +27,13 @@ public sealed class DeviceMlp : IDisposable
     public DeviceMlp(KernelSet kernels, MlpSpec spec, int maxBatch)
     {
         k = kernels; acc = kernels.Accelerator; Spec = spec; MaxBatch = maxBatch;
-        long needed = 4L * (3L * spec.ParameterCount + (long)maxBatch * (spec.Sizes.Skip(1).Sum() + 2L * spec.Sizes.Max() + 2)) + 16;
+        long needed = 4L * (4L * spec.ParameterCount + (long)maxBatch * (spec.Sizes.Skip(1).Sum() + 2L * spec.Sizes.Max() + 2)) + 16;
         try
         {
             parameters = Own(acc.Allocate1D<float>(spec.ParameterCount));
             gradients = Own(acc.Allocate1D<float>(spec.ParameterCount));
             velocity = Own(acc.Allocate1D<float>(spec.ParameterCount));
+            second = Own(acc.Allocate1D<float>(spec.ParameterCount));
             acts = new MemoryBuffer1D<float, Stride1D.Dense>[spec.Layers + 1];
             for (int l = 0; l < spec.Layers; l++) acts[l + 1] = Own(acc.Allocate1D<float>((long)maxBatch * spec.Out(l)));
             int widest = spec.Sizes.Max();
@@ -49,6 +50,7 @@ public sealed class DeviceMlp : IDisposable
                 $"and the device has {acc.MemorySize / 1e6:F0} MB; use a smaller --batch-size or --layers, or --device cpu");
         }
         velocity.MemSetToZero();
+        second.MemSetToZero();
         metrics.MemSetToZero();
     }
 
@@ -77,7 +79,7 @@ public sealed class DeviceMlp : IDisposable
         return g;
     }
 
-    public void ResetVelocity() => velocity.MemSetToZero();
+    public void ResetVelocity() { velocity.MemSetToZero(); second.MemSetToZero(); }
 
     /// <summary>Forward pass over X[m, inputs]; returns the output view [m, classes] (logits, or sigmoid outputs).</summary>
     public ArrayView<float> Forward(ArrayView<float> x, int m)
@@ -127,6 +129,22 @@ public sealed class DeviceMlp : IDisposable
     /// <summary>One fused SGD/momentum/L2 update of the flat parameter vector from the current gradients.</summary>
     public void Step(float lr, float momentum, float l2) =>
         k.SgdMomentum(parameters.View, gradients.View, velocity.View, lr, momentum, l2, Spec.WeightCount);
+
+    /// <summary>One fused update with <paramref name="o"/> at learning rate <paramref name="lr"/>; <paramref name="step"/> is the 0-based global step (Adam's bias correction).</summary>
+    public void Step(Optimizer o, float lr, long step)
+    {
+        switch (o.Kind)
+        {
+            case OptimizerKind.Sgd:
+            case OptimizerKind.Nesterov:
+                k.SgdMomentum(parameters.View, gradients.View, velocity.View, lr, o.Momentum, o.L2, Spec.WeightCount, nesterov: o.Kind == OptimizerKind.Nesterov);
+                break;
+            default:
+                k.Adam(parameters.View, gradients.View, velocity.View, second.View, lr, o.Beta1, o.Beta2, o.Eps, step + 1, o.L2,
+                    decoupled: o.Kind == OptimizerKind.AdamW, Spec.WeightCount);
+                break;
+        }
+    }
 
     /// <summary>Reads and clears the accumulators: (sum of per-row losses, number correct). Synchronises.</summary>
     public (double LossSum, long Correct) TakeMetrics()

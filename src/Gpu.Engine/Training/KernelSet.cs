@@ -24,7 +24,8 @@ public sealed class KernelSet
     readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int> sigmoidSse;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> biasGrad;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int> accumulate;
-    readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int> sgd;
+    readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int> sgd;
+    readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamSettings, int, int, int> adam;
     readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int> gather;
 
     readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>> tiled;
@@ -64,7 +65,8 @@ public sealed class KernelSet
         sigmoidSse = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(LayerKernels.SigmoidSquaredError);
         biasGrad = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(LayerKernels.BiasGrad);
         accumulate = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int>(LayerKernels.AccumulateMetrics);
-        sgd = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int>(OptimizerKernels.SgdMomentum);
+        sgd = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int>(OptimizerKernels.SgdMomentum);
+        adam = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamSettings, int, int, int>(OptimizerKernels.Adam);
         gather = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int>(DataKernels.GatherBatch);
     }
 
@@ -135,11 +137,25 @@ public sealed class KernelSet
     public void AccumulateMetrics(ArrayView<float> rowLoss, ArrayView<float> rowCorrect, ArrayView<double> acc, int m) =>
         accumulate(1, rowLoss, rowCorrect, acc, m);
 
-    /// <summary>Fused SGD + momentum + L2 (weights only) over the whole flat vector.</summary>
-    public void SgdMomentum(ArrayView<float> p, ArrayView<float> grad, ArrayView<float> v, float lr, float momentum, float l2, int weightCount)
+    /// <summary>Fused SGD + momentum (classical or Nesterov) + L2 (weights only) over the whole flat vector.</summary>
+    public void SgdMomentum(ArrayView<float> p, ArrayView<float> grad, ArrayView<float> v, float lr, float momentum, float l2, int weightCount,
+        bool nesterov = false)
     {
         int n = (int)p.Length, chunk = Chunk(n);
-        sgd((n + chunk - 1) / chunk, p, grad, v, lr, momentum, l2, weightCount, n, chunk);
+        sgd((n + chunk - 1) / chunk, p, grad, v, lr, momentum, l2, weightCount, n, chunk, nesterov ? 1 : 0);
+    }
+
+    /// <summary>Fused Adam (L2 in the gradient) or AdamW (decoupled weight decay) over the whole flat vector; <paramref name="step"/> is 1-based.</summary>
+    public void Adam(ArrayView<float> p, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, float lr, float beta1, float beta2,
+        float eps, long step, float l2, bool decoupled, int weightCount)
+    {
+        int n = (int)p.Length, chunk = Chunk(n);
+        var s = new AdamSettings
+        {
+            Lr = lr, Beta1 = beta1, Beta2 = beta2, Eps = eps, L2 = l2, Decoupled = decoupled ? 1 : 0,
+            C1 = (float)(1 - Math.Pow(beta1, step)), C2 = (float)(1 - Math.Pow(beta2, step)),
+        };
+        adam((n + chunk - 1) / chunk, p, grad, m, v, s, weightCount, n, chunk);
     }
 
     /// <summary>X[b,d] = pixels[order[offset + row]] / 255 - 0.5 and y[b] = labels[order[offset + row]].</summary>

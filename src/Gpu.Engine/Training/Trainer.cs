@@ -17,6 +17,18 @@ public sealed record TrainOptions
     public float LearningRate { get; init; } = 0.05f;
     public float Momentum { get; init; } = 0.9f;
     public float L2 { get; init; } = 1e-4f;
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
+    public float Beta1 { get; init; } = 0.9f;
+    public float Beta2 { get; init; } = 0.999f;
+    public InitKind Init { get; init; } = InitKind.He;
+    public float BiasInit { get; init; } = 0.01f;
+    /// <summary>Linear warm-up from 0 to the peak learning rate over this many epochs (counted in steps), then the schedule.</summary>
+    public double WarmupEpochs { get; init; }
+    /// <summary>Step schedule: multiply the learning rate by <see cref="StepGamma"/> every <see cref="StepEvery"/> epochs.</summary>
+    public int StepEvery { get; init; } = 10;
+    public float StepGamma { get; init; } = 0.1f;
+
+    public Optimizer OptimizerSettings => new(Optimizer, Momentum, L2, Beta1, Beta2);
     /// <summary>How the learning rate moves over the run; <see cref="LearningRate"/> is its peak.</summary>
     public LrSchedule Schedule { get; init; } = LrSchedule.Cosine;
     public ulong Seed { get; init; } = 1;
@@ -34,12 +46,17 @@ public sealed record TrainOptions
         if (!(Momentum >= 0 && Momentum < 1)) throw new UserError($"--momentum {Momentum}: give a number in [0, 1), e.g. 0.9");
         if (!(L2 >= 0) || !float.IsFinite(L2)) throw new UserError($"--l2 {L2}: give a number >= 0, e.g. 1e-4");
         if (!(ValFraction >= 0 && ValFraction < 1)) throw new UserError($"--val-fraction {ValFraction}: give a number in [0, 1), e.g. 0.1");
+        if (!(Beta1 >= 0 && Beta1 < 1) || !(Beta2 >= 0 && Beta2 < 1)) throw new UserError($"--beta1 {Beta1} / --beta2 {Beta2}: give numbers in [0, 1), e.g. 0.9 and 0.999");
+        if (!(WarmupEpochs >= 0) || WarmupEpochs >= Epochs) throw new UserError($"--warmup-epochs {WarmupEpochs}: give a number >= 0 and below --epochs ({Epochs})");
+        if (StepEvery < 1) throw new UserError($"--step-every {StepEvery}: give a whole number of epochs >= 1");
+        if (!(StepGamma > 0 && StepGamma <= 1)) throw new UserError($"--step-gamma {StepGamma}: give a factor in (0, 1], e.g. 0.1");
+        if (!float.IsFinite(BiasInit)) throw new UserError($"--bias-init {BiasInit}: give a finite number, e.g. 0.01");
         foreach (var h in Hidden) if (h < 1) throw new UserError($"--layers: width {h} is not a whole number >= 1");
     }
 }
 
 /// <summary>Learning-rate schedule over the whole run.</summary>
-public enum LrSchedule { Constant, Cosine }
+public enum LrSchedule { Constant, Cosine, Step }
 
 /// <summary>What one epoch measured. Losses are the mean cost per image (cross-entropy or 1/2 sum of squares), without the L2 term.</summary>
 public sealed record EpochStats(int Epoch, double TrainLoss, double TrainAccuracy, double? ValLoss, double? ValAccuracy,
@@ -69,7 +86,7 @@ public static class Trainer
         int maxRows = Math.Max(o.BatchSize, Math.Min(o.EvalBatchSize, Math.Max(data.Test.Count, valSet?.Count ?? 0)));
 
         using var model = new DeviceMlp(kernels, spec, maxRows);
-        model.SetParameters(spec.Initialize(o.Seed));
+        model.SetParameters(spec.Initialize(o.Seed, o.BiasInit, o.Init));
         var path = ChooseDataPath(o.DataPath, device, data);
         using var dTrain = OpenSource(path, kernels, trainSet, o.BatchSize);
         using var dVal = valSet == null ? null : OpenSource(path, kernels, valSet, maxRows);
@@ -111,24 +128,34 @@ public static class Trainer
         long step, long totalSteps)
     {
         train.BeginPass(scheduler.EpochOrder(epoch), o.BatchSize);
+        var optimizer = o.OptimizerSettings;
         for (int s = 0; s < scheduler.StepsPerEpoch; s++)
         {
             var (x, y, rows) = train.Next();
             model.Evaluate(x, y, rows, backward: true);
-            model.Step(LearningRateAt(o, step++, totalSteps), o.Momentum, o.L2);
+            model.Step(optimizer, LearningRateAt(o, step, totalSteps, scheduler.StepsPerEpoch), step);
+            step++;
         }
         return step;
     }
 
     /// <summary>
-    /// Learning rate of step <paramref name="step"/> (0-based) of <paramref name="totalSteps"/>: constant,
-    /// or cosine annealing from the peak to 0 over the run: lr * (1 + cos(pi * step / totalSteps)) / 2.
+    /// Learning rate of step <paramref name="step"/> (0-based) of <paramref name="totalSteps"/>. During the
+    /// warm-up (the first WarmupEpochs * stepsPerEpoch steps) it rises linearly from lr / W to lr; after it:
+    /// constant; cosine: lr * (1 + cos(pi * s / S)) / 2 over the S steps after the warm-up; step:
+    /// lr * gamma^floor(epoch / StepEvery).
     /// </summary>
-    public static float LearningRateAt(TrainOptions o, long step, long totalSteps) => o.Schedule switch
+    public static float LearningRateAt(TrainOptions o, long step, long totalSteps, int stepsPerEpoch)
     {
-        LrSchedule.Cosine => (float)(o.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / totalSteps))),
-        _ => o.LearningRate,
-    };
+        long warm = (long)Math.Round(o.WarmupEpochs * stepsPerEpoch);
+        if (step < warm) return (float)(o.LearningRate * (step + 1) / warm);
+        return o.Schedule switch
+        {
+            LrSchedule.Cosine => (float)(o.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - warm) / Math.Max(1, totalSteps - warm)))),
+            LrSchedule.Step => (float)(o.LearningRate * Math.Pow(o.StepGamma, step / stepsPerEpoch / o.StepEvery)),
+            _ => o.LearningRate,
+        };
+    }
 
     /// <summary>Mean loss and accuracy of the model over a dataset, in its stored order.</summary>
     public static EvalStats Evaluate(DeviceMlp model, IBatchSource data, int batch)

@@ -76,6 +76,60 @@ public sealed class TrainingTests
         Assert.That(new MinibatchScheduler(1000, 128, 5).EpochOrder(3), Is.EqualTo(s.EpochOrder(3)), "seeded");
     }
 
+    [TestCase(OptimizerKind.Adam, 0.002f)]
+    [TestCase(OptimizerKind.AdamW, 0.002f)]
+    [TestCase(OptimizerKind.Nesterov, 0.02f)]
+    public void Every_optimizer_learns(OptimizerKind kind, float lr)
+    {
+        using var device = ComputeDevice.Open("cpu");
+        var o = new TrainOptions { Hidden = [64], Epochs = 2, BatchSize = 32, LearningRate = lr, Optimizer = kind, Seed = 2 };
+        var r = Trainer.Run(device, Slice(3000, 1000), o);
+        Assert.That(r.Test.Accuracy, Is.GreaterThan(0.72), $"{kind} test accuracy");
+        Assert.That(r.History[1].TrainLoss, Is.LessThan(r.History[0].TrainLoss));
+    }
+
+    [Test]
+    public void Sigmoid_outputs_with_squared_error_learn()
+    {
+        using var device = ComputeDevice.Open("cpu");
+        var o = new TrainOptions { Hidden = [64], Activation = Gpu.Engine.Model.Activation.Sigmoid, Loss = Gpu.Engine.Model.LossKind.SigmoidSquaredError,
+            Epochs = 2, BatchSize = 10, LearningRate = 3f, Momentum = 0f, L2 = 0f, Init = Gpu.Engine.Model.InitKind.Uniform, Seed = 2 };
+        var r = Trainer.Run(device, Slice(3000, 1000), o);
+        Assert.That(r.Test.Accuracy, Is.GreaterThan(0.70));
+    }
+
+    [Test]
+    public void Learning_rate_schedules()
+    {
+        var o = new TrainOptions { LearningRate = 0.1f, Epochs = 10 };
+        long total = 100;   // 10 steps per epoch
+        Assert.That(Trainer.LearningRateAt(o with { Schedule = LrSchedule.Constant }, 57, total, 10), Is.EqualTo(0.1f));
+        Assert.That(Trainer.LearningRateAt(o, 0, total, 10), Is.EqualTo(0.1f));
+        Assert.That(Trainer.LearningRateAt(o, 50, total, 10), Is.EqualTo(0.05f).Within(1e-6));
+        Assert.That(Trainer.LearningRateAt(o, 99, total, 10), Is.LessThan(0.0001f));
+        var step = o with { Schedule = LrSchedule.Step, StepEvery = 3, StepGamma = 0.5f };
+        Assert.That(Trainer.LearningRateAt(step, 29, total, 10), Is.EqualTo(0.1f));
+        Assert.That(Trainer.LearningRateAt(step, 30, total, 10), Is.EqualTo(0.05f).Within(1e-7));
+        Assert.That(Trainer.LearningRateAt(step, 95, total, 10), Is.EqualTo(0.0125f).Within(1e-7));
+        var warm = o with { Schedule = LrSchedule.Constant, WarmupEpochs = 2 };
+        Assert.That(Trainer.LearningRateAt(warm, 0, total, 10), Is.EqualTo(0.005f).Within(1e-7));
+        Assert.That(Trainer.LearningRateAt(warm, 9, total, 10), Is.EqualTo(0.05f).Within(1e-7));
+        Assert.That(Trainer.LearningRateAt(warm, 19, total, 10), Is.EqualTo(0.1f).Within(1e-7));
+        Assert.That(Trainer.LearningRateAt(warm with { Schedule = LrSchedule.Cosine }, 20, total, 10), Is.EqualTo(0.1f).Within(1e-7), "cosine starts after the warm-up");
+    }
+
+    [Test]
+    public void Glorot_and_uniform_initialisation_limits()
+    {
+        var spec = new Gpu.Engine.Model.MlpSpec([784, 100, 10]);
+        var glorot = spec.Initialize(9, 0f, Gpu.Engine.Model.InitKind.Glorot).Take(784 * 100).ToArray();
+        var uniform = spec.Initialize(9, 0.5f, Gpu.Engine.Model.InitKind.Uniform);
+        double g = Math.Sqrt(6.0 / 884), u = 1 / Math.Sqrt(784);
+        Assert.That(glorot.Max(), Is.LessThanOrEqualTo(g).And.GreaterThan(0.95 * g));
+        Assert.That(uniform.Take(78400).Max(), Is.LessThanOrEqualTo(u).And.GreaterThan(0.95 * u));
+        Assert.That(uniform.Skip(spec.WeightCount), Is.All.EqualTo(0.5f));
+    }
+
     [Test]
     public void Initialisation_is_seeded_he_uniform_with_bias_001()
     {
