@@ -49,6 +49,9 @@ public sealed class TrainVerb
     [Option("beta2", Default = 0.999f, HelpText = "Adam/AdamW second-moment decay.")]
     public float Beta2 { get; set; } = 0.999f;
 
+    [Option("dropout", Default = 0f, HelpText = "Inverted dropout rate on hidden-layer outputs while training (seeded; off at evaluation).")]
+    public float Dropout { get; set; }
+
     [Option("init", Default = "he", HelpText = "Weight initialisation: he (uniform, sqrt(6/fan_in)), glorot (sqrt(6/(fan_in+fan_out))) or uniform (1/sqrt(fan_in)).")]
     public string Init { get; set; } = "he";
 
@@ -103,6 +106,7 @@ public sealed class TrainVerb
             Beta2 = Beta2,
             Init = ParseInit(Init),
             BiasInit = BiasInit,
+            Dropout = Dropout,
             WarmupEpochs = WarmupEpochs,
             StepEvery = StepEvery,
             StepGamma = StepGamma,
@@ -182,6 +186,7 @@ public sealed class TrainVerb
             ["warmup_epochs"] = o.WarmupEpochs,
             ["optimizer"] = Gpu.Engine.Training.Optimizer.Name(o.Optimizer),
             ["init"] = o.Init.ToString().ToLowerInvariant(),
+            ["dropout"] = o.Dropout,
             ["seed"] = o.Seed,
             ["val_fraction"] = o.ValFraction,
             ["data"] = data.Folder,

@@ -124,15 +124,24 @@ public static class ReferenceMlp
 
     static double[] Slice(double[] p, int offset, int count) => p.AsSpan(offset, count).ToArray();
 
-    /// <summary>Forward pass: the activations of every layer (index 0 is X, the last is the logits).</summary>
-    public static List<double[]> Forward(MlpSpec spec, double[] p, double[] x, int m)
+    /// <summary>Inverted dropout of the hidden layers: the rate and which element (layer, row-major index) is kept.</summary>
+    public sealed record DropoutMask(double Rate, Func<int, int, bool> Kept);
+
+    /// <summary>
+    /// Forward pass: the activations of every layer (index 0 is X, the last is the logits). With a
+    /// dropout mask, each hidden output h becomes kept ? h / (1 - rate) : 0.
+    /// </summary>
+    public static List<double[]> Forward(MlpSpec spec, double[] p, double[] x, int m, DropoutMask? dropout = null)
     {
         var acts = new List<double[]> { x };
         for (int l = 0; l < spec.Layers; l++)
         {
             var w = Slice(p, spec.WeightOffset(l), spec.Out(l) * spec.In(l));
             var b = Slice(p, spec.BiasOffset(l), spec.Out(l));
-            acts.Add(Dense(acts[^1], w, b, m, spec.Out(l), spec.In(l), spec.LayerActivation(l)));
+            var h = Dense(acts[^1], w, b, m, spec.Out(l), spec.In(l), spec.LayerActivation(l));
+            if (dropout != null && l < spec.Layers - 1)
+                for (int i = 0; i < h.Length; i++) h[i] = dropout.Kept(l, i) ? h[i] / (1 - dropout.Rate) : 0;
+            acts.Add(h);
         }
         return acts;
     }
@@ -141,9 +150,10 @@ public static class ReferenceMlp
     /// Mean cost over the batch (cross-entropy, or 1/2 sum of squares for sigmoid outputs) plus
     /// (l2 / 2) * sum of squared weights, its gradient in the flat packing, and the number of correct predictions.
     /// </summary>
-    public static (double Loss, double[] Grad, int Correct) LossAndGradient(MlpSpec spec, double[] p, double[] x, int[] y, int m, double l2)
+    public static (double Loss, double[] Grad, int Correct) LossAndGradient(MlpSpec spec, double[] p, double[] x, int[] y, int m, double l2,
+        DropoutMask? dropout = null)
     {
-        var acts = Forward(spec, p, x, m);
+        var acts = Forward(spec, p, x, m, dropout);
         var (rowLoss, rowCorrect, dz) = spec.Loss == LossKind.SigmoidSquaredError
             ? SigmoidSquaredError(acts[^1], y, m, spec.Classes, 1.0 / m)
             : SoftmaxCrossEntropy(acts[^1], y, m, spec.Classes, 1.0 / m);
@@ -158,7 +168,17 @@ public static class ReferenceMlp
             if (l > 0)
             {
                 var w = Slice(p, spec.WeightOffset(l), n * k);
-                dz = MatNN(dz, w, m, n, k, acts[l], spec.LayerActivation(l - 1));
+                if (dropout == null)
+                    dz = MatNN(dz, w, m, n, k, acts[l], spec.LayerActivation(l - 1));
+                else
+                {
+                    // through the dropout (mask and 1/(1 - rate)), then act' of the undropped output
+                    dz = MatNN(dz, w, m, n, k, null);
+                    for (int i = 0; i < dz.Length; i++)
+                        dz[i] = dropout.Kept(l - 1, i)
+                            ? dz[i] / (1 - dropout.Rate) * Derivative(acts[l][i] * (1 - dropout.Rate), spec.LayerActivation(l - 1))
+                            : 0;
+                }
             }
         }
         double loss = rowLoss.Sum() / m, reg = 0;

@@ -81,8 +81,13 @@ public sealed class DeviceMlp : IDisposable
 
     public void ResetVelocity() { velocity.MemSetToZero(); second.MemSetToZero(); }
 
-    /// <summary>Forward pass over X[m, inputs]; returns the output view [m, classes] (logits, or sigmoid outputs).</summary>
-    public ArrayView<float> Forward(ArrayView<float> x, int m)
+    /// <summary>Inverted dropout on the hidden layers' outputs while training (rate 0: none), with its seed and the global step.</summary>
+    public (float Rate, long Seed, long Step) Dropout { get; set; }
+
+    bool Dropping(bool training) => training && Dropout.Rate > 0f;
+
+    /// <summary>Forward pass over X[m, inputs]; returns the output view [m, classes] (logits, or sigmoid outputs). Dropout only when training.</summary>
+    public ArrayView<float> Forward(ArrayView<float> x, int m, bool training = false)
     {
         CheckBatch(m);
         var input = x;
@@ -90,6 +95,8 @@ public sealed class DeviceMlp : IDisposable
         {
             var y = acts[l + 1].View;
             k.DenseForward(input, W(parameters.View, l), B(parameters.View, l), y, m, Spec.Out(l), Spec.In(l), Spec.LayerActivation(l));
+            if (Dropping(training) && l < Spec.Layers - 1)
+                k.DropoutForward(y, m * Spec.Out(l), Dropout.Rate, Dropout.Seed, Dropout.Step, l);
             input = y;
         }
         return acts[Spec.Layers].View;
@@ -102,7 +109,7 @@ public sealed class DeviceMlp : IDisposable
     /// </summary>
     public void Evaluate(ArrayView<float> x, ArrayView<int> y, int m, bool backward)
     {
-        var logits = Forward(x, m);
+        var logits = Forward(x, m, training: backward);
         int last = Spec.Layers - 1;
         var dz = dzA.View;
         if (Spec.Loss == LossKind.SigmoidSquaredError)
@@ -120,7 +127,13 @@ public sealed class DeviceMlp : IDisposable
             k.BiasGrad(dz, B(gradients.View, l), m, n);
             if (l > 0)
             {
-                k.InputGrad(dz, W(parameters.View, l), hPrev, other, m, n, kin, Spec.LayerActivation(l - 1));
+                if (Dropping(backward))
+                {
+                    k.InputGrad(dz, W(parameters.View, l), hPrev, other, m, n, kin, Activation.Identity);
+                    k.DropoutBackward(other, hPrev, m * kin, Dropout.Rate, Dropout.Seed, Dropout.Step, l - 1, Spec.LayerActivation(l - 1));
+                }
+                else
+                    k.InputGrad(dz, W(parameters.View, l), hPrev, other, m, n, kin, Spec.LayerActivation(l - 1));
                 (dz, other) = (other, dz);
             }
         }

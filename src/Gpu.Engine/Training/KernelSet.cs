@@ -23,6 +23,8 @@ public sealed class KernelSet
     readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int> softmaxCe;
     readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int> sigmoidSse;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> biasGrad;
+    readonly Action<Index1D, ArrayView<float>, float, long, long, int, int, int> dropoutForward;
+    readonly Action<Index1D, ArrayView<float>, ArrayView<float>, float, long, long, int, int, int, int> dropoutBackward;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int> accumulate;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int> sgd;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamSettings, int, int, int> adam;
@@ -63,6 +65,8 @@ public sealed class KernelSet
         inputGrad = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.InputGrad);
         softmaxCe = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(LayerKernels.SoftmaxCrossEntropy);
         sigmoidSse = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(LayerKernels.SigmoidSquaredError);
+        dropoutForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float, long, long, int, int, int>(DropoutKernels.Forward);
+        dropoutBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, long, long, int, int, int, int>(DropoutKernels.Backward);
         biasGrad = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(LayerKernels.BiasGrad);
         accumulate = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int>(LayerKernels.AccumulateMetrics);
         sgd = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int>(OptimizerKernels.SgdMomentum);
@@ -129,6 +133,20 @@ public sealed class KernelSet
     public void SigmoidSquaredError(ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
         int m, int c, float scale, bool grad) =>
         sigmoidSse(m, a, y, dz, rowLoss, rowCorrect, c, scale, grad ? 1 : 0);
+
+    /// <summary>Inverted dropout in place on the first n elements of H (mask from seed, step, layer, index).</summary>
+    public void DropoutForward(ArrayView<float> h, int n, float rate, long seed, long step, int layer)
+    {
+        int chunk = Chunk(n);
+        dropoutForward((n + chunk - 1) / chunk, h, rate, seed, step, layer, n, chunk);
+    }
+
+    /// <summary>In place on G = dL/dH': the same mask, the 1/(1-rate) scale, and act' from the undropped output.</summary>
+    public void DropoutBackward(ArrayView<float> g, ArrayView<float> hDropped, int n, float rate, long seed, long step, int layer, Activation act)
+    {
+        int chunk = Chunk(n);
+        dropoutBackward((n + chunk - 1) / chunk, g, hDropped, rate, seed, step, layer, (int)act, n, chunk);
+    }
 
     /// <summary>db[n] = column sums of dZ[m,n].</summary>
     public void BiasGrad(ArrayView<float> dz, ArrayView<float> db, int m, int n) => biasGrad(n, dz, db, m, n);

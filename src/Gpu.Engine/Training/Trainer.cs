@@ -21,6 +21,8 @@ public sealed record TrainOptions
     public float Beta1 { get; init; } = 0.9f;
     public float Beta2 { get; init; } = 0.999f;
     public InitKind Init { get; init; } = InitKind.He;
+    /// <summary>Inverted dropout rate on the hidden layers' outputs while training (0: off; never at evaluation).</summary>
+    public float Dropout { get; init; }
     public float BiasInit { get; init; } = 0.01f;
     /// <summary>Linear warm-up from 0 to the peak learning rate over this many epochs (counted in steps), then the schedule.</summary>
     public double WarmupEpochs { get; init; }
@@ -50,6 +52,7 @@ public sealed record TrainOptions
         if (!(WarmupEpochs >= 0) || WarmupEpochs >= Epochs) throw new UserError($"--warmup-epochs {WarmupEpochs}: give a number >= 0 and below --epochs ({Epochs})");
         if (StepEvery < 1) throw new UserError($"--step-every {StepEvery}: give a whole number of epochs >= 1");
         if (!(StepGamma > 0 && StepGamma <= 1)) throw new UserError($"--step-gamma {StepGamma}: give a factor in (0, 1], e.g. 0.1");
+        if (!(Dropout >= 0 && Dropout < 1)) throw new UserError($"--dropout {Dropout}: give a rate in [0, 1), e.g. 0.2");
         if (!float.IsFinite(BiasInit)) throw new UserError($"--bias-init {BiasInit}: give a finite number, e.g. 0.01");
         foreach (var h in Hidden) if (h < 1) throw new UserError($"--layers: width {h} is not a whole number >= 1");
     }
@@ -132,6 +135,7 @@ public static class Trainer
         for (int s = 0; s < scheduler.StepsPerEpoch; s++)
         {
             var (x, y, rows) = train.Next();
+            model.Dropout = (o.Dropout, (long)o.Seed, step);
             model.Evaluate(x, y, rows, backward: true);
             model.Step(optimizer, LearningRateAt(o, step, totalSteps, scheduler.StepsPerEpoch), step);
             step++;

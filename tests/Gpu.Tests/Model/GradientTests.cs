@@ -46,6 +46,31 @@ public sealed class ReferenceGradientCheckTests
         Assert.That(diff / norm, Is.LessThan(1e-6));
     }
 
+    [TestCase(Activation.Relu)]
+    [TestCase(Activation.Tanh)]
+    public void Reference_gradient_with_dropout_matches_central_differences(Activation act)
+    {
+        var spec = new MlpSpec([8, 6, 5, 3], act);
+        var p = Rand.D(spec.Initialize(4));
+        var x = Rand.D(Rand.Floats(3 * 8, 23));
+        int[] y = [0, 2, 1];
+        var mask = new ReferenceMlp.DropoutMask(0.3, (l, i) => (l * 31 + i * 7) % 10 >= 3);
+        var (_, grad, _) = ReferenceMlp.LossAndGradient(spec, p, x, y, 3, 0, mask);
+        const double h = 1e-6;
+        double num = 0, den = 0;
+        for (int i = 0; i < p.Length; i++)
+        {
+            double keep = p[i];
+            p[i] = keep + h; double up = ReferenceMlp.LossAndGradient(spec, p, x, y, 3, 0, mask).Loss;
+            p[i] = keep - h; double down = ReferenceMlp.LossAndGradient(spec, p, x, y, 3, 0, mask).Loss;
+            p[i] = keep;
+            double numeric = (up - down) / (2 * h);
+            num += (grad[i] - numeric) * (grad[i] - numeric);
+            den += numeric * numeric;
+        }
+        Assert.That(Math.Sqrt(num / den), Is.LessThan(1e-6));
+    }
+
     [Test]
     public void Gradient_check_catches_a_wrong_gradient()
     {
@@ -80,6 +105,33 @@ public sealed class DeviceGradientTests(DeviceCase deviceCase)
         yield return new TestCaseData(new[] { 784, 33, 10 }, 7, Activation.Relu, LossKind.SoftmaxCrossEntropy);
         yield return new TestCaseData(new[] { 13, 7, 5, 3 }, 1, Activation.Tanh, LossKind.SoftmaxCrossEntropy);
         yield return new TestCaseData(new[] { 9, 4 }, 33, Activation.Relu, LossKind.SigmoidSquaredError);
+    }
+
+    [TestCase(Activation.Relu, 0.5f)]
+    [TestCase(Activation.Sigmoid, 0.2f)]
+    [TestCase(Activation.Tanh, 0.3f)]
+    public void Device_gradient_with_dropout_matches_the_reference(Activation act, float rate)
+    {
+        var spec = new MlpSpec([29, 17, 13, 10], act);
+        var k = KernelSet.For(device.Accelerator);
+        var p = spec.Initialize(6);
+        int m = 33;
+        var x = Rand.Floats(m * spec.Inputs, 32, 0.5f);
+        var y = Enumerable.Range(0, m).Select(i => i % spec.Classes).ToArray();
+        using var model = new DeviceMlp(k, spec, m);
+        model.SetParameters(p);
+        model.Dropout = (rate, 77, 5);
+        using var dx = device.Accelerator.Allocate1D(x);
+        using var dy = device.Accelerator.Allocate1D(y);
+        model.Evaluate(dx.View, dy.View, m, backward: true);
+        var (lossSum, _) = model.TakeMetrics();
+        var mask = new ReferenceMlp.DropoutMask(rate, (l, i) => Gpu.Kernels.DropoutKernels.Uniform(77, 5, l, i) >= rate);
+        var (refLoss, refGrad, _) = ReferenceMlp.LossAndGradient(spec, Rand.D(p), Rand.D(x), y, m, l2: 0, mask);
+        Assert.That(lossSum / m, Is.EqualTo(refLoss).Within(1e-5 * Math.Max(1, Math.Abs(refLoss))));
+        Compare.Close(model.GetGradients(), refGrad, what: "gradient with dropout");
+        model.Evaluate(dx.View, dy.View, m, backward: false);   // evaluation: no dropout
+        var (evalLoss, _) = model.TakeMetrics();
+        Assert.That(evalLoss / m, Is.EqualTo(ReferenceMlp.LossAndGradient(spec, Rand.D(p), Rand.D(x), y, m, 0).Loss).Within(1e-5));
     }
 
     [TestCaseSource(nameof(Networks))]
