@@ -20,4 +20,28 @@ public static class DataKernels
             if (col == 0) y[row] = labels[order[offset + row]];
         }
     }
+
+    // Gather with random shifts (augmentation): like GatherBatch for images of width w (d = w * h), but image
+    // row r is moved by (sx, sy) in [-maxShift, maxShift]^2, drawn from CounterRng(seed, pass, source index, 0/1);
+    // pixels shifted in from outside are 0 (normalised: -0.5).
+    public static void GatherBatchShifted(Index1D t, ArrayView<byte> pixels, ArrayView<int> labels, ArrayView<int> order,
+        ArrayView<float> x, ArrayView<int> y, int offset, int b, int d, int chunk, int w, int maxShift, long seed, long pass)
+    {
+        int total = b * d, h = d / w;
+        int start = t * chunk, end = Math.Min(start + chunk, total);
+        for (int e = start; e < end; e++)
+        {
+            int row = e / d, col = e % d;
+            int src = order[offset + row];
+            int sx = Shift(seed, pass, src, 0, maxShift), sy = Shift(seed, pass, src, 1, maxShift);
+            int pr = col / w - sy, pc = col % w - sx;
+            byte v = pr >= 0 && pr < h && pc >= 0 && pc < w ? pixels[(long)src * d + pr * w + pc] : (byte)0;
+            x[e] = v * (1f / 255f) - 0.5f;
+            if (col == 0) y[row] = labels[src];
+        }
+    }
+
+    /// <summary>The shift of image <paramref name="src"/> along axis 0 (x) or 1 (y) in pass <paramref name="pass"/>: an integer in [-maxShift, maxShift].</summary>
+    public static int Shift(long seed, long pass, int src, int axis, int maxShift) =>
+        Math.Min(2 * maxShift, (int)(CounterRng.Uniform(seed ^ 0x5EED5A17L, pass, axis, src) * (2 * maxShift + 1))) - maxShift;
 }

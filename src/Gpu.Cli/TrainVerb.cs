@@ -49,6 +49,9 @@ public sealed class TrainVerb
     [Option("beta2", Default = 0.999f, HelpText = "Adam/AdamW second-moment decay.")]
     public float Beta2 { get; set; } = 0.999f;
 
+    [Option("shift", Default = 0, HelpText = "Augmentation: shift each training image by up to N pixels per axis (seeded, new every epoch; off at evaluation).")]
+    public int Shift { get; set; }
+
     [Option("dropout", Default = 0f, HelpText = "Inverted dropout rate on hidden-layer outputs while training (seeded; off at evaluation).")]
     public float Dropout { get; set; }
 
@@ -107,6 +110,7 @@ public sealed class TrainVerb
             Init = ParseInit(Init),
             BiasInit = BiasInit,
             Dropout = Dropout,
+            Shift = Shift,
             WarmupEpochs = WarmupEpochs,
             StepEvery = StepEvery,
             StepGamma = StepGamma,
@@ -187,6 +191,7 @@ public sealed class TrainVerb
             ["optimizer"] = Gpu.Engine.Training.Optimizer.Name(o.Optimizer),
             ["init"] = o.Init.ToString().ToLowerInvariant(),
             ["dropout"] = o.Dropout,
+            ["shift"] = o.Shift,
             ["seed"] = o.Seed,
             ["val_fraction"] = o.ValFraction,
             ["data"] = data.Folder,

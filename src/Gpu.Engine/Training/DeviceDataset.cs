@@ -10,11 +10,29 @@ public interface IBatchSource : IDisposable
     Dataset Host { get; }
     int Count => Host.Count;
 
-    /// <summary>Starts a pass over the rows in <paramref name="order"/>, cut into batches of <paramref name="batchSize"/> (the last may be partial).</summary>
-    void BeginPass(int[] order, int batchSize);
+    /// <summary>
+    /// Starts a pass over the rows in <paramref name="order"/>, cut into batches of <paramref name="batchSize"/>
+    /// (the last may be partial), with random shifts when <paramref name="augment"/> is given.
+    /// </summary>
+    void BeginPass(int[] order, int batchSize, Augmentation? augment = null);
 
     /// <summary>The next batch of the pass on the device: X [rows, features] normalised, y [rows].</summary>
     (ArrayView<float> X, ArrayView<int> Y, int Rows) Next();
+}
+
+/// <summary>
+/// Random shifts of square images by up to <see cref="MaxShift"/> pixels per axis, drawn per image
+/// and pass from a counter-based hash of (seed, pass, image): reproducible, and the same on either data path.
+/// </summary>
+public sealed record Augmentation(int MaxShift, long Seed, long Pass)
+{
+    /// <summary>Image width for <paramref name="features"/> pixels: the images must be square.</summary>
+    public static int Width(int features)
+    {
+        int w = (int)Math.Round(Math.Sqrt(features));
+        if (w * w != features) throw new UserError($"--shift needs square images; these have {features} pixels");
+        return w;
+    }
 }
 
 /// <summary>How batches reach the device.</summary>
@@ -34,6 +52,7 @@ public sealed class DeviceDataset : IBatchSource
     readonly MemoryBuffer1D<float, Stride1D.Dense> x;
     readonly MemoryBuffer1D<int, Stride1D.Dense> y;
     int offset, batch;
+    Augmentation? augment;
 
     public DeviceDataset(KernelSet kernels, Dataset data, int maxRows)
     {
@@ -54,8 +73,10 @@ public sealed class DeviceDataset : IBatchSource
         }
     }
 
-    public void BeginPass(int[] rows, int batchSize)
+    public void BeginPass(int[] rows, int batchSize, Augmentation? augment = null)
     {
+        this.augment = augment;
+        if (augment != null) Augmentation.Width(Host.Features);
         if (rows.Length != Host.Count) throw new ArgumentException("order length must equal the dataset size");
         if (batchSize < 1 || batchSize > y.Length) throw new ArgumentOutOfRangeException(nameof(batchSize));
         order.CopyFromCPU(rows);
@@ -66,7 +87,11 @@ public sealed class DeviceDataset : IBatchSource
     {
         int rows = Math.Min(batch, Host.Count - offset);
         if (rows <= 0) throw new InvalidOperationException("the pass is over");
-        Gather(offset, rows, x.View, y.View);
+        if (augment is { MaxShift: > 0 } a)
+            k.GatherBatchShifted(pixels.View, labels.View, order.View, x.View, y.View, offset, rows, Host.Features,
+                Augmentation.Width(Host.Features), a.MaxShift, a.Seed, a.Pass);
+        else
+            Gather(offset, rows, x.View, y.View);
         offset += rows;
         return (x.View, y.View, rows);
     }

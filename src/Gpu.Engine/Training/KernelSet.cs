@@ -29,6 +29,7 @@ public sealed class KernelSet
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int> sgd;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamSettings, int, int, int> adam;
     readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int> gather;
+    readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, long, long> gatherShifted;
 
     readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>> tiled;
 
@@ -72,6 +73,7 @@ public sealed class KernelSet
         sgd = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int>(OptimizerKernels.SgdMomentum);
         adam = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamSettings, int, int, int>(OptimizerKernels.Adam);
         gather = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int>(DataKernels.GatherBatch);
+        gatherShifted = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, long, long>(DataKernels.GatherBatchShifted);
     }
 
     /// <summary>
@@ -181,6 +183,14 @@ public sealed class KernelSet
     {
         int n = b * d, chunk = Chunk(n);
         gather((n + chunk - 1) / chunk, pixels, labels, order, x, y, offset, b, d, chunk);
+    }
+
+    /// <summary>As <see cref="GatherBatch"/>, each image (width <paramref name="width"/>) shifted by up to <paramref name="maxShift"/> pixels per axis, drawn from (seed, pass, image).</summary>
+    public void GatherBatchShifted(ArrayView<byte> pixels, ArrayView<int> labels, ArrayView<int> order, ArrayView<float> x, ArrayView<int> y,
+        int offset, int b, int d, int width, int maxShift, long seed, long pass)
+    {
+        int n = b * d, chunk = Chunk(n);
+        gatherShifted((n + chunk - 1) / chunk, pixels, labels, order, x, y, offset, b, d, chunk, width, maxShift, seed, pass);
     }
 
     /// <summary>

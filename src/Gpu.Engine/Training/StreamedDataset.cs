@@ -48,8 +48,9 @@ public sealed class StreamedDataset : IBatchSource
         }
     }
 
-    public void BeginPass(int[] order, int batchSize)
+    public void BeginPass(int[] order, int batchSize, Augmentation? augment = null)
     {
+        if (augment != null) Augmentation.Width(Host.Features);
         if (order.Length != Host.Count) throw new ArgumentException("order length must equal the dataset size");
         if (batchSize < 1 || batchSize > hostY[0].Length) throw new ArgumentOutOfRangeException(nameof(batchSize));
         StopProducer();
@@ -57,14 +58,14 @@ public sealed class StreamedDataset : IBatchSource
         var queue = new BlockingCollection<(int, int)>();
         var token = (cancel = new CancellationTokenSource()).Token;
         filled = queue;
-        producer = Task.Run(() => Produce(order, batchSize, queue, token), token);
+        producer = Task.Run(() => Produce(order, batchSize, augment, queue, token), token);
     }
 
-    void Produce(int[] order, int batchSize, BlockingCollection<(int, int)> queue, CancellationToken token)
+    void Produce(int[] order, int batchSize, Augmentation? augment, BlockingCollection<(int, int)> queue, CancellationToken token)
     {
         try
         {
-            int d = Host.Features;
+            int d = Host.Features, w = augment is { MaxShift: > 0 } ? Augmentation.Width(d) : 0;
             for (int start = 0, k = 0; start < order.Length; start += batchSize, k++)
             {
                 free.Wait(token);
@@ -80,7 +81,8 @@ public sealed class StreamedDataset : IBatchSource
                     int src = order[start + r];
                     var pixels = Host.Pixels.AsSpan(src * d, d);
                     var dst = xs.Slice(r * d, d);
-                    for (int c = 0; c < d; c++) dst[c] = Dataset.Normalize(pixels[c]);
+                    if (w > 0) Shift(pixels, dst, w, augment!, src);
+                    else for (int c = 0; c < d; c++) dst[c] = Dataset.Normalize(pixels[c]);
                     ys[r] = Host.Labels[src];
                 }
                 queue.Add((s, rows), token);
@@ -89,6 +91,19 @@ public sealed class StreamedDataset : IBatchSource
         }
         catch (OperationCanceledException) { queue.CompleteAdding(); }
         catch (Exception e) { queue.CompleteAdding(); throw new InvalidOperationException("the batch producer failed", e); }
+    }
+
+    /// <summary>The host side of the random shift: the same shifts as the device gather (<c>DataKernels.Shift</c>).</summary>
+    static void Shift(ReadOnlySpan<byte> pixels, Span<float> dst, int w, Augmentation a, int src)
+    {
+        int h = pixels.Length / w;
+        int sx = Gpu.Kernels.DataKernels.Shift(a.Seed, a.Pass, src, 0, a.MaxShift), sy = Gpu.Kernels.DataKernels.Shift(a.Seed, a.Pass, src, 1, a.MaxShift);
+        for (int r = 0; r < h; r++)
+            for (int c = 0; c < w; c++)
+            {
+                int pr = r - sy, pc = c - sx;
+                dst[r * w + c] = Dataset.Normalize(pr >= 0 && pr < h && pc >= 0 && pc < w ? pixels[pr * w + pc] : (byte)0);
+            }
     }
 
     public (ArrayView<float> X, ArrayView<int> Y, int Rows) Next()

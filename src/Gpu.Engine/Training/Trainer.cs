@@ -21,6 +21,8 @@ public sealed record TrainOptions
     public float Beta1 { get; init; } = 0.9f;
     public float Beta2 { get; init; } = 0.999f;
     public InitKind Init { get; init; } = InitKind.He;
+    /// <summary>Random shifts of training images by up to this many pixels per axis (0: none; never at evaluation).</summary>
+    public int Shift { get; init; }
     /// <summary>Inverted dropout rate on the hidden layers' outputs while training (0: off; never at evaluation).</summary>
     public float Dropout { get; init; }
     public float BiasInit { get; init; } = 0.01f;
@@ -52,6 +54,7 @@ public sealed record TrainOptions
         if (!(WarmupEpochs >= 0) || WarmupEpochs >= Epochs) throw new UserError($"--warmup-epochs {WarmupEpochs}: give a number >= 0 and below --epochs ({Epochs})");
         if (StepEvery < 1) throw new UserError($"--step-every {StepEvery}: give a whole number of epochs >= 1");
         if (!(StepGamma > 0 && StepGamma <= 1)) throw new UserError($"--step-gamma {StepGamma}: give a factor in (0, 1], e.g. 0.1");
+        if (Shift < 0 || Shift > 8) throw new UserError($"--shift {Shift}: give a whole number of pixels from 0 to 8, e.g. 2");
         if (!(Dropout >= 0 && Dropout < 1)) throw new UserError($"--dropout {Dropout}: give a rate in [0, 1), e.g. 0.2");
         if (!float.IsFinite(BiasInit)) throw new UserError($"--bias-init {BiasInit}: give a finite number, e.g. 0.01");
         foreach (var h in Hidden) if (h < 1) throw new UserError($"--layers: width {h} is not a whole number >= 1");
@@ -130,7 +133,7 @@ public static class Trainer
     public static long TrainEpoch(DeviceMlp model, IBatchSource train, MinibatchScheduler scheduler, int epoch, TrainOptions o,
         long step, long totalSteps)
     {
-        train.BeginPass(scheduler.EpochOrder(epoch), o.BatchSize);
+        train.BeginPass(scheduler.EpochOrder(epoch), o.BatchSize, o.Shift > 0 ? new Augmentation(o.Shift, (long)o.Seed, epoch) : null);
         var optimizer = o.OptimizerSettings;
         for (int s = 0; s < scheduler.StepsPerEpoch; s++)
         {

@@ -219,6 +219,42 @@ public sealed class KernelTests(DeviceCase deviceCase)
     }
 
     [TestCase(1, 1, null)]
+    [TestCase(13, 2, 1)]
+    [TestCase(37, 3, null)]
+    public void GatherBatchShifted_moves_each_image_by_its_seeded_shift(int b, int maxShift, int? chunk)
+    {
+        k.ChunkOverride = chunk;
+        const int w = 7, d = w * w;   // 7x7 images: shifts of up to 3 move content fully in and out
+        int count = b + 4;
+        var r = new Random(18);
+        var pixels = new byte[count * d]; r.NextBytes(pixels);
+        var labels = Enumerable.Range(0, count).Select(_ => r.Next(10)).ToArray();
+        var order = Enumerable.Range(0, count).OrderBy(_ => r.Next()).ToArray();
+        using var dpx = A.Allocate1D(pixels); using var dl = A.Allocate1D(labels); using var dord = A.Allocate1D(order);
+        using var x = Poisoned(b * d); using var y = A.Allocate1D(new int[b]);
+        k.GatherBatchShifted(dpx.View, dl.View, dord.View, x.View, y.View, 2, b, d, w, maxShift, 99, 4);
+        var want = new double[b * d];
+        var seen = new HashSet<(int, int)>();
+        for (int i = 0; i < b; i++)
+        {
+            int src = order[2 + i];
+            int sx = Gpu.Kernels.DataKernels.Shift(99, 4, src, 0, maxShift), sy = Gpu.Kernels.DataKernels.Shift(99, 4, src, 1, maxShift);
+            Assert.That(Math.Abs(sx), Is.LessThanOrEqualTo(maxShift));
+            seen.Add((sx, sy));
+            for (int row = 0; row < w; row++)
+                for (int col = 0; col < w; col++)
+                {
+                    int pr = row - sy, pc = col - sx;
+                    int v = pr >= 0 && pr < w && pc >= 0 && pc < w ? pixels[src * d + pr * w + pc] : 0;
+                    want[i * d + row * w + col] = v / 255.0 - 0.5;
+                }
+        }
+        Compare.Close(Read(x), want);
+        Assert.That(y.GetAsArray1D(), Is.EqualTo(Enumerable.Range(0, b).Select(i => labels[order[2 + i]]).ToArray()));
+        if (b > 30) Assert.That(seen.Count, Is.GreaterThan(5), "shifts vary between images");
+    }
+
+    [TestCase(1, 1, null)]
     [TestCase(7, 33, null)]
     [TestCase(129, 784, null)]
     [TestCase(129, 784, 1)]

@@ -125,7 +125,7 @@ public sealed class DeviceGradientTests(DeviceCase deviceCase)
         using var dy = device.Accelerator.Allocate1D(y);
         model.Evaluate(dx.View, dy.View, m, backward: true);
         var (lossSum, _) = model.TakeMetrics();
-        var mask = new ReferenceMlp.DropoutMask(rate, (l, i) => Gpu.Kernels.DropoutKernels.Uniform(77, 5, l, i) >= rate);
+        var mask = new ReferenceMlp.DropoutMask(rate, (l, i) => Gpu.Kernels.CounterRng.Uniform(77, 5, l, i) >= rate);
         var (refLoss, refGrad, _) = ReferenceMlp.LossAndGradient(spec, Rand.D(p), Rand.D(x), y, m, l2: 0, mask);
         Assert.That(lossSum / m, Is.EqualTo(refLoss).Within(1e-5 * Math.Max(1, Math.Abs(refLoss))));
         Compare.Close(model.GetGradients(), refGrad, what: "gradient with dropout");

@@ -49,6 +49,10 @@ public sealed class TrainingTests
         var o = new TrainOptions { Hidden = [20], Epochs = 2, BatchSize = 96, Seed = 5 };   // 1000 rows: a partial last batch
         var resident = Trainer.Run(device, data, o with { DataPath = DataPath.Resident });
         var streamed = Trainer.Run(device, data, o with { DataPath = DataPath.Stream });
+        var residentShifted = Trainer.Run(device, data, o with { DataPath = DataPath.Resident, Shift = 2 });
+        var streamedShifted = Trainer.Run(device, data, o with { DataPath = DataPath.Stream, Shift = 2 });
+        Assert.That(streamedShifted.Parameters, Is.EqualTo(residentShifted.Parameters), "the same shifts on both paths");
+        Assert.That(residentShifted.Parameters, Is.Not.EqualTo(resident.Parameters), "shifting changes training");
         Assert.That(resident.DataPath, Is.EqualTo(DataPath.Resident));
         Assert.That(streamed.DataPath, Is.EqualTo(DataPath.Stream));
         Assert.That(streamed.Parameters, Is.EqualTo(resident.Parameters));
