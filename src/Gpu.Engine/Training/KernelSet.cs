@@ -22,6 +22,7 @@ public sealed class KernelSet
     readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int> softmaxCe;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> biasGrad;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int> accumulate;
+    readonly Action<Index1D, ArrayView<double>, ArrayView<long>, long> markNonFinite;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int> sgd;
     readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int> gather;
 
@@ -61,6 +62,7 @@ public sealed class KernelSet
         softmaxCe = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(LayerKernels.SoftmaxCrossEntropy);
         biasGrad = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(LayerKernels.BiasGrad);
         accumulate = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int>(LayerKernels.AccumulateMetrics);
+        markNonFinite = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<long>, long>(LayerKernels.MarkNonFinite);
         sgd = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int>(OptimizerKernels.SgdMomentum);
         gather = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int>(DataKernels.GatherBatch);
     }
@@ -126,6 +128,9 @@ public sealed class KernelSet
     /// <summary>acc[0] += sum rowLoss, acc[1] += sum rowCorrect (first m rows).</summary>
     public void AccumulateMetrics(ArrayView<float> rowLoss, ArrayView<float> rowCorrect, ArrayView<double> acc, int m) =>
         accumulate(1, rowLoss, rowCorrect, acc, m);
+
+    /// <summary>firstBad[0] = step if it is still negative and acc[0] is NaN or infinite (one thread, no host wait).</summary>
+    public void MarkNonFinite(ArrayView<double> acc, ArrayView<long> firstBad, long step) => markNonFinite(1, acc, firstBad, step);
 
     /// <summary>Fused SGD + momentum + L2 (weights only) over the whole flat vector.</summary>
     public void SgdMomentum(ArrayView<float> p, ArrayView<float> grad, ArrayView<float> v, float lr, float momentum, float l2, int weightCount)

@@ -54,7 +54,21 @@ public sealed record TrainResult(MlpSpec Spec, float[] Parameters, IReadOnlyList
 /// </summary>
 public static class Trainer
 {
-    public static TrainResult Run(ComputeDevice device, DataPair data, TrainOptions o, Action<EpochStats>? onEpoch = null)
+    public static TrainResult Run(ComputeDevice device, DataPair data, TrainOptions o, Action<EpochStats>? onEpoch = null, TrainControl? control = null)
+    {
+        var at = new FaultSite();
+        try { return Run(device, data, o, onEpoch, control, at); }
+        catch (Exception e) when (e is not (UserError or TrainingInterrupted or OperationCanceledException or ArgumentException))
+        {
+            // a kernel launch or device failure: one line naming the device and the operation; the last checkpoint stays valid
+            throw new UserError($"device error on {device.Id} ({device.Name}) during {at.Op} (epoch {at.Epoch}, step {at.Step}): " +
+                $"{e.GetType().Name}: {e.Message.Split('\n')[0].Trim()}; resume from the last checkpoint with --resume DIR --device cpu", 4);
+        }
+    }
+
+    sealed class FaultSite { public string Op = "setup"; public int Epoch, Step; }
+
+    static TrainResult Run(ComputeDevice device, DataPair data, TrainOptions o, Action<EpochStats>? onEpoch, TrainControl? control, FaultSite at)
     {
         o.Validate();
         var total = Stopwatch.StartNew();
@@ -64,7 +78,8 @@ public static class Trainer
         int maxRows = Math.Max(o.BatchSize, Math.Min(o.EvalBatchSize, Math.Max(data.Test.Count, valSet?.Count ?? 0)));
 
         using var model = new DeviceMlp(kernels, spec, maxRows);
-        model.SetParameters(spec.Initialize(o.Seed));
+        var resume = control?.Resume;
+        model.SetParameters(resume?.Parameters ?? spec.Initialize(o.Seed));
         using var dTrain = new DeviceDataset(kernels, trainSet);
         using var dVal = valSet == null ? null : new DeviceDataset(kernels, valSet);
         using var dTest = new DeviceDataset(kernels, data.Test);
@@ -72,36 +87,90 @@ public static class Trainer
         using var y = device.Accelerator.Allocate1D<int>(maxRows);
 
         var scheduler = new MinibatchScheduler(trainSet.Count, o.BatchSize, o.Seed);
-        var history = new List<EpochStats>();
-        double trainSeconds = 0;
-        long step = 0, totalSteps = (long)scheduler.StepsPerEpoch * o.Epochs;
-        for (int epoch = 1; epoch <= o.Epochs; epoch++)
+        if (resume != null) ApplyResume(resume, model, spec, scheduler, o);
+        var history = new List<EpochStats>(resume?.History ?? []);
+        double trainSeconds = 0, trained = 0;
+        long step = resume?.GlobalStep ?? 0, totalSteps = (long)scheduler.StepsPerEpoch * o.Epochs;
+        for (int epoch = (resume?.EpochsDone ?? 0) + 1; epoch <= o.Epochs; epoch++)
         {
             var sw = Stopwatch.StartNew();
+            int s = epoch == (resume?.EpochsDone ?? 0) + 1 ? resume?.StepInEpoch ?? 0 : 0;   // steps of this epoch already done
+            double epochRows = trainSet.Count - Math.Min(trainSet.Count, (long)s * o.BatchSize);
             dTrain.SetOrder(scheduler.EpochOrder(epoch));
-            foreach (var (offset, rows) in scheduler.Batches())
+            foreach (var (offset, rows) in scheduler.Batches().Skip(s))
             {
+                (at.Op, at.Epoch, at.Step) = ("a training step", epoch, s + 1);
                 dTrain.Gather(offset, rows, x.View, y.View);
                 model.Evaluate(x.View, y.View, rows, backward: true);
+                model.WatchDivergence(step);   // a one-thread launch, no wait: records the first step whose loss is NaN/Inf
                 model.Step(LearningRateAt(o, step++, totalSteps), o.Momentum, o.L2);
+                control?.OnStep?.Invoke(new StepProgress(epoch, o.Epochs, ++s, scheduler.StepsPerEpoch, step, totalSteps));
+                if (control?.Stop.IsCancellationRequested == true && s < scheduler.StepsPerEpoch)
+                    Interrupt(control, model, o, scheduler, history, epoch, s, step, at);
             }
+            at.Op = "reading the epoch's metrics";
             var (lossSum, correct) = model.TakeMetrics();   // the epoch's only synchronisation
             double seconds = sw.Elapsed.TotalSeconds;
             trainSeconds += seconds;
+            trained += epochRows;
             double trainLoss = lossSum / trainSet.Count;
-            if (!double.IsFinite(trainLoss))
-                throw new UserError($"training diverged in epoch {epoch}: the loss became {trainLoss}; lower --lr (now {o.LearningRate})", 3);
+            ThrowIfDiverged(model, o, scheduler, lossSum, control);
 
+            at.Op = "validation";
             var ev = Stopwatch.StartNew();
             var val = dVal == null ? null : Evaluate(model, dVal, x.View, y.View, o.EvalBatchSize);
             var stats = new EpochStats(epoch, trainLoss, (double)correct / trainSet.Count, val?.Loss, val?.Accuracy,
-                seconds, trainSet.Count / seconds, ev.Elapsed.TotalSeconds);
+                seconds, epochRows / seconds, ev.Elapsed.TotalSeconds);
             history.Add(stats);
             onEpoch?.Invoke(stats);
+            if (control?.OnCheckpoint is { } save)
+            {
+                at.Op = "reading the state for the checkpoint";
+                var state = new TrainState(epoch, 0, scheduler.StepsPerEpoch, step, model.GetParameters(), model.GetVelocity(), 0, 0, history.ToArray());
+                save(state);   // the last good checkpoint
+                if (control.Stop.IsCancellationRequested && epoch < o.Epochs) throw new TrainingInterrupted(state);
+            }
         }
+        at.Op = "test evaluation";
         var test = Evaluate(model, dTest, x.View, y.View, o.EvalBatchSize);
         return new TrainResult(spec, model.GetParameters(), history, test,
-            (double)trainSet.Count * o.Epochs / trainSeconds, total.Elapsed.TotalSeconds, trainSet.Count, valSet?.Count ?? 0);
+            trained / trainSeconds, total.Elapsed.TotalSeconds, trainSet.Count, valSet?.Count ?? 0);
+    }
+
+    /// <summary>Loads a resume state into the model after checking that it belongs to this network and data.</summary>
+    static void ApplyResume(TrainState r, DeviceMlp model, MlpSpec spec, MinibatchScheduler scheduler, TrainOptions o)
+    {
+        if (r.StepsPerEpoch != scheduler.StepsPerEpoch)
+            throw new UserError($"the checkpoint has {r.StepsPerEpoch} steps per epoch but this data and batch size give {scheduler.StepsPerEpoch}: the training data changed since it was written");
+        if (r.EpochsDone > o.Epochs || (r.EpochsDone == o.Epochs && r.StepInEpoch > 0))
+            throw new UserError($"the checkpoint is past epoch {o.Epochs}; give a larger --epochs to train further");
+        model.SetVelocity(r.Velocity);
+        model.SetMetrics(r.PartialLossSum, r.PartialCorrect);   // a resumed epoch continues its sums exactly
+    }
+
+    /// <summary>Reads the device's divergence record (the caller is synchronising anyway) and stops the run if the loss went NaN/Inf.</summary>
+    static void ThrowIfDiverged(DeviceMlp model, TrainOptions o, MinibatchScheduler scheduler, double lossSum, TrainControl? control)
+    {
+        var bad = model.FirstNonFiniteStep();
+        if (bad == null && double.IsFinite(lossSum)) return;
+        long g = bad ?? 0;
+        int epoch = (int)(g / scheduler.StepsPerEpoch) + 1, step = (int)(g % scheduler.StepsPerEpoch) + 1;
+        string kept = control?.OnCheckpoint != null && epoch > 1 ? $"; the last good checkpoint (end of epoch {epoch - 1}) is kept" : "";
+        throw new UserError($"training diverged in epoch {epoch}, step {step} of {scheduler.StepsPerEpoch}: the loss became " +
+            $"{(double.IsNaN(lossSum) ? "NaN" : "infinite")}; lower --lr (now {o.LearningRate}), e.g. --lr {o.LearningRate / 10}{kept}", 3);
+    }
+
+    /// <summary>A requested stop mid-epoch: checks for divergence, hands the exact state to the checkpoint hook, and throws <see cref="TrainingInterrupted"/>.</summary>
+    static void Interrupt(TrainControl control, DeviceMlp model, TrainOptions o, MinibatchScheduler scheduler, List<EpochStats> history,
+        int epoch, int stepInEpoch, long globalStep, FaultSite at)
+    {
+        at.Op = "reading the state for the checkpoint";
+        var (lossSum, correct) = model.PeekMetrics();
+        ThrowIfDiverged(model, o, scheduler, lossSum, control);
+        var state = new TrainState(epoch - 1, stepInEpoch, scheduler.StepsPerEpoch, globalStep,
+            model.GetParameters(), model.GetVelocity(), lossSum, correct, history.ToArray());
+        control.OnCheckpoint?.Invoke(state);
+        throw new TrainingInterrupted(state);
     }
 
     /// <summary>
