@@ -31,7 +31,7 @@ public sealed class DeviceMlp : IDisposable
         long needed = 4L * (3L * spec.ParameterCount + (long)maxBatch * (spec.Sizes.Skip(1).Sum() + 2L * spec.Sizes.Max() + 2)) + 16;
         long available = AvailableBytes(acc);
         UserError TooLarge() => new($"out of device memory on {acc.Name}: the network {spec} at batch {maxBatch} needs about {needed / 1e6:N1} MB " +
-            $"and the device has {available / 1e6:N0} MB; use a smaller --batch-size or --layers, or --device cpu");
+            $"and the device has {available / 1e6:N1} MB; use a smaller --batch-size or --layers" + (acc.AcceleratorType == AcceleratorType.CPU ? "" : ", or --device cpu"));
         if (needed > available) throw TooLarge();   // a clean refusal before the allocator (or the OS) fails half-way
         try
         {
