@@ -221,6 +221,35 @@ public sealed class RobustnessTests
         Assert.That(extended.Out, Does.Contain("epoch   4/4").And.Contain("cosine schedule now spans 4 epochs"));
     }
 
+    [Test]
+    public void Sigterm_to_the_real_program_checkpoints_mid_run_exits_130_and_resume_is_bit_identical()
+    {
+        var data = DataFolder("d", train: 600);
+        string[] common = ["--layers", "32", "--batch-size", "16", "--epochs", "8"];
+        var straight = Path.Combine(dir, "straight");
+        Assert.That(Run(Train(data, [.. common, "--output", straight])).Code, Is.Zero);
+
+        var output = Path.Combine(dir, "out");
+        var psi = new System.Diagnostics.ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "gpu"))
+        { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in Train(data, [.. common, "--output", output])) psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        string? line;
+        while ((line = p.StandardOutput.ReadLine()) != null && !line.StartsWith("epoch   2/")) { }
+        Assert.That(line, Is.Not.Null, "the run printed its second epoch");
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", p.Id.ToString()])) kill.WaitForExit();
+        p.StandardOutput.ReadToEnd();
+        Assert.That(p.WaitForExit(60_000), Is.True, "exits soon after SIGTERM");
+        Assert.That(p.ExitCode, Is.EqualTo(130), stderr.Result);
+        Assert.That(stderr.Result, Does.Contain("interrupted at").And.Contain("--resume"));
+
+        var resumed = Run("train", "--resume", output);
+        Assert.That(resumed.Code, Is.Zero, resumed.Err);
+        Assert.That(File.ReadAllBytes(Path.Combine(output, "checkpoint", "model.npy")),
+            Is.EqualTo(File.ReadAllBytes(Path.Combine(straight, "checkpoint", "model.npy"))), "final parameters bit for bit");
+    }
+
     // ---- 4. progress display ----
 
     [Test]

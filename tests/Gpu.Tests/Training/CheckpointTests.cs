@@ -159,4 +159,28 @@ public sealed class CheckpointTests
         var e = Assert.Throws<UserError>(() => Trainer.Run(device, data, Options with { LearningRate = 1e30f, Schedule = LrSchedule.Constant }))!;
         Assert.That(e.Message, Does.Match(@"diverged in epoch 1, step [1-3] of 15"));
     }
+
+    [Test]
+    public void A_device_fault_is_one_line_naming_device_and_operation_and_the_run_resumes_on_the_cpu()
+    {
+        using var device = ComputeDevice.Open("cpu");
+        var data = Slice();
+        var once = Trainer.Run(device, data, Options);
+        // a failure inside step 5 of epoch 2 (injected through the step hook: ILGPU exceptions cannot be provoked on demand on the CPU)
+        var control = new TrainControl
+        {
+            OnStep = p => { if (p.GlobalStep == 15 + 5) throw new InvalidOperationException("simulated kernel launch failure\nsecond line"); },
+            OnCheckpoint = st => Checkpoint.Write(dir, RunInfo(data), st),
+        };
+        var e = Assert.Throws<UserError>(() => Trainer.Run(device, data, Options, control: control))!;
+        Assert.That(e.ExitCode, Is.EqualTo(4));
+        Assert.That(e.Message, Does.StartWith("device error on cpu (CPUAccelerator) during a training step (epoch 2, step 5): InvalidOperationException: simulated kernel launch failure;"));
+        Assert.That(e.Message, Does.Contain("--resume").And.Contain("--device cpu").And.Not.Contain("\n"));
+
+        using var other = ComputeDevice.Open("cpu");   // "another device": a fresh accelerator
+        var (_, state) = Checkpoint.Read(dir);
+        Assert.That(state.EpochsDone, Is.EqualTo(1), "the end-of-epoch-1 checkpoint survived the fault");
+        var resumed = Trainer.Run(other, data, Options, control: new TrainControl { Resume = state });
+        Assert.That(resumed.Parameters, Is.EqualTo(once.Parameters));
+    }
 }
