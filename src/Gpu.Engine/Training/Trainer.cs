@@ -123,12 +123,13 @@ public static class Trainer
                 seconds, epochRows / seconds, ev.Elapsed.TotalSeconds);
             history.Add(stats);
             onEpoch?.Invoke(stats);
-            if (control?.OnCheckpoint is { } save)
+            bool stopping = control?.Stop.IsCancellationRequested == true && epoch < o.Epochs;
+            if (control?.OnCheckpoint != null || stopping)
             {
                 at.Op = "reading the state for the checkpoint";
                 var state = new TrainState(epoch, 0, scheduler.StepsPerEpoch, step, model.GetParameters(), model.GetVelocity(), 0, 0, history.ToArray());
-                save(state);   // the last good checkpoint
-                if (control.Stop.IsCancellationRequested && epoch < o.Epochs) throw new TrainingInterrupted(state);
+                control!.OnCheckpoint?.Invoke(state);   // the last good checkpoint
+                if (stopping) throw new TrainingInterrupted(state);
             }
         }
         at.Op = "test evaluation";

@@ -222,6 +222,14 @@ public sealed class RobustnessTests
     }
 
     [Test]
+    public void Interrupt_without_output_exits_130_even_with_one_step_per_epoch()
+    {
+        var r = Run(Train(DataFolder("d"), "--batch-size", "1000"), new CancellationToken(canceled: true));
+        Assert.That(r.Code, Is.EqualTo(130), r.Err);
+        Assert.That(r.Err, Does.Contain("interrupted at the end of epoch 1; no checkpoint written (give --output DIR"));
+    }
+
+    [Test]
     public void Sigterm_to_the_real_program_checkpoints_mid_run_exits_130_and_resume_is_bit_identical()
     {
         var data = DataFolder("d", train: 600);
