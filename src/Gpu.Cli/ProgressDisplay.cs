@@ -49,8 +49,8 @@ public sealed class PlainProgress(TextWriter stdout, int batchSize, TimeSpan int
         if (now - last < interval || p.Step == p.StepsPerEpoch) return;   // the epoch line follows at epoch end anyway
         last = now;
         double stepsPerSecond = (p.GlobalStep - firstStep) / now.TotalSeconds;
-        stdout.WriteLine($"  epoch {p.Epoch}/{p.Epochs} step {p.Step}/{p.StepsPerEpoch} ({100.0 * p.GlobalStep / p.TotalSteps:F0}% of the run), " +
-            $"{stepsPerSecond * batchSize:N0} samples/s, about {Duration((p.TotalSteps - p.GlobalStep) / stepsPerSecond)} left");
+        stdout.WriteLine($"  epoch {p.Epoch}/{p.Epochs} step {p.Step}/{p.StepsPerEpoch} ({100.0 * p.GlobalStep / p.TotalSteps:F0}%), " +
+            $"{stepsPerSecond * batchSize:N0} samples/s, {Duration((p.TotalSteps - p.GlobalStep) / stepsPerSecond)} left");
     }
 }
 

@@ -15,6 +15,12 @@ public sealed class TrainControl
     /// <summary>Called after every step with host-side counters only (no device synchronisation).</summary>
     public Action<StepProgress>? OnStep { get; init; }
 
+    /// <summary>
+    /// How often, at most, the host reads the device's divergence record inside an epoch (it is read at
+    /// every epoch end too). Each read waits for the device once; the default of 5 s makes that negligible.
+    /// </summary>
+    public TimeSpan DivergenceCheckInterval { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Called with the full state at the end of every epoch (the last good checkpoint) and when stopped.</summary>
     public Action<TrainState>? OnCheckpoint { get; init; }
 }

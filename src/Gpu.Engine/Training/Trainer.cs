@@ -90,6 +90,7 @@ public static class Trainer
         if (resume != null) ApplyResume(resume, model, spec, scheduler, o);
         var history = new List<EpochStats>(resume?.History ?? []);
         double trainSeconds = 0, trained = 0;
+        var nextDivergenceCheck = control?.DivergenceCheckInterval ?? TimeSpan.FromSeconds(5);
         long step = resume?.GlobalStep ?? 0, totalSteps = (long)scheduler.StepsPerEpoch * o.Epochs;
         for (int epoch = (resume?.EpochsDone ?? 0) + 1; epoch <= o.Epochs; epoch++)
         {
@@ -107,6 +108,11 @@ public static class Trainer
                 control?.OnStep?.Invoke(new StepProgress(epoch, o.Epochs, ++s, scheduler.StepsPerEpoch, step, totalSteps));
                 if (control?.Stop.IsCancellationRequested == true && s < scheduler.StepsPerEpoch)
                     Interrupt(control, model, o, scheduler, history, epoch, s, step, at);
+                if (total.Elapsed >= nextDivergenceCheck)   // a few reads a minute, never per step
+                {
+                    nextDivergenceCheck = total.Elapsed + (control?.DivergenceCheckInterval ?? TimeSpan.FromSeconds(5));
+                    ThrowIfDiverged(model, o, scheduler, model.PeekMetrics().LossSum, control);
+                }
             }
             at.Op = "reading the epoch's metrics";
             var (lossSum, correct) = model.TakeMetrics();   // the epoch's only synchronisation

@@ -156,8 +156,15 @@ public sealed class CheckpointTests
     {
         using var device = ComputeDevice.Open("cpu");
         var data = Slice();
-        var e = Assert.Throws<UserError>(() => Trainer.Run(device, data, Options with { LearningRate = 1e30f, Schedule = LrSchedule.Constant }))!;
-        Assert.That(e.Message, Does.Match(@"diverged in epoch 1, step [1-3] of 15"));
+        var wild = Options with { LearningRate = 1e30f, Schedule = LrSchedule.Constant };
+        var e = Assert.Throws<UserError>(() => Trainer.Run(device, data, wild))!;
+        Assert.That(e.Message, Does.Match(@"diverged in epoch 1, step [1-3] of 15"), "found at the epoch end");
+
+        // with the in-epoch check made frequent, the run stops within a step of the bad one instead of at the epoch end
+        int steps = 0;
+        var control = new TrainControl { DivergenceCheckInterval = TimeSpan.Zero, OnStep = _ => steps++ };
+        Assert.That(Assert.Throws<UserError>(() => Trainer.Run(device, data, wild, control: control))!.Message, Is.EqualTo(e.Message));
+        Assert.That(steps, Is.LessThanOrEqualTo(4));
     }
 
     [Test]
