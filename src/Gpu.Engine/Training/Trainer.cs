@@ -49,8 +49,8 @@ public sealed record TrainResult(MlpSpec Spec, float[] Parameters, IReadOnlyList
 /// <summary>
 /// The training loop. The whole dataset is uploaded once as bytes; every epoch ships one permutation,
 /// and each step gathers its batch on the device, runs forward, backward and the fused update. The
-/// host does not wait for the device inside an epoch: loss and accuracy are summed on the device and
-/// read once at the end of the epoch.
+/// host does not wait for the device inside an epoch, except for one short read of the divergence record
+/// every few seconds: loss and accuracy are summed on the device and read once at the end of the epoch.
 /// </summary>
 public static class Trainer
 {
@@ -115,7 +115,7 @@ public static class Trainer
                 }
             }
             at.Op = "reading the epoch's metrics";
-            var (lossSum, correct) = model.TakeMetrics();   // the epoch's only synchronisation
+            var (lossSum, correct) = model.TakeMetrics();   // the epoch's synchronisation (besides the divergence reads every few seconds)
             double seconds = sw.Elapsed.TotalSeconds;
             trainSeconds += seconds;
             trained += epochRows;
