@@ -74,6 +74,8 @@ public sealed class TrainVerb
                 throw new UserError($"{extra} cannot be changed when resuming: --resume takes its settings from the checkpoint; only --epochs and --device may be given");
             (resumedRun, resume) = Checkpoint.Read(Resume);
             options = resumedRun.Options with { Epochs = given.Contains("--epochs") ? Epochs : resumedRun.Options.Epochs };
+            if (resume.EpochsDone >= options.Epochs)
+                throw new UserError($"the run in {Resume} has done {resume.EpochsDone} of {options.Epochs} epochs; give --epochs N with N > {resume.EpochsDone} to train further");
             dataFolder = resumedRun.DataFolder;
             limit = resumedRun.Limit;
             outDir = AtomicFile.EnsureFolder(File.Exists(Path.Combine(Resume, "state.json")) ? Path.GetDirectoryName(Path.GetFullPath(Resume))! : Resume);

@@ -141,7 +141,7 @@ public static class Trainer
         at.Op = "test evaluation";
         var test = Evaluate(model, dTest, x.View, y.View, o.EvalBatchSize);
         return new TrainResult(spec, model.GetParameters(), history, test,
-            trained / trainSeconds, total.Elapsed.TotalSeconds, trainSet.Count, valSet?.Count ?? 0);
+            trainSeconds > 0 ? trained / trainSeconds : 0, total.Elapsed.TotalSeconds, trainSet.Count, valSet?.Count ?? 0);
     }
 
     /// <summary>Loads a resume state into the model after checking that it belongs to this network and data.</summary>

@@ -165,6 +165,7 @@ public sealed class RobustnessTests
         var output = Path.Combine(dir, "out");
         Assert.That(Run(Train(DataFolder("d"), "--output", output, "--epochs", "1")).Code, Is.Zero);
         AssertOneLineError(Run("train", "--resume", output, "--lr", "0.1"), "--lr cannot be changed when resuming");
+        AssertOneLineError(Run("train", "--resume", output), "has done 1 of 1 epochs; give --epochs N with N > 1");
         AssertOneLineError(Run("train", "--resume", Path.Combine(dir, "nowhere")), "not found");
         AssertOneLineError(Run("train", "--resume", dir), "no checkpoint there");
     }
