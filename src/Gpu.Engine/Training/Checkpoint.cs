@@ -75,8 +75,8 @@ public static class Checkpoint
             history.Add(new JsonObject
             {
                 ["epoch"] = e.Epoch, ["train_loss"] = e.TrainLoss, ["train_accuracy"] = e.TrainAccuracy,
-                ["val_loss"] = e.ValLoss, ["val_accuracy"] = e.ValAccuracy, ["train_seconds"] = e.TrainSeconds,
-                ["samples_per_s"] = e.SamplesPerSecond, ["eval_seconds"] = e.EvalSeconds,
+                ["val_loss"] = Finite(e.ValLoss), ["val_accuracy"] = e.ValAccuracy, ["train_seconds"] = e.TrainSeconds,
+                ["samples_per_s"] = Finite(e.SamplesPerSecond), ["eval_seconds"] = e.EvalSeconds,
             });
         return new JsonObject
         {
@@ -108,6 +108,9 @@ public static class Checkpoint
             },
         };
     }
+
+    /// <summary>JSON has no NaN or infinity: such a value (an overflowing validation loss, a zero-second epoch) is written as null.</summary>
+    static double? Finite(double? v) => v is double d && double.IsFinite(d) ? d : null;
 
     /// <summary>
     /// Reads and validates a checkpoint. <paramref name="dir"/> is the checkpoint folder itself or an
@@ -143,7 +146,7 @@ public static class Checkpoint
             var d = root["data"]!;
             var p = root["position"]!;
             var history = root["history"]!.AsArray().Select(e => new EpochStats((int)e!["epoch"]!, (double)e["train_loss"]!, (double)e["train_accuracy"]!,
-                (double?)e["val_loss"], (double?)e["val_accuracy"], (double)e["train_seconds"]!, (double)e["samples_per_s"]!, (double)e["eval_seconds"]!)).ToArray();
+                (double?)e["val_loss"], (double?)e["val_accuracy"], (double)e["train_seconds"]!, (double?)e["samples_per_s"] ?? double.NaN, (double)e["eval_seconds"]!)).ToArray();
             var parameters = LoadVector(folder, "model.npy", root, count);
             var velocity = LoadVector(folder, "optimizer.npy", root, count);
             var state = new TrainState((int)p["epochs_done"]!, (int)p["step_in_epoch"]!, (int)p["steps_per_epoch"]!, (long)p["global_step"]!,
