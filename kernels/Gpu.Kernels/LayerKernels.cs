@@ -74,4 +74,15 @@ public static class LayerKernels
         acc[0] += loss;
         acc[1] += correct;
     }
+
+    /// <summary>
+    /// Divergence watch (one thread): if the running loss sum acc[0] is NaN or infinite and no bad step
+    /// is recorded yet, records <paramref name="step"/> in firstBad[0]. Launched after every training
+    /// step's AccumulateMetrics, so the host can learn the first bad step without waiting per step.
+    /// </summary>
+    public static void MarkNonFinite(Index1D t, ArrayView<double> acc, ArrayView<long> firstBad, long step)
+    {
+        double v = acc[0];
+        if (firstBad[0] < 0 && (double.IsNaN(v) || double.IsInfinity(v))) firstBad[0] = step;
+    }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using CommandLine;
 using CommandLine.Text;
 using Gpu.Engine;
@@ -6,13 +7,27 @@ namespace Gpu.Cli;
 
 /// <summary>
 /// Entry point: parses the verb, runs it, and turns every error a user can cause into one line on
-/// stderr and a non-zero exit code (2: bad input, 3: training diverged, 1: internal error).
+/// stderr and a non-zero exit code (2: bad input, 3: training diverged, 4: device fault, 130: interrupted, 1: internal error).
 /// </summary>
 public static class Program
 {
-    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+    public static int Main(string[] args)
+    {
+        // Ctrl-C (SIGINT) or SIGTERM: finish the current step, write a checkpoint, exit 130. A second Ctrl-C kills at once.
+        using var stop = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            if (stop.IsCancellationRequested) return;
+            e.Cancel = true;
+            Console.Error.WriteLine("stopping after the current step (Ctrl-C again to abort without a checkpoint)...");
+            stop.Cancel();
+        };
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        return Run(args, Console.Out, Console.Error, stop.Token, terminal: !Console.IsOutputRedirected);
+    }
 
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    /// <summary>Runs the program; <paramref name="stop"/> requests an interruption, <paramref name="terminal"/> enables the live progress bar.</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken stop = default, bool terminal = false)
     {
         if (args.Length == 2 && args[0] == "help") args = [args[1], "--help"];   // "gpu help train" == "gpu train --help"
         try
@@ -26,7 +41,7 @@ public static class Program
             });
             var result = parser.ParseArguments<TrainVerb, DevicesVerb, CheckVerb>(args);
             return result.MapResult(
-                (TrainVerb v) => v.Execute(stdout, stderr),
+                (TrainVerb v) => v.Execute(stdout, stderr, args, stop, terminal),
                 (DevicesVerb v) => v.Execute(stdout),
                 (CheckVerb v) => v.Execute(stdout),
                 errors => ReportParseErrors(result, errors.ToList(), stdout, stderr));

@@ -85,70 +85,144 @@ public sealed class TrainVerb
     [Option("data-path", Default = DataPath.Auto, HelpText = "auto, resident (dataset on the device, batches gathered there) or stream (page-locked host buffers, async copies).")]
     public DataPath DataPath { get; set; } = DataPath.Auto;
 
-    [Option("output", HelpText = "Folder for history.csv and summary.json (created if missing).")]
+    [Option("output", HelpText = "Folder for history.csv, summary.json and checkpoint/ (model.npy, optimizer.npy, state.json; written every epoch and on Ctrl-C), created if missing.")]
     public string? Output { get; set; }
 
     [Option("limit", Default = 0, HelpText = "Use only the first N training images (0: all). For quick experiments.")]
     public int Limit { get; set; }
 
-    public int Execute(TextWriter stdout, TextWriter stderr)
-    {
-        var options = new TrainOptions
-        {
-            Hidden = MlpSpec.ParseHidden(Layers),
-            Activation = MlpSpec.ParseActivation(Activation),
-            Loss = MlpSpec.ParseLoss(Loss),
-            Epochs = Epochs,
-            BatchSize = BatchSize,
-            LearningRate = LearningRate,
-            Momentum = Momentum,
-            L2 = L2,
-            Schedule = Schedule,
-            Optimizer = Gpu.Engine.Training.Optimizer.Parse(Optimizer),
-            Beta1 = Beta1,
-            Beta2 = Beta2,
-            Init = ParseInit(Init),
-            BiasInit = BiasInit,
-            Dropout = Dropout,
-            Shift = Shift,
-            WarmupEpochs = WarmupEpochs,
-            StepEvery = StepEvery,
-            StepGamma = StepGamma,
-            Seed = Seed,
-            ValFraction = ValFraction,
-            DataPath = DataPath,
-        };
-        options.Validate();
-        if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0");
-        string? outDir = Output == null ? null : AtomicFile.EnsureFolder(Output);
+    [Option("resume", HelpText = "Continue the run whose --output folder (or checkpoint folder) is DIR, with its settings; only --epochs and --device may be given too.")]
+    public string? Resume { get; set; }
 
-        var data = Idx.ReadFolder(DataLocator.Resolve(Data));
-        if (Limit > 0) data = data with { Train = data.Train.Take(Limit) };
+    /// <summary>Flags that may accompany --resume: the rest come from the checkpoint.</summary>
+    static readonly string[] ResumeOverrides = ["--resume", "--epochs", "--device"];
+
+    public int Execute(TextWriter stdout, TextWriter stderr, string[]? args = null, CancellationToken stop = default, bool terminal = false)
+    {
+        var given = (args ?? []).Where(a => a.StartsWith("--")).Select(a => a.Split('=')[0]).ToHashSet();
+        TrainOptions options;
+        string dataFolder;
+        int limit;
+        string? outDir;
+        CheckpointRun? resumedRun = null;
+        TrainState? resume = null;
+        if (Resume != null)
+        {
+            var extra = given.Except(ResumeOverrides).FirstOrDefault();
+            if (extra != null)
+                throw new UserError($"{extra} cannot be changed when resuming: --resume takes its settings from the checkpoint; only --epochs and --device may be given");
+            (resumedRun, resume) = Checkpoint.Read(Resume);
+            options = resumedRun.Options with { Epochs = given.Contains("--epochs") ? Epochs : resumedRun.Options.Epochs };
+            if (resume.EpochsDone >= options.Epochs)
+                throw new UserError($"the run in {Resume} has done {resume.EpochsDone} of {options.Epochs} epochs; give --epochs N with N > {resume.EpochsDone} to train further");
+            dataFolder = resumedRun.DataFolder;
+            limit = resumedRun.Limit;
+            outDir = AtomicFile.EnsureFolder(File.Exists(Path.Combine(Resume, "state.json")) ? Path.GetDirectoryName(Path.GetFullPath(Resume))! : Resume);
+        }
+        else
+        {
+            options = new TrainOptions
+            {
+                Hidden = MlpSpec.ParseHidden(Layers),
+                Activation = MlpSpec.ParseActivation(Activation),
+                Loss = MlpSpec.ParseLoss(Loss),
+                Epochs = Epochs,
+                BatchSize = BatchSize,
+                LearningRate = LearningRate,
+                Momentum = Momentum,
+                L2 = L2,
+                Schedule = Schedule,
+                Optimizer = Gpu.Engine.Training.Optimizer.Parse(Optimizer),
+                Beta1 = Beta1,
+                Beta2 = Beta2,
+                Init = ParseInit(Init),
+                BiasInit = BiasInit,
+                Dropout = Dropout,
+                Shift = Shift,
+                WarmupEpochs = WarmupEpochs,
+                StepEvery = StepEvery,
+                StepGamma = StepGamma,
+                Seed = Seed,
+                ValFraction = ValFraction,
+                DataPath = DataPath,
+            };
+            dataFolder = Data;
+            limit = Limit;
+            outDir = null;
+        }
+        options.Validate();
+        if (limit < 0) throw new UserError($"--limit {limit}: give a whole number >= 0");
+        if (Resume == null && Output != null) outDir = AtomicFile.EnsureFolder(Output);
+
+        var data = Idx.ReadFolder(DataLocator.Resolve(dataFolder));
+        if (limit > 0) data = data with { Train = data.Train.Take(limit) };
+        if (resumedRun != null)
+        {
+            if (data.Train.Features != resumedRun.Sizes[0] || data.Train.Classes != resumedRun.Sizes[^1])
+                throw new UserError($"the checkpoint in {Resume} was trained on {resumedRun.Sizes[0]} inputs and {resumedRun.Sizes[^1]} classes, " +
+                    $"but {data.Folder} has {data.Train.Features} inputs and {data.Train.Classes} classes; use the data it was trained on");
+            if (data.Train.Count != resumedRun.TrainImages)
+                throw new UserError($"the checkpoint in {Resume} was trained on {resumedRun.TrainImages:N0} images, but {data.Folder} now gives {data.Train.Count:N0}: the data changed");
+        }
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");
         var spec = MlpSpec.FromHidden(data.Train.Features, options.Hidden, data.Train.Classes, options.Activation, options.Loss);
         stdout.WriteLine($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters), batch {options.BatchSize}, lr {options.LearningRate}, " +
             $"{Gpu.Engine.Training.Optimizer.Name(options.Optimizer)}{(options.Optimizer == OptimizerKind.Sgd ? $" momentum {options.Momentum}" : "")}, l2 {options.L2}, " +
             $"{options.Schedule.ToString().ToLowerInvariant()} schedule{(options.WarmupEpochs > 0 ? $" after {options.WarmupEpochs} warm-up epochs" : "")}, seed {options.Seed}");
-
         options = options with { DataPath = Trainer.ChooseDataPath(options.DataPath, device, data) };
         stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({options.ValFraction:P0} held out for validation), " +
             $"{data.Test.Count:N0} test images; {options.DataPath.ToString().ToLowerInvariant()} data path");
-        var history = new List<EpochStats>();
-        var result = Trainer.Run(device, data, options, e =>
+        if (resume != null)
         {
-            history.Add(e);
-            string val = e.ValLoss is double vl ? $" | val loss {vl:F4} acc {e.ValAccuracy:F4}" : "";
-            stdout.WriteLine($"epoch {e.Epoch,3}/{options.Epochs}  train loss {e.TrainLoss:F4} acc {e.TrainAccuracy:F4}{val} | " +
-                $"{e.TrainSeconds:F1} s, {e.SamplesPerSecond:N0} samples/s");
-            if (outDir != null) WriteHistory(Path.Combine(outDir, "history.csv"), history);
-        });
-        stdout.WriteLine($"test accuracy {result.Test.Accuracy:F4}, test loss {result.Test.Loss:F4} ({result.Test.Count:N0} images); " +
+            stdout.WriteLine($"resuming {Path.Combine(outDir!, Checkpoint.FolderName)}: {resume.EpochsDone} epochs and {resume.StepInEpoch} steps done, " +
+                $"continuing to epoch {options.Epochs}");
+            if (options.Epochs != resumedRun!.Options.Epochs && options.Schedule == LrSchedule.Cosine)
+                stdout.WriteLine($"note: the cosine schedule now spans {options.Epochs} epochs instead of {resumedRun.Options.Epochs}");
+        }
+
+        var run = new CheckpointRun(spec.Sizes, options, Path.GetFullPath(data.Folder), limit, data.Train.Count, $"{device.Id} ({device.Name})");
+        var display = ProgressDisplay.For(stdout, terminal, options.BatchSize);
+        var history = new List<EpochStats>(resume?.History ?? []);
+        var control = new TrainControl
+        {
+            Resume = resume,
+            Stop = stop,
+            OnStep = display.Step,
+            OnCheckpoint = outDir == null ? null : state => Checkpoint.Write(outDir, run, state),
+        };
+        TrainResult result;
+        try
+        {
+            result = display.Run(() => Trainer.Run(device, data, options, e =>
+            {
+                history.Add(e);
+                string val = e.ValLoss is double vl ? $" | val loss {vl:F4} acc {e.ValAccuracy:F4}" : "";
+                display.Line($"epoch {e.Epoch,3}/{options.Epochs}  train loss {e.TrainLoss:F4} acc {e.TrainAccuracy:F4}{val} | " +
+                    $"{e.TrainSeconds:F1} s, {e.SamplesPerSecond:N0} samples/s");
+                if (outDir != null) WriteHistory(Path.Combine(outDir, "history.csv"), history);
+            }, control));
+        }
+        catch (TrainingInterrupted stopped)
+        {
+            var s = stopped.State;
+            string where = s.MidEpoch ? $"epoch {s.EpochsDone + 1}, step {s.StepInEpoch} of {s.StepsPerEpoch}" : $"the end of epoch {s.EpochsDone}";
+            stderr.WriteLine(outDir == null
+                ? $"interrupted at {where}; no checkpoint written (give --output DIR to be able to resume)"
+                : $"interrupted at {where}; checkpoint written to {Path.Combine(outDir, Checkpoint.FolderName)}; continue with: gpu train --resume {outDir}");
+            return 130;
+        }
+        catch (UserError e) when (e.ExitCode == 4)
+        {
+            throw new UserError(outDir == null ? e.Message.Replace("resume from the last checkpoint with --resume DIR --device cpu", "no checkpoint (no --output); retry with --device cpu")
+                : e.Message.Replace("--resume DIR", $"--resume {outDir}"), 4);
+        }
+        display.Line($"test accuracy {result.Test.Accuracy:F4}, test loss {result.Test.Loss:F4} ({result.Test.Count:N0} images); " +
             $"{result.TrainCount:N0} train / {result.ValCount:N0} validation images, {result.Seconds:F1} s in all");
         if (outDir != null)
         {
             WriteSummary(Path.Combine(outDir, "summary.json"), device, data, options, result);
-            stdout.WriteLine($"wrote {Path.Combine(outDir, "history.csv")} and {Path.Combine(outDir, "summary.json")}");
+            stdout.WriteLine($"wrote {Path.Combine(outDir, "history.csv")}, {Path.Combine(outDir, "summary.json")} and {Path.Combine(outDir, Checkpoint.FolderName)}/");
         }
         return 0;
     }

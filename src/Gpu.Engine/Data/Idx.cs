@@ -43,6 +43,7 @@ public static class Idx
         {
             int o = 4 + 4 * d;
             dims[d] = (raw[o] << 24) | (raw[o + 1] << 16) | (raw[o + 2] << 8) | raw[o + 3];
+            if (d == 0 && dims[d] == 0) throw new UserError($"{path}: the file holds no items (an empty dataset)");
             if (dims[d] <= 0) throw new UserError($"{path}: IDX dimension {d} is {dims[d]}; expected a positive size");
             count *= dims[d];
         }

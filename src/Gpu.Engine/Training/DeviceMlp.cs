@@ -20,6 +20,7 @@ public sealed class DeviceMlp : IDisposable
     readonly MemoryBuffer1D<float, Stride1D.Dense> dzA, dzB; // ping-pong layer gradients, [MaxBatch, max width]
     readonly MemoryBuffer1D<float, Stride1D.Dense> rowLoss, rowCorrect;
     readonly MemoryBuffer1D<double, Stride1D.Dense> metrics;  // [loss sum, correct count]
+    readonly MemoryBuffer1D<long, Stride1D.Dense> firstBad;   // first training step whose running loss was NaN/Inf, or -1
     readonly List<MemoryBuffer> owned = new();
 
     public ArrayView<float> Parameters => parameters.View;
@@ -28,6 +29,10 @@ public sealed class DeviceMlp : IDisposable
     {
         k = kernels; acc = kernels.Accelerator; Spec = spec; MaxBatch = maxBatch;
         long needed = 4L * (4L * spec.ParameterCount + (long)maxBatch * (spec.Sizes.Skip(1).Sum() + 2L * spec.Sizes.Max() + 2)) + 16;
+        long available = AvailableBytes(acc);
+        UserError TooLarge() => new($"out of device memory on {acc.Name}: the network {spec} at batch {maxBatch} needs about {needed / 1e6:N1} MB " +
+            $"and the device has {available / 1e6:N1} MB; use a smaller --batch-size or --layers" + (acc.AcceleratorType == AcceleratorType.CPU ? "" : ", or --device cpu"));
+        if (needed > available) throw TooLarge();   // a clean refusal before the allocator (or the OS) fails half-way
         try
         {
             parameters = Own(acc.Allocate1D<float>(spec.ParameterCount));
@@ -42,17 +47,31 @@ public sealed class DeviceMlp : IDisposable
             rowLoss = Own(acc.Allocate1D<float>(maxBatch));
             rowCorrect = Own(acc.Allocate1D<float>(maxBatch));
             metrics = Own(acc.Allocate1D<double>(2));
+            firstBad = Own(acc.Allocate1D<long>(1));
         }
         catch (Exception e) when (e is OutOfMemoryException || e is AcceleratorException)
         {
             Dispose();
-            throw new UserError($"out of device memory on {acc.Name}: the network {spec} at batch {maxBatch} needs about {needed / 1e6:F1} MB " +
-                $"and the device has {acc.MemorySize / 1e6:F0} MB; use a smaller --batch-size or --layers, or --device cpu");
+            throw TooLarge();
         }
         velocity.MemSetToZero();
         second.MemSetToZero();
         metrics.MemSetToZero();
+        firstBad.CopyFromCPU([-1L]);
     }
+
+    /// <summary>
+    /// Memory the model may use: the device's memory on a GPU; on the CPU accelerator, the memory the
+    /// process may use (<see cref="GC.GetGCMemoryInfo()"/>). <see cref="MemoryLimitOverride"/> lowers it (tests).
+    /// </summary>
+    public static long AvailableBytes(Accelerator acc)
+    {
+        long bytes = acc.AcceleratorType == AcceleratorType.CPU ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes : acc.MemorySize;
+        return MemoryLimitOverride is long limit ? Math.Min(limit, bytes) : bytes;
+    }
+
+    /// <summary>Pretends the device has at most this many bytes (to test the out-of-memory report).</summary>
+    public static long? MemoryLimitOverride { get; set; }
 
     MemoryBuffer1D<T, Stride1D.Dense> Own<T>(MemoryBuffer1D<T, Stride1D.Dense> b) where T : unmanaged { owned.Add(b); return b; }
 
@@ -80,6 +99,56 @@ public sealed class DeviceMlp : IDisposable
     }
 
     public void ResetVelocity() { velocity.MemSetToZero(); second.MemSetToZero(); }
+
+    /// <summary>
+    /// The optimiser state for checkpoints: 2 x ParameterCount values, the momentum (or Adam's first
+    /// moment) vector, then Adam's second-moment vector (zeros for SGD and Nesterov).
+    /// </summary>
+    public float[] GetVelocity()
+    {
+        int n = Spec.ParameterCount;
+        var v = new float[2 * n];
+        var part = new float[n];
+        velocity.CopyToCPU(part);
+        part.CopyTo(v, 0);
+        second.CopyToCPU(part);
+        part.CopyTo(v, n);
+        return v;
+    }
+
+    public void SetVelocity(float[] v)
+    {
+        int n = Spec.ParameterCount;
+        if (v.Length != 2 * n) throw new ArgumentException($"expected {2 * n} optimizer-state values, got {v.Length}");
+        velocity.CopyFromCPU(v[..n]);
+        second.CopyFromCPU(v[n..]);
+    }
+
+    /// <summary>
+    /// Records <paramref name="step"/> on the device if the running loss sum is now NaN or infinite and
+    /// no earlier step was recorded. A launch, not a wait: read it with <see cref="FirstNonFiniteStep"/>.
+    /// </summary>
+    public void WatchDivergence(long step) => k.MarkNonFinite(metrics.View, firstBad.View, step);
+
+    /// <summary>The first step recorded by <see cref="WatchDivergence"/>, or null. Synchronises.</summary>
+    public long? FirstNonFiniteStep()
+    {
+        var b = new long[1];
+        firstBad.CopyToCPU(b);
+        return b[0] < 0 ? null : b[0];
+    }
+
+    /// <summary>The accumulators as they stand (loss sum, correct count), without clearing. Synchronises.</summary>
+    public (double LossSum, double Correct) PeekMetrics()
+    {
+        var m = new double[2];
+        metrics.CopyToCPU(m);
+        return (m[0], m[1]);
+    }
+
+    /// <summary>Restores the accumulators (a resumed epoch continues its sums exactly).</summary>
+    public void SetMetrics(double lossSum, double correct) => metrics.CopyFromCPU([lossSum, correct]);
+
 
     /// <summary>Inverted dropout on the hidden layers' outputs while training (rate 0: none), with its seed and the global step.</summary>
     public (float Rate, long Seed, long Step) Dropout { get; set; }

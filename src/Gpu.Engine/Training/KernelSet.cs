@@ -26,6 +26,7 @@ public sealed class KernelSet
     readonly Action<Index1D, ArrayView<float>, float, long, long, int, int, int> dropoutForward;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, float, long, long, int, int, int, int> dropoutBackward;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int> accumulate;
+    readonly Action<Index1D, ArrayView<double>, ArrayView<long>, long> markNonFinite;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int> sgd;
     readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamSettings, int, int, int> adam;
     readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int> gather;
@@ -70,6 +71,7 @@ public sealed class KernelSet
         dropoutBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, long, long, int, int, int, int>(DropoutKernels.Backward);
         biasGrad = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(LayerKernels.BiasGrad);
         accumulate = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int>(LayerKernels.AccumulateMetrics);
+        markNonFinite = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<long>, long>(LayerKernels.MarkNonFinite);
         sgd = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int>(OptimizerKernels.SgdMomentum);
         adam = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamSettings, int, int, int>(OptimizerKernels.Adam);
         gather = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int>(DataKernels.GatherBatch);
@@ -156,6 +158,9 @@ public sealed class KernelSet
     /// <summary>acc[0] += sum rowLoss, acc[1] += sum rowCorrect (first m rows).</summary>
     public void AccumulateMetrics(ArrayView<float> rowLoss, ArrayView<float> rowCorrect, ArrayView<double> acc, int m) =>
         accumulate(1, rowLoss, rowCorrect, acc, m);
+
+    /// <summary>firstBad[0] = step if it is still negative and acc[0] is NaN or infinite (one thread, no host wait).</summary>
+    public void MarkNonFinite(ArrayView<double> acc, ArrayView<long> firstBad, long step) => markNonFinite(1, acc, firstBad, step);
 
     /// <summary>Fused SGD + momentum (classical or Nesterov) + L2 (weights only) over the whole flat vector.</summary>
     public void SgdMomentum(ArrayView<float> p, ArrayView<float> grad, ArrayView<float> v, float lr, float momentum, float l2, int weightCount,

@@ -77,12 +77,27 @@ public sealed record TrainResult(MlpSpec Spec, float[] Parameters, IReadOnlyList
 /// The training loop. With the resident data path the dataset is uploaded once as bytes, every epoch
 /// ships one permutation and each step gathers its batch on the device; with the streamed path a
 /// background task fills page-locked buffers that are copied asynchronously. Each step then runs
-/// forward, backward and the fused update. The host does not wait for the device inside an epoch:
-/// loss and accuracy are summed on the device and read once at the end of the epoch.
+/// forward, backward and the fused update. The host does not wait for the device inside an epoch,
+/// except for one short read of the divergence record every few seconds: loss and accuracy are summed
+/// on the device and read once at the end of the epoch.
 /// </summary>
 public static class Trainer
 {
-    public static TrainResult Run(ComputeDevice device, DataPair data, TrainOptions o, Action<EpochStats>? onEpoch = null)
+    public static TrainResult Run(ComputeDevice device, DataPair data, TrainOptions o, Action<EpochStats>? onEpoch = null, TrainControl? control = null)
+    {
+        var at = new FaultSite();
+        try { return Run(device, data, o, onEpoch, control, at); }
+        catch (Exception e) when (e is not (UserError or TrainingInterrupted or OperationCanceledException or ArgumentException))
+        {
+            // a kernel launch or device failure: one line naming the device and the operation; the last checkpoint stays valid
+            throw new UserError($"device error on {device.Id} ({device.Name}) during {at.Op} (epoch {at.Epoch}, step {at.Step}): " +
+                $"{e.GetType().Name}: {e.Message.Split('\n')[0].Trim()}; resume from the last checkpoint with --resume DIR --device cpu", 4);
+        }
+    }
+
+    sealed class FaultSite { public string Op = "setup"; public int Epoch, Step; }
+
+    static TrainResult Run(ComputeDevice device, DataPair data, TrainOptions o, Action<EpochStats>? onEpoch, TrainControl? control, FaultSite at)
     {
         o.Validate();
         var total = Stopwatch.StartNew();
@@ -92,56 +107,125 @@ public static class Trainer
         int maxRows = Math.Max(o.BatchSize, Math.Min(o.EvalBatchSize, Math.Max(data.Test.Count, valSet?.Count ?? 0)));
 
         using var model = new DeviceMlp(kernels, spec, maxRows);
-        model.SetParameters(spec.Initialize(o.Seed, o.BiasInit, o.Init));
+        var resume = control?.Resume;
+        model.SetParameters(resume?.Parameters ?? spec.Initialize(o.Seed, o.BiasInit, o.Init));
         var path = ChooseDataPath(o.DataPath, device, data);
         using var dTrain = OpenSource(path, kernels, trainSet, o.BatchSize);
         using var dVal = valSet == null ? null : OpenSource(path, kernels, valSet, maxRows);
         using var dTest = OpenSource(path, kernels, data.Test, maxRows);
 
         var scheduler = new MinibatchScheduler(trainSet.Count, o.BatchSize, o.Seed);
-        var history = new List<EpochStats>();
-        double trainSeconds = 0;
-        long step = 0, totalSteps = (long)scheduler.StepsPerEpoch * o.Epochs;
-        for (int epoch = 1; epoch <= o.Epochs; epoch++)
+        if (resume != null) ApplyResume(resume, model, spec, scheduler, o);
+        var history = new List<EpochStats>(resume?.History ?? []);
+        double trainSeconds = 0, trained = 0;
+        var nextDivergenceCheck = control?.DivergenceCheckInterval ?? TimeSpan.FromSeconds(5);
+        long step = resume?.GlobalStep ?? 0, totalSteps = (long)scheduler.StepsPerEpoch * o.Epochs;
+        for (int epoch = (resume?.EpochsDone ?? 0) + 1; epoch <= o.Epochs; epoch++)
         {
             var sw = Stopwatch.StartNew();
-            step = TrainEpoch(model, dTrain, scheduler, epoch, o, step, totalSteps);
-            var (lossSum, correct) = model.TakeMetrics();   // the epoch's only synchronisation
+            int s = epoch == (resume?.EpochsDone ?? 0) + 1 ? resume?.StepInEpoch ?? 0 : 0;   // steps of this epoch already done
+            double epochRows = trainSet.Count - Math.Min(trainSet.Count, (long)s * o.BatchSize);
+            int e = epoch;
+            (at.Op, at.Epoch, at.Step) = ("a training step", e, s + 1);
+            step = TrainEpoch(model, dTrain, scheduler, epoch, o, step, totalSteps, startStep: s, afterStep: (done, globalStep) =>
+            {
+                control?.OnStep?.Invoke(new StepProgress(e, o.Epochs, done, scheduler.StepsPerEpoch, globalStep, totalSteps));
+                at.Step = done + 1;   // the step about to run
+                if (control?.Stop.IsCancellationRequested == true && done < scheduler.StepsPerEpoch)
+                    Interrupt(control, model, o, scheduler, history, e, done, globalStep, at);
+                if (total.Elapsed >= nextDivergenceCheck)   // a few reads a minute, never per step
+                {
+                    nextDivergenceCheck = total.Elapsed + (control?.DivergenceCheckInterval ?? TimeSpan.FromSeconds(5));
+                    ThrowIfDiverged(model, o, scheduler, model.PeekMetrics().LossSum, control);
+                }
+            });
+            at.Op = "reading the epoch's metrics";
+            var (lossSum, correct) = model.TakeMetrics();   // the epoch's synchronisation (besides the divergence reads every few seconds)
             double seconds = sw.Elapsed.TotalSeconds;
             trainSeconds += seconds;
+            trained += epochRows;
             double trainLoss = lossSum / trainSet.Count;
-            if (!double.IsFinite(trainLoss))
-                throw new UserError($"training diverged in epoch {epoch}: the loss became {trainLoss}; lower --lr (now {o.LearningRate})", 3);
+            ThrowIfDiverged(model, o, scheduler, lossSum, control);
 
+            at.Op = "validation";
             var ev = Stopwatch.StartNew();
             var val = dVal == null ? null : Evaluate(model, dVal, o.EvalBatchSize);
             var stats = new EpochStats(epoch, trainLoss, (double)correct / trainSet.Count, val?.Loss, val?.Accuracy,
-                seconds, trainSet.Count / seconds, ev.Elapsed.TotalSeconds);
+                seconds, epochRows / seconds, ev.Elapsed.TotalSeconds);
             history.Add(stats);
             onEpoch?.Invoke(stats);
+            bool stopping = control?.Stop.IsCancellationRequested == true && epoch < o.Epochs;
+            if (control?.OnCheckpoint != null || stopping)
+            {
+                at.Op = "reading the state for the checkpoint";
+                var state = new TrainState(epoch, 0, scheduler.StepsPerEpoch, step, model.GetParameters(), model.GetVelocity(), 0, 0, history.ToArray());
+                control!.OnCheckpoint?.Invoke(state);   // the last good checkpoint
+                if (stopping) throw new TrainingInterrupted(state);
+            }
         }
+        at.Op = "test evaluation";
         var test = Evaluate(model, dTest, o.EvalBatchSize);
         return new TrainResult(spec, model.GetParameters(), history, test,
-            (double)trainSet.Count * o.Epochs / trainSeconds, total.Elapsed.TotalSeconds, trainSet.Count, valSet?.Count ?? 0, path);
+            trainSeconds > 0 ? trained / trainSeconds : 0, total.Elapsed.TotalSeconds, trainSet.Count, valSet?.Count ?? 0, path);
+    }
+
+    /// <summary>Loads a resume state into the model after checking that it belongs to this network and data.</summary>
+    static void ApplyResume(TrainState r, DeviceMlp model, MlpSpec spec, MinibatchScheduler scheduler, TrainOptions o)
+    {
+        if (r.StepsPerEpoch != scheduler.StepsPerEpoch)
+            throw new UserError($"the checkpoint has {r.StepsPerEpoch} steps per epoch but this data and batch size give {scheduler.StepsPerEpoch}: the training data changed since it was written");
+        if (r.EpochsDone > o.Epochs || (r.EpochsDone == o.Epochs && r.StepInEpoch > 0))
+            throw new UserError($"the checkpoint is past epoch {o.Epochs}; give a larger --epochs to train further");
+        model.SetVelocity(r.Velocity);
+        model.SetMetrics(r.PartialLossSum, r.PartialCorrect);   // a resumed epoch continues its sums exactly
+    }
+
+    /// <summary>Reads the device's divergence record (the caller is synchronising anyway) and stops the run if the loss went NaN/Inf.</summary>
+    static void ThrowIfDiverged(DeviceMlp model, TrainOptions o, MinibatchScheduler scheduler, double lossSum, TrainControl? control)
+    {
+        var bad = model.FirstNonFiniteStep();
+        if (bad == null && double.IsFinite(lossSum)) return;
+        long g = bad ?? 0;
+        int epoch = (int)(g / scheduler.StepsPerEpoch) + 1, step = (int)(g % scheduler.StepsPerEpoch) + 1;
+        string kept = control?.OnCheckpoint != null && epoch > 1 ? $"; the last good checkpoint (end of epoch {epoch - 1}) is kept" : "";
+        throw new UserError($"training diverged in epoch {epoch}, step {step} of {scheduler.StepsPerEpoch}: the loss became " +
+            $"{(double.IsNaN(lossSum) ? "NaN" : "infinite")}; lower --lr (now {o.LearningRate}), e.g. --lr {o.LearningRate / 10}{kept}", 3);
+    }
+
+    /// <summary>A requested stop mid-epoch: checks for divergence, hands the exact state to the checkpoint hook, and throws <see cref="TrainingInterrupted"/>.</summary>
+    static void Interrupt(TrainControl control, DeviceMlp model, TrainOptions o, MinibatchScheduler scheduler, List<EpochStats> history,
+        int epoch, int stepInEpoch, long globalStep, FaultSite at)
+    {
+        at.Op = "reading the state for the checkpoint";
+        var (lossSum, correct) = model.PeekMetrics();
+        ThrowIfDiverged(model, o, scheduler, lossSum, control);
+        var state = new TrainState(epoch - 1, stepInEpoch, scheduler.StepsPerEpoch, globalStep,
+            model.GetParameters(), model.GetVelocity(), lossSum, correct, history.ToArray());
+        control.OnCheckpoint?.Invoke(state);
+        throw new TrainingInterrupted(state);
     }
 
     /// <summary>
     /// One epoch of SGD steps (forward, backward, fused update) over <paramref name="train"/> in the
     /// scheduler's order for <paramref name="epoch"/>; returns the global step count after it. Does not
-    /// synchronise: the loss and correct counts stay in the model's device accumulators.
+    /// synchronise: the loss and correct counts stay in the model's device accumulators. A resumed epoch
+    /// starts at <paramref name="startStep"/>; <paramref name="afterStep"/> gets (steps of the epoch done, global step).
     /// </summary>
     public static long TrainEpoch(DeviceMlp model, IBatchSource train, MinibatchScheduler scheduler, int epoch, TrainOptions o,
-        long step, long totalSteps)
+        long step, long totalSteps, int startStep = 0, Action<int, long>? afterStep = null)
     {
         train.BeginPass(scheduler.EpochOrder(epoch), o.BatchSize, o.Shift > 0 ? new Augmentation(o.Shift, (long)o.Seed, epoch) : null);
+        for (int s = 0; s < startStep; s++) train.Next();   // a resumed epoch: skip the batches already trained on
         var optimizer = o.OptimizerSettings;
-        for (int s = 0; s < scheduler.StepsPerEpoch; s++)
+        for (int s = startStep; s < scheduler.StepsPerEpoch; s++)
         {
             var (x, y, rows) = train.Next();
             model.Dropout = (o.Dropout, (long)o.Seed, step);
             model.Evaluate(x, y, rows, backward: true);
+            model.WatchDivergence(step);   // a one-thread launch, no wait: records the first step whose loss is NaN/Inf
             model.Step(optimizer, LearningRateAt(o, step, totalSteps, scheduler.StepsPerEpoch), step);
             step++;
+            afterStep?.Invoke(s + 1, step);   // host-side hook (progress, stop requests); may throw to interrupt
         }
         return step;
     }

@@ -1,0 +1,202 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Gpu.Engine.Data;
+using Gpu.Engine.Model;
+
+namespace Gpu.Engine.Training;
+
+/// <summary>What a checkpoint records about the run besides the trainer's state: network, hyperparameters, data.</summary>
+public sealed record CheckpointRun(int[] Sizes, TrainOptions Options, string DataFolder, int Limit, int TrainImages, string Device);
+
+/// <summary>
+/// A resumable checkpoint: folder <c>OUT/checkpoint/</c> holding <c>model.npy</c> (the flat float32
+/// parameter vector), <c>optimizer.npy</c> (the momentum vector) and <c>state.json</c> (layers,
+/// hyperparameters with schedule and seed, position in the run, partial epoch sums, history, data
+/// folder, SHA-256 of each .npy file, engine version).
+/// <para>Writing is atomic as a whole: the three files go into <c>checkpoint.new/</c> (state.json last),
+/// the old folder is renamed to <c>checkpoint.old/</c>, the new one to <c>checkpoint/</c>, and the old
+/// one is deleted. A crash at any point leaves either a complete <c>checkpoint/</c> or a complete
+/// <c>checkpoint.old/</c>, which <see cref="Read"/> falls back to.</para>
+/// Reading validates everything (format, shapes, parameter count, checksums) before returning, and
+/// reports any problem as one <see cref="UserError"/>: a corrupt checkpoint is never half-loaded.
+/// </summary>
+public static class Checkpoint
+{
+    public const string FolderName = "checkpoint";
+    const string Format = "gpu-checkpoint";
+    const int FormatVersion = 1;
+
+    public static string EngineVersion => typeof(Checkpoint).Assembly.GetName().Version?.ToString(3) ?? "0";
+
+    /// <summary>Writes the checkpoint of <paramref name="state"/> into <paramref name="outDir"/>/checkpoint; returns that folder.</summary>
+    public static string Write(string outDir, CheckpointRun run, TrainState state)
+    {
+        string final = Path.Combine(outDir, FolderName), fresh = final + ".new", old = final + ".old";
+        try
+        {
+            if (Directory.Exists(fresh)) Directory.Delete(fresh, true);
+            Directory.CreateDirectory(fresh);
+            var model = Npy.Encode(state.Parameters);
+            var optimizer = Npy.Encode(state.Velocity);
+            WriteDurably(Path.Combine(fresh, "model.npy"), model);
+            WriteDurably(Path.Combine(fresh, "optimizer.npy"), optimizer);
+            var json = ToJson(run, state, Sha256(model), Sha256(optimizer));
+            WriteDurably(Path.Combine(fresh, "state.json"), System.Text.Encoding.UTF8.GetBytes(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n"));
+            if (Directory.Exists(final))
+            {
+                if (Directory.Exists(old)) Directory.Delete(old, true);
+                Directory.Move(final, old);
+            }
+            Directory.Move(fresh, final);
+            if (Directory.Exists(old)) Directory.Delete(old, true);
+            return final;
+        }
+        catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+        {
+            throw new UserError($"cannot write the checkpoint in {outDir}: {e.Message.TrimEnd('.')}; choose another --output folder");
+        }
+    }
+
+    static void WriteDurably(string path, byte[] bytes)
+    {
+        using var f = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
+        f.Write(bytes);
+        f.Flush(flushToDisk: true);
+    }
+
+    static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+
+    static JsonObject ToJson(CheckpointRun run, TrainState s, string modelSha, string optimizerSha)
+    {
+        var o = run.Options;
+        var history = new JsonArray();
+        foreach (var e in s.History)
+            history.Add(new JsonObject
+            {
+                ["epoch"] = e.Epoch, ["train_loss"] = e.TrainLoss, ["train_accuracy"] = e.TrainAccuracy,
+                ["val_loss"] = Finite(e.ValLoss), ["val_accuracy"] = e.ValAccuracy, ["train_seconds"] = e.TrainSeconds,
+                ["samples_per_s"] = Finite(e.SamplesPerSecond), ["eval_seconds"] = e.EvalSeconds,
+            });
+        return new JsonObject
+        {
+            ["format"] = Format,
+            ["format_version"] = FormatVersion,
+            ["engine_version"] = EngineVersion,
+            ["written_utc"] = DateTime.UtcNow.ToString("o"),
+            ["device"] = run.Device,
+            ["layers"] = new JsonArray(run.Sizes.Select(v => (JsonNode)v).ToArray()),
+            ["parameter_count"] = s.Parameters.Length,
+            ["hyperparameters"] = new JsonObject
+            {
+                ["hidden"] = new JsonArray(o.Hidden.Select(v => (JsonNode)v).ToArray()),
+                ["epochs"] = o.Epochs, ["batch_size"] = o.BatchSize, ["learning_rate"] = o.LearningRate,
+                ["momentum"] = o.Momentum, ["l2"] = o.L2, ["schedule"] = o.Schedule.ToString().ToLowerInvariant(),
+                ["seed"] = o.Seed, ["val_fraction"] = o.ValFraction, ["eval_batch_size"] = o.EvalBatchSize,
+                ["activation"] = MlpSpec.ActivationName(o.Activation), ["loss"] = o.Loss.ToString(),
+                ["optimizer"] = Optimizer.Name(o.Optimizer), ["beta1"] = o.Beta1, ["beta2"] = o.Beta2,
+                ["init"] = o.Init.ToString(), ["bias_init"] = o.BiasInit, ["dropout"] = o.Dropout, ["shift"] = o.Shift,
+                ["warmup_epochs"] = o.WarmupEpochs, ["step_every"] = o.StepEvery, ["step_gamma"] = o.StepGamma,
+                ["data_path"] = o.DataPath.ToString(),
+            },
+            ["data"] = new JsonObject { ["folder"] = run.DataFolder, ["limit"] = run.Limit, ["train_images"] = run.TrainImages },
+            ["position"] = new JsonObject
+            {
+                ["epochs_done"] = s.EpochsDone, ["step_in_epoch"] = s.StepInEpoch, ["steps_per_epoch"] = s.StepsPerEpoch,
+                ["global_step"] = s.GlobalStep, ["partial_loss_sum"] = s.PartialLossSum, ["partial_correct"] = s.PartialCorrect,
+            },
+            ["history"] = history,
+            ["files"] = new JsonObject
+            {
+                ["model.npy"] = new JsonObject { ["sha256"] = modelSha, ["shape"] = new JsonArray(s.Parameters.Length), ["dtype"] = "<f4" },
+                ["optimizer.npy"] = new JsonObject { ["sha256"] = optimizerSha, ["shape"] = new JsonArray(s.Velocity.Length), ["dtype"] = "<f4" },
+            },
+        };
+    }
+
+    /// <summary>JSON has no NaN or infinity: such a value (an overflowing validation loss, a zero-second epoch) is written as null.</summary>
+    static double? Finite(double? v) => v is double d && double.IsFinite(d) ? d : null;
+
+    /// <summary>
+    /// Reads and validates a checkpoint. <paramref name="dir"/> is the checkpoint folder itself or an
+    /// output folder holding <c>checkpoint/</c> (or, after a crash mid-write, <c>checkpoint.old/</c>).
+    /// </summary>
+    public static (CheckpointRun Run, TrainState State) Read(string dir)
+    {
+        string folder = Locate(dir);
+        string statePath = Path.Combine(folder, "state.json");
+        JsonNode root;
+        try { root = JsonNode.Parse(File.ReadAllText(statePath)) ?? throw new JsonException("empty"); }
+        catch (JsonException e) { throw Corrupt(statePath, $"not valid JSON ({e.Message.Split('\n')[0].TrimEnd('.')})"); }
+        catch (IOException e) { throw Corrupt(statePath, $"cannot read it ({e.Message.TrimEnd('.')})"); }
+        try
+        {
+            if ((string?)root["format"] != Format) throw Corrupt(statePath, "not a gpu checkpoint (no \"format\": \"gpu-checkpoint\")");
+            if ((int?)root["format_version"] != FormatVersion) throw Corrupt(statePath, $"format version {root["format_version"]}; this engine reads version {FormatVersion}");
+            int[] sizes = root["layers"]!.AsArray().Select(n => (int)n!).ToArray();
+            var spec = new MlpSpec(sizes);
+            int count = (int)root["parameter_count"]!;
+            if (count != spec.ParameterCount)
+                throw Corrupt(statePath, $"parameter_count {count} does not match layers {spec} ({spec.ParameterCount} parameters)");
+            var h = root["hyperparameters"]!;
+            var options = new TrainOptions
+            {
+                Hidden = h["hidden"]!.AsArray().Select(n => (int)n!).ToArray(),
+                Epochs = (int)h["epochs"]!, BatchSize = (int)h["batch_size"]!, LearningRate = (float)h["learning_rate"]!,
+                Momentum = (float)h["momentum"]!, L2 = (float)h["l2"]!,
+                Schedule = Enum.Parse<LrSchedule>((string)h["schedule"]!, ignoreCase: true),
+                Seed = (ulong)h["seed"]!, ValFraction = (double)h["val_fraction"]!, EvalBatchSize = (int)h["eval_batch_size"]!,
+                Activation = MlpSpec.ParseActivation((string?)h["activation"] ?? "relu"),
+                Loss = Enum.Parse<LossKind>((string?)h["loss"] ?? nameof(LossKind.SoftmaxCrossEntropy)),
+                Optimizer = Optimizer.Parse((string?)h["optimizer"] ?? "sgd"),
+                Beta1 = (float?)h["beta1"] ?? 0.9f, Beta2 = (float?)h["beta2"] ?? 0.999f,
+                Init = Enum.Parse<InitKind>((string?)h["init"] ?? nameof(InitKind.He)), BiasInit = (float?)h["bias_init"] ?? 0.01f,
+                Dropout = (float?)h["dropout"] ?? 0f, Shift = (int?)h["shift"] ?? 0,
+                WarmupEpochs = (double?)h["warmup_epochs"] ?? 0, StepEvery = (int?)h["step_every"] ?? 10, StepGamma = (float?)h["step_gamma"] ?? 0.1f,
+                DataPath = Enum.Parse<DataPath>((string?)h["data_path"] ?? nameof(DataPath.Auto)),
+            };
+            if (!options.Hidden.SequenceEqual(sizes[1..^1])) throw Corrupt(statePath, "hidden widths do not match the layers");
+            var d = root["data"]!;
+            var p = root["position"]!;
+            var history = root["history"]!.AsArray().Select(e => new EpochStats((int)e!["epoch"]!, (double)e["train_loss"]!, (double)e["train_accuracy"]!,
+                (double?)e["val_loss"], (double?)e["val_accuracy"], (double)e["train_seconds"]!, (double?)e["samples_per_s"] ?? double.NaN, (double)e["eval_seconds"]!)).ToArray();
+            var parameters = LoadVector(folder, "model.npy", root, count);
+            var velocity = LoadVector(folder, "optimizer.npy", root, 2 * count);   // momentum / first moment, then second moment
+            var state = new TrainState((int)p["epochs_done"]!, (int)p["step_in_epoch"]!, (int)p["steps_per_epoch"]!, (long)p["global_step"]!,
+                parameters, velocity, (double)p["partial_loss_sum"]!, (double)p["partial_correct"]!, history);
+            if (state.EpochsDone < 0 || state.StepInEpoch < 0 || state.StepInEpoch >= state.StepsPerEpoch || history.Length != state.EpochsDone
+                || state.GlobalStep != (long)state.EpochsDone * state.StepsPerEpoch + state.StepInEpoch)
+                throw Corrupt(statePath, "inconsistent position (epochs done, step in epoch, global step, history)");
+            var run = new CheckpointRun(sizes, options, (string)d["folder"]!, (int)d["limit"]!, (int)d["train_images"]!, (string?)root["device"] ?? "");
+            return (run, state);
+        }
+        catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException or ArgumentException or OverflowException or JsonException)
+        {
+            throw Corrupt(statePath, $"missing or malformed field ({e.Message.Split('\n')[0].TrimEnd('.')})");
+        }
+    }
+
+    static string Locate(string dir)
+    {
+        if (File.Exists(Path.Combine(dir, "state.json"))) return dir;
+        foreach (var name in new[] { FolderName, FolderName + ".old" })
+            if (File.Exists(Path.Combine(dir, name, "state.json"))) return Path.Combine(dir, name);
+        if (!Directory.Exists(dir)) throw new UserError($"--resume {dir}: folder not found");
+        throw new UserError($"--resume {dir}: no checkpoint there (no {FolderName}/state.json); give the --output folder of an earlier run");
+    }
+
+    static float[] LoadVector(string folder, string name, JsonNode root, int count)
+    {
+        string path = Path.Combine(folder, name);
+        if (!File.Exists(path)) throw Corrupt(path, "file missing");
+        var bytes = File.ReadAllBytes(path);
+        string want = (string)root["files"]![name]!["sha256"]!;
+        if (!string.Equals(Sha256(bytes), want, StringComparison.OrdinalIgnoreCase))
+            throw Corrupt(path, "SHA-256 checksum does not match state.json (the file is damaged or was changed)");
+        var v = Npy.Decode(bytes, path);
+        if (v.Length != count) throw Corrupt(path, $"holds {v.Length} values; expected {count} for this network");
+        return v;
+    }
+
+    static UserError Corrupt(string path, string why) => new($"corrupt checkpoint {path}: {why}; resume from another checkpoint or start again");
+}

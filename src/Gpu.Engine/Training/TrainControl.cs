@@ -1,0 +1,49 @@
+namespace Gpu.Engine.Training;
+
+/// <summary>
+/// Optional hooks into <see cref="Trainer.Run"/>: where to resume from, when to stop, and who is told
+/// about progress and checkpoints. None of them makes the host wait for the device inside an epoch.
+/// </summary>
+public sealed class TrainControl
+{
+    /// <summary>Continue from this state (parameters, momentum, position in the run, partial epoch sums) instead of the seeded initialisation.</summary>
+    public TrainState? Resume { get; init; }
+
+    /// <summary>When cancelled, training finishes the current step, reports a checkpoint and throws <see cref="TrainingInterrupted"/>.</summary>
+    public CancellationToken Stop { get; init; }
+
+    /// <summary>Called after every step with host-side counters only (no device synchronisation).</summary>
+    public Action<StepProgress>? OnStep { get; init; }
+
+    /// <summary>
+    /// How often, at most, the host reads the device's divergence record inside an epoch (it is read at
+    /// every epoch end too). Each read waits for the device once; the default of 5 s makes that negligible.
+    /// </summary>
+    public TimeSpan DivergenceCheckInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Called with the full state at the end of every epoch (the last good checkpoint) and when stopped.</summary>
+    public Action<TrainState>? OnCheckpoint { get; init; }
+}
+
+/// <summary>Where a run stands, from the host's own counters: epoch (1-based), steps of it done, steps per epoch, steps of the run done and in all.</summary>
+public readonly record struct StepProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, long GlobalStep, long TotalSteps);
+
+/// <summary>
+/// Everything needed to continue a run exactly: the parameters and momentum vectors, the position
+/// (<see cref="EpochsDone"/> whole epochs plus <see cref="StepInEpoch"/> steps of the next one;
+/// <see cref="GlobalStep"/> drives the learning-rate schedule), the device's loss and correct sums of
+/// the unfinished epoch, and the history of the finished epochs. Shuffles, split and initialisation
+/// are derived from the seed, so no generator state needs saving.
+/// </summary>
+public sealed record TrainState(int EpochsDone, int StepInEpoch, int StepsPerEpoch, long GlobalStep,
+    float[] Parameters, float[] Velocity, double PartialLossSum, double PartialCorrect, IReadOnlyList<EpochStats> History)
+{
+    public bool MidEpoch => StepInEpoch > 0;
+}
+
+/// <summary>Thrown by <see cref="Trainer.Run"/> after a requested stop, once the checkpoint hook has been given <see cref="State"/>.</summary>
+public sealed class TrainingInterrupted(TrainState state)
+    : Exception($"training interrupted after {state.EpochsDone} epochs and {state.StepInEpoch} steps")
+{
+    public TrainState State { get; } = state;
+}

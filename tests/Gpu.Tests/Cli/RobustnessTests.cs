@@ -1,0 +1,282 @@
+using System.IO.Compression;
+using Gpu.Cli;
+using Gpu.Engine.Training;
+
+namespace Gpu.Tests.Cli;
+
+/// <summary>Bad input, interruption and resume, divergence and output hygiene, through the program in-process.</summary>
+public sealed class RobustnessTests
+{
+    string dir = null!;
+
+    [SetUp] public void MakeDir() { dir = Path.Combine(Path.GetTempPath(), "gpu-rob-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(dir); }
+    [TearDown] public void RemoveDir() { Gpu.Engine.Training.DeviceMlp.MemoryLimitOverride = null; Directory.Delete(dir, true); }
+
+    static (int Code, string Out, string Err) Run(string[] args, CancellationToken stop = default)
+    {
+        var o = new StringWriter(); var e = new StringWriter();
+        int code = Program.Run(args, o, e, stop);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    static (int Code, string Out, string Err) Run(params string[] args) => Run(args, default);
+
+    static void AssertOneLineError((int Code, string Out, string Err) r, string contains, int code = 2)
+    {
+        Assert.That(r.Code, Is.EqualTo(code), "exit code; stderr: " + r.Err);
+        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(1), "one line on stderr: " + r.Err);
+        Assert.That(r.Err, Does.StartWith("error: ").And.Contain(contains));
+        Assert.That(r.Err, Does.Not.Contain("   at "), "no stack trace");
+    }
+
+    // ---- synthetic IDX data folders ----
+
+    static byte[] Idx(int[] dims, byte[] data)
+    {
+        var h = new List<byte> { 0, 0, 0x08, (byte)dims.Length };   // unsigned bytes, dims.Length dimensions
+        foreach (var d in dims) h.AddRange([(byte)(d >> 24), (byte)(d >> 16), (byte)(d >> 8), (byte)d]);
+        return [.. h, .. data];
+    }
+
+    static void Gz(string path, byte[] bytes)
+    {
+        using var f = File.Create(path);
+        using var z = new GZipStream(f, CompressionLevel.Fastest);
+        z.Write(bytes);
+    }
+
+    /// <summary>A data folder of random images with <paramref name="features"/> pixels; hooks can spoil one file.</summary>
+    string DataFolder(string name, int features = 784, int train = 300, int test = 100, int[]? trainLabels = null, byte[]? trainImagesFile = null)
+    {
+        var folder = Path.Combine(dir, name);
+        Directory.CreateDirectory(folder);
+        var r = new Random(5);
+        byte[] Pixels(int n) { var p = new byte[n * features]; r.NextBytes(p); return p; }
+        byte[] Labels(int n) => Enumerable.Range(0, n).Select(i => (byte)(i % 10)).ToArray();
+        Gz(Path.Combine(folder, "train-images-idx3-ubyte.gz"), trainImagesFile ?? Idx([train, features], Pixels(train)));
+        Gz(Path.Combine(folder, "train-labels-idx1-ubyte.gz"), Idx([trainLabels?.Length ?? train], trainLabels?.Select(l => (byte)l).ToArray() ?? Labels(train)));
+        Gz(Path.Combine(folder, "t10k-images-idx3-ubyte.gz"), Idx([test, features], Pixels(test)));
+        Gz(Path.Combine(folder, "t10k-labels-idx1-ubyte.gz"), Idx([test], Labels(test)));
+        return folder;
+    }
+
+    /// <summary>train on <paramref name="data"/> with small defaults; flags in <paramref name="more"/> replace them.</summary>
+    static string[] Train(string data, params string[] more)
+    {
+        var args = new List<string> { "train", "--data", data, "--device", "cpu" };
+        foreach (var (flag, value) in new[] { ("--layers", "16"), ("--batch-size", "32"), ("--epochs", "2") })
+            if (!more.Contains(flag)) args.AddRange([flag, value]);
+        return [.. args, .. more];
+    }
+
+    // ---- 1. bad input ----
+
+    [TestCase("--epochs", "-3", "--epochs -3")]
+    [TestCase("--epochs", "two", "--epochs")]
+    [TestCase("--batch-size", "-1", "--batch-size -1")]
+    [TestCase("--batch-size", "1.5", "--batch-size")]
+    [TestCase("--lr", "-0.1", "--lr -0.1")]
+    [TestCase("--lr", "fast", "--lr")]
+    [TestCase("--momentum", "-0.5", "--momentum -0.5")]
+    [TestCase("--momentum", "x", "--momentum")]
+    [TestCase("--l2", "-1", "--l2 -1")]
+    [TestCase("--l2", "none", "--l2")]
+    [TestCase("--seed", "-1", "--seed")]
+    [TestCase("--seed", "abc", "--seed")]
+    [TestCase("--val-fraction", "-0.1", "--val-fraction -0.1")]
+    [TestCase("--val-fraction", "half", "--val-fraction")]
+    [TestCase("--limit", "-5", "--limit -5")]
+    [TestCase("--limit", "all", "--limit")]
+    [TestCase("--layers", "64,x", "--layers '64,x'")]
+    [TestCase("--layers", "0", "--layers '0'")]
+    public void Negative_zero_or_non_numeric_flag_values(string flag, string value, string message) =>
+        AssertOneLineError(Run("train", "--device", "cpu", "--data", Repo.FashionMnist, flag, value), message);
+
+    [Test]
+    public void Non_gzip_file_named_gz()
+    {
+        var data = DataFolder("d", trainImagesFile: [1, 2, 3]);
+        File.WriteAllText(Path.Combine(data, "train-images-idx3-ubyte.gz"), "this is not gzip, it is a web page\n");
+        AssertOneLineError(Run(Train(data)), "train-images-idx3-ubyte.gz: not an IDX file");
+    }
+
+    [Test]
+    public void Truncated_gz() 
+    {
+        var data = DataFolder("d");
+        var path = Path.Combine(data, "train-labels-idx1-ubyte.gz");
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..(bytes.Length - 12)]);
+        AssertOneLineError(Run(Train(data)), "train-labels-idx1-ubyte.gz");
+    }
+
+    [Test]
+    public void Wrong_idx_magic() =>
+        AssertOneLineError(Run(Train(DataFolder("d", trainImagesFile: [0x50, 0x4B, 0x03, 0x04, .. new byte[40]]))), "magic 0x504B0304");
+
+    [Test]
+    public void Image_and_label_counts_differ() =>
+        AssertOneLineError(Run(Train(DataFolder("d", trainLabels: Enumerable.Range(0, 299).Select(i => i % 10).ToArray()))), "300 images but");
+
+    [Test]
+    public void Label_outside_the_classes() =>
+        AssertOneLineError(Run(Train(DataFolder("d", trainLabels: [.. Enumerable.Range(0, 299).Select(i => i % 10), 10]))), "label 10 at index 299 is outside 0..9");
+
+    [Test]
+    public void Empty_dataset() =>
+        AssertOneLineError(Run(Train(DataFolder("d", trainLabels: [], trainImagesFile: Idx([0, 784], [])))), "empty");
+
+    [Test]
+    public void Network_too_large_for_the_device_is_refused_with_bytes_needed_and_available()
+    {
+        // 784-40000-40000-10 at batch 100,000: about 20 GB of parameters, momentum and gradients plus 48 GB of activations
+        var r = Run(Train(DataFolder("d"), "--layers", "40000,40000", "--batch-size", "100000"));
+        AssertOneLineError(r, "out of device memory");
+        Assert.That(r.Err, Does.Match(@"needs about [\d,.]+ MB and the device has [\d,.]+ MB"));
+
+        Gpu.Engine.Training.DeviceMlp.MemoryLimitOverride = 100_000;   // 100 kB: even a small net does not fit
+        AssertOneLineError(Run(Train(DataFolder("e"), "--layers", "64")), "the network 784-64-10 at batch 100 needs about 1.5 MB and the device has 0.1 MB");
+    }
+
+    [Test]
+    public void Unwritable_output_folder_and_checkpoint()
+    {
+        var file = Path.Combine(dir, "a-file");
+        File.WriteAllText(file, "");
+        AssertOneLineError(Run(Train(DataFolder("d"), "--output", Path.Combine(file, "out"))), "cannot write to output folder");
+    }
+
+    [Test]
+    public void Input_width_that_does_not_match_the_checkpoint()
+    {
+        var data = DataFolder("d");
+        var output = Path.Combine(dir, "out");
+        Assert.That(Run(Train(data, "--output", output, "--epochs", "1")).Code, Is.Zero);
+        // the data folder is replaced by 16-pixel images: the 784-input checkpoint cannot continue on them
+        Directory.Delete(data, true);
+        DataFolder("d", features: 16);
+        AssertOneLineError(Run("train", "--resume", output, "--epochs", "2"), "trained on 784 inputs and 10 classes, but");
+    }
+
+    [Test]
+    public void Resume_refuses_flags_other_than_epochs_and_device()
+    {
+        var output = Path.Combine(dir, "out");
+        Assert.That(Run(Train(DataFolder("d"), "--output", output, "--epochs", "1")).Code, Is.Zero);
+        AssertOneLineError(Run("train", "--resume", output, "--lr", "0.1"), "--lr cannot be changed when resuming");
+        AssertOneLineError(Run("train", "--resume", output), "has done 1 of 1 epochs; give --epochs N with N > 1");
+        AssertOneLineError(Run("train", "--resume", Path.Combine(dir, "nowhere")), "not found");
+        AssertOneLineError(Run("train", "--resume", dir), "no checkpoint there");
+    }
+
+    [Test]
+    public void Corrupt_checkpoint_is_a_one_line_error()
+    {
+        var output = Path.Combine(dir, "out");
+        Assert.That(Run(Train(DataFolder("d"), "--output", output, "--epochs", "1")).Code, Is.Zero);
+        var npy = Path.Combine(output, "checkpoint", "optimizer.npy");
+        var bytes = File.ReadAllBytes(npy);
+        bytes[200] ^= 1;
+        File.WriteAllBytes(npy, bytes);
+        AssertOneLineError(Run("train", "--resume", output, "--epochs", "2"), "corrupt checkpoint");
+    }
+
+    // ---- 2. divergence ----
+
+    [Test]
+    public void Divergence_exits_3_naming_epoch_and_step_and_suggesting_a_lower_rate()
+    {
+        var output = Path.Combine(dir, "out");
+        var r = Run(Train(DataFolder("d"), "--lr", "1e30", "--schedule", "constant", "--output", output));
+        AssertOneLineError(r, "training diverged in epoch 1, step ", code: 3);
+        Assert.That(r.Err, Does.Contain("lower --lr"));
+        Assert.That(Directory.Exists(Path.Combine(output, "checkpoint")), Is.False, "no checkpoint of a diverged state");
+    }
+
+    // ---- 3. interruption and resume ----
+
+    [Test]
+    public void Interrupt_exits_130_with_a_checkpoint_and_resume_matches_an_uninterrupted_run_bit_for_bit()
+    {
+        var data = DataFolder("d");
+        var straight = Path.Combine(dir, "straight");
+        Assert.That(Run(Train(data, "--output", straight, "--epochs", "3")).Code, Is.Zero);
+
+        var output = Path.Combine(dir, "out");
+        var r = Run(Train(data, "--output", output, "--epochs", "3"), new CancellationToken(canceled: true));   // as if Ctrl-C came at once
+        Assert.That(r.Code, Is.EqualTo(130), r.Err);
+        Assert.That(r.Err, Does.Contain("interrupted at epoch 1, step 1 of 9").And.Contain($"gpu train --resume {output}"));
+        foreach (var f in new[] { "model.npy", "optimizer.npy", "state.json" })
+            Assert.That(File.Exists(Path.Combine(output, "checkpoint", f)), f);
+
+        var resumed = Run("train", "--resume", output);
+        Assert.That(resumed.Code, Is.Zero, resumed.Err);
+        Assert.That(resumed.Out, Does.Contain("resuming").And.Contain("epoch   3/3").And.Contain("test accuracy"));
+        Assert.That(File.ReadAllBytes(Path.Combine(output, "checkpoint", "model.npy")),
+            Is.EqualTo(File.ReadAllBytes(Path.Combine(straight, "checkpoint", "model.npy"))), "final parameters bit for bit");
+        Assert.That(File.ReadAllLines(Path.Combine(output, "history.csv")), Has.Length.EqualTo(4));
+
+        var extended = Run("train", "--resume", output, "--epochs", "4", "--device", "cpu");
+        Assert.That(extended.Code, Is.Zero, extended.Err);
+        Assert.That(extended.Out, Does.Contain("epoch   4/4").And.Contain("cosine schedule now spans 4 epochs"));
+    }
+
+    [Test]
+    public void Interrupt_without_output_exits_130_even_with_one_step_per_epoch()
+    {
+        var r = Run(Train(DataFolder("d"), "--batch-size", "1000"), new CancellationToken(canceled: true));
+        Assert.That(r.Code, Is.EqualTo(130), r.Err);
+        Assert.That(r.Err, Does.Contain("interrupted at the end of epoch 1; no checkpoint written (give --output DIR"));
+    }
+
+    [Test]
+    public void Sigterm_to_the_real_program_checkpoints_mid_run_exits_130_and_resume_is_bit_identical()
+    {
+        var data = DataFolder("d", train: 600);
+        string[] common = ["--layers", "32", "--batch-size", "16", "--epochs", "8"];
+        var straight = Path.Combine(dir, "straight");
+        Assert.That(Run(Train(data, [.. common, "--output", straight])).Code, Is.Zero);
+
+        var output = Path.Combine(dir, "out");
+        var psi = new System.Diagnostics.ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "gpu"))
+        { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in Train(data, [.. common, "--output", output])) psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        string? line;
+        while ((line = p.StandardOutput.ReadLine()) != null && !line.StartsWith("epoch   2/")) { }
+        Assert.That(line, Is.Not.Null, "the run printed its second epoch");
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", p.Id.ToString()])) kill.WaitForExit();
+        p.StandardOutput.ReadToEnd();
+        Assert.That(p.WaitForExit(60_000), Is.True, "exits soon after SIGTERM");
+        Assert.That(p.ExitCode, Is.EqualTo(130), stderr.Result);
+        Assert.That(stderr.Result, Does.Contain("interrupted at").And.Contain("--resume"));
+
+        var resumed = Run("train", "--resume", output);
+        Assert.That(resumed.Code, Is.Zero, resumed.Err);
+        Assert.That(File.ReadAllBytes(Path.Combine(output, "checkpoint", "model.npy")),
+            Is.EqualTo(File.ReadAllBytes(Path.Combine(straight, "checkpoint", "model.npy"))), "final parameters bit for bit");
+    }
+
+    // ---- 4. progress display ----
+
+    [Test]
+    public void Redirected_output_has_no_escape_codes_and_fits_80_columns()
+    {
+        var r = Run(Train(DataFolder("d")));
+        Assert.That(r.Code, Is.Zero, r.Err);
+        Assert.That(r.Out, Does.Contain("epoch   1/2").And.Contain("samples/s").And.Contain("test accuracy"));
+        // ordinal search: culture-aware IndexOf (what Does.Contain uses) ignores control characters such as ESC
+        Assert.That((r.Out + r.Err).Contains('\u001b'), Is.False, "no escape codes");
+
+        var w = new StringWriter();
+        var plain = new PlainProgress(w, 32, TimeSpan.Zero);
+        for (int s = 1; s <= 5; s++) plain.Step(new StepProgress(2, 10, s, 422, 422 + s, 4220));
+        var lines = w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(5));
+        Assert.That(lines[^1], Does.Contain("epoch 2/10 step 5/422").And.Contain("samples/s").And.Contain("left"));
+        Assert.That(lines.Max(l => l.Length), Is.LessThanOrEqualTo(80));
+        Assert.That(w.ToString().Contains('\u001b'), Is.False, "no escape codes");
+    }
+}
