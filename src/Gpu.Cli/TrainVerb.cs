@@ -13,7 +13,19 @@ namespace Gpu.Cli;
 [Verb("train", HelpText = "Train an MLP (default: W1, 784-256-128-10 on Fashion-MNIST) and report test accuracy.")]
 public sealed class TrainVerb
 {
-    [Option("data", Default = "data/fashion-mnist", HelpText = "Folder with the four IDX files (train-/t10k- images and labels, .gz or plain).")]
+    [Option("train-images", HelpText = "Training images: IDX, .npy ([N, features] or [N, h, w]; uint8 or float) or .csv (label,pixel0,...). Overrides --data; needs --test-images.")]
+    public string? TrainImages { get; set; }
+
+    [Option("train-labels", HelpText = "Training labels: IDX or .npy (not for .csv images).")]
+    public string? TrainLabels { get; set; }
+
+    [Option("test-images", HelpText = "Test images, as --train-images.")]
+    public string? TestImages { get; set; }
+
+    [Option("test-labels", HelpText = "Test labels, as --train-labels.")]
+    public string? TestLabels { get; set; }
+
+    [Option("data", Default = "data/fashion-mnist", HelpText = "Folder with the four IDX files (train-/t10k- images and labels, .gz or plain), or train/test .npy or .csv files; data/mnist-10k also ships.")]
     public string Data { get; set; } = "data/fashion-mnist";
 
     [Option("layers", Default = "256,128", HelpText = "Hidden layer widths, comma-separated (e.g. 40,40,40). Empty for none.")]
@@ -146,7 +158,10 @@ public sealed class TrainVerb
                 ValFraction = ValFraction,
                 DataPath = DataPath,
             };
-            dataFolder = Data;
+            dataFolder = TrainImages != null || TestImages != null
+                ? DataSource.Files(TrainImages ?? throw new UserError("--test-images needs --train-images too"), TrainLabels,
+                    TestImages ?? throw new UserError("--train-images needs --test-images too"), TestLabels)
+                : Data;
             limit = Limit;
             outDir = null;
         }
@@ -154,7 +169,7 @@ public sealed class TrainVerb
         if (limit < 0) throw new UserError($"--limit {limit}: give a whole number >= 0");
         if (Resume == null && Output != null) outDir = AtomicFile.EnsureFolder(Output);
 
-        var data = Idx.ReadFolder(DataLocator.Resolve(dataFolder));
+        var data = DataSource.Load(dataFolder);
         if (limit > 0) data = data with { Train = data.Train.Take(limit) };
         if (resumedRun != null)
         {

@@ -83,6 +83,9 @@ public static class Idx
     {
         if (!Directory.Exists(folder))
             throw new UserError($"data folder '{folder}' not found; pass --data DIR with the four IDX files (see data/README.md)");
+        if (!Directory.GetFiles(folder).Any(f => Path.GetFileName(f).Contains("idx", StringComparison.OrdinalIgnoreCase))
+            && TableData.TryReadFolder(folder) is DataPair table)
+            return table;   // a folder of .npy or .csv files
         string Find(string stem)
         {
             foreach (var candidate in new[] { stem + ".gz", stem, stem.Replace("-idx", ".idx") + ".gz", stem.Replace("-idx", ".idx") })
@@ -90,7 +93,7 @@ public static class Idx
                 var p = Path.Combine(folder, candidate);
                 if (File.Exists(p)) return p;
             }
-            throw new UserError($"data folder '{folder}' has no {stem}[.gz]; it needs the four IDX files (see data/README.md)");
+            throw new UserError($"data folder '{folder}' has no {stem}[.gz]; it needs the four IDX files, or train/test .npy or .csv files (see data/README.md)");
         }
         var train = ReadPair(Find("train-images-idx3-ubyte"), Find("train-labels-idx1-ubyte"), Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')) + "/train");
         var test = ReadPair(Find("t10k-images-idx3-ubyte"), Find("t10k-labels-idx1-ubyte"), Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')) + "/test");

@@ -52,4 +52,66 @@ public static class Npy
         for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(start + 4 * i));
         return values;
     }
+
+    /// <summary>An n-dimensional array read from a .npy file, converted to double.</summary>
+    public sealed record Array(int[] Shape, double[] Values, string Descr)
+    {
+        public bool IsInteger => Descr[1] is 'u' or 'i' or 'b';
+    }
+
+    /// <summary>
+    /// Reads any C-order .npy (version 1.0 to 3.0) of booleans, integers (1, 2, 4 or 8 bytes, signed or
+    /// unsigned) or floats (4 or 8 bytes), little-endian or byte-sized, of any number of dimensions.
+    /// </summary>
+    public static Array Read(string path)
+    {
+        if (!File.Exists(path)) throw new UserError($"{path}: file not found");
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (IOException e) { throw new UserError($"{path}: cannot read ({e.Message.TrimEnd('.')})"); }
+        if (bytes.Length < 10 || !bytes.AsSpan(0, 6).SequenceEqual(Magic))
+            throw new UserError($"{path}: not a NumPy .npy file (bad magic)");
+        int major = bytes[6];
+        if (major is < 1 or > 3) throw new UserError($"{path}: .npy format version {major}.{bytes[7]}; expected 1.0 to 3.0");
+        int lengthBytes = major == 1 ? 2 : 4;
+        long headerLength = major == 1 ? BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(8)) : BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8));
+        int start = 8 + lengthBytes + (int)headerLength;
+        if (bytes.Length < start) throw new UserError($"{path}: truncated .npy header");
+        string header = Encoding.Latin1.GetString(bytes, 8 + lengthBytes, (int)headerLength);
+        var descr = Regex.Match(header, @"'descr':\s*'([<>|=])([biuf])(\d+)'");
+        if (!descr.Success) throw new UserError($"{path}: unsupported .npy data type (header {header.Trim()}); use integers or floats");
+        if (Regex.IsMatch(header, @"'fortran_order':\s*True")) throw new UserError($"{path}: .npy array in Fortran order; save it with np.ascontiguousarray");
+        char order = descr.Groups[1].Value[0], kind = descr.Groups[2].Value[0];
+        int size = int.Parse(descr.Groups[3].Value);
+        if (order == '>' && size > 1) throw new UserError($"{path}: big-endian .npy data; convert it with arr.astype(arr.dtype.newbyteorder('<'))");
+        if (kind == 'f' && size is not (4 or 8) || kind != 'f' && size is not (1 or 2 or 4 or 8))
+            throw new UserError($"{path}: unsupported .npy element size {kind}{size}");
+        var shapeText = Regex.Match(header, @"'shape':\s*\(([^)]*)\)");
+        if (!shapeText.Success) throw new UserError($"{path}: .npy header has no shape");
+        int[] shape = shapeText.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(t => int.TryParse(t, out int v) && v >= 0 ? v : throw new UserError($"{path}: bad .npy shape ({shapeText.Groups[1].Value})")).ToArray();
+        long count = shape.Aggregate(1L, (a, b) => a * b);
+        if (bytes.Length - start != count * size)
+            throw new UserError($"{path}: .npy header promises {count} values of {size} bytes ({string.Join(" x ", shape)}) but the file holds {bytes.Length - start} bytes: truncated or corrupt");
+        var values = new double[count];
+        var data = bytes.AsSpan(start);
+        for (long i = 0; i < count; i++)
+        {
+            var e = data.Slice((int)(i * size), size);
+            values[i] = (kind, size) switch
+            {
+                ('f', 4) => BinaryPrimitives.ReadSingleLittleEndian(e),
+                ('f', 8) => BinaryPrimitives.ReadDoubleLittleEndian(e),
+                ('u' or 'b', 1) => e[0],
+                ('i', 1) => (sbyte)e[0],
+                ('u', 2) => BinaryPrimitives.ReadUInt16LittleEndian(e),
+                ('i', 2) => BinaryPrimitives.ReadInt16LittleEndian(e),
+                ('u', 4) => BinaryPrimitives.ReadUInt32LittleEndian(e),
+                ('i', 4) => BinaryPrimitives.ReadInt32LittleEndian(e),
+                ('u', 8) => BinaryPrimitives.ReadUInt64LittleEndian(e),
+                _ => BinaryPrimitives.ReadInt64LittleEndian(e),
+            };
+        }
+        return new Array(shape, values, descr.Value);
+    }
 }

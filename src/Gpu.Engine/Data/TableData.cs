@@ -1,0 +1,146 @@
+using System.Globalization;
+
+namespace Gpu.Engine.Data;
+
+/// <summary>
+/// Readers for the other formats the NumPy users keep their data in, giving the same
+/// <see cref="Dataset"/> (uint8 pixels, int labels) as the IDX reader:
+/// NPY image arrays ([N, features] or [N, height, width]; uint8, or floats in [0, 255] or in [0, 1])
+/// with an integer label array [N], and CSV files of rows <c>label,pixel0,...,pixelF</c> with an optional header.
+/// Every value is checked: no NaN or Inf, pixels within range, labels whole numbers in 0..classes-1.
+/// </summary>
+public static class TableData
+{
+    /// <summary>Reads an image file (IDX, .npy or .csv by extension) and its labels (IDX or .npy; none for .csv, whose first column is the label).</summary>
+    public static Dataset Read(string images, string? labels, string name, int classes = 10)
+    {
+        string ext = Path.GetExtension(images).ToLowerInvariant();
+        if (ext == ".csv")
+        {
+            if (labels != null) throw new UserError($"{labels}: a CSV file holds its labels in its first column; give no separate labels file");
+            return ReadCsv(images, name, classes);
+        }
+        if (labels == null) throw new UserError($"{images}: a labels file is needed (IDX or .npy)");
+        if (ext == ".npy") return ReadNpy(images, labels, name, classes);
+        return Idx.ReadPair(images, labels, name, classes);
+    }
+
+    public static Dataset ReadNpy(string imagesPath, string labelsPath, string name, int classes = 10)
+    {
+        var images = Npy.Read(imagesPath);
+        if (images.Shape.Length is < 2 or > 3)
+            throw new UserError($"{imagesPath}: expected an image array of shape [N, features] or [N, height, width], got [{string.Join(", ", images.Shape)}]");
+        int n = images.Shape[0], features = images.Shape.Skip(1).Aggregate(1, (a, b) => a * b);
+        var pixels = ToPixels(images.Values, images.IsInteger, imagesPath, features);
+        int[] y = ReadLabels(labelsPath, classes);
+        if (y.Length != n) throw new UserError($"{imagesPath} holds {n} images but {labelsPath} holds {y.Length} labels; use matching files");
+        return new Dataset(name, pixels, y, features, classes);
+    }
+
+    static int[] ReadLabels(string path, int classes)
+    {
+        if (Path.GetExtension(path).ToLowerInvariant() != ".npy")
+        {
+            var (dims, data) = Idx.Read(path);
+            if (dims.Length != 1) throw new UserError($"{path}: expected a 1-D label file, got {dims.Length} dimensions");
+            return data.Select(b => (int)b).ToArray();
+        }
+        var a = Npy.Read(path);
+        if (a.Shape.Length != 1 && !(a.Shape.Length == 2 && a.Shape[1] == 1))
+            throw new UserError($"{path}: expected a 1-D label array, got shape [{string.Join(", ", a.Shape)}]");
+        var y = new int[a.Values.Length];
+        for (int i = 0; i < y.Length; i++) y[i] = Label(a.Values[i], path, $"index {i}", classes);
+        return y;
+    }
+
+    static int Label(double v, string path, string where, int classes)
+    {
+        if (!double.IsFinite(v)) throw new UserError($"{path}: label {v} at {where} is not a number; labels must be whole numbers 0..{classes - 1}");
+        if (v != Math.Floor(v) || v < 0 || v >= classes)
+            throw new UserError($"{path}: label {v.ToString(CultureInfo.InvariantCulture)} at {where} is outside 0..{classes - 1}");
+        return (int)v;
+    }
+
+    /// <summary>Pixels as bytes: integers must lie in 0..255; floats in [0, 1] (all of them) are scaled by 255, else must lie in [0, 255]; then rounded.</summary>
+    static byte[] ToPixels(double[] values, bool integer, string path, int features)
+    {
+        double max = 0;
+        for (long i = 0; i < values.Length; i++)
+        {
+            double v = values[i];
+            if (!double.IsFinite(v))
+                throw new UserError($"{path}: {(double.IsNaN(v) ? "NaN" : "Inf")} at image {i / features}, pixel {i % features}; clean the data (e.g. np.nan_to_num) first");
+            if (v < 0) throw new UserError($"{path}: negative pixel {v.ToString(CultureInfo.InvariantCulture)} at image {i / features}, pixel {i % features}; pixels must be 0..255 (or 0..1 as floats)");
+            max = Math.Max(max, v);
+        }
+        if (max > 255) throw new UserError($"{path}: pixel value {max.ToString(CultureInfo.InvariantCulture)} above 255; pixels must be 0..255 (or 0..1 as floats)");
+        double scale = !integer && max <= 1 ? 255 : 1;
+        var pixels = new byte[values.Length];
+        for (long i = 0; i < values.Length; i++) pixels[i] = (byte)Math.Round(values[i] * scale);
+        return pixels;
+    }
+
+    public static Dataset ReadCsv(string path, string name, int classes = 10)
+    {
+        if (!File.Exists(path)) throw new UserError($"{path}: file not found");
+        var labels = new List<int>();
+        var values = new List<double>();
+        int features = -1;
+        bool sawFloat = false;
+        int lineNo = 0;
+        foreach (var raw in File.ReadLines(path))
+        {
+            lineNo++;
+            var line = raw.Trim();
+            if (line.Length == 0) continue;
+            var fields = line.Split(',');
+            if (lineNo == 1 && !double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out _)) continue;   // a header
+            if (features < 0)
+            {
+                features = fields.Length - 1;
+                if (features < 1) throw new UserError($"{path}:{lineNo}: expected rows label,pixel0,pixel1,...; found one column");
+            }
+            else if (fields.Length - 1 != features)
+                throw new UserError($"{path}:{lineNo}: {fields.Length - 1} pixels where earlier rows have {features}");
+            if (!double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double label))
+                throw new UserError($"{path}:{lineNo}: label '{fields[0]}' is not a number");
+            labels.Add(Label(label, path, $"line {lineNo}", classes));
+            for (int j = 1; j < fields.Length; j++)
+            {
+                if (!double.TryParse(fields[j], NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
+                    throw new UserError($"{path}:{lineNo}: pixel {j - 1} '{fields[j]}' is not a number");
+                if (!double.IsFinite(v)) throw new UserError($"{path}:{lineNo}: {(double.IsNaN(v) ? "NaN" : "Inf")} at pixel {j - 1}; clean the data first");
+                sawFloat |= v != Math.Floor(v);
+                values.Add(v);
+            }
+        }
+        if (labels.Count == 0) throw new UserError($"{path}: the dataset is empty (no data rows)");
+        return new Dataset(name, ToPixels(values.ToArray(), integer: !sawFloat, path, features), labels.ToArray(), features, classes);
+    }
+
+    /// <summary>
+    /// A folder of NPY or CSV files: <c>*train*images*.npy</c> + <c>*train*labels*.npy</c> and the same for
+    /// test (or <c>t10k</c>), or <c>*train*.csv</c> and <c>*test*.csv</c>. Null when the folder has neither.
+    /// </summary>
+    public static DataPair? TryReadFolder(string folder)
+    {
+        string? Find(string pattern, params string[] words) => Directory.GetFiles(folder, pattern)
+            .Where(f => words.All(w => Path.GetFileName(f).Contains(w, StringComparison.OrdinalIgnoreCase))).OrderBy(f => f).FirstOrDefault();
+        string? trainImages = Find("*.npy", "train", "image"), trainLabels = Find("*.npy", "train", "label");
+        string? testImages = Find("*.npy", "test", "image") ?? Find("*.npy", "t10k", "image");
+        string? testLabels = Find("*.npy", "test", "label") ?? Find("*.npy", "t10k", "label");
+        if (trainImages != null && trainLabels != null && testImages != null && testLabels != null)
+            return Pair(ReadNpy(trainImages, trainLabels, "train"), ReadNpy(testImages, testLabels, "test"), folder);
+        string? trainCsv = Find("*.csv", "train"), testCsv = Find("*.csv", "test");
+        if (trainCsv != null && testCsv != null)
+            return Pair(ReadCsv(trainCsv, "train"), ReadCsv(testCsv, "test"), folder);
+        return null;
+    }
+
+    public static DataPair Pair(Dataset train, Dataset test, string folder)
+    {
+        if (train.Features != test.Features)
+            throw new UserError($"train images have {train.Features} features but test images have {test.Features}");
+        return new DataPair(train, test, folder);
+    }
+}
