@@ -61,6 +61,12 @@ public sealed class TrainVerb
     [Option("beta2", Default = 0.999f, HelpText = "Adam/AdamW second-moment decay.")]
     public float Beta2 { get; set; } = 0.999f;
 
+    [Option("patience", Default = 0, HelpText = "Early stopping: stop after N epochs without a better validation score and restore the best epoch's weights (0: off).")]
+    public int Patience { get; set; }
+
+    [Option("stop-on", Default = EarlyStopMetric.Loss, HelpText = "The validation score early stopping watches: loss or accuracy.")]
+    public EarlyStopMetric StopOn { get; set; } = EarlyStopMetric.Loss;
+
     [Option("shift", Default = 0, HelpText = "Augmentation: shift each training image by up to N pixels per axis (seeded, new every epoch; off at evaluation).")]
     public int Shift { get; set; }
 
@@ -151,6 +157,8 @@ public sealed class TrainVerb
                 BiasInit = BiasInit,
                 Dropout = Dropout,
                 Shift = Shift,
+                Patience = Patience,
+                StopOn = StopOn,
                 WarmupEpochs = WarmupEpochs,
                 StepEvery = StepEvery,
                 StepGamma = StepGamma,
@@ -232,6 +240,8 @@ public sealed class TrainVerb
             throw new UserError(outDir == null ? e.Message.Replace("resume from the last checkpoint with --resume DIR --device cpu", "no checkpoint (no --output); retry with --device cpu")
                 : e.Message.Replace("--resume DIR", $"--resume {outDir}"), 4);
         }
+        if (result.StoppedEarlyAtBestEpoch is int bestEpoch)
+            display.Line($"early stopping: no better validation {options.StopOn.ToString().ToLowerInvariant()} for {options.Patience} epochs; restored the weights of epoch {bestEpoch}");
         display.Line($"test accuracy {result.Test.Accuracy:F4}, test loss {result.Test.Loss:F4} ({result.Test.Count:N0} images); " +
             $"{result.TrainCount:N0} train / {result.ValCount:N0} validation images, {result.Seconds:F1} s in all");
         if (outDir != null)
@@ -280,6 +290,8 @@ public sealed class TrainVerb
             ["optimizer"] = Gpu.Engine.Training.Optimizer.Name(o.Optimizer),
             ["init"] = o.Init.ToString().ToLowerInvariant(),
             ["dropout"] = o.Dropout,
+            ["patience"] = o.Patience,
+            ["stopped_early_at_best_epoch"] = r.StoppedEarlyAtBestEpoch,
             ["shift"] = o.Shift,
             ["seed"] = o.Seed,
             ["val_fraction"] = o.ValFraction,

@@ -41,7 +41,14 @@ public static class Checkpoint
             var optimizer = Npy.Encode(state.Velocity);
             WriteDurably(Path.Combine(fresh, "model.npy"), model);
             WriteDurably(Path.Combine(fresh, "optimizer.npy"), optimizer);
+            var best = state.Best == null ? null : Npy.Encode(state.Best);
+            if (best != null) WriteDurably(Path.Combine(fresh, "best.npy"), best);
             var json = ToJson(run, state, Sha256(model), Sha256(optimizer));
+            if (best != null)
+            {
+                json["files"]!.AsObject()["best.npy"] = new JsonObject { ["sha256"] = Sha256(best), ["shape"] = new JsonArray(state.Best!.Length), ["dtype"] = "<f4" };
+                json["position"]!.AsObject()["best_epoch"] = state.BestEpoch;
+            }
             WriteDurably(Path.Combine(fresh, "state.json"), System.Text.Encoding.UTF8.GetBytes(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n"));
             if (Directory.Exists(final))
             {
@@ -97,7 +104,7 @@ public static class Checkpoint
                 ["optimizer"] = Optimizer.Name(o.Optimizer), ["beta1"] = o.Beta1, ["beta2"] = o.Beta2,
                 ["init"] = o.Init.ToString(), ["bias_init"] = o.BiasInit, ["dropout"] = o.Dropout, ["shift"] = o.Shift,
                 ["warmup_epochs"] = o.WarmupEpochs, ["step_every"] = o.StepEvery, ["step_gamma"] = o.StepGamma,
-                ["data_path"] = o.DataPath.ToString(),
+                ["data_path"] = o.DataPath.ToString(), ["patience"] = o.Patience, ["stop_on"] = o.StopOn.ToString(),
             },
             ["data"] = new JsonObject { ["folder"] = run.DataFolder, ["limit"] = run.Limit, ["train_images"] = run.TrainImages },
             ["position"] = new JsonObject
@@ -154,6 +161,7 @@ public static class Checkpoint
                 Dropout = (float?)h["dropout"] ?? 0f, Shift = (int?)h["shift"] ?? 0,
                 WarmupEpochs = (double?)h["warmup_epochs"] ?? 0, StepEvery = (int?)h["step_every"] ?? 10, StepGamma = (float?)h["step_gamma"] ?? 0.1f,
                 DataPath = Enum.Parse<DataPath>((string?)h["data_path"] ?? nameof(DataPath.Auto)),
+                Patience = (int?)h["patience"] ?? 0, StopOn = Enum.Parse<EarlyStopMetric>((string?)h["stop_on"] ?? nameof(EarlyStopMetric.Loss)),
             };
             if (!options.Hidden.SequenceEqual(sizes[1..^1])) throw Corrupt(statePath, "hidden widths do not match the layers");
             var d = root["data"]!;
@@ -162,8 +170,9 @@ public static class Checkpoint
                 (double?)e["val_loss"], (double?)e["val_accuracy"], (double)e["train_seconds"]!, (double?)e["samples_per_s"] ?? double.NaN, (double)e["eval_seconds"]!)).ToArray();
             var parameters = LoadVector(folder, "model.npy", root, count);
             var velocity = LoadVector(folder, "optimizer.npy", root, 2 * count);   // momentum / first moment, then second moment
+            float[]? best = root["files"]!["best.npy"] != null ? LoadVector(folder, "best.npy", root, count) : null;
             var state = new TrainState((int)p["epochs_done"]!, (int)p["step_in_epoch"]!, (int)p["steps_per_epoch"]!, (long)p["global_step"]!,
-                parameters, velocity, (double)p["partial_loss_sum"]!, (double)p["partial_correct"]!, history);
+                parameters, velocity, (double)p["partial_loss_sum"]!, (double)p["partial_correct"]!, history, best, (int?)p["best_epoch"] ?? 0);
             if (state.EpochsDone < 0 || state.StepInEpoch < 0 || state.StepInEpoch >= state.StepsPerEpoch || history.Length != state.EpochsDone
                 || state.GlobalStep != (long)state.EpochsDone * state.StepsPerEpoch + state.StepInEpoch)
                 throw Corrupt(statePath, "inconsistent position (epochs done, step in epoch, global step, history)");

@@ -33,10 +33,12 @@ public readonly record struct StepProgress(int Epoch, int Epochs, int Step, int 
 /// (<see cref="EpochsDone"/> whole epochs plus <see cref="StepInEpoch"/> steps of the next one;
 /// <see cref="GlobalStep"/> drives the learning-rate schedule), the device's loss and correct sums of
 /// the unfinished epoch, and the history of the finished epochs. Shuffles, split and initialisation
-/// are derived from the seed, so no generator state needs saving.
+/// are derived from the seed, so no generator state needs saving. With early stopping, <see cref="Best"/>
+/// holds the parameters of the best epoch so far (<see cref="BestEpoch"/>).
 /// </summary>
 public sealed record TrainState(int EpochsDone, int StepInEpoch, int StepsPerEpoch, long GlobalStep,
-    float[] Parameters, float[] Velocity, double PartialLossSum, double PartialCorrect, IReadOnlyList<EpochStats> History)
+    float[] Parameters, float[] Velocity, double PartialLossSum, double PartialCorrect, IReadOnlyList<EpochStats> History,
+    float[]? Best = null, int BestEpoch = 0)
 {
     public bool MidEpoch => StepInEpoch > 0;
 }

@@ -21,6 +21,10 @@ public sealed record TrainOptions
     public float Beta1 { get; init; } = 0.9f;
     public float Beta2 { get; init; } = 0.999f;
     public InitKind Init { get; init; } = InitKind.He;
+    /// <summary>Early stopping: stop after this many epochs without a better validation score, and restore the best epoch's weights (0: off).</summary>
+    public int Patience { get; init; }
+    /// <summary>The validation score early stopping watches.</summary>
+    public EarlyStopMetric StopOn { get; init; } = EarlyStopMetric.Loss;
     /// <summary>Random shifts of training images by up to this many pixels per axis (0: none; never at evaluation).</summary>
     public int Shift { get; init; }
     /// <summary>Inverted dropout rate on the hidden layers' outputs while training (0: off; never at evaluation).</summary>
@@ -54,12 +58,17 @@ public sealed record TrainOptions
         if (!(WarmupEpochs >= 0) || WarmupEpochs >= Epochs) throw new UserError($"--warmup-epochs {WarmupEpochs}: give a number >= 0 and below --epochs ({Epochs})");
         if (StepEvery < 1) throw new UserError($"--step-every {StepEvery}: give a whole number of epochs >= 1");
         if (!(StepGamma > 0 && StepGamma <= 1)) throw new UserError($"--step-gamma {StepGamma}: give a factor in (0, 1], e.g. 0.1");
+        if (Patience < 0) throw new UserError($"--patience {Patience}: give a whole number of epochs >= 0 (0: no early stopping)");
+        if (Patience > 0 && ValFraction <= 0) throw new UserError("--patience needs a validation split: give --val-fraction above 0");
         if (Shift < 0 || Shift > 8) throw new UserError($"--shift {Shift}: give a whole number of pixels from 0 to 8, e.g. 2");
         if (!(Dropout >= 0 && Dropout < 1)) throw new UserError($"--dropout {Dropout}: give a rate in [0, 1), e.g. 0.2");
         if (!float.IsFinite(BiasInit)) throw new UserError($"--bias-init {BiasInit}: give a finite number, e.g. 0.01");
         foreach (var h in Hidden) if (h < 1) throw new UserError($"--layers: width {h} is not a whole number >= 1");
     }
 }
+
+/// <summary>What early stopping watches on the validation split.</summary>
+public enum EarlyStopMetric { Loss, Accuracy }
 
 /// <summary>Learning-rate schedule over the whole run.</summary>
 public enum LrSchedule { Constant, Cosine, Step }
@@ -71,7 +80,7 @@ public sealed record EpochStats(int Epoch, double TrainLoss, double TrainAccurac
 public sealed record EvalStats(double Loss, double Accuracy, int Count);
 
 public sealed record TrainResult(MlpSpec Spec, float[] Parameters, IReadOnlyList<EpochStats> History, EvalStats Test,
-    double TrainSamplesPerSecond, double Seconds, int TrainCount, int ValCount, DataPath DataPath);
+    double TrainSamplesPerSecond, double Seconds, int TrainCount, int ValCount, DataPath DataPath, int? StoppedEarlyAtBestEpoch = null);
 
 /// <summary>
 /// The training loop. With the resident data path the dataset is uploaded once as bytes, every epoch
@@ -120,6 +129,9 @@ public static class Trainer
         double trainSeconds = 0, trained = 0;
         var nextDivergenceCheck = control?.DivergenceCheckInterval ?? TimeSpan.FromSeconds(5);
         long step = resume?.GlobalStep ?? 0, totalSteps = (long)scheduler.StepsPerEpoch * o.Epochs;
+        float[]? best = resume?.Best;
+        int bestEpoch = resume?.BestEpoch ?? 0;
+        bool stopEarly = false;
         for (int epoch = (resume?.EpochsDone ?? 0) + 1; epoch <= o.Epochs; epoch++)
         {
             var sw = Stopwatch.StartNew();
@@ -132,7 +144,7 @@ public static class Trainer
                 control?.OnStep?.Invoke(new StepProgress(e, o.Epochs, done, scheduler.StepsPerEpoch, globalStep, totalSteps));
                 at.Step = done + 1;   // the step about to run
                 if (control?.Stop.IsCancellationRequested == true && done < scheduler.StepsPerEpoch)
-                    Interrupt(control, model, o, scheduler, history, e, done, globalStep, at);
+                    Interrupt(control, model, o, scheduler, history, e, done, globalStep, at, (best, bestEpoch));
                 if (total.Elapsed >= nextDivergenceCheck)   // a few reads a minute, never per step
                 {
                     nextDivergenceCheck = total.Elapsed + (control?.DivergenceCheckInterval ?? TimeSpan.FromSeconds(5));
@@ -154,20 +166,32 @@ public static class Trainer
                 seconds, epochRows / seconds, ev.Elapsed.TotalSeconds);
             history.Add(stats);
             onEpoch?.Invoke(stats);
-            bool stopping = control?.Stop.IsCancellationRequested == true && epoch < o.Epochs;
+            if (o.Patience > 0)
+            {
+                if (bestEpoch == 0 || Score(o, stats) > Score(o, history[bestEpoch - 1])) { best = model.GetParameters(); bestEpoch = epoch; }
+                else stopEarly = epoch - bestEpoch >= o.Patience;
+            }
+            bool stopping = control?.Stop.IsCancellationRequested == true && epoch < o.Epochs && !stopEarly;
             if (control?.OnCheckpoint != null || stopping)
             {
                 at.Op = "reading the state for the checkpoint";
-                var state = new TrainState(epoch, 0, scheduler.StepsPerEpoch, step, model.GetParameters(), model.GetVelocity(), 0, 0, history.ToArray());
+                var state = new TrainState(epoch, 0, scheduler.StepsPerEpoch, step, model.GetParameters(), model.GetVelocity(), 0, 0, history.ToArray(),
+                    best, bestEpoch);
                 control!.OnCheckpoint?.Invoke(state);   // the last good checkpoint
                 if (stopping) throw new TrainingInterrupted(state);
             }
+            if (stopEarly) break;
         }
+        if (stopEarly && bestEpoch != history.Count) model.SetParameters(best!);   // early stopping: back to the best epoch's weights
         at.Op = "test evaluation";
         var test = Evaluate(model, dTest, o.EvalBatchSize);
         return new TrainResult(spec, model.GetParameters(), history, test,
-            trainSeconds > 0 ? trained / trainSeconds : 0, total.Elapsed.TotalSeconds, trainSet.Count, valSet?.Count ?? 0, path);
+            trainSeconds > 0 ? trained / trainSeconds : 0, total.Elapsed.TotalSeconds, trainSet.Count, valSet?.Count ?? 0, path,
+            stopEarly ? bestEpoch : null);
     }
+
+    /// <summary>Higher is better: validation accuracy, or minus the validation loss.</summary>
+    static double Score(TrainOptions o, EpochStats e) => o.StopOn == EarlyStopMetric.Accuracy ? e.ValAccuracy ?? 0 : -(e.ValLoss ?? double.PositiveInfinity);
 
     /// <summary>Loads a resume state into the model after checking that it belongs to this network and data.</summary>
     static void ApplyResume(TrainState r, DeviceMlp model, MlpSpec spec, MinibatchScheduler scheduler, TrainOptions o)
@@ -194,7 +218,7 @@ public static class Trainer
 
     /// <summary>A requested stop mid-epoch: checks for divergence, hands the exact state to the checkpoint hook, and throws <see cref="TrainingInterrupted"/>.</summary>
     static void Interrupt(TrainControl control, DeviceMlp model, TrainOptions o, MinibatchScheduler scheduler, List<EpochStats> history,
-        int epoch, int stepInEpoch, long globalStep, FaultSite at)
+        int epoch, int stepInEpoch, long globalStep, FaultSite at, (float[]? Best, int Epoch) bestSoFar)
     {
         at.Op = "reading the state for the checkpoint";
         var (lossSum, correct) = model.PeekMetrics();

@@ -94,7 +94,7 @@ public sealed class CheckpointTests
         var o = Options with
         {
             Optimizer = OptimizerKind.AdamW, LearningRate = 0.002f, Dropout = 0.2f, Shift = 1, WarmupEpochs = 1,
-            Activation = Gpu.Engine.Model.Activation.Tanh, DataPath = DataPath.Stream,
+            Activation = Gpu.Engine.Model.Activation.Tanh, DataPath = DataPath.Stream, Patience = 3,
         };
         var once = Trainer.Run(device, data, o);
         int stepsPerEpoch = (900 + 63) / 64;
@@ -103,8 +103,10 @@ public sealed class CheckpointTests
         var (run, _) = Checkpoint.Read(dir);
         Assert.That((run.Options.Optimizer, run.Options.Dropout, run.Options.Shift, run.Options.Activation, run.Options.DataPath),
             Is.EqualTo((o.Optimizer, o.Dropout, o.Shift, o.Activation, o.DataPath)), "the checkpoint keeps every setting");
+        Assert.That(File.Exists(Path.Combine(dir, "checkpoint", "best.npy")), "early stopping keeps the best weights in the checkpoint");
         var resumed = ResumeFromDisk(device, data, o);
         Assert.That(resumed.Parameters, Is.EqualTo(once.Parameters), "parameters bit for bit (Adam's two moment vectors restored)");
+        Assert.That(resumed.StoppedEarlyAtBestEpoch, Is.EqualTo(once.StoppedEarlyAtBestEpoch));
     }
 
     [Test]

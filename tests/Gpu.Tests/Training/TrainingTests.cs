@@ -103,6 +103,22 @@ public sealed class TrainingTests
     }
 
     [Test]
+    public void Early_stopping_restores_the_best_epoch()
+    {
+        using var device = ComputeDevice.Open("cpu");
+        // a learning rate high enough that the validation loss stops improving within a few epochs on 1,000 images
+        var o = new TrainOptions { Hidden = [64], Epochs = 30, BatchSize = 16, LearningRate = 0.1f, Schedule = LrSchedule.Constant, Patience = 2, Seed = 4 };
+        var r = Trainer.Run(device, Slice(1000, 500), o);
+        Assert.That(r.StoppedEarlyAtBestEpoch, Is.Not.Null, "stopped early");
+        int best = r.StoppedEarlyAtBestEpoch!.Value;
+        Assert.That(r.History, Has.Count.EqualTo(best + 2), "two epochs without improvement after the best");
+        Assert.That(r.History.Min(h => h.ValLoss!.Value), Is.EqualTo(r.History[best - 1].ValLoss!.Value));
+        // the returned weights are the best epoch's: retraining exactly that many epochs gives the same parameters
+        var exact = Trainer.Run(device, Slice(1000, 500), o with { Epochs = 30, Patience = 0 } with { Epochs = best } with { Schedule = LrSchedule.Constant });
+        Assert.That(r.Parameters, Is.EqualTo(exact.Parameters));
+    }
+
+    [Test]
     public void Learning_rate_schedules()
     {
         var o = new TrainOptions { LearningRate = 0.1f, Epochs = 10 };
