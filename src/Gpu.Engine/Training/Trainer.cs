@@ -224,7 +224,7 @@ public static class Trainer
         var (lossSum, correct) = model.PeekMetrics();
         ThrowIfDiverged(model, o, scheduler, lossSum, control);
         var state = new TrainState(epoch - 1, stepInEpoch, scheduler.StepsPerEpoch, globalStep,
-            model.GetParameters(), model.GetVelocity(), lossSum, correct, history.ToArray());
+            model.GetParameters(), model.GetVelocity(), lossSum, correct, history.ToArray(), bestSoFar.Best, bestSoFar.Epoch);
         control.OnCheckpoint?.Invoke(state);
         throw new TrainingInterrupted(state);
     }

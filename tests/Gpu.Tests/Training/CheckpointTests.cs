@@ -103,7 +103,7 @@ public sealed class CheckpointTests
         var (run, _) = Checkpoint.Read(dir);
         Assert.That((run.Options.Optimizer, run.Options.Dropout, run.Options.Shift, run.Options.Activation, run.Options.DataPath),
             Is.EqualTo((o.Optimizer, o.Dropout, o.Shift, o.Activation, o.DataPath)), "the checkpoint keeps every setting");
-        Assert.That(File.Exists(Path.Combine(dir, "checkpoint", "best.npy")), "early stopping keeps the best weights in the checkpoint");
+        Assert.That(File.Exists(Path.Combine(dir, "checkpoint", "best.npy")), "early stopping keeps the best weights in the checkpoint: " + string.Join(",", Directory.GetFileSystemEntries(dir, "*", SearchOption.AllDirectories)));
         var resumed = ResumeFromDisk(device, data, o);
         Assert.That(resumed.Parameters, Is.EqualTo(once.Parameters), "parameters bit for bit (Adam's two moment vectors restored)");
         Assert.That(resumed.StoppedEarlyAtBestEpoch, Is.EqualTo(once.StoppedEarlyAtBestEpoch));
