@@ -220,9 +220,10 @@ public sealed class TrainVerb
             result = display.Run(() => Trainer.Run(device, data, options, e =>
             {
                 history.Add(e);
-                string val = e.ValLoss is double vl ? $" | val loss {vl:F4} acc {e.ValAccuracy:F4}" : "";
-                display.Line($"epoch {e.Epoch,3}/{options.Epochs}  train loss {e.TrainLoss:F4} acc {e.TrainAccuracy:F4}{val} | " +
-                    $"{e.TrainSeconds:F1} s, {e.SamplesPerSecond:N0} samples/s");
+                // under 80 columns, so a terminal never wraps it under the live progress bar
+                string val = e.ValLoss is double vl ? $" | val {vl:F3} acc {e.ValAccuracy:F3}" : "";
+                display.Line($"epoch {e.Epoch,3}/{options.Epochs} loss {e.TrainLoss:F3} acc {e.TrainAccuracy:F3}{val} | " +
+                    $"{e.TrainSeconds:F1}s {Rate(e.SamplesPerSecond)} samples/s");
                 if (outDir != null) WriteHistory(Path.Combine(outDir, "history.csv"), history);
             }, control));
         }
@@ -251,6 +252,9 @@ public sealed class TrainVerb
         }
         return 0;
     }
+
+    /// <summary>A rate in at most 4 characters: 950, 2320, 181k.</summary>
+    static string Rate(double perSecond) => perSecond >= 10000 ? $"{perSecond / 1000:F0}k" : $"{perSecond:F0}";
 
     static InitKind ParseInit(string text) => text.Trim().ToLowerInvariant() switch
     {

@@ -34,7 +34,7 @@ public sealed class CliTests
         var r = Run("train", "--data", Repo.FashionMnist, "--limit", "1200", "--epochs", "2", "--layers", "20", "--batch-size", "64",
             "--device", "cpu", "--output", output, "--seed", "4");
         Assert.That(r.Code, Is.Zero, r.Err);
-        Assert.That(r.Out, Does.Contain("epoch   1/2").And.Contain("samples/s").And.Contain("test accuracy"));
+        Assert.That(r.Out, Does.Contain("epoch   1/2 loss").And.Contain("samples/s").And.Contain("test accuracy"));
         var history = File.ReadAllLines(Path.Combine(output, "history.csv"));
         Assert.That(history, Has.Length.EqualTo(3));
         Assert.That(history[0], Does.StartWith("epoch,train_loss,train_accuracy,val_loss,val_accuracy"));

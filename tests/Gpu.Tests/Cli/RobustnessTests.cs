@@ -266,7 +266,7 @@ public sealed class RobustnessTests
     {
         var r = Run(Train(DataFolder("d")));
         Assert.That(r.Code, Is.Zero, r.Err);
-        Assert.That(r.Out, Does.Contain("epoch   1/2").And.Contain("samples/s").And.Contain("test accuracy"));
+        Assert.That(r.Out, Does.Contain("epoch   1/2 loss").And.Contain("samples/s").And.Contain("test accuracy"));
         // ordinal search: culture-aware IndexOf (what Does.Contain uses) ignores control characters such as ESC
         Assert.That((r.Out + r.Err).Contains('\u001b'), Is.False, "no escape codes");
 
