@@ -190,11 +190,12 @@ public sealed class TrainVerb
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");
         var spec = MlpSpec.FromHidden(data.Train.Features, options.Hidden, data.Train.Classes, options.Activation, options.Loss);
-        stdout.WriteLine($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters), batch {options.BatchSize}, lr {options.LearningRate}, " +
+        stdout.WriteLine($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters)");
+        stdout.WriteLine($"training: batch {options.BatchSize}, lr {options.LearningRate}, " +
             $"{Gpu.Engine.Training.Optimizer.Name(options.Optimizer)}{(options.Optimizer == OptimizerKind.Sgd ? $" momentum {options.Momentum}" : "")}, l2 {options.L2}, " +
             $"{options.Schedule.ToString().ToLowerInvariant()} schedule{(options.WarmupEpochs > 0 ? $" after {options.WarmupEpochs} warm-up epochs" : "")}, seed {options.Seed}");
         options = options with { DataPath = Trainer.ChooseDataPath(options.DataPath, device, data) };
-        stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({options.ValFraction:P0} held out for validation), " +
+        stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({options.ValFraction * 100:0.#}% held out for validation), " +
             $"{data.Test.Count:N0} test images; {options.DataPath.ToString().ToLowerInvariant()} data path");
         if (resume != null)
         {
