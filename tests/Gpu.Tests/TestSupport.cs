@@ -83,3 +83,12 @@ public static class Repo
 
     public static string FashionMnist => Path.Combine(Root, "data", "fashion-mnist");
 }
+
+/// <summary>Base of tests that need a scratch folder: a fresh one per test in <see cref="dir"/>, deleted afterwards.</summary>
+public abstract class TempFolderTest
+{
+    protected string dir = null!;
+
+    [SetUp] public void MakeTempFolder() { dir = Path.Combine(Path.GetTempPath(), "gpu-test-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(dir); }
+    [TearDown] public void RemoveTempFolder() { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+}

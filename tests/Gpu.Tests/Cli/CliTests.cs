@@ -4,12 +4,8 @@ using Gpu.Cli;
 namespace Gpu.Tests.Cli;
 
 /// <summary>The program end to end, in-process: output, files, exit codes, and one-line errors without stack traces.</summary>
-public sealed class CliTests
+public sealed class CliTests : TempFolderTest
 {
-    string dir = null!;
-
-    [SetUp] public void MakeDir() { dir = Path.Combine(Path.GetTempPath(), "gpu-cli-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(dir); }
-    [TearDown] public void RemoveDir() => Directory.Delete(dir, true);
 
     static (int Code, string Out, string Err) Run(params string[] args)
     {

@@ -5,12 +5,9 @@ using Gpu.Engine.Training;
 namespace Gpu.Tests.Cli;
 
 /// <summary>Bad input, interruption and resume, divergence and output hygiene, through the program in-process.</summary>
-public sealed class RobustnessTests
+public sealed class RobustnessTests : TempFolderTest
 {
-    string dir = null!;
-
-    [SetUp] public void MakeDir() { dir = Path.Combine(Path.GetTempPath(), "gpu-rob-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(dir); }
-    [TearDown] public void RemoveDir() { Gpu.Engine.Training.DeviceMlp.MemoryLimitOverride = null; Directory.Delete(dir, true); }
+    [TearDown] public void ResetMemoryLimit() => Gpu.Engine.Training.DeviceMlp.MemoryLimitOverride = null;
 
     static (int Code, string Out, string Err) Run(string[] args, CancellationToken stop = default)
     {

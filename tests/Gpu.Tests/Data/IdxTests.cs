@@ -4,12 +4,8 @@ using Gpu.Engine.Data;
 
 namespace Gpu.Tests.Data;
 
-public sealed class IdxTests
+public sealed class IdxTests : TempFolderTest
 {
-    string dir = null!;
-
-    [SetUp] public void MakeDir() { dir = Path.Combine(Path.GetTempPath(), "gpu-idx-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(dir); }
-    [TearDown] public void RemoveDir() => Directory.Delete(dir, true);
 
     [Test]
     public void Reads_the_real_fashion_mnist_files()

@@ -6,12 +6,8 @@ using Gpu.Engine.Data;
 namespace Gpu.Tests.Data;
 
 /// <summary>NPY and CSV inputs: real Fashion-MNIST images round-tripped through both formats, and every kind of bad value.</summary>
-public sealed class TableDataTests
+public sealed class TableDataTests : TempFolderTest
 {
-    string dir = null!;
-
-    [SetUp] public void MakeDir() { dir = Path.Combine(Path.GetTempPath(), "gpu-table-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(dir); }
-    [TearDown] public void RemoveDir() => Directory.Delete(dir, true);
 
     /// <summary>Writes a C-order .npy v1.0 file with the given descr, shape and little-endian element bytes.</summary>
     static void WriteNpy(string path, string descr, int[] shape, byte[] data)

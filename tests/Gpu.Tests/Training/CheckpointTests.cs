@@ -8,13 +8,10 @@ using Gpu.Engine.Training;
 namespace Gpu.Tests.Training;
 
 /// <summary>Checkpoints, exact resume, interruption and divergence, on the CPU accelerator.</summary>
-public sealed class CheckpointTests
+public sealed class CheckpointTests : TempFolderTest
 {
-    string dir = null!;
     static DataPair? slice;
 
-    [SetUp] public void MakeDir() { dir = Path.Combine(Path.GetTempPath(), "gpu-ckpt-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(dir); }
-    [TearDown] public void RemoveDir() => Directory.Delete(dir, true);
 
     static DataPair Slice()
     {
