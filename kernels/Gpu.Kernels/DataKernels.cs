@@ -16,7 +16,7 @@ public static class DataKernels
         for (int e = start; e < end; e++)
         {
             int row = e / d, col = e % d;
-            x[e] = pixels[(long)order[offset + row] * d + col] * (1f / 255f) - 0.5f;
+            x[e] = Normalize(pixels[(long)order[offset + row] * d + col]);
             if (col == 0) y[row] = labels[order[offset + row]];
         }
     }
@@ -34,11 +34,20 @@ public static class DataKernels
             int row = e / d, col = e % d;
             int src = order[offset + row];
             int sx = Shift(seed, pass, src, 0, maxShift), sy = Shift(seed, pass, src, 1, maxShift);
-            int pr = col / w - sy, pc = col % w - sx;
-            byte v = pr >= 0 && pr < h && pc >= 0 && pc < w ? pixels[(long)src * d + pr * w + pc] : (byte)0;
-            x[e] = v * (1f / 255f) - 0.5f;
+            int p = ShiftedSource(col, w, h, sx, sy);
+            x[e] = Normalize(p >= 0 ? pixels[(long)src * d + p] : (byte)0);
             if (col == 0) y[row] = labels[src];
         }
+    }
+
+    /// <summary>The preprocessing the NumPy users apply: x / 255 - 0.5 (the host's streamed path calls it too).</summary>
+    public static float Normalize(byte pixel) => pixel * (1f / 255f) - 0.5f;
+
+    /// <summary>Where pixel <paramref name="col"/> of a w x h image shifted by (sx, sy) comes from, or -1 when it is shifted in from outside.</summary>
+    public static int ShiftedSource(int col, int w, int h, int sx, int sy)
+    {
+        int pr = col / w - sy, pc = col % w - sx;
+        return pr >= 0 && pr < h && pc >= 0 && pc < w ? pr * w + pc : -1;
     }
 
     /// <summary>The shift of image <paramref name="src"/> along axis 0 (x) or 1 (y) in pass <paramref name="pass"/>: an integer in [-maxShift, maxShift].</summary>

@@ -48,15 +48,7 @@ public static class Compare
     public static double RelativeError(float[] got, double[] want)
     {
         Assert.That(got, Has.Length.EqualTo(want.Length), "length");
-        double num = 0, den = 0;
-        for (int i = 0; i < got.Length; i++)
-        {
-            double d = got[i] - want[i];
-            num += d * d;
-            den += want[i] * want[i];
-        }
-        if (den == 0) return Math.Sqrt(num);
-        return Math.Sqrt(num / den);
+        return Gpu.Engine.Reference.KernelCheck.RelativeError(got, want);
     }
 
     public static void Close(float[] got, double[] want, double tolerance = 1e-5, string what = "")

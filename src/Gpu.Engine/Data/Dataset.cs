@@ -25,7 +25,7 @@ public sealed class Dataset
     }
 
     /// <summary>The preprocessing the NumPy users apply: x / 255 - 0.5, as float32.</summary>
-    public static float Normalize(byte pixel) => pixel * (1f / 255f) - 0.5f;
+    public static float Normalize(byte pixel) => Gpu.Kernels.DataKernels.Normalize(pixel);   // the device gather's own formula
 
     /// <summary>A new dataset holding the given rows, in the given order.</summary>
     public Dataset Subset(IReadOnlyList<int> rows, string name)

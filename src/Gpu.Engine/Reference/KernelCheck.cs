@@ -51,12 +51,18 @@ public static class KernelCheck
     static float[] Random(int n, Random r, double scale = 1) => Enumerable.Range(0, n).Select(_ => (float)((r.NextDouble() * 2 - 1) * scale)).ToArray();
     static double[] D(float[] a) => Array.ConvertAll(a, v => (double)v);
 
+    /// <summary>||got - want|| / ||want|| (the plain norm when want is 0); NaN anywhere in got makes it NaN.</summary>
+    public static double RelativeError(float[] got, double[] want)
+    {
+        double num = 0, den = 0;
+        for (int i = 0; i < got.Length; i++) { double d = got[i] - want[i]; num += d * d; den += want[i] * want[i]; }
+        return den == 0 ? Math.Sqrt(num) : Math.Sqrt(num / den);
+    }
+
     static CheckResult Compare(string kernel, string variant, string shape, float[] got, double[] want)
     {
         int unwritten = got.Count(float.IsNaN);
-        double num = 0, den = 0;
-        for (int i = 0; i < got.Length; i++) { double d = got[i] - want[i]; num += d * d; den += want[i] * want[i]; }
-        double rel = den == 0 ? Math.Sqrt(num) : Math.Sqrt(num / den);
+        double rel = RelativeError(got, want);
         return new CheckResult(kernel, variant, shape, rel, unwritten, unwritten == 0 && rel < Tolerance);
     }
 

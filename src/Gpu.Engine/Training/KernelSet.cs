@@ -94,21 +94,22 @@ public sealed class KernelSet
         tiled.Value(config, a, b, c, aux, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, (int)act);
     }
 
-    bool UseVector(params (int Dim, ArrayView<float> View)[] loads)
+    /// <summary>Whether the Float4 kernels run a product loading <paramref name="a"/> along dimension <paramref name="dimA"/> and <paramref name="b"/> along <paramref name="dimB"/> (called per product: no allocation).</summary>
+    bool UseVector(int dimA, ArrayView<float> a, int dimB, ArrayView<float> b)
     {
         if (Gemm is GemmVariant.Scalar or GemmVariant.Tiled || (Gemm == GemmVariant.Auto && !IsCpu)) return false;
-        bool fits = loads.All(l => l.Dim % 4 == 0 && ViewIndex(l.View) % 4 == 0);
+        bool fits = dimA % 4 == 0 && ViewIndex(a) % 4 == 0 && dimB % 4 == 0 && ViewIndex(b) % 4 == 0;
         if (Gemm == GemmVariant.Vector4 && !fits) throw new ArgumentException("the Float4 GEMM needs its load dimensions and view offsets to be multiples of 4");
         return fits;
     }
 
-    static long ViewIndex(ArrayView<float> v) => ((IContiguousArrayView)v).Index;
+    static long ViewIndex(ArrayView<float> v) => ((IContiguousArrayView<float>)v).Index;
 
     /// <summary>Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]).</summary>
     public void DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act)
     {
         if (UseTiled) Tiled(x, w, y, b, m, n, k, k, 1, k, 1, Epilogue.BiasAct, act);
-        else if (UseVector((k, x), (k, w))) denseForward4(VectorGemmKernels.Threads(m, n), x, w, b, y, m, n, k, (int)act);
+        else if (UseVector(k, x, k, w)) denseForward4(VectorGemmKernels.Threads(m, n), x, w, b, y, m, n, k, (int)act);
         else denseForward(GemmKernels.Threads(m, n), x, w, b, y, m, n, k, (int)act);
     }
 
@@ -116,7 +117,7 @@ public sealed class KernelSet
     public void WeightGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, int m, int n, int k)
     {
         if (UseTiled) Tiled(dz, h, dw, dw, n, k, m, 1, n, 1, k, Epilogue.None, Activation.Identity);
-        else if (UseVector((n, dz), (k, h))) weightGrad4(VectorGemmKernels.Threads(n, k), dz, h, dw, m, n, k);
+        else if (UseVector(n, dz, k, h)) weightGrad4(VectorGemmKernels.Threads(n, k), dz, h, dw, m, n, k);
         else weightGrad(GemmKernels.Threads(n, k), dz, h, dw, m, n, k);
     }
 
@@ -124,7 +125,7 @@ public sealed class KernelSet
     public void InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act)
     {
         if (UseTiled) Tiled(dz, w, dx, h, m, k, n, n, 1, 1, k, Epilogue.ActBackprop, act);
-        else if (UseVector((n, dz), (k, w))) inputGrad4(VectorGemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, (int)act);
+        else if (UseVector(n, dz, k, w)) inputGrad4(VectorGemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, (int)act);
         else inputGrad(GemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, (int)act);
     }
 

@@ -93,17 +93,16 @@ public sealed class StreamedDataset : IBatchSource
         catch (Exception e) { queue.CompleteAdding(); throw new InvalidOperationException("the batch producer failed", e); }
     }
 
-    /// <summary>The host side of the random shift: the same shifts as the device gather (<c>DataKernels.Shift</c>).</summary>
+    /// <summary>The host side of the random shift: the device gather's shifts and source mapping (<c>DataKernels.Shift</c>, <c>ShiftedSource</c>).</summary>
     static void Shift(ReadOnlySpan<byte> pixels, Span<float> dst, int w, Augmentation a, int src)
     {
         int h = pixels.Length / w;
         int sx = Gpu.Kernels.DataKernels.Shift(a.Seed, a.Pass, src, 0, a.MaxShift), sy = Gpu.Kernels.DataKernels.Shift(a.Seed, a.Pass, src, 1, a.MaxShift);
-        for (int r = 0; r < h; r++)
-            for (int c = 0; c < w; c++)
-            {
-                int pr = r - sy, pc = c - sx;
-                dst[r * w + c] = Dataset.Normalize(pr >= 0 && pr < h && pc >= 0 && pc < w ? pixels[pr * w + pc] : (byte)0);
-            }
+        for (int c = 0; c < pixels.Length; c++)
+        {
+            int p = Gpu.Kernels.DataKernels.ShiftedSource(c, w, h, sx, sy);
+            dst[c] = Dataset.Normalize(p >= 0 ? pixels[p] : (byte)0);
+        }
     }
 
     public (ArrayView<float> X, ArrayView<int> Y, int Rows) Next()
