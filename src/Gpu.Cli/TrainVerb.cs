@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using Gpu.Engine.Analysis;
 using CommandLine;
 using Gpu.Engine;
 using Gpu.Engine.Data;
@@ -103,7 +105,7 @@ public sealed class TrainVerb
     [Option("data-path", Default = DataPath.Auto, HelpText = "auto, resident (dataset on the device, batches gathered there) or stream (page-locked host buffers, async copies).")]
     public DataPath DataPath { get; set; } = DataPath.Auto;
 
-    [Option("output", HelpText = "Folder for history.csv, summary.json and checkpoint/ (model.npy, optimizer.npy, state.json; written every epoch and on Ctrl-C), created if missing.")]
+    [Option("output", HelpText = "Folder for model.npy + model.json (the trained model, at the end), history.csv + curves.png (every epoch) and checkpoint/ (every epoch and on Ctrl-C), created if missing.")]
     public string? Output { get; set; }
 
     [Option("limit", Default = 0, HelpText = "Use only the first N training images (0: all). For quick experiments.")]
@@ -225,7 +227,11 @@ public sealed class TrainVerb
                 string val = e.ValLoss is double vl ? $" | val {vl:F3} acc {e.ValAccuracy:F3}" : "";
                 display.Line($"epoch {e.Epoch,3}/{options.Epochs} loss {e.TrainLoss:F3} acc {e.TrainAccuracy:F3}{val} | " +
                     $"{e.TrainSeconds:F1}s {Rate(e.SamplesPerSecond)} samples/s");
-                if (outDir != null) WriteHistory(Path.Combine(outDir, "history.csv"), history);
+                if (outDir != null)
+                {
+                    WriteHistory(Path.Combine(outDir, "history.csv"), history);
+                    Plots.TrainingCurves(history, Path.Combine(outDir, "curves.png"), $"{spec} on {data.Train.Name}, seed {options.Seed}");
+                }
             }, control));
         }
         catch (TrainingInterrupted stopped)
@@ -248,8 +254,8 @@ public sealed class TrainVerb
             $"{result.TrainCount:N0} train / {result.ValCount:N0} validation images, {result.Seconds:F1} s in all");
         if (outDir != null)
         {
-            WriteSummary(Path.Combine(outDir, "summary.json"), device, data, options, result);
-            stdout.WriteLine($"wrote {Path.Combine(outDir, "history.csv")}, {Path.Combine(outDir, "summary.json")} and {Path.Combine(outDir, Checkpoint.FolderName)}/");
+            WriteModel(outDir, device, data, dataFolder, limit, options, result);
+            stdout.WriteLine($"wrote {Path.Combine(outDir, SavedModel.NpyName)}, {SavedModel.JsonName}, history.csv, curves.png and {Checkpoint.FolderName}/ in {outDir}");
         }
         return 0;
     }
@@ -275,44 +281,29 @@ public sealed class TrainVerb
         AtomicFile.WriteAllText(path, sb.ToString());
     }
 
-    static void WriteSummary(string path, ComputeDevice device, DataPair data, TrainOptions o, TrainResult r)
+    /// <summary>model.npy and model.json: the trained weights and everything needed to use and reproduce them.</summary>
+    static void WriteModel(string dir, ComputeDevice device, DataPair data, string dataSource, int limit, TrainOptions o, TrainResult r)
     {
-        var summary = new Dictionary<string, object?>
+        var last = r.History[^1];
+        SavedModel.Write(dir, r.Spec, r.Parameters, new JsonObject
         {
             ["device"] = $"{device.Id} ({device.Name})",
-            ["layers"] = r.Spec.Sizes,
-            ["hidden"] = o.Hidden,
-            ["activation"] = MlpSpec.ActivationName(o.Activation),
-            ["loss"] = o.Loss == LossKind.SoftmaxCrossEntropy ? "softmax-ce" : "sigmoid-sse",
-            ["parameters"] = r.Spec.ParameterCount,
-            ["epochs"] = o.Epochs,
-            ["batch_size"] = o.BatchSize,
-            ["learning_rate"] = o.LearningRate,
-            ["momentum"] = o.Momentum,
-            ["l2"] = o.L2,
-            ["schedule"] = o.Schedule.ToString().ToLowerInvariant(),
-            ["warmup_epochs"] = o.WarmupEpochs,
-            ["optimizer"] = Gpu.Engine.Training.Optimizer.Name(o.Optimizer),
-            ["init"] = o.Init.ToString().ToLowerInvariant(),
-            ["dropout"] = o.Dropout,
-            ["patience"] = o.Patience,
-            ["stopped_early_at_best_epoch"] = r.StoppedEarlyAtBestEpoch,
-            ["shift"] = o.Shift,
             ["seed"] = o.Seed,
-            ["val_fraction"] = o.ValFraction,
-            ["data"] = data.Folder,
-            ["data_path"] = r.DataPath.ToString().ToLowerInvariant(),
-            ["train_count"] = r.TrainCount,
-            ["val_count"] = r.ValCount,
-            ["test_count"] = r.Test.Count,
-            ["test_accuracy"] = r.Test.Accuracy,
-            ["test_loss"] = r.Test.Loss,
-            ["final_val_accuracy"] = r.History[^1].ValAccuracy,
-            ["final_train_loss"] = r.History[^1].TrainLoss,
-            ["train_samples_per_s"] = r.TrainSamplesPerSecond,
-            ["seconds"] = r.Seconds,
-            ["engine_version"] = typeof(Trainer).Assembly.GetName().Version?.ToString(3),
-        };
-        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            ["hyperparameters"] = Checkpoint.OptionsToJson(o),
+            ["data"] = new JsonObject
+            {
+                ["name"] = data.Train.Name, ["source"] = dataSource, ["limit"] = limit, ["features"] = data.Train.Features, ["classes"] = data.Train.Classes,
+                ["train_count"] = r.TrainCount, ["val_count"] = r.ValCount, ["test_count"] = r.Test.Count,
+                ["data_path"] = r.DataPath.ToString().ToLowerInvariant(),
+            },
+            ["metrics"] = new JsonObject
+            {
+                ["test_accuracy"] = r.Test.Accuracy, ["test_loss"] = r.Test.Loss,
+                ["epochs_trained"] = r.History.Count, ["stopped_early_at_best_epoch"] = r.StoppedEarlyAtBestEpoch,
+                ["final_train_loss"] = last.TrainLoss, ["final_train_accuracy"] = last.TrainAccuracy,
+                ["final_val_loss"] = last.ValLoss is double vl && double.IsFinite(vl) ? vl : null, ["final_val_accuracy"] = last.ValAccuracy,
+                ["train_samples_per_s"] = r.TrainSamplesPerSecond, ["seconds"] = r.Seconds,
+            },
+        });
     }
 }

@@ -24,7 +24,7 @@ public sealed class CliTests : TempFolderTest
     }
 
     [Test]
-    public void Train_writes_history_and_summary()
+    public void Train_writes_model_history_and_curves()
     {
         var output = Path.Combine(dir, "out");
         var r = Run("train", "--data", Repo.FashionMnist, "--limit", "1200", "--epochs", "2", "--layers", "20", "--batch-size", "64",
@@ -34,12 +34,20 @@ public sealed class CliTests : TempFolderTest
         var history = File.ReadAllLines(Path.Combine(output, "history.csv"));
         Assert.That(history, Has.Length.EqualTo(3));
         Assert.That(history[0], Does.StartWith("epoch,train_loss,train_accuracy,val_loss,val_accuracy"));
-        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "summary.json")));
-        var root = summary.RootElement;
-        foreach (var key in new[] { "device", "layers", "epochs", "batch_size", "test_accuracy", "test_loss", "train_samples_per_s", "seconds" })
+        using var model = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "model.json")));
+        var root = model.RootElement;
+        foreach (var key in new[] { "format", "engine_version", "device", "layers", "activation", "loss", "parameter_count", "preprocessing", "seed", "hyperparameters", "data", "metrics" })
             Assert.That(root.TryGetProperty(key, out _), Is.True, key);
         Assert.That(root.GetProperty("layers").EnumerateArray().Select(e => e.GetInt32()), Is.EqualTo(new[] { 784, 20, 10 }));
-        Assert.That(root.GetProperty("test_accuracy").GetDouble(), Is.InRange(0.3, 1.0));
+        Assert.That(root.GetProperty("hyperparameters").GetProperty("batch_size").GetInt32(), Is.EqualTo(64));
+        Assert.That(root.GetProperty("metrics").GetProperty("test_accuracy").GetDouble(), Is.InRange(0.3, 1.0));
+        Assert.That(root.GetProperty("metrics").GetProperty("epochs_trained").GetInt32(), Is.EqualTo(2));
+        var saved = Gpu.Engine.Model.SavedModel.Read(output);
+        Assert.That(saved.Parameters, Has.Length.EqualTo(784 * 20 + 20 * 10 + 30));
+        Assert.That(saved.Options!.BatchSize, Is.EqualTo(64));
+        var png = File.ReadAllBytes(Path.Combine(output, "curves.png"));
+        Assert.That(png.Take(4), Is.EqualTo(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }), "curves.png is a PNG");
+        Assert.That(png, Has.Length.GreaterThan(10_000), "curves.png has content");
         Assert.That(root.GetProperty("device").GetString(), Does.StartWith("cpu"));
     }
 

@@ -1,0 +1,97 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Gpu.Engine.Data;
+using Gpu.Engine.Training;
+
+namespace Gpu.Engine.Model;
+
+/// <summary>
+/// A trained model as <c>train --output DIR</c> leaves it: <c>DIR/model.npy</c>, the flat float32
+/// parameter vector in design.md's packing (weights layer by layer, row-major [out, in], then all
+/// biases: what the NumPy users' <c>unpack</c> reads), and <c>DIR/model.json</c>: layer sizes,
+/// activation, loss, hyperparameters, seed, dataset, input preprocessing, final metrics, engine
+/// version. Both are written atomically (temporary file + rename), model.npy first, so a model.json
+/// always describes a complete model.npy. Reading validates everything and reports one <see cref="UserError"/>.
+/// </summary>
+public sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject Info, string Folder)
+{
+    public const string NpyName = "model.npy", JsonName = "model.json";
+    const string Format = "gpu-model";
+    const int FormatVersion = 1;
+
+    /// <summary>The preprocessing every input goes through, as model.json states it.</summary>
+    public const string Preprocessing = "pixels as uint8 0..255 (float inputs in [0, 1] are scaled by 255 first), then x / 255 - 0.5";
+
+    /// <summary>The run's hyperparameters (absent in a hand-written model.json).</summary>
+    public TrainOptions? Options => Info["hyperparameters"] is JsonNode h ? Checkpoint.OptionsFromJson(h) : null;
+
+    /// <summary>The data the model was trained on (a folder, or explicit files as <see cref="DataSource"/> writes them).</summary>
+    public string? DataSourceText => (string?)Info["data"]?["source"];
+
+    /// <summary>
+    /// Writes model.npy and model.json into <paramref name="dir"/>. <paramref name="extra"/> adds
+    /// top-level fields (hyperparameters, data, metrics, device, ...); the format, engine version,
+    /// layers, activation, loss, parameter count, packing and preprocessing are always written.
+    /// </summary>
+    public static void Write(string dir, MlpSpec spec, float[] parameters, JsonObject extra)
+    {
+        if (parameters.Length != spec.ParameterCount)
+            throw new ArgumentException($"{parameters.Length} parameters for {spec} ({spec.ParameterCount})");
+        var json = new JsonObject
+        {
+            ["format"] = Format,
+            ["format_version"] = FormatVersion,
+            ["engine_version"] = Checkpoint.EngineVersion,
+            ["written_utc"] = DateTime.UtcNow.ToString("o"),
+            ["layers"] = new JsonArray(spec.Sizes.Select(v => (JsonNode)v).ToArray()),
+            ["activation"] = MlpSpec.ActivationName(spec.Activation),
+            ["loss"] = LossName(spec.Loss),
+            ["parameter_count"] = spec.ParameterCount,
+            ["packing"] = "model.npy: float32 vector; weights layer by layer, each row-major [out, in], then the biases layer by layer",
+            ["preprocessing"] = Preprocessing,
+        };
+        foreach (var (key, value) in extra) json[key] = value?.DeepClone();
+        AtomicFile.Write(Path.Combine(dir, NpyName), tmp => File.WriteAllBytes(tmp, Npy.Encode(parameters)));
+        AtomicFile.WriteAllText(Path.Combine(dir, JsonName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+
+    public static string LossName(LossKind loss) => loss == LossKind.SoftmaxCrossEntropy ? "softmax-ce" : "sigmoid-sse";
+
+    /// <summary>Reads a model from <paramref name="path"/>: a folder holding model.json and model.npy, or model.json itself.</summary>
+    public static SavedModel Read(string path)
+    {
+        string dir = File.Exists(path) && Path.GetFileName(path) == JsonName ? Path.GetDirectoryName(Path.GetFullPath(path))! : path;
+        string jsonPath = Path.Combine(dir, JsonName), npyPath = Path.Combine(dir, NpyName);
+        if (!Directory.Exists(dir)) throw new UserError($"--model {path}: folder not found; give the --output folder of a 'gpu train' run");
+        if (!File.Exists(jsonPath))
+            throw new UserError($"--model {path}: no {JsonName} there; give the --output folder of a 'gpu train' run (train writes {NpyName} and {JsonName} at its end)");
+        UserError Bad(string file, string why) => new($"bad model file {file}: {why}; train the model again or give another --model folder");
+        JsonObject info;
+        try { info = JsonNode.Parse(File.ReadAllText(jsonPath))?.AsObject() ?? throw new JsonException("empty"); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException) { throw Bad(jsonPath, $"not a JSON object ({e.Message.Split('\n')[0].TrimEnd('.')})"); }
+        catch (IOException e) { throw Bad(jsonPath, $"cannot read it ({e.Message.TrimEnd('.')})"); }
+        MlpSpec spec;
+        try
+        {
+            if ((string?)info["format"] != Format) throw Bad(jsonPath, $"not a gpu model (no \"format\": \"{Format}\")");
+            if ((int?)info["format_version"] != FormatVersion) throw Bad(jsonPath, $"format version {info["format_version"]}; this engine reads version {FormatVersion}");
+            int[] sizes = info["layers"]!.AsArray().Select(n => (int)n!).ToArray();
+            var loss = MlpSpec.ParseLoss((string)info["loss"]!);
+            spec = new MlpSpec(sizes, MlpSpec.ParseActivation((string)info["activation"]!), loss);
+            if ((int)info["parameter_count"]! != spec.ParameterCount)
+                throw Bad(jsonPath, $"parameter_count {info["parameter_count"]} does not match layers {spec} ({spec.ParameterCount} parameters)");
+        }
+        catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException or ArgumentException or JsonException)
+        {
+            throw Bad(jsonPath, $"missing or malformed field ({e.Message.Split('\n')[0].TrimEnd('.')})");
+        }
+        if (!File.Exists(npyPath)) throw Bad(npyPath, "file missing");
+        float[] p;
+        try { p = Npy.Decode(File.ReadAllBytes(npyPath), npyPath); }
+        catch (IOException e) { throw Bad(npyPath, $"cannot read it ({e.Message.TrimEnd('.')})"); }
+        if (p.Length != spec.ParameterCount) throw Bad(npyPath, $"holds {p.Length} values; layers {spec} need {spec.ParameterCount}");
+        int bad = Array.FindIndex(p, v => !float.IsFinite(v));
+        if (bad >= 0) throw Bad(npyPath, $"parameter {bad} is {p[bad]}");
+        return new SavedModel(spec, p, info, dir);
+    }
+}
