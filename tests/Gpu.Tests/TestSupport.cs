@@ -84,3 +84,27 @@ public abstract class TempFolderTest
     [SetUp] public void MakeTempFolder() { dir = Path.Combine(Path.GetTempPath(), "gpu-test-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(dir); }
     [TearDown] public void RemoveTempFolder() { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
 }
+
+/// <summary>Runs the program in-process and checks the shape of user-error reports.</summary>
+public static class CliRun
+{
+    public static (int Code, string Out, string Err) Run(string[] args, CancellationToken stop)
+    {
+        var o = new StringWriter(); var e = new StringWriter();
+        int code = Gpu.Cli.Program.Run(args, o, e, stop);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    public static (int Code, string Out, string Err) Run(params string[] args) => Run(args, default);
+
+    /// <summary>Exit code <paramref name="code"/> (any non-zero when null), one line on stderr starting "error: " and containing <paramref name="contains"/>, no stack trace.</summary>
+    public static void AssertOneLineError((int Code, string Out, string Err) r, string contains, int? code = null)
+    {
+        if (code is int c) Assert.That(r.Code, Is.EqualTo(c), "exit code; stderr: " + r.Err);
+        else Assert.That(r.Code, Is.Not.Zero, "exit code");
+        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(1), "one line on stderr: " + r.Err);
+        Assert.That(r.Err, Does.StartWith("error: ").And.Contain(contains));
+        Assert.That(r.Err, Does.Not.Contain("   at "), "no stack trace");
+    }
+}

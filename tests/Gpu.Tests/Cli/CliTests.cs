@@ -1,27 +1,12 @@
 using System.Text.Json;
 using Gpu.Cli;
+using static Gpu.Tests.CliRun;
 
 namespace Gpu.Tests.Cli;
 
 /// <summary>The program end to end, in-process: output, files, exit codes, and one-line errors without stack traces.</summary>
 public sealed class CliTests : TempFolderTest
 {
-
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter(); var e = new StringWriter();
-        int code = Program.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
-    static void AssertOneLineError((int Code, string Out, string Err) r, string contains)
-    {
-        Assert.That(r.Code, Is.Not.Zero, "exit code");
-        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.That(lines, Has.Length.EqualTo(1), "one line on stderr: " + r.Err);
-        Assert.That(r.Err, Does.StartWith("error: ").And.Contain(contains));
-        Assert.That(r.Err, Does.Not.Contain("   at "), "no stack trace");
-    }
 
     [Test]
     public void Train_writes_model_history_and_curves()

@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using Gpu.Cli;
 using Gpu.Engine.Training;
+using static Gpu.Tests.CliRun;
 
 namespace Gpu.Tests.Cli;
 
@@ -9,23 +10,8 @@ public sealed class RobustnessTests : TempFolderTest
 {
     [TearDown] public void ResetMemoryLimit() => Gpu.Engine.Training.DeviceMlp.MemoryLimitOverride = null;
 
-    static (int Code, string Out, string Err) Run(string[] args, CancellationToken stop = default)
-    {
-        var o = new StringWriter(); var e = new StringWriter();
-        int code = Program.Run(args, o, e, stop);
-        return (code, o.ToString(), e.ToString());
-    }
-
-    static (int Code, string Out, string Err) Run(params string[] args) => Run(args, default);
-
-    static void AssertOneLineError((int Code, string Out, string Err) r, string contains, int code = 2)
-    {
-        Assert.That(r.Code, Is.EqualTo(code), "exit code; stderr: " + r.Err);
-        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.That(lines, Has.Length.EqualTo(1), "one line on stderr: " + r.Err);
-        Assert.That(r.Err, Does.StartWith("error: ").And.Contain(contains));
-        Assert.That(r.Err, Does.Not.Contain("   at "), "no stack trace");
-    }
+    /// <summary>The robustness cases are all bad input (exit 2) unless they say otherwise.</summary>
+    static void AssertOneLineError((int Code, string Out, string Err) r, string contains, int code = 2) => CliRun.AssertOneLineError(r, contains, code);
 
     // ---- synthetic IDX data folders ----
 
