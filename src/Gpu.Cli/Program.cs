@@ -39,9 +39,12 @@ public static class Program
                 s.AutoHelp = true;
                 s.AutoVersion = true;
             });
-            var result = parser.ParseArguments<TrainVerb, DevicesVerb, CheckVerb>(args);
+            var result = parser.ParseArguments<TrainVerb, EvalVerb, PredictVerb, WeightsVerb, DevicesVerb, CheckVerb>(args);
             return result.MapResult(
                 (TrainVerb v) => v.Execute(stdout, stderr, args, stop, terminal),
+                (EvalVerb v) => v.Execute(stdout),
+                (PredictVerb v) => v.Execute(stdout),
+                (WeightsVerb v) => v.Execute(stdout),
                 (DevicesVerb v) => v.Execute(stdout),
                 (CheckVerb v) => v.Execute(stdout),
                 errors => ReportParseErrors(result, errors.ToList(), stdout, stderr));
@@ -79,8 +82,8 @@ public static class Program
         string verb = args0(result);
         string message = first switch
         {
-            NoVerbSelectedError => "no verb given; use one of: train, devices, check (see 'gpu --help')",
-            BadVerbSelectedError b => $"unknown verb '{b.Token}'; use one of: train, devices, check (see 'gpu --help')",
+            NoVerbSelectedError => "no verb given; use one of: train, eval, predict, weights, devices, check (see 'gpu --help')",
+            BadVerbSelectedError b => $"unknown verb '{b.Token}'; use one of: train, eval, predict, weights, devices, check (see 'gpu --help')",
             UnknownOptionError u => $"unknown option '{Dash(u.Token)}'{verb}; see 'gpu{VerbName(result)} --help'",
             BadFormatConversionError f => $"option '{Dash(f.NameInfo.NameText)}' got a value that is not valid{verb}; see 'gpu{VerbName(result)} --help'",
             MissingValueOptionError m => $"option '{Dash(m.NameInfo.NameText)}' needs a value; see 'gpu{VerbName(result)} --help'",

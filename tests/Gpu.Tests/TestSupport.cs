@@ -1,4 +1,6 @@
+using System.Text;
 using Gpu.Engine;
+using Gpu.Engine.Data;
 using Gpu.Engine.Devices;
 using ILGPU;
 
@@ -106,5 +108,36 @@ public static class CliRun
         Assert.That(lines, Has.Length.EqualTo(1), "one line on stderr: " + r.Err);
         Assert.That(r.Err, Does.StartWith("error: ").And.Contain(contains));
         Assert.That(r.Err, Does.Not.Contain("   at "), "no stack trace");
+    }
+}
+
+/// <summary>Writes the data files users have: NPY arrays of any type and shape, and CSV tables.</summary>
+public static class TestFiles
+{
+    /// <summary>Writes a C-order .npy v1.0 file with the given descr, shape and little-endian element bytes.</summary>
+    public static void WriteNpy(string path, string descr, int[] shape, byte[] data)
+    {
+        string dims = shape.Length == 1 ? $"{shape[0]}," : string.Join(", ", shape);
+        string dict = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({dims}), }}";
+        int pad = (64 - (10 + dict.Length + 1) % 64) % 64;
+        var header = dict + new string(' ', pad) + "\n";
+        using var f = File.Create(path);
+        f.Write([0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0, (byte)header.Length, (byte)(header.Length >> 8)]);
+        f.Write(Encoding.ASCII.GetBytes(header));
+        f.Write(data);
+    }
+
+    public static byte[] Floats(IEnumerable<float> v) => v.SelectMany(BitConverter.GetBytes).ToArray();
+    public static byte[] Longs(IEnumerable<long> v) => v.SelectMany(BitConverter.GetBytes).ToArray();
+
+    /// <summary>The dataset as CSV rows <c>label,pixel0,...</c> (pixels only without <paramref name="labels"/>), with an optional header.</summary>
+    public static string Csv(Dataset d, bool header, bool labels = true)
+    {
+        var sb = new StringBuilder();
+        string first = labels ? "label," : "";
+        if (header) sb.AppendLine(first + string.Join(",", Enumerable.Range(0, d.Features).Select(i => $"pixel{i}")));
+        for (int i = 0; i < d.Count; i++)
+            sb.AppendLine((labels ? d.Labels[i] + "," : "") + string.Join(",", d.Pixels.Skip(i * d.Features).Take(d.Features)));
+        return sb.ToString();
     }
 }

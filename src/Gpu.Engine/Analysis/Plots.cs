@@ -40,6 +40,55 @@ public static class Plots
         plot.ShowLegend(what == "loss" ? Alignment.UpperRight : Alignment.LowerRight);
     }
 
+    /// <summary>
+    /// The first <paramref name="count"/> rows of a weight matrix whose rows are <paramref name="width"/> x
+    /// <paramref name="width"/> images, as tiles laid out left to right and top to bottom, <paramref name="columns"/>
+    /// per row, with one NaN cell between tiles. Each tile is divided by its own largest |w|, so it spans at
+    /// most [-1, 1] with 0 in the middle; an all-zero row stays 0.
+    /// </summary>
+    public static double[,] WeightMosaic(float[] weights, int count, int width, int columns)
+    {
+        int pixels = width * width, tileRows = (count + columns - 1) / columns;
+        if ((long)count * pixels > weights.Length) throw new ArgumentException($"{weights.Length} weights hold fewer than {count} rows of {pixels}");
+        var m = new double[tileRows * (width + 1) - 1, columns * (width + 1) - 1];
+        for (int r = 0; r < m.GetLength(0); r++)
+            for (int c = 0; c < m.GetLength(1); c++) m[r, c] = double.NaN;
+        for (int t = 0; t < count; t++)
+        {
+            var row = weights.AsSpan(t * pixels, pixels);
+            double max = 0;
+            foreach (var w in row) max = Math.Max(max, Math.Abs(w));
+            int top = t / columns * (width + 1), left = t % columns * (width + 1);
+            for (int i = 0; i < pixels; i++) m[top + i / width, left + i % width] = max > 0 ? row[i] / max : 0;
+        }
+        return m;
+    }
+
+    /// <summary>
+    /// <c>weights.png</c>: a <see cref="WeightMosaic"/> as one grey heat map (black -1, grey 0, white +1 of
+    /// each tile's own range), gaps between tiles in blue, with a colour bar.
+    /// </summary>
+    public static void WeightTiles(double[,] mosaic, string path, string title)
+    {
+        var plot = new Plot();
+        var map = plot.Add.Heatmap(mosaic);
+        map.Colormap = new ScottPlot.Colormaps.Grayscale();
+        map.ManualRange = new ScottPlot.Range(-1, 1);
+        map.NaNCellColor = Color.FromHex("#5b7fb3");
+        var bar = plot.Add.ColorBar(map);
+        bar.Label = "w / max |w| of its tile";
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        foreach (var t in new[] { -1, -0.5, 0, 0.5, 1 }) ticks.AddMajor(t, t.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture));
+        bar.Axis.TickGenerator = ticks;
+        plot.HideAxesAndGrid();
+        plot.Axes.SquareUnits();
+        plot.Axes.TightMargins();
+        plot.Title(title, size: 14);
+        int rows = mosaic.GetLength(0), cols = mosaic.GetLength(1);
+        int cell = Math.Clamp(1200 / Math.Max(rows, cols), 2, 12);
+        Save(path, tmp => plot.SavePng(tmp, Math.Max(cols * cell, 720) + 160, Math.Max(rows * cell, 300) + 100));
+    }
+
     /// <summary>Renders into a temporary file in the same folder and renames it over <paramref name="path"/>.</summary>
     public static void Save(string path, Action<string> render) =>
         AtomicFile.Write(path, tmp => { render(tmp + ".png"); File.Move(tmp + ".png", tmp, overwrite: true); });

@@ -27,14 +27,26 @@ public static class TableData
 
     public static Dataset ReadNpy(string imagesPath, string labelsPath, string name, int classes = 10)
     {
-        var images = Npy.Read(imagesPath);
+        var (pixels, n, features) = ReadNpyImages(imagesPath);
+        return new Dataset(name, pixels, MatchingLabels(labelsPath, n, imagesPath, classes), features, classes);
+    }
+
+    /// <summary>An NPY image array ([N, features] or [N, height, width]) as uint8 pixels.</summary>
+    static (byte[] Pixels, int Count, int Features) ReadNpyImages(string path)
+    {
+        var images = Npy.Read(path);
         if (images.Shape.Length is < 2 or > 3)
-            throw new UserError($"{imagesPath}: expected an image array of shape [N, features] or [N, height, width], got [{string.Join(", ", images.Shape)}]");
+            throw new UserError($"{path}: expected an image array of shape [N, features] or [N, height, width], got [{string.Join(", ", images.Shape)}]");
         int n = images.Shape[0], features = images.Shape.Skip(1).Aggregate(1, (a, b) => a * b);
-        var pixels = ToPixels(images.Values, images.IsInteger, imagesPath, features);
+        return (ToPixels(images.Values, images.IsInteger, path, features), n, features);
+    }
+
+    /// <summary>The labels in <paramref name="labelsPath"/>, which must number <paramref name="count"/> (the images in <paramref name="imagesPath"/>).</summary>
+    static int[] MatchingLabels(string labelsPath, int count, string imagesPath, int classes)
+    {
         int[] y = ReadLabels(labelsPath, classes);
-        if (y.Length != n) throw new UserError($"{imagesPath} holds {n} images but {labelsPath} holds {y.Length} labels; use matching files");
-        return new Dataset(name, pixels, y, features, classes);
+        if (y.Length != count) throw new UserError($"{imagesPath} holds {count} images but {labelsPath} holds {y.Length} labels; use matching files");
+        return y;
     }
 
     static int[] ReadLabels(string path, int classes)
@@ -43,7 +55,7 @@ public static class TableData
         {
             var (dims, data) = Idx.Read(path);
             if (dims.Length != 1) throw new UserError($"{path}: expected a 1-D label file, got {dims.Length} dimensions");
-            return data.Select(b => (int)b).ToArray();
+            return data.Select((b, i) => Label(b, path, $"index {i}", classes)).ToArray();
         }
         var a = Npy.Read(path);
         if (a.Shape.Length != 1 && !(a.Shape.Length == 2 && a.Shape[1] == 1))
@@ -82,10 +94,22 @@ public static class TableData
 
     public static Dataset ReadCsv(string path, string name, int classes = 10)
     {
+        var (pixels, labels, features) = ParseCsv(path, classes, pixelsPerImage: null);
+        return new Dataset(name, pixels, labels!, features, classes);
+    }
+
+    /// <summary>
+    /// Reads CSV rows of pixels. With <paramref name="pixelsPerImage"/> null every row is <c>label,pixel0,...</c>;
+    /// given, a row may also be pixels only: the first column is a label when the header names it "label"
+    /// or when rows have one value more than <paramref name="pixelsPerImage"/>. Labels are null when there are none.
+    /// </summary>
+    static (byte[] Pixels, int[]? Labels, int Features) ParseCsv(string path, int classes, int? pixelsPerImage)
+    {
         if (!File.Exists(path)) throw new UserError($"{path}: file not found");
         var labels = new List<int>();
         var values = new List<double>();
         int features = -1;
+        bool? labelled = pixelsPerImage == null ? true : null;
         bool sawFloat = false;
         int lineNo = 0;
         foreach (var raw in File.ReadLines(path))
@@ -94,28 +118,74 @@ public static class TableData
             var line = raw.Trim();
             if (line.Length == 0) continue;
             var fields = line.Split(',');
-            if (lineNo == 1 && !double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out _)) continue;   // a header
+            if (lineNo == 1 && !double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out _))   // a header
+            {
+                if (fields[0].Trim().Trim('"').Equals("label", StringComparison.OrdinalIgnoreCase)) labelled = true;
+                continue;
+            }
             if (features < 0)
             {
-                features = fields.Length - 1;
+                labelled ??= fields.Length == pixelsPerImage + 1;
+                features = fields.Length - (labelled.Value ? 1 : 0);
                 if (features < 1) throw new UserError($"{path}:{lineNo}: expected rows label,pixel0,pixel1,...; found one column");
+                if (pixelsPerImage is int want && features != want)
+                    throw new UserError($"{path}:{lineNo}: rows of {fields.Length} values give {features} pixels{(labelled.Value ? " after the label" : "")}, " +
+                        $"but the model takes {want} pixels per image; give rows of {want} pixels, optionally after a label column");
             }
-            else if (fields.Length - 1 != features)
-                throw new UserError($"{path}:{lineNo}: {fields.Length - 1} pixels where earlier rows have {features}");
-            if (!double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double label))
-                throw new UserError($"{path}:{lineNo}: label '{fields[0]}' is not a number");
-            labels.Add(Label(label, path, $"line {lineNo}", classes));
-            for (int j = 1; j < fields.Length; j++)
+            else if (fields.Length - (labelled.Value ? 1 : 0) != features)
+                throw new UserError($"{path}:{lineNo}: {fields.Length - (labelled.Value ? 1 : 0)} pixels where earlier rows have {features}");
+            int first = 0;
+            if (labelled.Value)
+            {
+                if (!double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double label))
+                    throw new UserError($"{path}:{lineNo}: label '{fields[0]}' is not a number");
+                labels.Add(Label(label, path, $"line {lineNo}", classes));
+                first = 1;
+            }
+            for (int j = first; j < fields.Length; j++)
             {
                 if (!double.TryParse(fields[j], NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
-                    throw new UserError($"{path}:{lineNo}: pixel {j - 1} '{fields[j]}' is not a number");
-                if (!double.IsFinite(v)) throw new UserError($"{path}:{lineNo}: {(double.IsNaN(v) ? "NaN" : "Inf")} at pixel {j - 1}; clean the data first");
+                    throw new UserError($"{path}:{lineNo}: pixel {j - first} '{fields[j]}' is not a number");
+                if (!double.IsFinite(v)) throw new UserError($"{path}:{lineNo}: {(double.IsNaN(v) ? "NaN" : "Inf")} at pixel {j - first}; clean the data first");
                 sawFloat |= v != Math.Floor(v);
                 values.Add(v);
             }
         }
-        if (labels.Count == 0) throw new UserError($"{path}: the dataset is empty (no data rows)");
-        return new Dataset(name, ToPixels(values.ToArray(), integer: !sawFloat, path, features), labels.ToArray(), features, classes);
+        if (features < 0) throw new UserError($"{path}: the dataset is empty (no data rows)");
+        return (ToPixels(values.ToArray(), integer: !sawFloat, path, features), labelled == true ? labels.ToArray() : null, features);
+    }
+
+    /// <summary>
+    /// Images to run a trained model on (predict): IDX, .npy ([N, features] or [N, height, width]; uint8 or float)
+    /// or .csv (pixels, with or without a label column). Labels come from <paramref name="labels"/> (IDX or .npy),
+    /// or the CSV's label column, or are null. Every image must have <paramref name="features"/> pixels.
+    /// </summary>
+    public static (byte[] Pixels, int Count, int[]? Labels) ReadImages(string images, string? labels, int features, int classes)
+    {
+        string ext = Path.GetExtension(images).ToLowerInvariant();
+        byte[] pixels;
+        int count, have;
+        int[]? y = null;
+        if (ext == ".csv")
+        {
+            if (labels != null) throw new UserError($"{labels}: a CSV file holds its labels in its first column; give no separate labels file");
+            (pixels, y, have) = ParseCsv(images, classes, features);
+            count = pixels.Length / have;
+        }
+        else
+        {
+            if (ext == ".npy") (pixels, count, have) = ReadNpyImages(images);
+            else
+            {
+                var (dims, data) = Idx.Read(images);
+                if (dims.Length < 2) throw new UserError($"{images}: expected an image file with 2 or more dimensions, got {dims.Length}");
+                (pixels, count, have) = (data, dims[0], dims.Skip(1).Aggregate(1, (a, b) => a * b));
+            }
+            if (labels != null) y = MatchingLabels(labels, count, images, classes);
+        }
+        if (have != features)
+            throw new UserError($"{images}: images of {have} pixels, but the model takes {features}; give images of the size it was trained on");
+        return (pixels, count, y);
     }
 
     /// <summary>

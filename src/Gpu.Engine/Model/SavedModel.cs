@@ -28,6 +28,12 @@ public sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject Inf
     /// <summary>The data the model was trained on (a folder, or explicit files as <see cref="DataSource"/> writes them).</summary>
     public string? DataSourceText => (string?)Info["data"]?["source"];
 
+    /// <summary>The names of the model's classes: Fashion-MNIST's when it was trained on Fashion-MNIST, else the class numbers.</summary>
+    public string[] ClassNames => Data.ClassNames.For($"{DataSourceText} {(string?)Info["data"]?["name"]}", Spec.Classes);
+
+    /// <summary>"DIR (784-256-128-10 relu, softmax-ce, 235,146 parameters)"</summary>
+    public string Describe() => $"{Folder} ({Spec.Describe()}, {Spec.ParameterCount:N0} parameters)";
+
     /// <summary>
     /// Writes model.npy and model.json into <paramref name="dir"/>. <paramref name="extra"/> adds
     /// top-level fields (hyperparameters, data, metrics, device, ...); the format, engine version,

@@ -25,6 +25,9 @@ public sealed class DeviceMlp : IDisposable
 
     public ArrayView<float> Parameters => parameters.View;
 
+    /// <summary>The output layer of the last forward pass, [rows, classes]: logits (softmax-ce) or sigmoid outputs (sigmoid-sse).</summary>
+    public ArrayView<float> Outputs => acts[Spec.Layers].View;
+
     public DeviceMlp(KernelSet kernels, MlpSpec spec, int maxBatch)
     {
         k = kernels; acc = kernels.Accelerator; Spec = spec; MaxBatch = maxBatch;

@@ -2,29 +2,13 @@ using System.Globalization;
 using System.Text;
 using Gpu.Engine;
 using Gpu.Engine.Data;
+using static Gpu.Tests.TestFiles;
 
 namespace Gpu.Tests.Data;
 
 /// <summary>NPY and CSV inputs: real Fashion-MNIST images round-tripped through both formats, and every kind of bad value.</summary>
 public sealed class TableDataTests : TempFolderTest
 {
-
-    /// <summary>Writes a C-order .npy v1.0 file with the given descr, shape and little-endian element bytes.</summary>
-    static void WriteNpy(string path, string descr, int[] shape, byte[] data)
-    {
-        string dims = shape.Length == 1 ? $"{shape[0]}," : string.Join(", ", shape);
-        string dict = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({dims}), }}";
-        int pad = (64 - (10 + dict.Length + 1) % 64) % 64;
-        var header = dict + new string(' ', pad) + "\n";
-        using var f = File.Create(path);
-        f.Write([0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0, (byte)header.Length, (byte)(header.Length >> 8)]);
-        f.Write(Encoding.ASCII.GetBytes(header));
-        f.Write(data);
-    }
-
-    static byte[] Floats(IEnumerable<float> v) => v.SelectMany(BitConverter.GetBytes).ToArray();
-    static byte[] Longs(IEnumerable<long> v) => v.SelectMany(BitConverter.GetBytes).ToArray();
-
     static Dataset Real(int n) => Idx.ReadFolder(Repo.FashionMnist).Test.Take(n);
 
     [Test]
@@ -81,15 +65,6 @@ public sealed class TableDataTests : TempFolderTest
         Assert.That(Assert.Throws<UserError>(() => TableData.ReadNpy(X("cut.npy"), X("y2.npy"), "n"))!.Message, Does.Contain("truncated"));
         File.WriteAllText(X("text.npy"), "not numpy");
         Assert.That(Assert.Throws<UserError>(() => TableData.ReadNpy(X("text.npy"), X("y2.npy"), "n"))!.Message, Does.Contain("not a NumPy"));
-    }
-
-    static string Csv(Dataset d, bool header)
-    {
-        var sb = new StringBuilder();
-        if (header) sb.AppendLine("label," + string.Join(",", Enumerable.Range(0, d.Features).Select(i => $"pixel{i}")));
-        for (int i = 0; i < d.Count; i++)
-            sb.AppendLine(d.Labels[i] + "," + string.Join(",", d.Pixels.Skip(i * d.Features).Take(d.Features)));
-        return sb.ToString();
     }
 
     [TestCase(true)]
