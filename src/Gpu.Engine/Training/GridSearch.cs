@@ -24,7 +24,7 @@ public sealed record Trial(int Number, IReadOnlyList<object> Values, TrainOption
 /// validation split. A diverged trial (loss NaN or infinite) has no metrics.
 /// </summary>
 public sealed record TrialResult(IReadOnlyList<string> Settings, bool Diverged, double? ValAccuracy, double? ValLoss,
-    double? TrainLoss, double? TrainAccuracy, int? EpochsTrained, double Seconds)
+    double? TrainLoss, double? TrainAccuracy, int? EpochsTrained, double? Seconds)
 {
     public string Key => string.Join(",", Settings);
 }
@@ -237,7 +237,7 @@ public sealed class GridSearch
             "diverged" => true,
             _ => throw new UserError($"{where}: status '{m[0]}' is not ok or diverged; fix or delete that line"),
         };
-        var result = new TrialResult(settings, diverged, Number(1), Number(2), Number(3), Number(4), (int?)Number(5), Number(6) ?? 0);
+        var result = new TrialResult(settings, diverged, Number(1), Number(2), Number(3), Number(4), (int?)Number(5), Number(6));
         if (!diverged && (result.ValAccuracy == null || result.ValLoss == null))
             throw new UserError($"{where}: a finished trial needs val_accuracy and val_loss; fix or delete that line");
         return result;
