@@ -13,13 +13,13 @@ public static class Program
 {
     public static int Main(string[] args)
     {
-        // Ctrl-C (SIGINT) or SIGTERM: finish the current step, write a checkpoint, exit 130. A second Ctrl-C kills at once.
+        // Ctrl-C (SIGINT) or SIGTERM: train finishes the current step and writes a checkpoint, search finishes the current trial; exit 130. A second Ctrl-C kills at once.
         using var stop = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
         {
             if (stop.IsCancellationRequested) return;
             e.Cancel = true;
-            Console.Error.WriteLine("stopping after the current step (Ctrl-C again to abort without a checkpoint)...");
+            Console.Error.WriteLine("stopping: train after the current step, with a checkpoint; search after the current trial (Ctrl-C again to abort at once)...");
             stop.Cancel();
         };
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
@@ -39,12 +39,13 @@ public static class Program
                 s.AutoHelp = true;
                 s.AutoVersion = true;
             });
-            var result = parser.ParseArguments<TrainVerb, EvalVerb, PredictVerb, WeightsVerb, DevicesVerb, CheckVerb>(args);
+            var result = parser.ParseArguments<TrainVerb, EvalVerb, PredictVerb, WeightsVerb, SearchVerb, DevicesVerb, CheckVerb>(args);
             return result.MapResult(
                 (TrainVerb v) => v.Execute(stdout, stderr, args, stop, terminal),
                 (EvalVerb v) => v.Execute(stdout),
                 (PredictVerb v) => v.Execute(stdout),
                 (WeightsVerb v) => v.Execute(stdout),
+                (SearchVerb v) => v.Execute(stdout, stderr, args, stop),
                 (DevicesVerb v) => v.Execute(stdout),
                 (CheckVerb v) => v.Execute(stdout),
                 errors => ReportParseErrors(result, errors.ToList(), stdout, stderr));
@@ -61,6 +62,8 @@ public static class Program
             return 1;
         }
     }
+
+    const string Verbs = "train, eval, predict, weights, search, devices, check";
 
     static int ReportParseErrors<T>(ParserResult<T> result, List<Error> errors, TextWriter stdout, TextWriter stderr)
     {
@@ -82,8 +85,8 @@ public static class Program
         string verb = args0(result);
         string message = first switch
         {
-            NoVerbSelectedError => "no verb given; use one of: train, eval, predict, weights, devices, check (see 'gpu --help')",
-            BadVerbSelectedError b => $"unknown verb '{b.Token}'; use one of: train, eval, predict, weights, devices, check (see 'gpu --help')",
+            NoVerbSelectedError => $"no verb given; use one of: {Verbs} (see 'gpu --help')",
+            BadVerbSelectedError b => $"unknown verb '{b.Token}'; use one of: {Verbs} (see 'gpu --help')",
             UnknownOptionError u => $"unknown option '{Dash(u.Token)}'{verb}; see 'gpu{VerbName(result)} --help'",
             BadFormatConversionError f => $"option '{Dash(f.NameInfo.NameText)}' got a value that is not valid{verb}; see 'gpu{VerbName(result)} --help'",
             MissingValueOptionError m => $"option '{Dash(m.NameInfo.NameText)}' needs a value; see 'gpu{VerbName(result)} --help'",

@@ -1,8 +1,3 @@
-using System.Globalization;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Gpu.Engine.Analysis;
 using CommandLine;
 using Gpu.Engine;
 using Gpu.Engine.Data;
@@ -111,6 +106,9 @@ public sealed class TrainVerb
     [Option("limit", Default = 0, HelpText = "Use only the first N training images (0: all). For quick experiments.")]
     public int Limit { get; set; }
 
+    [Option("config", HelpText = "YAML experiment file (like config_exp.yaml): a Train: section (batch_size, learning_rate, reg, epochs, momentum, and any other option under its flag's name) and a Model: section (hidden_size: widths, activation, ...). Flags given on the command line override it.")]
+    public string? Config { get; set; }
+
     [Option("resume", HelpText = "Continue the run whose --output folder (or checkpoint folder) is DIR, with its settings; only --epochs and --device may be given too.")]
     public string? Resume { get; set; }
 
@@ -155,7 +153,7 @@ public sealed class TrainVerb
                 Optimizer = Gpu.Engine.Training.Optimizer.Parse(Optimizer),
                 Beta1 = Beta1,
                 Beta2 = Beta2,
-                Init = ParseInit(Init),
+                Init = MlpSpec.ParseInit(Init),
                 BiasInit = BiasInit,
                 Dropout = Dropout,
                 Shift = Shift,
@@ -168,6 +166,7 @@ public sealed class TrainVerb
                 ValFraction = ValFraction,
                 DataPath = DataPath,
             };
+            if (Config != null) options = ExperimentConfig.Read(Config, grid: false).ApplyTo(options, given.Contains);
             dataFolder = TrainImages != null || TestImages != null
                 ? DataSource.Files(TrainImages ?? throw new UserError("--test-images needs --train-images too"), TrainLabels,
                     TestImages ?? throw new UserError("--train-images needs --test-images too"), TestLabels)
@@ -223,15 +222,8 @@ public sealed class TrainVerb
             result = display.Run(() => Trainer.Run(device, data, options, e =>
             {
                 history.Add(e);
-                // under 80 columns, so a terminal never wraps it under the live progress bar
-                string val = e.ValLoss is double vl ? $" | val {vl:F3} acc {e.ValAccuracy:F3}" : "";
-                display.Line($"epoch {e.Epoch,3}/{options.Epochs} loss {e.TrainLoss:F3} acc {e.TrainAccuracy:F3}{val} | " +
-                    $"{e.TrainSeconds:F1}s {Rate(e.SamplesPerSecond)} samples/s");
-                if (outDir != null)
-                {
-                    WriteHistory(Path.Combine(outDir, "history.csv"), history);
-                    Plots.TrainingCurves(history, Path.Combine(outDir, "curves.png"), $"{spec} on {data.Train.Name}, seed {options.Seed}");
-                }
+                display.Line(RunFiles.EpochLine(e, options.Epochs));
+                if (outDir != null) RunFiles.WriteHistory(outDir, history, RunFiles.CurvesTitle(spec, data, options));
             }, control));
         }
         catch (TrainingInterrupted stopped)
@@ -254,56 +246,9 @@ public sealed class TrainVerb
             $"{result.TrainCount:N0} train / {result.ValCount:N0} validation images, {result.Seconds:F1} s in all");
         if (outDir != null)
         {
-            WriteModel(outDir, device, data, dataFolder, limit, options, result);
-            stdout.WriteLine($"wrote {Path.Combine(outDir, SavedModel.NpyName)}, {SavedModel.JsonName}, history.csv, curves.png and {Checkpoint.FolderName}/ in {outDir}");
+            RunFiles.WriteModel(outDir, device, data, dataFolder, limit, options, result);
+            stdout.WriteLine($"wrote {Path.Combine(outDir, SavedModel.NpyName)}, {SavedModel.JsonName}, {RunFiles.HistoryName}, {RunFiles.CurvesName} and {Checkpoint.FolderName}/ in {outDir}");
         }
         return 0;
-    }
-
-    /// <summary>A rate in at most 4 characters: 950, 2320, 181k.</summary>
-    static string Rate(double perSecond) => perSecond >= 10000 ? $"{perSecond / 1000:F0}k" : $"{perSecond:F0}";
-
-    static InitKind ParseInit(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "he" or "kaiming" => InitKind.He,
-        "glorot" or "xavier" => InitKind.Glorot,
-        "uniform" => InitKind.Uniform,
-        _ => throw new UserError($"--init '{text}': use he, glorot or uniform"),
-    };
-
-    static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-
-    static void WriteHistory(string path, List<EpochStats> history)
-    {
-        var sb = new StringBuilder("epoch,train_loss,train_accuracy,val_loss,val_accuracy,train_seconds,samples_per_s,eval_seconds\n");
-        foreach (var e in history)
-            sb.Append(CultureInfo.InvariantCulture, $"{e.Epoch},{F(e.TrainLoss)},{F(e.TrainAccuracy)},{(e.ValLoss is double vl ? F(vl) : "")},{(e.ValAccuracy is double va ? F(va) : "")},{F(e.TrainSeconds)},{F(e.SamplesPerSecond)},{F(e.EvalSeconds)}\n");
-        AtomicFile.WriteAllText(path, sb.ToString());
-    }
-
-    /// <summary>model.npy and model.json: the trained weights and everything needed to use and reproduce them.</summary>
-    static void WriteModel(string dir, ComputeDevice device, DataPair data, string dataSource, int limit, TrainOptions o, TrainResult r)
-    {
-        var last = r.History[^1];
-        SavedModel.Write(dir, r.Spec, r.Parameters, new JsonObject
-        {
-            ["device"] = $"{device.Id} ({device.Name})",
-            ["seed"] = o.Seed,
-            ["hyperparameters"] = Checkpoint.OptionsToJson(o),
-            ["data"] = new JsonObject
-            {
-                ["name"] = data.Train.Name, ["source"] = dataSource, ["limit"] = limit, ["features"] = data.Train.Features, ["classes"] = data.Train.Classes,
-                ["train_count"] = r.TrainCount, ["val_count"] = r.ValCount, ["test_count"] = r.Test.Count,
-                ["data_path"] = r.DataPath.ToString().ToLowerInvariant(),
-            },
-            ["metrics"] = new JsonObject
-            {
-                ["test_accuracy"] = r.Test.Accuracy, ["test_loss"] = r.Test.Loss,
-                ["epochs_trained"] = r.History.Count, ["stopped_early_at_best_epoch"] = r.StoppedEarlyAtBestEpoch,
-                ["final_train_loss"] = last.TrainLoss, ["final_train_accuracy"] = last.TrainAccuracy,
-                ["final_val_loss"] = last.ValLoss is double vl && double.IsFinite(vl) ? vl : null, ["final_val_accuracy"] = last.ValAccuracy,
-                ["train_samples_per_s"] = r.TrainSamplesPerSecond, ["seconds"] = r.Seconds,
-            },
-        });
     }
 }

@@ -86,6 +86,15 @@ public sealed class MlpSpec
         _ => throw new UserError($"--loss '{text}': use softmax-ce (softmax + cross-entropy) or sigmoid-sse (sigmoid outputs + sum of squares)"),
     };
 
+    /// <summary>Parses he (or kaiming), glorot (or xavier), uniform.</summary>
+    public static InitKind ParseInit(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "he" or "kaiming" => InitKind.He,
+        "glorot" or "xavier" => InitKind.Glorot,
+        "uniform" => InitKind.Uniform,
+        _ => throw new UserError($"--init '{text}': use he, glorot or uniform"),
+    };
+
     public int In(int l) => Sizes[l];
     public int Out(int l) => Sizes[l + 1];
     public int WeightOffset(int l) => wOffset[l];

@@ -36,6 +36,9 @@ public sealed class KernelSet
 
     static readonly Dictionary<Accelerator, KernelSet> cache = new();
 
+    /// <summary>Kernel sets compiled in this process so far (tests check that a search over many trials compiles once).</summary>
+    internal static int Compilations { get; private set; }
+
     /// <summary>The kernel set of an accelerator, compiled on first use.</summary>
     public static KernelSet For(Accelerator accelerator)
     {
@@ -44,6 +47,7 @@ public sealed class KernelSet
             if (!cache.TryGetValue(accelerator, out var set))
             {
                 set = new KernelSet(accelerator);
+                Compilations++;
                 cache[accelerator] = set;
                 accelerator.Disposed += (_, _) => { lock (cache) cache.Remove(accelerator); };
             }

@@ -1,0 +1,118 @@
+using CommandLine;
+using Gpu.Engine;
+using Gpu.Engine.Data;
+using Gpu.Engine.Devices;
+using Gpu.Engine.Training;
+
+namespace Gpu.Cli;
+
+[Verb("search", HelpText = "Hyperparameter grid search: train every combination on the training split, score it on the validation split, then retrain the best and report its test accuracy.")]
+public sealed class SearchVerb
+{
+    [Option("output", Required = true, HelpText = "Folder for search.csv (a row per finished trial), best.json (the best trial, then its test metrics), search.json (the shared settings) and best/ (the best retrained: model.npy, model.json, history.csv, curves.png). Rerunning with the same folder skips the trials search.csv holds.")]
+    public string Output { get; set; } = "";
+
+    [Option("config", HelpText = "YAML grid file: Train: and Model: sections as for 'train --config', where a list gives the choices (learning_rate: [0.01, 0.1]); hidden_size choices are numbers, lists ([[256, 128], [512]]) or strings ('256,128;512'). Other keys (optimizer, schedule, activation, ...) set what all trials share. Flags override it.")]
+    public string? Config { get; set; }
+
+    [Option("layers", HelpText = "Hidden-layer choices separated by ';', each comma-separated widths, e.g. \"256,128;512;40,40,40\" (default 256,128).")]
+    public string? Layers { get; set; }
+
+    [Option("lr", HelpText = "Learning rates, comma-separated, e.g. 0.001,0.01,0.05 (default 0.05).")]
+    public string? LearningRates { get; set; }
+
+    [Option("batch-size", HelpText = "Batch sizes, comma-separated, e.g. 32,64,128 (default 128).")]
+    public string? BatchSizes { get; set; }
+
+    [Option("epochs", HelpText = "Epoch counts, comma-separated (default 10).")]
+    public string? Epochs { get; set; }
+
+    [Option("l2", HelpText = "L2 penalties, comma-separated, e.g. 0,1e-4,1e-3 (default 1e-4).")]
+    public string? L2 { get; set; }
+
+    [Option("momentum", HelpText = "SGD momentums, comma-separated, e.g. 0,0.9 (default 0.9).")]
+    public string? Momentum { get; set; }
+
+    [Option("seed", HelpText = "Seeds, comma-separated (default 1, the same for every trial). The seed also draws the validation split, so trials of different seeds are scored on different splits.")]
+    public string? Seeds { get; set; }
+
+    [Option("val-fraction", Default = 0.1, HelpText = "Fraction of the training set held out (seeded) to score the trials; must be above 0.")]
+    public double ValFraction { get; set; } = 0.1;
+
+    [Option("data", Default = "data/fashion-mnist", HelpText = "Data folder (IDX, .npy or .csv files), as for train.")]
+    public string Data { get; set; } = "data/fashion-mnist";
+
+    [Option("limit", Default = 0, HelpText = "Use only the first N training images (0: all). For quick searches.")]
+    public int Limit { get; set; }
+
+    [Option("device", Default = "auto", HelpText = "auto (CUDA, then OpenCL, then CPU), cpu, cuda[:N] or opencl[:N]. Every trial runs on it; kernels are compiled once.")]
+    public string Device { get; set; } = "auto";
+
+    public int Execute(TextWriter stdout, TextWriter stderr, string[] args, CancellationToken stop)
+    {
+        var given = args.Where(a => a.StartsWith("--")).Select(a => a.Split('=')[0]).ToHashSet();
+        var file = Config == null ? null : ExperimentConfig.Read(Config, grid: true);
+        var shared = new TrainOptions { ValFraction = ValFraction };
+        if (file != null) shared = file.ApplyTo(shared, given.Contains);
+        var lists = new Dictionary<string, string?>
+        {
+            ["layers"] = Layers, ["lr"] = LearningRates, ["batch-size"] = BatchSizes, ["epochs"] = Epochs,
+            ["l2"] = L2, ["momentum"] = Momentum, ["seed"] = Seeds,
+        }.Where(kv => kv.Value != null).ToDictionary(kv => kv.Key, kv => kv.Value!);
+        var grid = SearchGrid.Build(shared, file, lists);
+        if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0");
+
+        var data = DataSource.Load(Data);
+        if (Limit > 0) data = data with { Train = data.Train.Take(Limit) };
+        using var device = ComputeDevice.Open(Device);
+        stdout.WriteLine($"device: {device.Describe()}");
+        stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({shared.ValFraction * 100:0.#}% held out to score the trials), {data.Test.Count:N0} test images");
+        stdout.WriteLine($"grid: {grid.Summary()} = {grid.Trials.Count} trial{(grid.Trials.Count == 1 ? "" : "s")}");
+        var search = GridSearch.Open(Output, grid, data, Path.GetFullPath(data.Folder), Limit);
+        if (search.Skipped > 0)
+            stdout.WriteLine($"{Path.Combine(Output, GridSearch.CsvName)} holds {search.Skipped} of the {grid.Trials.Count} trials already: skipping them, {grid.Trials.Count - search.Skipped} to run");
+
+        bool complete = search.Run(device, data, stop, r => stdout.WriteLine(ProgressLine(grid, r)));
+        if (!complete)
+        {
+            stderr.WriteLine($"interrupted after {search.Done} of {grid.Trials.Count} trials; {Path.Combine(Output, GridSearch.CsvName)} keeps them; " +
+                "continue with the same command (finished trials are skipped)");
+            return 130;
+        }
+        var (bestTrial, bestResult) = search.Best
+            ?? throw new UserError($"every trial diverged (see {Path.Combine(Output, GridSearch.CsvName)}); try lower --lr values", 3);
+        stdout.WriteLine($"best: trial {bestTrial.Number} ({grid.Describe(bestTrial, all: true)}): val acc {bestResult.ValAccuracy:F4}, val loss {bestResult.ValLoss:F4}");
+        if (stop.IsCancellationRequested)
+        {
+            stderr.WriteLine($"interrupted before retraining the best trial; all {grid.Trials.Count} trials are in {Path.Combine(Output, GridSearch.CsvName)}; rerun the same command to retrain it");
+            return 130;
+        }
+
+        BestModel best;
+        try
+        {
+            best = search.RetrainBest(device, data, stop, e => stdout.WriteLine("  " + RunFiles.EpochLine(e, bestTrial.Options.Epochs)));
+        }
+        catch (TrainingInterrupted)
+        {
+            stderr.WriteLine($"interrupted while retraining the best trial; all {grid.Trials.Count} trials are in {Path.Combine(Output, GridSearch.CsvName)}; rerun the same command to retrain it");
+            return 130;
+        }
+        stdout.WriteLine(best.Reused
+            ? $"best/ already holds trial {bestTrial.Number} retrained (from an earlier run): reused it"
+            : $"retrained trial {bestTrial.Number} on the same split: val acc {best.RetrainedValAccuracy:F4} (in the search: {bestResult.ValAccuracy:F4})");
+        stdout.WriteLine($"test accuracy {best.Test.Accuracy:F4}, test loss {best.Test.Loss:F4} ({best.Test.Count:N0} images)");
+        stdout.WriteLine($"wrote {GridSearch.CsvName}, {GridSearch.BestName}, {GridSearch.SettingsName} and {GridSearch.BestFolder}/ (model.npy, model.json, {RunFiles.HistoryName}, {RunFiles.CurvesName}) in {Output}");
+        return 0;
+    }
+
+    /// <summary>"[3/8] trial 3: layers 16, lr 0.01 | val acc 0.7533, loss 0.702 | best 0.8000 (trial 2) | 2.1s; 9s elapsed, ~8s left"</summary>
+    static string ProgressLine(SearchGrid grid, TrialReport r)
+    {
+        string settings = grid.Describe(r.Trial);
+        string score = r.Result.Diverged ? "diverged" : $"val acc {r.Result.ValAccuracy:F4}, loss {r.Result.ValLoss:F4}";
+        string best = r.Best is { } b ? $"best {b.Result.ValAccuracy:F4} (trial {b.Trial.Number})" : "best: none yet";
+        return $"[{r.Done}/{r.Total}] trial {r.Trial.Number}{(settings.Length > 0 ? ": " + settings : "")} | {score} | {best} | " +
+            $"{r.Result.Seconds:F1}s; {ProgressDisplay.Duration(r.ElapsedSeconds)} elapsed, ~{ProgressDisplay.Duration(r.SecondsLeft)} left";
+    }
+}
