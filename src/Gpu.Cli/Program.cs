@@ -39,11 +39,13 @@ public static class Program
                 s.AutoHelp = true;
                 s.AutoVersion = true;
             });
-            var result = parser.ParseArguments<TrainVerb, DevicesVerb, CheckVerb>(args);
+            var result = parser.ParseArguments<TrainVerb, DevicesVerb, CheckVerb, GradcheckVerb, LandscapeVerb>(args);
             return result.MapResult(
                 (TrainVerb v) => v.Execute(stdout, stderr, args, stop, terminal),
                 (DevicesVerb v) => v.Execute(stdout),
                 (CheckVerb v) => v.Execute(stdout),
+                (GradcheckVerb v) => v.Execute(stdout, args),
+                (LandscapeVerb v) => v.Execute(stdout, terminal),
                 errors => ReportParseErrors(result, errors.ToList(), stdout, stderr));
         }
         catch (UserError e)
@@ -79,8 +81,8 @@ public static class Program
         string verb = args0(result);
         string message = first switch
         {
-            NoVerbSelectedError => "no verb given; use one of: train, devices, check (see 'gpu --help')",
-            BadVerbSelectedError b => $"unknown verb '{b.Token}'; use one of: train, devices, check (see 'gpu --help')",
+            NoVerbSelectedError => "no verb given; use one of: train, devices, check, gradcheck, landscape (see 'gpu --help')",
+            BadVerbSelectedError b => $"unknown verb '{b.Token}'; use one of: train, devices, check, gradcheck, landscape (see 'gpu --help')",
             UnknownOptionError u => $"unknown option '{Dash(u.Token)}'{verb}; see 'gpu{VerbName(result)} --help'",
             BadFormatConversionError f => $"option '{Dash(f.NameInfo.NameText)}' got a value that is not valid{verb}; see 'gpu{VerbName(result)} --help'",
             MissingValueOptionError m => $"option '{Dash(m.NameInfo.NameText)}' needs a value; see 'gpu{VerbName(result)} --help'",
