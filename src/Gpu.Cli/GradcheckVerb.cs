@@ -29,7 +29,7 @@ public sealed class GradcheckVerb : NetworkOptions
     [Option("epsilon", Default = GradientCheck.DefaultEpsilon, HelpText = "Central-difference step (f(p+e) - f(p-e)) / 2e in float64. Its truncation error grows as e^2 and its rounding error as 1e-16/e, so 1e-6 keeps both near 1e-10; far larger or smaller steps make the numeric gradient worse, not better.")]
     public double Epsilon { get; set; } = GradientCheck.DefaultEpsilon;
 
-    [Option("threshold", Default = 1e-4, HelpText = "Fail (exit code 4) when ||analytic - numeric|| / ||numeric|| is above this. The device computes in float32, so a correct gradient gives about 1e-7 to 1e-6.")]
+    [Option("threshold", Default = 1e-4, HelpText = "Fail (exit code 4) when ||analytic - numeric|| / ||numeric|| is above this. The device computes in float32, so a correct gradient gives about 1e-7 to 1e-6. Parameters with a ReLU switching within +-epsilon (a kink: the one-sided differences disagree) are reported and left out of the norms.")]
     public double Threshold { get; set; } = 1e-4;
 
     [Option("dump", HelpText = "Write every checked parameter (index, layer, W or b, row, col, analytic, numeric, errors, kink) to this CSV file.")]
@@ -72,14 +72,8 @@ public sealed class GradcheckVerb : NetworkOptions
             : $"checking a seeded sample of {indices.Length:N0} of {spec.ParameterCount:N0} parameters ({string.Join(", ", groups)}), epsilon {Sci(Epsilon)}");
 
         var clock = Stopwatch.StartNew();
-        var last = TimeSpan.Zero;
-        var r = GradientCheck.Run(KernelSet.For(device.Accelerator), spec, parameters, x, y, indices, Epsilon, progress: (done, total) =>
-        {
-            if (clock.Elapsed - last < TimeSpan.FromSeconds(15) || done == total) return;
-            last = clock.Elapsed;
-            stdout.WriteLine($"  {done:N0}/{total:N0} parameters ({100.0 * done / total:F0}%), " +
-                $"{ProgressDisplay.Duration(clock.Elapsed.TotalSeconds * (total - done) / done)} left");
-        });
+        var r = GradientCheck.Run(KernelSet.For(device.Accelerator), spec, parameters, x, y, indices, Epsilon,
+            progress: ProgressDisplay.Counter(stdout.WriteLine, "parameters"));
 
         stdout.WriteLine($"loss: device {r.DeviceLoss:F6} (float32), reference {r.ReferenceLoss:F6} (float64)");
         stdout.WriteLine($"{"part",-12} {"checked",8} {"rel. error",10}");
@@ -91,7 +85,7 @@ public sealed class GradcheckVerb : NetworkOptions
         stdout.WriteLine($"||analytic - numeric|| = {Sci(r.DifferenceNorm)} (what check_grad returns), ||numeric|| = {Sci(r.NumericNorm)}");
         stdout.WriteLine($"relative error ||analytic - numeric|| / ||numeric|| = {Sci(r.RelativeError)} (threshold {Sci(Threshold)})");
         if (r.Worst is { } w)
-            stdout.WriteLine($"largest element-wise relative error {Sci(w.RelativeError)} at {w.Where} (index {w.Index:N0}): analytic {w.Analytic:G7}, numeric {w.Numeric:G7} " +
+            stdout.WriteLine($"largest element-wise relative error {Sci(w.RelativeError)} at {w.Where} (index {w.Index:N0}): analytic {w.Analytic.ToString("0.000000e+00", CultureInfo.InvariantCulture)}, numeric {w.Numeric.ToString("0.000000e+00", CultureInfo.InvariantCulture)} " +
                 $"(|a - n| / max(|a|, |n|, {Sci(r.ElementFloor)}))");
         stdout.WriteLine(r.Kinks == 0
             ? "kinks: none (no ReLU switched within +-epsilon of a checked parameter)"

@@ -42,19 +42,10 @@ public sealed class LandscapeVerb : TrainingRunOptions
 
         var display = ProgressDisplay.For(stdout, terminal, options.BatchSize);
         var clock = Stopwatch.StartNew();
-        var gridClock = new Stopwatch();
-        var lastLine = TimeSpan.Zero;
         var r = display.Run(() => LossLandscape.Run(device, data, options, every, Grid, EvalImages,
             onEpoch: e => display.Line($"epoch {e.Epoch,3}/{options.Epochs} loss {e.TrainLoss:F3} acc {e.TrainAccuracy:F3} | {e.TrainSeconds:F1}s"),
             onStep: display.Step,
-            gridProgress: (done, total) =>
-            {
-                if (!gridClock.IsRunning) gridClock.Start();
-                if (gridClock.Elapsed - lastLine < TimeSpan.FromSeconds(15) || done == total) return;
-                lastLine = gridClock.Elapsed;
-                display.Line($"  grid {done:N0}/{total:N0} points ({100.0 * done / total:F0}%), " +
-                    $"{ProgressDisplay.Duration(gridClock.Elapsed.TotalSeconds * (total - done) / done)} left");
-            }));
+            gridProgress: ProgressDisplay.Counter(display.Line, "grid points")));
 
         var end = r.Path[^1];
         stdout.WriteLine($"trajectory: {r.Path.Count} points (steps 0 to {end.Step}); PC1 explains {100 * r.Plane.Explained1:F1}% of the variance, PC2 {100 * r.Plane.Explained2:F1}%");

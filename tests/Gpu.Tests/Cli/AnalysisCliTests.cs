@@ -43,6 +43,14 @@ public sealed class AnalysisCliTests : TempFolderTest
         Assert.That(r.Out, Does.Contain("784-16-10 sigmoid").And.Contain("the first 3 training images").And.Contain("gradient check passed"));
     }
 
+    [Test]
+    public void Help_describes_both_verbs()
+    {
+        Assert.That(Run("gradcheck", "--help").Out, Does.Contain("--params").And.Contain("--epsilon").And.Contain("--threshold").And.Contain("--dump").And.Contain("--model"));
+        Assert.That(Run("landscape", "--help").Out, Does.Contain("--record-every").And.Contain("--grid").And.Contain("--eval-images").And.Contain("--lr"));
+        Assert.That(Run("--help").Out, Does.Contain("gradcheck").And.Contain("landscape"));
+    }
+
     [Test] public void Gradcheck_bad_params() => AssertOneLineError(Run("gradcheck", "--params", "some", "--device", "cpu"), "--params 'some'", 2);
     [Test] public void Gradcheck_model_and_layers() => AssertOneLineError(Run("gradcheck", "--model", dir, "--layers", "5"), "--layers cannot be combined with --model", 2);
     [Test] public void Gradcheck_missing_model() => AssertOneLineError(Run("gradcheck", "--model", Path.Combine(dir, "none")), "folder not found", 2);
