@@ -39,7 +39,7 @@ public static class Program
                 s.AutoHelp = true;
                 s.AutoVersion = true;
             });
-            var result = parser.ParseArguments<TrainVerb, EvalVerb, PredictVerb, WeightsVerb, SearchVerb, DevicesVerb, CheckVerb>(args);
+            var result = parser.ParseArguments<TrainVerb, EvalVerb, PredictVerb, WeightsVerb, SearchVerb, GradcheckVerb, LandscapeVerb, DevicesVerb, CheckVerb>(args);
             return result.MapResult(
                 (TrainVerb v) => v.Execute(stdout, stderr, args, stop, terminal),
                 (EvalVerb v) => v.Execute(stdout),
@@ -48,6 +48,8 @@ public static class Program
                 (SearchVerb v) => v.Execute(stdout, stderr, args, stop),
                 (DevicesVerb v) => v.Execute(stdout),
                 (CheckVerb v) => v.Execute(stdout),
+                (GradcheckVerb v) => v.Execute(stdout, args),
+                (LandscapeVerb v) => v.Execute(stdout, terminal),
                 errors => ReportParseErrors(result, errors.ToList(), stdout, stderr));
         }
         catch (UserError e)
@@ -63,7 +65,7 @@ public static class Program
         }
     }
 
-    const string Verbs = "train, eval, predict, weights, search, devices, check";
+    const string Verbs = "train, eval, predict, weights, search, gradcheck, landscape, devices, check";
 
     static int ReportParseErrors<T>(ParserResult<T> result, List<Error> errors, TextWriter stdout, TextWriter stderr)
     {

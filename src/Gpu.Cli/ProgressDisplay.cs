@@ -23,6 +23,23 @@ public abstract class ProgressDisplay
     /// <summary>Called after every training step.</summary>
     public abstract void Step(StepProgress p);
 
+    /// <summary>
+    /// A (done, total) reporter for work other than training steps: writes "  {what} done/total (p%), T left"
+    /// through <paramref name="line"/> at most every 15 seconds (timed from the first call; never for the last item).
+    /// </summary>
+    public static Action<int, int> Counter(Action<string> line, string what)
+    {
+        var clock = new Stopwatch();
+        var last = TimeSpan.Zero;
+        return (done, total) =>
+        {
+            if (!clock.IsRunning) clock.Start();
+            if (clock.Elapsed - last < TimeSpan.FromSeconds(15) || done == total) return;
+            last = clock.Elapsed;
+            line($"  {what} {done:N0}/{total:N0} ({100.0 * done / total:F0}%), {Duration(clock.Elapsed.TotalSeconds * (total - done) / done)} left");
+        };
+    }
+
     /// <summary>"1h 02m", "3m 05s", "42s"</summary>
     public static string Duration(double seconds)
     {

@@ -8,7 +8,7 @@ using Gpu.Engine.Training;
 namespace Gpu.Cli;
 
 [Verb("train", HelpText = "Train an MLP (default: W1, 784-256-128-10 on Fashion-MNIST) and report test accuracy.")]
-public sealed class TrainVerb
+public sealed class TrainVerb : TrainingRunOptions
 {
     [Option("train-images", HelpText = "Training images: IDX, .npy ([N, features] or [N, h, w]; uint8 or float) or .csv (label,pixel0,...). Overrides --data; needs --test-images.")]
     public string? TrainImages { get; set; }
@@ -21,36 +21,6 @@ public sealed class TrainVerb
 
     [Option("test-labels", HelpText = "Test labels, as --train-labels.")]
     public string? TestLabels { get; set; }
-
-    [Option("data", Default = "data/fashion-mnist", HelpText = "Folder with the four IDX files (train-/t10k- images and labels, .gz or plain), or train/test .npy or .csv files; data/mnist-10k also ships.")]
-    public string Data { get; set; } = "data/fashion-mnist";
-
-    [Option("layers", Default = "256,128", HelpText = "Hidden layer widths, comma-separated (e.g. 40,40,40). Empty for none.")]
-    public string Layers { get; set; } = "256,128";
-
-    [Option("activation", Default = "relu", HelpText = "Hidden-layer activation: relu, sigmoid, tanh or leaky-relu (slope 0.01).")]
-    public string Activation { get; set; } = "relu";
-
-    [Option("loss", Default = "softmax-ce", HelpText = "softmax-ce (softmax + cross-entropy) or sigmoid-sse (sigmoid outputs, cost 1/2 sum (a - y)^2).")]
-    public string Loss { get; set; } = "softmax-ce";
-
-    [Option("epochs", Default = 10, HelpText = "Passes over the training split.")]
-    public int Epochs { get; set; } = 10;
-
-    [Option("batch-size", Default = 128, HelpText = "Images per SGD step (the last partial batch is used too).")]
-    public int BatchSize { get; set; } = 128;
-
-    [Option("lr", Default = 0.05f, HelpText = "Learning rate.")]
-    public float LearningRate { get; set; } = 0.05f;
-
-    [Option("momentum", Default = 0.9f, HelpText = "SGD momentum in [0, 1); 0 is plain SGD.")]
-    public float Momentum { get; set; } = 0.9f;
-
-    [Option("l2", Default = 1e-4f, HelpText = "L2 penalty (l2/2)*||W||^2 on weights, not biases.")]
-    public float L2 { get; set; } = 1e-4f;
-
-    [Option("optimizer", Default = "sgd", HelpText = "sgd (with --momentum; 0 is plain SGD), nesterov, adam or adamw (decoupled weight decay, --l2 is the decay).")]
-    public string Optimizer { get; set; } = "sgd";
 
     [Option("beta1", Default = 0.9f, HelpText = "Adam/AdamW first-moment decay.")]
     public float Beta1 { get; set; } = 0.9f;
@@ -70,9 +40,6 @@ public sealed class TrainVerb
     [Option("dropout", Default = 0f, HelpText = "Inverted dropout rate on hidden-layer outputs while training (seeded; off at evaluation).")]
     public float Dropout { get; set; }
 
-    [Option("init", Default = "he", HelpText = "Weight initialisation: he (uniform, sqrt(6/fan_in)), glorot (sqrt(6/(fan_in+fan_out))) or uniform (1/sqrt(fan_in)).")]
-    public string Init { get; set; } = "he";
-
     [Option("bias-init", Default = 0.01f, HelpText = "Initial value of every bias.")]
     public float BiasInit { get; set; } = 0.01f;
 
@@ -88,23 +55,14 @@ public sealed class TrainVerb
     [Option("schedule", Default = LrSchedule.Cosine, HelpText = "Learning-rate schedule after any warm-up: cosine (from --lr down to 0 over the run), step, or constant.")]
     public LrSchedule Schedule { get; set; } = LrSchedule.Cosine;
 
-    [Option("seed", Default = 1UL, HelpText = "Seed for the split, the shuffles and the initial weights.")]
-    public ulong Seed { get; set; } = 1;
-
     [Option("val-fraction", Default = 0.1, HelpText = "Fraction of the training set held out (seeded) for validation; 0 for none.")]
     public double ValFraction { get; set; } = 0.1;
-
-    [Option("device", Default = "auto", HelpText = "auto (CUDA, then OpenCL, then CPU), cpu, cuda[:N] or opencl[:N].")]
-    public string Device { get; set; } = "auto";
 
     [Option("data-path", Default = DataPath.Auto, HelpText = "auto, resident (dataset on the device, batches gathered there) or stream (page-locked host buffers, async copies).")]
     public DataPath DataPath { get; set; } = DataPath.Auto;
 
     [Option("output", HelpText = "Folder for model.npy + model.json (the trained model, at the end), history.csv + curves.png (every epoch) and checkpoint/ (every epoch and on Ctrl-C), created if missing.")]
     public string? Output { get; set; }
-
-    [Option("limit", Default = 0, HelpText = "Use only the first N training images (0: all). For quick experiments.")]
-    public int Limit { get; set; }
 
     [Option("config", HelpText = "YAML experiment file (like config_exp.yaml): a Train: section (batch_size, learning_rate, reg, epochs, momentum, and any other option under its flag's name) and a Model: section (hidden_size: widths, activation, ...). Flags given on the command line override it.")]
     public string? Config { get; set; }
@@ -139,21 +97,11 @@ public sealed class TrainVerb
         }
         else
         {
-            options = new TrainOptions
+            options = TrainOptions() with
             {
-                Hidden = MlpSpec.ParseHidden(Layers),
-                Activation = MlpSpec.ParseActivation(Activation),
-                Loss = MlpSpec.ParseLoss(Loss),
-                Epochs = Epochs,
-                BatchSize = BatchSize,
-                LearningRate = LearningRate,
-                Momentum = Momentum,
-                L2 = L2,
                 Schedule = Schedule,
-                Optimizer = Gpu.Engine.Training.Optimizer.Parse(Optimizer),
                 Beta1 = Beta1,
                 Beta2 = Beta2,
-                Init = MlpSpec.ParseInit(Init),
                 BiasInit = BiasInit,
                 Dropout = Dropout,
                 Shift = Shift,
@@ -162,7 +110,6 @@ public sealed class TrainVerb
                 WarmupEpochs = WarmupEpochs,
                 StepEvery = StepEvery,
                 StepGamma = StepGamma,
-                Seed = Seed,
                 ValFraction = ValFraction,
                 DataPath = DataPath,
             };
@@ -192,9 +139,7 @@ public sealed class TrainVerb
         stdout.WriteLine($"device: {device.Describe()}");
         var spec = MlpSpec.FromHidden(data.Train.Features, options.Hidden, data.Train.Classes, options.Activation, options.Loss);
         stdout.WriteLine($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters)");
-        stdout.WriteLine($"training: batch {options.BatchSize}, lr {options.LearningRate}, " +
-            $"{Gpu.Engine.Training.Optimizer.Name(options.Optimizer)}{(options.Optimizer == OptimizerKind.Sgd ? $" momentum {options.Momentum}" : "")}, l2 {options.L2}, " +
-            $"{options.Schedule.ToString().ToLowerInvariant()} schedule{(options.WarmupEpochs > 0 ? $" after {options.WarmupEpochs} warm-up epochs" : "")}, seed {options.Seed}");
+        stdout.WriteLine($"training: {Describe(options)}");
         options = options with { DataPath = Trainer.ChooseDataPath(options.DataPath, device, data) };
         stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({options.ValFraction * 100:0.#}% held out for validation), " +
             $"{data.Test.Count:N0} test images; {options.DataPath.ToString().ToLowerInvariant()} data path");

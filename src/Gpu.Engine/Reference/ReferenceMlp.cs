@@ -30,7 +30,7 @@ public static class ReferenceMlp
     };
 
     /// <summary>Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]) in float64.</summary>
-    public static double[] Dense(double[] x, double[] w, double[] b, int m, int n, int k, Activation act)
+    public static double[] Dense(double[] x, ReadOnlySpan<double> w, ReadOnlySpan<double> b, int m, int n, int k, Activation act)
     {
         var y = new double[m * n];
         for (int i = 0; i < m; i++)
@@ -136,8 +136,8 @@ public static class ReferenceMlp
         var acts = new List<double[]> { x };
         for (int l = 0; l < spec.Layers; l++)
         {
-            var w = Slice(p, spec.WeightOffset(l), spec.Out(l) * spec.In(l));
-            var b = Slice(p, spec.BiasOffset(l), spec.Out(l));
+            var w = p.AsSpan(spec.WeightOffset(l), spec.Out(l) * spec.In(l));
+            var b = p.AsSpan(spec.BiasOffset(l), spec.Out(l));
             var h = Dense(acts[^1], w, b, m, spec.Out(l), spec.In(l), spec.LayerActivation(l));
             if (dropout != null && l < spec.Layers - 1)
                 for (int i = 0; i < h.Length; i++) h[i] = dropout.Kept(l, i) ? h[i] / (1 - dropout.Rate) : 0;
@@ -154,9 +154,7 @@ public static class ReferenceMlp
         DropoutMask? dropout = null)
     {
         var acts = Forward(spec, p, x, m, dropout);
-        var (rowLoss, rowCorrect, dz) = spec.Loss == LossKind.SigmoidSquaredError
-            ? SigmoidSquaredError(acts[^1], y, m, spec.Classes, 1.0 / m)
-            : SoftmaxCrossEntropy(acts[^1], y, m, spec.Classes, 1.0 / m);
+        var (rowLoss, rowCorrect, dz) = Cost(spec, acts[^1], y, m);
         var grad = new double[spec.ParameterCount];
         for (int l = spec.Layers - 1; l >= 0; l--)
         {
@@ -181,9 +179,27 @@ public static class ReferenceMlp
                 }
             }
         }
-        double loss = rowLoss.Sum() / m, reg = 0;
-        for (int i = 0; i < spec.WeightCount; i++) { reg += p[i] * p[i]; grad[i] += l2 * p[i]; }
-        return (loss + 0.5 * l2 * reg, grad, (int)rowCorrect.Sum());
+        for (int i = 0; i < spec.WeightCount; i++) grad[i] += l2 * p[i];
+        return (rowLoss.Sum() / m + L2Term(spec, p, l2), grad, (int)rowCorrect.Sum());
+    }
+
+    /// <summary>The loss alone (no backward pass): mean cost over the batch plus (l2 / 2) * sum of squared weights. For finite differences.</summary>
+    public static double Loss(MlpSpec spec, double[] p, double[] x, int[] y, int m, double l2 = 0) =>
+        Cost(spec, Forward(spec, p, x, m)[^1], y, m).Loss.Sum() / m + L2Term(spec, p, l2);
+
+    /// <summary>The output layer's cost per row, with dZ scaled by 1/m (the mean over the batch).</summary>
+    static (double[] Loss, double[] Correct, double[] DZ) Cost(MlpSpec spec, double[] output, int[] y, int m) =>
+        spec.Loss == LossKind.SigmoidSquaredError
+            ? SigmoidSquaredError(output, y, m, spec.Classes, 1.0 / m)
+            : SoftmaxCrossEntropy(output, y, m, spec.Classes, 1.0 / m);
+
+    /// <summary>(l2 / 2) * sum of squared weights (biases excluded).</summary>
+    static double L2Term(MlpSpec spec, double[] p, double l2)
+    {
+        if (l2 == 0) return 0;
+        double reg = 0;
+        for (int i = 0; i < spec.WeightCount; i++) reg += p[i] * p[i];
+        return 0.5 * l2 * reg;
     }
 
     /// <summary>

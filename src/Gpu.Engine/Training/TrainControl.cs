@@ -23,6 +23,16 @@ public sealed class TrainControl
 
     /// <summary>Called with the full state at the end of every epoch (the last good checkpoint) and when stopped.</summary>
     public Action<TrainState>? OnCheckpoint { get; init; }
+
+    /// <summary>
+    /// Every <see cref="ParametersEvery"/> global steps (and at step 0, before the first step of a fresh
+    /// run), <see cref="OnParameters"/> gets (global step, the flat parameter vector). Each call reads the
+    /// parameters from the device, so the host waits for the device then: use it sparingly (e.g. for a trajectory).
+    /// </summary>
+    public int ParametersEvery { get; init; }
+
+    /// <summary>See <see cref="ParametersEvery"/>.</summary>
+    public Action<long, float[]>? OnParameters { get; init; }
 }
 
 /// <summary>Where a run stands, from the host's own counters: epoch (1-based), steps of it done, steps per epoch, steps of the run done and in all.</summary>

@@ -132,6 +132,7 @@ public static class Trainer
         float[]? best = resume?.Best;
         int bestEpoch = resume?.BestEpoch ?? 0;
         bool stopEarly = false;
+        if (step == 0) RecordParameters(control, model, 0);
         for (int epoch = (resume?.EpochsDone ?? 0) + 1; epoch <= o.Epochs; epoch++)
         {
             var sw = Stopwatch.StartNew();
@@ -142,6 +143,7 @@ public static class Trainer
             step = TrainEpoch(model, dTrain, scheduler, epoch, o, step, totalSteps, startStep: s, afterStep: (done, globalStep) =>
             {
                 control?.OnStep?.Invoke(new StepProgress(e, o.Epochs, done, scheduler.StepsPerEpoch, globalStep, totalSteps));
+                RecordParameters(control, model, globalStep);
                 at.Step = done + 1;   // the step about to run
                 if (control?.Stop.IsCancellationRequested == true && done < scheduler.StepsPerEpoch)
                     Interrupt(control, model, o, scheduler, history, e, done, globalStep, at, (best, bestEpoch));
@@ -188,6 +190,13 @@ public static class Trainer
         return new TrainResult(spec, model.GetParameters(), history, test,
             trainSeconds > 0 ? trained / trainSeconds : 0, total.Elapsed.TotalSeconds, trainSet.Count, valSet?.Count ?? 0, path,
             stopEarly ? bestEpoch : null);
+    }
+
+    /// <summary>Hands the parameters to <see cref="TrainControl.OnParameters"/> when <paramref name="step"/> is a multiple of <see cref="TrainControl.ParametersEvery"/>.</summary>
+    static void RecordParameters(TrainControl? control, DeviceMlp model, long step)
+    {
+        if (control?.OnParameters is { } hook && control.ParametersEvery > 0 && step % control.ParametersEvery == 0)
+            hook(step, model.GetParameters());
     }
 
     /// <summary>Higher is better: validation accuracy, or minus the validation loss.</summary>

@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using CommandLine;
+using Gpu.Engine;
+using Gpu.Engine.Analysis;
+using Gpu.Engine.Data;
+using Gpu.Engine.Devices;
+
+namespace Gpu.Cli;
+
+[Verb("landscape", HelpText = "Train while recording the parameters, then draw the training loss over the plane of the trajectory's first two principal components with the SGD path on it (Li et al. 2018): landscape.csv and landscape.png.")]
+public sealed class LandscapeVerb : TrainingRunOptions
+{
+    [Option("record-every", Default = 0, HelpText = "Record the flat parameter vector every N SGD steps (plus the start and the end); 0: about 10 points per epoch. At most 500 points.")]
+    public int RecordEvery { get; set; }
+
+    [Option("grid", Default = 50, HelpText = "Evaluate the loss on a G x G grid of the PCA plane, covering the path with a 30% margin on each side.")]
+    public int Grid { get; set; } = 50;
+
+    [Option("eval-images", Default = 2000, HelpText = "Training images (the first N) the loss is evaluated on, at every grid point and every recorded point. Cost: G^2 forward passes over them.")]
+    public int EvalImages { get; set; } = 2000;
+
+    [Option("output", Default = "landscape", HelpText = "Folder for landscape.csv (kind,step,a,b,loss: grid points, then path points) and landscape.png, created if missing.")]
+    public string Output { get; set; } = "landscape";
+
+    public int Execute(TextWriter stdout, bool terminal)
+    {
+        var options = TrainOptions() with { ValFraction = 0 };
+        options.Validate();
+        if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0");
+        string outDir = AtomicFile.EnsureFolder(Output);
+        var data = DataSource.Load(Data);
+        if (Limit > 0) data = data with { Train = data.Train.Take(Limit) };
+        using var device = ComputeDevice.Open(Device);
+        stdout.WriteLine($"device: {device.Describe()}");
+        var spec = Network(data.Train.Features, data.Train.Classes);
+        stdout.WriteLine($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters)");
+        stdout.WriteLine($"training: {Describe(options)}");
+        int every = RecordEvery > 0 ? RecordEvery : LossLandscape.DefaultRecordEvery(data.Train.Count, options.BatchSize);
+        int evalImages = Math.Min(EvalImages, data.Train.Count);
+        stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images (no validation split); recording the parameters {(every == 1 ? "after every step" : $"every {every} steps")}; " +
+            $"loss on a {Grid} x {Grid} grid over the first {evalImages:N0} training images");
+
+        var display = ProgressDisplay.For(stdout, terminal, options.BatchSize);
+        var clock = Stopwatch.StartNew();
+        var r = display.Run(() => LossLandscape.Run(device, data, options, every, Grid, EvalImages,
+            onEpoch: e => display.Line($"epoch {e.Epoch,3}/{options.Epochs} loss {e.TrainLoss:F3} acc {e.TrainAccuracy:F3} | {e.TrainSeconds:F1}s"),
+            onStep: display.Step,
+            gridProgress: ProgressDisplay.Counter(display.Line, "grid points")));
+
+        var end = r.Path[^1];
+        stdout.WriteLine($"trajectory: {r.Path.Count} points (steps 0 to {end.Step}); PC1 explains {100 * r.Plane.Explained1:F1}% of the variance, PC2 {100 * r.Plane.Explained2:F1}%");
+        stdout.WriteLine($"path loss on the {r.EvalImages:N0} images: start {r.Path[0].Loss:F4}, end {end.Loss:F4}; " +
+            $"grid loss from {Min(r.Loss):F4} to {Max(r.Loss):F4} over PC1 [{r.A[0]:G3}, {r.A[^1]:G3}] x PC2 [{r.B[0]:G3}, {r.B[^1]:G3}]");
+        stdout.WriteLine($"test accuracy of the trained network {r.Training.Test.Accuracy:F4}; {clock.Elapsed.TotalSeconds:F1} s in all");
+        r.WriteCsv(Path.Combine(outDir, "landscape.csv"));
+        Plots.Landscape(r, Path.Combine(outDir, "landscape.png"),
+            $"training loss of {spec} ({data.Train.Name}, {r.EvalImages:N0} images), {options.Epochs} epochs, seed {options.Seed}");
+        stdout.WriteLine($"wrote landscape.csv and landscape.png in {outDir}");
+        return 0;
+    }
+
+    static double Min(double[,] a) => a.Cast<double>().Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min();
+    static double Max(double[,] a) => a.Cast<double>().Where(double.IsFinite).DefaultIfEmpty(double.NaN).Max();
+}

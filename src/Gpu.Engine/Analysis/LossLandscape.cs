@@ -1,0 +1,119 @@
+using System.Globalization;
+using System.Text;
+using Gpu.Engine.Data;
+using Gpu.Engine.Devices;
+using Gpu.Engine.Model;
+using Gpu.Engine.Training;
+
+namespace Gpu.Engine.Analysis;
+
+/// <summary>One recorded point of the SGD path: global step, coordinates in the PCA plane, training loss at the recorded parameters themselves.</summary>
+public sealed record PathPoint(long Step, double A, double B, double Loss);
+
+/// <summary>
+/// A loss landscape: the training loss on a G x G grid of the plane through the final parameters
+/// spanned by the trajectory's first two principal components (Loss[i, j] at A[i], B[j]), and the path.
+/// </summary>
+public sealed record LandscapeResult(MlpSpec Spec, PcaPlane Plane, double[] A, double[] B, double[,] Loss, IReadOnlyList<PathPoint> Path,
+    int RecordEvery, int EvalImages, TrainResult Training)
+{
+    /// <summary>
+    /// landscape.csv: <c>kind,step,a,b,loss</c>; kind <c>grid</c> for the G x G points (no step), then
+    /// <c>path</c> for the recorded parameters in step order (the last is the final model at (0, 0)).
+    /// </summary>
+    public void WriteCsv(string path)
+    {
+        var sb = new StringBuilder("kind,step,a,b,loss\n");
+        for (int i = 0; i < A.Length; i++)
+            for (int j = 0; j < B.Length; j++)
+                sb.Append(CultureInfo.InvariantCulture, $"grid,,{A[i]:R},{B[j]:R},{Loss[i, j]:R}\n");
+        foreach (var p in Path)
+            sb.Append(CultureInfo.InvariantCulture, $"path,{p.Step},{p.A:R},{p.B:R},{p.Loss:R}\n");
+        AtomicFile.WriteAllText(path, sb.ToString());
+    }
+}
+
+/// <summary>
+/// Li et al. 2018's picture of training: train while recording the flat parameter vector every N
+/// steps, take the first two principal components of the trajectory (<see cref="TrajectoryPca"/>),
+/// and evaluate the training loss on a grid of the plane they span through the final parameters,
+/// on the device: one parameter upload and one evaluation pass over the evaluation images per point.
+/// </summary>
+public static class LossLandscape
+{
+    /// <summary>Each side of the grid extends past the path by this share of the path's extent.</summary>
+    public const double Margin = 0.3;
+
+    /// <summary>About 10 recorded points per epoch.</summary>
+    public static int DefaultRecordEvery(int trainCount, int batchSize) => Math.Max(1, new MinibatchScheduler(trainCount, batchSize, 1).StepsPerEpoch / 10);
+
+    /// <summary>
+    /// Trains with <paramref name="o"/> on <paramref name="data"/> (every training image: no validation
+    /// split), recording the parameters every <paramref name="recordEvery"/> steps (0: about 10 per
+    /// epoch) plus the start and the end, then builds the landscape over the first <paramref name="evalImages"/>
+    /// training images on a <paramref name="grid"/> x <paramref name="grid"/> grid.
+    /// <paramref name="gridProgress"/> gets (points done, total).
+    /// </summary>
+    public static LandscapeResult Run(ComputeDevice device, DataPair data, TrainOptions o, int recordEvery, int grid, int evalImages,
+        Action<EpochStats>? onEpoch = null, Action<StepProgress>? onStep = null, Action<int, int>? gridProgress = null)
+    {
+        if (grid < 2) throw new UserError($"--grid {grid}: give a whole number >= 2, e.g. 50");
+        if (evalImages < 1) throw new UserError($"--eval-images {evalImages}: give a whole number >= 1");
+        if (recordEvery < 0) throw new UserError($"--record-every {recordEvery}: give a whole number of steps >= 1 (0: about 10 points per epoch)");
+        o = o with { ValFraction = 0 };
+        o.Validate();
+        if (recordEvery == 0) recordEvery = DefaultRecordEvery(data.Train.Count, o.BatchSize);
+        long totalSteps = (long)new MinibatchScheduler(data.Train.Count, o.BatchSize, o.Seed).StepsPerEpoch * o.Epochs;
+        long points = totalSteps / recordEvery + 2;
+        if (points > TrajectoryPca.MaxVectors)
+            throw new UserError($"--record-every {recordEvery} records {points} points over {totalSteps} steps; at most {TrajectoryPca.MaxVectors} are supported: give --record-every {totalSteps / (TrajectoryPca.MaxVectors - 2) + 1} or more");
+
+        var recorded = new List<(long Step, float[] Parameters)>();
+        var control = new TrainControl { OnStep = onStep, ParametersEvery = recordEvery, OnParameters = (step, p) => recorded.Add((step, p)) };
+        var training = Trainer.Run(device, data, o, onEpoch, control);
+        if (recorded[^1].Step != totalSteps) recorded.Add((totalSteps, training.Parameters));
+        var final = recorded[^1].Parameters;
+
+        var plane = TrajectoryPca.Fit(recorded.Select(r => r.Parameters).ToList(), final);
+        double[] a = Axis(plane.A, grid), b = Axis(plane.B, grid);
+        var evalSet = data.Train.Take(evalImages);
+        using var eval = new Evaluator(device, training.Spec, evalSet, o.EvalBatchSize);
+        var path = recorded.Select((r, i) => new PathPoint(r.Step, plane.A[i], plane.B[i], eval.Loss(r.Parameters))).ToList();
+        var loss = new double[grid, grid];
+        var theta = new float[final.Length];
+        for (int i = 0; i < grid; i++)
+            for (int j = 0; j < grid; j++)
+            {
+                double ai = a[i], bj = b[j];
+                Parallel.For(0, final.Length, k => theta[k] = (float)(final[k] + ai * plane.Direction1[k] + bj * plane.Direction2[k]));
+                loss[i, j] = eval.Loss(theta);
+                gridProgress?.Invoke(i * grid + j + 1, grid * grid);
+            }
+        return new LandscapeResult(training.Spec, plane, a, b, loss, path, recordEvery, evalSet.Count, training);
+    }
+
+    /// <summary>G evenly spaced values covering <paramref name="coords"/> with <see cref="Margin"/> on each side.</summary>
+    static double[] Axis(double[] coords, int g)
+    {
+        double lo = coords.Min(), hi = coords.Max(), span = hi - lo;
+        if (!(span > 0)) span = Math.Max(1e-3, Math.Abs(lo));
+        lo -= Margin * span;
+        hi += Margin * span;
+        return Enumerable.Range(0, g).Select(i => lo + (hi - lo) * i / (g - 1)).ToArray();
+    }
+
+    /// <summary>The mean training loss (no L2 term) of any parameter vector over a fixed set of images resident on the device.</summary>
+    sealed class Evaluator(ComputeDevice device, MlpSpec spec, Dataset images, int batch) : IDisposable
+    {
+        readonly DeviceMlp model = new(KernelSet.For(device.Accelerator), spec, Math.Min(batch, images.Count));
+        readonly DeviceDataset data = new(KernelSet.For(device.Accelerator), images, Math.Min(batch, images.Count));
+
+        public double Loss(float[] parameters)
+        {
+            model.SetParameters(parameters);
+            return Trainer.Evaluate(model, data, model.MaxBatch).Loss;
+        }
+
+        public void Dispose() { model.Dispose(); data.Dispose(); }
+    }
+}
