@@ -310,7 +310,7 @@ public sealed class GridSearch
         var settings = trial.Values.Select(Hyperparameter.Format).ToArray();
         try
         {
-            var r = Trainer.Run(device, data, trial.Options);
+            var r = Trainer.Run(device, data, trial.Options, control: new TrainControl { EvaluateTest = false });   // trials are scored on validation; the test set waits for the best
             var scored = Scored(r);
             return new TrialResult(settings, false, scored.ValAccuracy, scored.ValLoss, scored.TrainLoss, scored.TrainAccuracy, r.History.Count, sw.Elapsed.TotalSeconds);
         }

@@ -21,6 +21,9 @@ public sealed class TrainControl
     /// </summary>
     public TimeSpan DivergenceCheckInterval { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>False: skip the test set at the end (the result's Test is NaN over 0 images); a grid search scores trials on validation only.</summary>
+    public bool EvaluateTest { get; init; } = true;
+
     /// <summary>Called with the full state at the end of every epoch (the last good checkpoint) and when stopped.</summary>
     public Action<TrainState>? OnCheckpoint { get; init; }
 

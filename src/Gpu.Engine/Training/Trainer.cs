@@ -121,7 +121,7 @@ public static class Trainer
         var path = ChooseDataPath(o.DataPath, device, data);
         using var dTrain = OpenSource(path, kernels, trainSet, o.BatchSize);
         using var dVal = valSet == null ? null : OpenSource(path, kernels, valSet, maxRows);
-        using var dTest = OpenSource(path, kernels, data.Test, maxRows);
+        using var dTest = control?.EvaluateTest == false ? null : OpenSource(path, kernels, data.Test, maxRows);
 
         var scheduler = new MinibatchScheduler(trainSet.Count, o.BatchSize, o.Seed);
         if (resume != null) ApplyResume(resume, model, spec, scheduler, o);
@@ -186,7 +186,7 @@ public static class Trainer
         }
         if (stopEarly && bestEpoch != history.Count) model.SetParameters(best!);   // early stopping: back to the best epoch's weights
         at.Op = "test evaluation";
-        var test = Evaluate(model, dTest, o.EvalBatchSize);
+        var test = dTest == null ? new EvalStats(double.NaN, double.NaN, 0) : Evaluate(model, dTest, o.EvalBatchSize);
         return new TrainResult(spec, model.GetParameters(), history, test,
             trainSeconds > 0 ? trained / trainSeconds : 0, total.Elapsed.TotalSeconds, trainSet.Count, valSet?.Count ?? 0, path,
             stopEarly ? bestEpoch : null);

@@ -39,6 +39,10 @@ public sealed class TrainingTests
         Assert.That(b.Test.Loss, Is.EqualTo(a.Test.Loss));
         Assert.That(b.History.Select(h => h.TrainLoss), Is.EqualTo(a.History.Select(h => h.TrainLoss)));
         Assert.That(c.Parameters, Is.Not.EqualTo(a.Parameters), "another seed differs");
+        var untested = Trainer.Run(device, data, o, control: new TrainControl { EvaluateTest = false });
+        Assert.That(untested.Parameters, Is.EqualTo(a.Parameters), "skipping the test set changes nothing else");
+        Assert.That(untested.History.Select(h => h.ValLoss), Is.EqualTo(a.History.Select(h => h.ValLoss)));
+        Assert.That((untested.Test.Count, double.IsNaN(untested.Test.Accuracy)), Is.EqualTo((0, true)), "no test figures when skipped");
     }
 
     [Test]
