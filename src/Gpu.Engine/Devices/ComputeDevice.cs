@@ -174,6 +174,10 @@ public sealed class ComputeDevice : IDisposable
 
     static string FirstLine(string s) => s.Split('\n')[0].Trim();
 
+    /// <summary>A device failure as one user-facing line (exit code 4): the device, what it was doing, the exception's first line, and what to do.</summary>
+    public UserError Fault(string doing, Exception e, string advice) =>
+        new($"device error on {Id} ({Name}) {doing}: {e.GetType().Name}: {e.Message.Split('\n')[0].Trim()}; {advice}", 4);
+
     public string Describe() => $"{Id} ({Name}), {Reason}";
 
     public void Dispose()

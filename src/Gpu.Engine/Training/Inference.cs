@@ -78,7 +78,7 @@ public static class Inference
         try { return Run(KernelSet.For(device.Accelerator), spec, parameters, pixels, labels, batch, count); }
         catch (Exception e) when (e is not (UserError or ArgumentException))
         {
-            throw new UserError($"device error on {device.Id} ({device.Name}) while running the model: {e.GetType().Name}: {e.Message.Split('\n')[0].Trim()}; retry with --device cpu", 4);
+            throw device.Fault("while running the model", e, "retry with --device cpu");
         }
     }
 
