@@ -1,9 +1,14 @@
-using BenchmarkDotNet.Attributes;
-using Gpu.Engine.Devices;
+using Gpu.Engine.Data;
+using Gpu.Engine.Experiments;
+using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
-using Gpu.Engine.Training;
-using ILGPU;
+using Gpu.Engine.Reference;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
+using BenchmarkDotNet.Attributes;
 using ILGPU.Runtime;
+using ILGPU;
 
 namespace Gpu.Benchmarks;
 

@@ -1,10 +1,17 @@
+using Gpu.Engine.Data;
+using Gpu.Engine.Experiments;
+using Gpu.Engine.Inference;
+using Gpu.Engine.Model;
+using Gpu.Engine.Reference;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Training;
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
-using Gpu.Engine.Devices;
 
 namespace Gpu.Benchmarks;
 

@@ -1,11 +1,14 @@
+using Gpu.Engine.Data;
+using Gpu.Engine.Inference;
+using Gpu.Engine.Model;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
+using Gpu.Engine.Training;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
-using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
-using Gpu.Engine.Model;
-using Gpu.Engine.Training;
 
 namespace Gpu.Benchmarks;
 

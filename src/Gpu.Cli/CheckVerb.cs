@@ -1,8 +1,13 @@
-using CommandLine;
-using Gpu.Engine;
-using Gpu.Engine.Devices;
+using Gpu.Engine.Analysis;
+using Gpu.Engine.Experiments;
+using Gpu.Engine.Inference;
+using Gpu.Engine.Model;
 using Gpu.Engine.Reference;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
 using Gpu.Engine.Training;
+using Gpu.Engine;
+using CommandLine;
 
 namespace Gpu.Cli;
 

@@ -1,13 +1,15 @@
 using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using CommandLine;
-using Gpu.Engine;
+using System.Text.Json;
+using System.Text;
 using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
-using Gpu.Engine.Model;
+using Gpu.Engine.Inference;
+using Gpu.Engine.Reference;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
 using Gpu.Engine.Training;
+using Gpu.Engine;
+using CommandLine;
 
 namespace Gpu.Cli;
 
@@ -63,7 +65,7 @@ public sealed class EvalVerb : ModelVerb
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"data: {source}, {test.Count:N0} test images");
         stdout.WriteLine($"device: {device.Describe()}");
-        var result = Inference.Run(device, spec, model.Parameters, test.Pixels, test.Labels, BatchSize);
+        var result = Predictor.Run(device, spec, model.Parameters, test.Pixels, test.Labels, BatchSize);
         var report = result.Report(test.Labels);
         double loss = result.Loss!.Value;
         stdout.WriteLine($"test loss {loss:F4}, accuracy {report.OverallAccuracy:F4} ({report.Total:N0} images)");

@@ -1,13 +1,15 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using CommandLine;
-using Gpu.Engine;
 using Gpu.Engine.Analysis;
 using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
+using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
-using Gpu.Engine.Training;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
+using Gpu.Engine;
+using CommandLine;
 
 namespace Gpu.Cli;
 
@@ -53,7 +55,7 @@ public sealed class GradcheckVerb : NetworkOptions
             : saved.DataSourceText ?? throw new UserError($"{Model}: the model does not name its training data; give --data"));
         var train = DataSource.Load(source).Train;
         var spec = saved?.Spec ?? Network(train.Features, train.Classes);
-        var parameters = saved?.Parameters ?? spec.Initialize(Seed, kind: MlpSpec.ParseInit(Init));
+        var parameters = saved?.Parameters ?? spec.Initialize(Seed, kind: Words.ParseInit(Init));
         string what = saved != null ? $"model {saved.Folder}" : $"fresh, {Init} init, seed {Seed}";
         if (train.Features != spec.Inputs || train.Classes != spec.Classes)
             throw new UserError($"the network takes {spec.Inputs} inputs and {spec.Classes} classes but {source} has {train.Features} and {train.Classes}; give the --data it was trained on");

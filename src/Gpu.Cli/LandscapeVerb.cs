@@ -1,9 +1,13 @@
 using System.Diagnostics;
-using CommandLine;
-using Gpu.Engine;
-using Gpu.Engine.Analysis;
 using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
+using Gpu.Engine.Experiments;
+using Gpu.Engine.Model;
+using Gpu.Engine.Reference;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Training;
+using Gpu.Engine;
+using CommandLine;
 
 namespace Gpu.Cli;
 
@@ -53,7 +57,7 @@ public sealed class LandscapeVerb : TrainingRunOptions
             $"grid loss from {Min(r.Loss):F4} to {Max(r.Loss):F4} over PC1 [{r.A[0]:G3}, {r.A[^1]:G3}] x PC2 [{r.B[0]:G3}, {r.B[^1]:G3}]");
         stdout.WriteLine($"test accuracy of the trained network {r.Training.Test.Accuracy:F4}; {clock.Elapsed.TotalSeconds:F1} s in all");
         r.WriteCsv(Path.Combine(outDir, "landscape.csv"));
-        Plots.Landscape(r, Path.Combine(outDir, "landscape.png"),
+        LandscapePlot.Draw(r, Path.Combine(outDir, "landscape.png"),
             $"training loss of {spec} ({data.Train.Name}, {r.EvalImages:N0} images), {options.Epochs} epochs, seed {options.Seed}");
         stdout.WriteLine($"wrote landscape.csv and landscape.png in {outDir}");
         return 0;

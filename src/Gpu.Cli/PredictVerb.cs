@@ -1,11 +1,13 @@
 using System.Globalization;
 using System.Text;
-using CommandLine;
-using Gpu.Engine;
 using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
-using Gpu.Engine.Model;
-using Gpu.Engine.Training;
+using Gpu.Engine.Inference;
+using Gpu.Engine.Reference;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
+using Gpu.Engine;
+using CommandLine;
 
 namespace Gpu.Cli;
 
@@ -53,7 +55,7 @@ public sealed class PredictVerb : ModelVerb
         string[] names = model.ClassNames;
         stdout.WriteLine($"input: {Input}, {count:N0} images, " + (labels == null ? "no labels" : Labels != null ? $"labels from {Labels}" : "labels from its first column"));
         stdout.WriteLine($"device: {device.Describe()}");
-        var r = Inference.Run(device, spec, model.Parameters, pixels, labels, Batch);
+        var r = Predictor.Run(device, spec, model.Parameters, pixels, labels, Batch);
         stdout.WriteLine(sigmoid
             ? "outputs: the sigmoid outputs of this sigmoid-sse model, each in [0, 1]; they are not probabilities and need not sum to 1"
             : "probabilities: softmax of the output layer");
@@ -83,7 +85,7 @@ public sealed class PredictVerb : ModelVerb
         }
         if (labels != null)
             stdout.WriteLine($"accuracy {(double)correct / count:F4} ({correct:N0} of {count:N0} images; * marks a wrong prediction), " +
-                $"mean loss {r.Loss:F4} ({SavedModel.LossName(spec.Loss)})");
+                $"mean loss {r.Loss:F4} ({Words.LossName(spec.Loss)})");
         if (Output != null)
         {
             WriteCsv(Output, r, labels, sigmoid ? "sigmoid" : "p");

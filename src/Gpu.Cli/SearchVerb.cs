@@ -1,8 +1,13 @@
-using CommandLine;
-using Gpu.Engine;
 using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
+using Gpu.Engine.Experiments;
+using Gpu.Engine.Model;
+using Gpu.Engine.Reference;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
 using Gpu.Engine.Training;
+using Gpu.Engine;
+using CommandLine;
 
 namespace Gpu.Cli;
 

@@ -1,7 +1,12 @@
-using CommandLine;
-using Gpu.Engine;
+using Gpu.Engine.Data;
+using Gpu.Engine.Experiments;
+using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
-using Gpu.Engine.Training;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
+using Gpu.Engine;
+using CommandLine;
 
 namespace Gpu.Cli;
 
@@ -28,7 +33,7 @@ public abstract class NetworkOptions
 
     /// <summary>The network these flags describe, for data with <paramref name="inputs"/> features and <paramref name="classes"/> classes.</summary>
     public MlpSpec Network(int inputs, int classes) =>
-        MlpSpec.FromHidden(inputs, MlpSpec.ParseHidden(Layers), classes, MlpSpec.ParseActivation(Activation), MlpSpec.ParseLoss(Loss));
+        MlpSpec.FromHidden(inputs, TrainOptions.ParseHidden(Layers), classes, Words.ParseActivation(Activation), Words.ParseLoss(Loss));
 }
 
 /// <summary>The options of a training run that train and landscape share.</summary>
@@ -58,25 +63,25 @@ public abstract class TrainingRunOptions : NetworkOptions
     [Option("optimizer", Default = "sgd", HelpText = "sgd (with --momentum; 0 is plain SGD), nesterov, adam or adamw (decoupled weight decay, --l2 is the decay).")]
     public string Optimizer { get; set; } = "sgd";
 
-    /// <summary>The hyperparameters these flags give; the rest keep <see cref="Gpu.Engine.Training.TrainOptions"/>'s defaults.</summary>
+    /// <summary>The hyperparameters these flags give; the rest keep <see cref="Gpu.Engine.Settings.TrainOptions"/>'s defaults.</summary>
     public TrainOptions TrainOptions() => new()
     {
-        Hidden = MlpSpec.ParseHidden(Layers),
-        Activation = MlpSpec.ParseActivation(Activation),
-        Loss = MlpSpec.ParseLoss(Loss),
-        Init = MlpSpec.ParseInit(Init),
+        Hidden = Gpu.Engine.Settings.TrainOptions.ParseHidden(Layers),
+        Activation = Words.ParseActivation(Activation),
+        Loss = Words.ParseLoss(Loss),
+        Init = Words.ParseInit(Init),
         Seed = Seed,
         Epochs = Epochs,
         BatchSize = BatchSize,
         LearningRate = LearningRate,
         Momentum = Momentum,
         L2 = L2,
-        Optimizer = Gpu.Engine.Training.Optimizer.Parse(Optimizer),
+        Optimizer = Words.ParseOptimizer(Optimizer),
     };
 
     /// <summary>"batch 128, lr 0.05, sgd momentum 0.9, l2 0.0001, cosine schedule, seed 1"</summary>
     public static string Describe(TrainOptions o) =>
         $"batch {o.BatchSize}, lr {o.LearningRate}, " +
-        $"{Gpu.Engine.Training.Optimizer.Name(o.Optimizer)}{(o.Optimizer == OptimizerKind.Sgd ? $" momentum {o.Momentum}" : "")}, l2 {o.L2}, " +
+        $"{Words.OptimizerName(o.Optimizer)}{(o.Optimizer == OptimizerKind.Sgd ? $" momentum {o.Momentum}" : "")}, l2 {o.L2}, " +
         $"{o.Schedule.ToString().ToLowerInvariant()} schedule{(o.WarmupEpochs > 0 ? $" after {o.WarmupEpochs} warm-up epochs" : "")}, seed {o.Seed}";
 }

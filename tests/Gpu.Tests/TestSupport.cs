@@ -1,7 +1,12 @@
 using System.Text;
-using Gpu.Engine;
 using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
+using Gpu.Engine.Inference;
+using Gpu.Engine.Model;
+using Gpu.Engine.Reference;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Training;
+using Gpu.Engine;
 using ILGPU;
 
 namespace Gpu.Tests;
@@ -50,7 +55,7 @@ public static class Compare
     public static double RelativeError(float[] got, double[] want)
     {
         Assert.That(got, Has.Length.EqualTo(want.Length), "length");
-        return Gpu.Engine.Reference.KernelCheck.RelativeError(got, want);
+        return Gpu.Engine.Analysis.KernelCheck.RelativeError(got, want);
     }
 
     public static void Close(float[] got, double[] want, double tolerance = 1e-5, string what = "")

@@ -1,7 +1,6 @@
 using Gpu.Engine.Model;
 using Gpu.Engine.Reference;
-using Gpu.Engine.Training;
-using ILGPU;
+using Gpu.Engine.Runtime;
 using ILGPU.Runtime;
 
 namespace Gpu.Engine.Analysis;

@@ -1,27 +1,6 @@
+using Gpu.Engine.Settings;
+
 namespace Gpu.Engine.Model;
-
-/// <summary>Activation of the hidden layers (the values equal the kernels' Activations codes).</summary>
-public enum Activation { Identity = 0, Relu = 1, Sigmoid = 2, Tanh = 3, LeakyRelu = 4 }
-
-/// <summary>Weight initialisation: uniform on [-limit, limit].</summary>
-public enum InitKind
-{
-    /// <summary>He/Kaiming uniform: limit sqrt(6 / fan_in).</summary>
-    He,
-    /// <summary>Glorot/Xavier uniform: limit sqrt(6 / (fan_in + fan_out)).</summary>
-    Glorot,
-    /// <summary>The NumPy users' uniform: limit 1 / sqrt(fan_in).</summary>
-    Uniform,
-}
-
-/// <summary>Output layer and cost.</summary>
-public enum LossKind
-{
-    /// <summary>Linear output, softmax, mean cross-entropy.</summary>
-    SoftmaxCrossEntropy,
-    /// <summary>Sigmoid outputs, cost 1/2 sum (a - y)^2 (mean over the batch), dC/da = a - y.</summary>
-    SigmoidSquaredError,
-}
 
 /// <summary>
 /// Shape of an MLP: Sizes = [inputs, hidden..., classes]; hidden layers use <see cref="Activation"/>
@@ -68,33 +47,6 @@ public sealed class MlpSpec
     public Activation LayerActivation(int l) =>
         l < Layers - 1 ? Activation : Loss == LossKind.SigmoidSquaredError ? Activation.Sigmoid : Activation.Identity;
 
-    /// <summary>Parses relu, sigmoid, tanh, leaky-relu.</summary>
-    public static Activation ParseActivation(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "relu" => Activation.Relu,
-        "sigmoid" => Activation.Sigmoid,
-        "tanh" => Activation.Tanh,
-        "leaky-relu" or "leakyrelu" or "leaky_relu" => Activation.LeakyRelu,
-        _ => throw new UserError($"--activation '{text}': use relu, sigmoid, tanh or leaky-relu"),
-    };
-
-    /// <summary>Parses softmax-ce, sigmoid-sse.</summary>
-    public static LossKind ParseLoss(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "softmax-ce" or "ce" or "cross-entropy" => LossKind.SoftmaxCrossEntropy,
-        "sigmoid-sse" or "sse" or "mse" => LossKind.SigmoidSquaredError,
-        _ => throw new UserError($"--loss '{text}': use softmax-ce (softmax + cross-entropy) or sigmoid-sse (sigmoid outputs + sum of squares)"),
-    };
-
-    /// <summary>Parses he (or kaiming), glorot (or xavier), uniform.</summary>
-    public static InitKind ParseInit(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "he" or "kaiming" => InitKind.He,
-        "glorot" or "xavier" => InitKind.Glorot,
-        "uniform" => InitKind.Uniform,
-        _ => throw new UserError($"--init '{text}': use he, glorot or uniform"),
-    };
-
     public int In(int l) => Sizes[l];
     public int Out(int l) => Sizes[l + 1];
     public int WeightOffset(int l) => wOffset[l];
@@ -104,9 +56,7 @@ public sealed class MlpSpec
     public override string ToString() => string.Join("-", Sizes);
 
     /// <summary>"784-256-128-10 relu, softmax-ce"</summary>
-    public string Describe() => $"{this} {ActivationName(Activation)}, {(Loss == LossKind.SoftmaxCrossEntropy ? "softmax-ce" : "sigmoid-sse")}";
-
-    public static string ActivationName(Activation a) => a == Activation.LeakyRelu ? "leaky-relu" : a.ToString().ToLowerInvariant();
+    public string Describe() => $"{this} {Words.ActivationName(Activation)}, {Words.LossName(Loss)}";
 
     /// <summary>
     /// Seeded initialisation: W[l] ~ U(-limit, +limit) with the limit of <paramref name="kind"/> (He/Kaiming
@@ -132,15 +82,4 @@ public sealed class MlpSpec
         return p;
     }
 
-    /// <summary>Parses "256,128" into hidden widths (empty string: no hidden layer).</summary>
-    public static int[] ParseHidden(string text)
-    {
-        if (string.IsNullOrWhiteSpace(text)) return [];
-        var parts = text.Split(',', StringSplitOptions.TrimEntries);
-        var widths = new int[parts.Length];
-        for (int i = 0; i < parts.Length; i++)
-            if (!int.TryParse(parts[i], out widths[i]) || widths[i] <= 0)
-                throw new UserError($"--layers '{text}': '{parts[i]}' is not a width; give comma-separated whole numbers >= 1, e.g. 256,128");
-        return widths;
-    }
 }

@@ -1,4 +1,5 @@
 using Gpu.Engine.Model;
+using Gpu.Engine.Settings;
 
 namespace Gpu.Engine.Reference;
 

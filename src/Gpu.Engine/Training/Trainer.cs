@@ -1,86 +1,10 @@
 using System.Diagnostics;
 using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
 using Gpu.Engine.Model;
-using ILGPU.Runtime;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
 
 namespace Gpu.Engine.Training;
-
-/// <summary>Hyperparameters of one training run. Defaults are the W1 workload of design.md.</summary>
-public sealed record TrainOptions
-{
-    public int[] Hidden { get; init; } = [256, 128];
-    public Activation Activation { get; init; } = Activation.Relu;
-    public LossKind Loss { get; init; } = LossKind.SoftmaxCrossEntropy;
-    public int Epochs { get; init; } = 10;
-    public int BatchSize { get; init; } = 128;
-    public float LearningRate { get; init; } = 0.05f;
-    public float Momentum { get; init; } = 0.9f;
-    public float L2 { get; init; } = 1e-4f;
-    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
-    public float Beta1 { get; init; } = 0.9f;
-    public float Beta2 { get; init; } = 0.999f;
-    public InitKind Init { get; init; } = InitKind.He;
-    /// <summary>Early stopping: stop after this many epochs without a better validation score, and restore the best epoch's weights (0: off).</summary>
-    public int Patience { get; init; }
-    /// <summary>The validation score early stopping watches.</summary>
-    public EarlyStopMetric StopOn { get; init; } = EarlyStopMetric.Loss;
-    /// <summary>Random shifts of training images by up to this many pixels per axis (0: none; never at evaluation).</summary>
-    public int Shift { get; init; }
-    /// <summary>Inverted dropout rate on the hidden layers' outputs while training (0: off; never at evaluation).</summary>
-    public float Dropout { get; init; }
-    public float BiasInit { get; init; } = 0.01f;
-    /// <summary>Linear warm-up from 0 to the peak learning rate over this many epochs (counted in steps), then the schedule.</summary>
-    public double WarmupEpochs { get; init; }
-    /// <summary>Step schedule: multiply the learning rate by <see cref="StepGamma"/> every <see cref="StepEvery"/> epochs.</summary>
-    public int StepEvery { get; init; } = 10;
-    public float StepGamma { get; init; } = 0.1f;
-
-    public Optimizer OptimizerSettings => new(Optimizer, Momentum, L2, Beta1, Beta2);
-    /// <summary>How the learning rate moves over the run; <see cref="LearningRate"/> is its peak.</summary>
-    public LrSchedule Schedule { get; init; } = LrSchedule.Cosine;
-    public ulong Seed { get; init; } = 1;
-    public double ValFraction { get; init; } = 0.1;
-    /// <summary>Rows per forward pass when evaluating (no gradients, so larger batches are cheap).</summary>
-    public int EvalBatchSize { get; init; } = 1000;
-    /// <summary>Resident (dataset on the device, batches gathered there) or streamed (page-locked host buffers); Auto decides by size.</summary>
-    public DataPath DataPath { get; init; } = DataPath.Auto;
-
-    public void Validate()
-    {
-        if (Epochs < 1) throw new UserError($"--epochs {Epochs}: give a whole number >= 1");
-        if (BatchSize < 1) throw new UserError($"--batch-size {BatchSize}: give a whole number >= 1");
-        if (!(LearningRate > 0) || !float.IsFinite(LearningRate)) throw new UserError($"--lr {LearningRate}: give a positive number, e.g. 0.05");
-        if (!(Momentum >= 0 && Momentum < 1)) throw new UserError($"--momentum {Momentum}: give a number in [0, 1), e.g. 0.9");
-        if (!(L2 >= 0) || !float.IsFinite(L2)) throw new UserError($"--l2 {L2}: give a number >= 0, e.g. 1e-4");
-        if (!(ValFraction >= 0 && ValFraction < 1)) throw new UserError($"--val-fraction {ValFraction}: give a number in [0, 1), e.g. 0.1");
-        if (!(Beta1 >= 0 && Beta1 < 1) || !(Beta2 >= 0 && Beta2 < 1)) throw new UserError($"--beta1 {Beta1} / --beta2 {Beta2}: give numbers in [0, 1), e.g. 0.9 and 0.999");
-        if (!(WarmupEpochs >= 0) || WarmupEpochs >= Epochs) throw new UserError($"--warmup-epochs {WarmupEpochs}: give a number >= 0 and below --epochs ({Epochs})");
-        if (StepEvery < 1) throw new UserError($"--step-every {StepEvery}: give a whole number of epochs >= 1");
-        if (!(StepGamma > 0 && StepGamma <= 1)) throw new UserError($"--step-gamma {StepGamma}: give a factor in (0, 1], e.g. 0.1");
-        if (Patience < 0) throw new UserError($"--patience {Patience}: give a whole number of epochs >= 0 (0: no early stopping)");
-        if (Patience > 0 && ValFraction <= 0) throw new UserError("--patience needs a validation split: give --val-fraction above 0");
-        if (Shift < 0 || Shift > 8) throw new UserError($"--shift {Shift}: give a whole number of pixels from 0 to 8, e.g. 2");
-        if (!(Dropout >= 0 && Dropout < 1)) throw new UserError($"--dropout {Dropout}: give a rate in [0, 1), e.g. 0.2");
-        if (!float.IsFinite(BiasInit)) throw new UserError($"--bias-init {BiasInit}: give a finite number, e.g. 0.01");
-        foreach (var h in Hidden) if (h < 1) throw new UserError($"--layers: width {h} is not a whole number >= 1");
-    }
-}
-
-/// <summary>What early stopping watches on the validation split.</summary>
-public enum EarlyStopMetric { Loss, Accuracy }
-
-/// <summary>Learning-rate schedule over the whole run.</summary>
-public enum LrSchedule { Constant, Cosine, Step }
-
-/// <summary>What one epoch measured. Losses are the mean cost per image (cross-entropy or 1/2 sum of squares), without the L2 term.</summary>
-public sealed record EpochStats(int Epoch, double TrainLoss, double TrainAccuracy, double? ValLoss, double? ValAccuracy,
-    double TrainSeconds, double SamplesPerSecond, double EvalSeconds);
-
-public sealed record EvalStats(double Loss, double Accuracy, int Count);
-
-public sealed record TrainResult(MlpSpec Spec, float[] Parameters, IReadOnlyList<EpochStats> History, EvalStats Test,
-    double TrainSamplesPerSecond, double Seconds, int TrainCount, int ValCount, DataPath DataPath, int? StoppedEarlyAtBestEpoch = null);
 
 /// <summary>
 /// The training loop. With the resident data path the dataset is uploaded once as bytes, every epoch

@@ -1,7 +1,10 @@
 using Gpu.Engine.Analysis;
-using Gpu.Engine.Devices;
+using Gpu.Engine.Experiments;
+using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
-using Gpu.Engine.Training;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
 
 namespace Gpu.Tests.Analysis;
 

@@ -1,9 +1,12 @@
-using Gpu.Engine;
 using Gpu.Engine.Analysis;
 using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
+using Gpu.Engine.Experiments;
 using Gpu.Engine.Model;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
 using Gpu.Engine.Training;
+using Gpu.Engine;
 
 namespace Gpu.Tests.Analysis;
 

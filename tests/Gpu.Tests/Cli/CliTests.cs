@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Gpu.Cli;
 using static Gpu.Tests.CliRun;
 
 namespace Gpu.Tests.Cli;
@@ -27,7 +26,7 @@ public sealed class CliTests : TempFolderTest
         Assert.That(root.GetProperty("hyperparameters").GetProperty("batch_size").GetInt32(), Is.EqualTo(64));
         Assert.That(root.GetProperty("metrics").GetProperty("test_accuracy").GetDouble(), Is.InRange(0.3, 1.0));
         Assert.That(root.GetProperty("metrics").GetProperty("epochs_trained").GetInt32(), Is.EqualTo(2));
-        var saved = Gpu.Engine.Model.SavedModel.Read(output);
+        var saved = Gpu.Engine.Runs.SavedModel.Read(output);
         Assert.That(saved.Parameters, Has.Length.EqualTo(784 * 20 + 20 * 10 + 30));
         Assert.That(saved.Options!.BatchSize, Is.EqualTo(64));
         var png = File.ReadAllBytes(Path.Combine(output, "curves.png"));
@@ -89,7 +88,7 @@ public sealed class CliTests : TempFolderTest
     [Test]
     public void Cuda_without_a_cuda_device()
     {
-        if (Gpu.Engine.Devices.ComputeDevice.List().Any(d => d.Kind == "CUDA" && d.Usable)) Assert.Ignore("skipped: this machine has a CUDA device");
+        if (Gpu.Engine.Runtime.ComputeDevice.List().Any(d => d.Kind == "CUDA" && d.Usable)) Assert.Ignore("skipped: this machine has a CUDA device");
         AssertOneLineError(Run("train", "--device", "cuda", "--data", Repo.FashionMnist), "no CUDA device");
     }
 

@@ -1,5 +1,13 @@
 using System.IO.Compression;
 using Gpu.Cli;
+using Gpu.Engine.Data;
+using Gpu.Engine.Experiments;
+using Gpu.Engine.Inference;
+using Gpu.Engine.Model;
+using Gpu.Engine.Reference;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
 using Gpu.Engine.Training;
 using static Gpu.Tests.CliRun;
 
@@ -8,7 +16,7 @@ namespace Gpu.Tests.Cli;
 /// <summary>Bad input, interruption and resume, divergence and output hygiene, through the program in-process.</summary>
 public sealed class RobustnessTests : TempFolderTest
 {
-    [TearDown] public void ResetMemoryLimit() => Gpu.Engine.Training.DeviceMlp.MemoryLimitOverride = null;
+    [TearDown] public void ResetMemoryLimit() => Gpu.Engine.Runtime.DeviceMlp.MemoryLimitOverride = null;
 
     /// <summary>The robustness cases are all bad input (exit 2) unless they say otherwise.</summary>
     static void AssertOneLineError((int Code, string Out, string Err) r, string contains, int code = 2) => CliRun.AssertOneLineError(r, contains, code);
@@ -118,7 +126,7 @@ public sealed class RobustnessTests : TempFolderTest
         AssertOneLineError(r, "out of device memory");
         Assert.That(r.Err, Does.Match(@"needs about [\d,.]+ MB and the device has [\d,.]+ MB"));
 
-        Gpu.Engine.Training.DeviceMlp.MemoryLimitOverride = 100_000;   // 100 kB: even a small net does not fit
+        Gpu.Engine.Runtime.DeviceMlp.MemoryLimitOverride = 100_000;   // 100 kB: even a small net does not fit
         AssertOneLineError(Run(Train(DataFolder("e"), "--layers", "64")), "the network 784-64-10 at batch 100 needs about 1.5 MB and the device has 0.1 MB");
     }
 

@@ -1,6 +1,13 @@
 using System.Globalization;
 using System.Text.Json;
+using Gpu.Engine.Data;
+using Gpu.Engine.Experiments;
+using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
+using Gpu.Engine.Reference;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Settings;
+using Gpu.Engine.Training;
 using static Gpu.Tests.CliRun;
 
 namespace Gpu.Tests.Cli;
@@ -108,14 +115,14 @@ public sealed class SearchTests : TempFolderTest
         Assert.That(rows.Select(c => (c[0], c[1], c[2], c[3])), Is.EqualTo(new[] { ("8", "0.01", "64", "1"), ("12", "0.01", "64", "1") }));
         using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "search.json")));
         Assert.That(settings.RootElement.GetProperty("shared").GetProperty("optimizer").GetString(), Is.EqualTo("adam"));
-        Assert.That(SavedModel.Read(Path.Combine(output, "best")).Options!.Optimizer, Is.EqualTo(Gpu.Engine.Training.OptimizerKind.Adam));
+        Assert.That(SavedModel.Read(Path.Combine(output, "best")).Options!.Optimizer, Is.EqualTo(Gpu.Engine.Settings.OptimizerKind.Adam));
     }
 
     [Test]
     public void Example_grid_file_parses_into_twelve_trials()
     {
-        var file = Gpu.Engine.Training.ExperimentConfig.Read(Path.Combine(Repo.Root, "src", "Gpu.Cli", "examples", "search_grid.yaml"), grid: true);
-        var grid = Gpu.Engine.Training.SearchGrid.Build(file.ApplyTo(new(), _ => false), file, new Dictionary<string, string>());
+        var file = Gpu.Engine.Settings.ExperimentConfig.Read(Path.Combine(Repo.Root, "src", "Gpu.Cli", "examples", "search_grid.yaml"), grid: true);
+        var grid = Gpu.Engine.Experiments.SearchGrid.Build(file.ApplyTo(new(), _ => false), file, new Dictionary<string, string>());
         Assert.That(grid.Trials, Has.Count.EqualTo(12));
         Assert.That(grid.Summary(), Does.StartWith("layers 128 | 256-128; lr 0.01 | 0.05 | 0.1; batch-size 64; epochs 5; l2 0.0001 | 0.001"));
     }

@@ -1,9 +1,12 @@
-using Gpu.Engine.Devices;
+using Gpu.Engine.Data;
+using Gpu.Engine.Experiments;
+using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
 using Gpu.Engine.Reference;
-using Gpu.Engine.Training;
-using ILGPU;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
 using ILGPU.Runtime;
+using ILGPU;
 
 namespace Gpu.Tests.Kernels;
 

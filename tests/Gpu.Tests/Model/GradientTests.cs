@@ -1,9 +1,11 @@
-using ILGPU;
-using ILGPU.Runtime;
-using Gpu.Engine.Devices;
+using Gpu.Engine.Data;
+using Gpu.Engine.Experiments;
+using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
 using Gpu.Engine.Reference;
-using Gpu.Engine.Training;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
+using ILGPU.Runtime;
 
 namespace Gpu.Tests.Model;
 

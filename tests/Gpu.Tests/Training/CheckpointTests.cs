@@ -1,9 +1,14 @@
 using System.Buffers.Binary;
 using System.Text;
-using Gpu.Engine;
 using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
+using Gpu.Engine.Inference;
+using Gpu.Engine.Model;
+using Gpu.Engine.Reference;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
 using Gpu.Engine.Training;
+using Gpu.Engine;
 
 namespace Gpu.Tests.Training;
 
@@ -91,7 +96,7 @@ public sealed class CheckpointTests : TempFolderTest
         var o = Options with
         {
             Optimizer = OptimizerKind.AdamW, LearningRate = 0.002f, Dropout = 0.2f, Shift = 1, WarmupEpochs = 1,
-            Activation = Gpu.Engine.Model.Activation.Tanh, DataPath = DataPath.Stream, Patience = 3,
+            Activation = Gpu.Engine.Settings.Activation.Tanh, DataPath = DataPath.Stream, Patience = 3,
         };
         var once = Trainer.Run(device, data, o);
         int stepsPerEpoch = (900 + 63) / 64;

@@ -1,5 +1,11 @@
+using Gpu.Engine.Data;
+using Gpu.Engine.Experiments;
+using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
-using Gpu.Engine.Training;
+using Gpu.Engine.Reference;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
 using static Gpu.Tests.CliRun;
 
 namespace Gpu.Tests.Training;

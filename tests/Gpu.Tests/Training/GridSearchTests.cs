@@ -1,6 +1,10 @@
 using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
-using Gpu.Engine.Training;
+using Gpu.Engine.Experiments;
+using Gpu.Engine.Model;
+using Gpu.Engine.Reference;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
 
 namespace Gpu.Tests.Training;
 

@@ -1,5 +1,10 @@
 using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
+using Gpu.Engine.Inference;
+using Gpu.Engine.Model;
+using Gpu.Engine.Reference;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
 using Gpu.Engine.Training;
 
 namespace Gpu.Tests.Training;
@@ -100,8 +105,8 @@ public sealed class TrainingTests
     public void Sigmoid_outputs_with_squared_error_learn()
     {
         using var device = ComputeDevice.Open("cpu");
-        var o = new TrainOptions { Hidden = [64], Activation = Gpu.Engine.Model.Activation.Sigmoid, Loss = Gpu.Engine.Model.LossKind.SigmoidSquaredError,
-            Epochs = 2, BatchSize = 10, LearningRate = 3f, Momentum = 0f, L2 = 0f, Init = Gpu.Engine.Model.InitKind.Uniform, Seed = 2 };
+        var o = new TrainOptions { Hidden = [64], Activation = Gpu.Engine.Settings.Activation.Sigmoid, Loss = Gpu.Engine.Settings.LossKind.SigmoidSquaredError,
+            Epochs = 2, BatchSize = 10, LearningRate = 3f, Momentum = 0f, L2 = 0f, Init = Gpu.Engine.Settings.InitKind.Uniform, Seed = 2 };
         var r = Trainer.Run(device, Slice(3000, 1000), o);
         Assert.That(r.Test.Accuracy, Is.GreaterThan(0.70));
     }
@@ -146,8 +151,8 @@ public sealed class TrainingTests
     public void Glorot_and_uniform_initialisation_limits()
     {
         var spec = new Gpu.Engine.Model.MlpSpec([784, 100, 10]);
-        var glorot = spec.Initialize(9, 0f, Gpu.Engine.Model.InitKind.Glorot).Take(784 * 100).ToArray();
-        var uniform = spec.Initialize(9, 0.5f, Gpu.Engine.Model.InitKind.Uniform);
+        var glorot = spec.Initialize(9, 0f, Gpu.Engine.Settings.InitKind.Glorot).Take(784 * 100).ToArray();
+        var uniform = spec.Initialize(9, 0.5f, Gpu.Engine.Settings.InitKind.Uniform);
         double g = Math.Sqrt(6.0 / 884), u = 1 / Math.Sqrt(784);
         Assert.That(glorot.Max(), Is.LessThanOrEqualTo(g).And.GreaterThan(0.95 * g));
         Assert.That(uniform.Take(78400).Max(), Is.LessThanOrEqualTo(u).And.GreaterThan(0.95 * u));

@@ -3,7 +3,7 @@ using Gpu.Engine.Data;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace Gpu.Engine.Training;
+namespace Gpu.Engine.Runtime;
 
 /// <summary>
 /// Streamed data path, for datasets that should not live on the device: a background task gathers

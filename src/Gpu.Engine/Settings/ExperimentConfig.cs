@@ -1,7 +1,7 @@
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
-namespace Gpu.Engine.Training;
+namespace Gpu.Engine.Settings;
 
 /// <summary>One setting of an experiment file: which hyperparameter, where it was written, and its value(s).</summary>
 public sealed record ConfigEntry(Hyperparameter Key, string Where, IReadOnlyList<object> Values);

@@ -1,11 +1,13 @@
 using System.Globalization;
 using System.Text;
+using Gpu.Engine.Analysis;
 using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
 using Gpu.Engine.Model;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
 using Gpu.Engine.Training;
 
-namespace Gpu.Engine.Analysis;
+namespace Gpu.Engine.Experiments;
 
 /// <summary>One recorded point of the SGD path: global step, coordinates in the PCA plane, training loss at the recorded parameters themselves.</summary>
 public sealed record PathPoint(long Step, double A, double B, double Loss);

@@ -1,9 +1,10 @@
 using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
 using Gpu.Engine.Model;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
 using ILGPU.Runtime;
 
-namespace Gpu.Engine.Training;
+namespace Gpu.Engine.Inference;
 
 /// <summary>
 /// A trained model's outputs over a set of images, [Count, Classes] row-major: logits for a softmax-ce
@@ -61,7 +62,7 @@ public sealed record ClassReport(int[,] Confusion)
 }
 
 /// <summary>Runs a trained model forward over images on a device, in batches.</summary>
-public static class Inference
+public static class Predictor
 {
     /// <summary>
     /// The outputs of the model (<paramref name="spec"/>, <paramref name="parameters"/>) for every image in

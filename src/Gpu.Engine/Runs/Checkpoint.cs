@@ -1,10 +1,12 @@
 using System.Security.Cryptography;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json;
 using Gpu.Engine.Data;
 using Gpu.Engine.Model;
+using Gpu.Engine.Settings;
+using Gpu.Engine.Training;
 
-namespace Gpu.Engine.Training;
+namespace Gpu.Engine.Runs;
 
 /// <summary>What a checkpoint records about the run besides the trainer's state: network, hyperparameters, data.</summary>
 public sealed record CheckpointRun(int[] Sizes, TrainOptions Options, string DataFolder, int Limit, int TrainImages, string Device);
@@ -117,8 +119,8 @@ public static class Checkpoint
         ["epochs"] = o.Epochs, ["batch_size"] = o.BatchSize, ["learning_rate"] = o.LearningRate,
         ["momentum"] = o.Momentum, ["l2"] = o.L2, ["schedule"] = o.Schedule.ToString().ToLowerInvariant(),
         ["seed"] = o.Seed, ["val_fraction"] = o.ValFraction, ["eval_batch_size"] = o.EvalBatchSize,
-        ["activation"] = MlpSpec.ActivationName(o.Activation), ["loss"] = o.Loss.ToString(),
-        ["optimizer"] = Optimizer.Name(o.Optimizer), ["beta1"] = o.Beta1, ["beta2"] = o.Beta2,
+        ["activation"] = Words.ActivationName(o.Activation), ["loss"] = o.Loss.ToString(),
+        ["optimizer"] = Words.OptimizerName(o.Optimizer), ["beta1"] = o.Beta1, ["beta2"] = o.Beta2,
         ["init"] = o.Init.ToString(), ["bias_init"] = o.BiasInit, ["dropout"] = o.Dropout, ["shift"] = o.Shift,
         ["warmup_epochs"] = o.WarmupEpochs, ["step_every"] = o.StepEvery, ["step_gamma"] = o.StepGamma,
         ["data_path"] = o.DataPath.ToString(), ["patience"] = o.Patience, ["stop_on"] = o.StopOn.ToString(),
@@ -132,9 +134,9 @@ public static class Checkpoint
         Momentum = (float)h["momentum"]!, L2 = (float)h["l2"]!,
         Schedule = Enum.Parse<LrSchedule>((string)h["schedule"]!, ignoreCase: true),
         Seed = (ulong)h["seed"]!, ValFraction = (double)h["val_fraction"]!, EvalBatchSize = (int)h["eval_batch_size"]!,
-        Activation = MlpSpec.ParseActivation((string?)h["activation"] ?? "relu"),
+        Activation = Words.ParseActivation((string?)h["activation"] ?? "relu"),
         Loss = Enum.Parse<LossKind>((string?)h["loss"] ?? nameof(LossKind.SoftmaxCrossEntropy)),
-        Optimizer = Optimizer.Parse((string?)h["optimizer"] ?? "sgd"),
+        Optimizer = Words.ParseOptimizer((string?)h["optimizer"] ?? "sgd"),
         Beta1 = (float?)h["beta1"] ?? 0.9f, Beta2 = (float?)h["beta2"] ?? 0.999f,
         Init = Enum.Parse<InitKind>((string?)h["init"] ?? nameof(InitKind.He)), BiasInit = (float?)h["bias_init"] ?? 0.01f,
         Dropout = (float?)h["dropout"] ?? 0f, Shift = (int?)h["shift"] ?? 0,

@@ -1,9 +1,10 @@
-using Gpu.Engine.Model;
-using Gpu.Engine.Training;
-using ILGPU;
+using Gpu.Engine.Reference;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
 using ILGPU.Runtime;
+using ILGPU;
 
-namespace Gpu.Engine.Reference;
+namespace Gpu.Engine.Analysis;
 
 /// <summary>One comparison of a kernel against the float64 reference.</summary>
 public sealed record CheckResult(string Kernel, string Variant, string Shape, double RelativeError, int Unwritten, bool Passed);
@@ -86,7 +87,7 @@ public static class KernelCheck
         {
             using var y = Poisoned(a, m * n);
             k.DenseForward(dx_.View, dw_.View, db_.View, y.View, m, n, kk, act);
-            yield return Compare($"dense forward ({MlpSpec.ActivationName(act)})", variant, shape, y.GetAsArray1D(), ReferenceMlp.Dense(D(x), D(w), D(b), m, n, kk, act));
+            yield return Compare($"dense forward ({Words.ActivationName(act)})", variant, shape, y.GetAsArray1D(), ReferenceMlp.Dense(D(x), D(w), D(b), m, n, kk, act));
         }
         using (var dw = Poisoned(a, n * kk))
         {
@@ -100,7 +101,7 @@ public static class KernelCheck
             using var dhAct = a.Allocate1D(hAct);
             using var dxo = Poisoned(a, m * kk);
             k.InputGrad(ddz.View, dw_.View, dhAct.View, dxo.View, m, n, kk, act);
-            yield return Compare($"input gradient ({MlpSpec.ActivationName(act)}')", variant, shape, dxo.GetAsArray1D(), ReferenceMlp.MatNN(D(dz), D(w), m, n, kk, D(hAct), act));
+            yield return Compare($"input gradient ({Words.ActivationName(act)}')", variant, shape, dxo.GetAsArray1D(), ReferenceMlp.MatNN(D(dz), D(w), m, n, kk, D(hAct), act));
         }
     }
 

@@ -1,8 +1,9 @@
 using Gpu.Engine.Model;
-using ILGPU;
+using Gpu.Engine.Settings;
 using ILGPU.Runtime;
+using ILGPU;
 
-namespace Gpu.Engine.Training;
+namespace Gpu.Engine.Runtime;
 
 /// <summary>
 /// An MLP living on one accelerator: the flat parameter, gradient and momentum vectors (each one

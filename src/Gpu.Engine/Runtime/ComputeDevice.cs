@@ -5,7 +5,7 @@ using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 
-namespace Gpu.Engine.Devices;
+namespace Gpu.Engine.Runtime;
 
 /// <summary>One line of the device list: what ILGPU sees, and why a device cannot be used where that is so.</summary>
 public sealed record DeviceInfo(string Id, string Kind, string Name, long MemoryBytes, bool Usable, string Note);

@@ -1,8 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
-using Gpu.Engine.Model;
 
-namespace Gpu.Engine.Training;
+namespace Gpu.Engine.Settings;
 
 /// <summary>
 /// One setting of <see cref="TrainOptions"/> as the three places that name it see it: the <c>train</c>
@@ -92,7 +91,7 @@ public sealed class Hyperparameter
     public static IReadOnlyList<Hyperparameter> All { get; } =
     [
         new("layers", "Model", ["hidden_size", "hidden_sizes", "hidden"], "hidden widths: a whole number >= 1, a list of them, or a comma string like 256,128", true,
-            t => MlpSpec.ParseHidden(t), (o, v) => o with { Hidden = (int[])v }, o => o.Hidden),
+            t => TrainOptions.ParseHidden(t), (o, v) => o with { Hidden = (int[])v }, o => o.Hidden),
         Number("lr", "Train", ["learning_rate"], "a positive number, e.g. 0.05", true, (o, v) => o with { LearningRate = v }, o => o.LearningRate),
         Whole("batch-size", "Train", [], "a whole number >= 1, e.g. 64", true, (o, v) => o with { BatchSize = v }, o => o.BatchSize),
         Whole("epochs", "Train", [], "a whole number >= 1", true, (o, v) => o with { Epochs = v }, o => o.Epochs),
@@ -101,23 +100,23 @@ public sealed class Hyperparameter
         new("seed", "Train", [], "a whole number >= 0", true,
             t => ulong.Parse(t, NumberStyles.None, CultureInfo.InvariantCulture), (o, v) => o with { Seed = (ulong)v }, o => o.Seed),
 
-        Word("activation", "Model", "relu, sigmoid, tanh or leaky-relu", t => MlpSpec.ParseActivation(t), (o, v) => o with { Activation = (Activation)v }, o => o.Activation),
-        Word("loss", "Model", "softmax-ce or sigmoid-sse", t => MlpSpec.ParseLoss(t), (o, v) => o with { Loss = (LossKind)v }, o => o.Loss),
-        Word("init", "Model", "he, glorot or uniform", t => MlpSpec.ParseInit(t), (o, v) => o with { Init = (InitKind)v }, o => o.Init),
+        Word("activation", "Model", "relu, sigmoid, tanh or leaky-relu", t => Words.ParseActivation(t), (o, v) => o with { Activation = (Activation)v }, o => o.Activation),
+        Word("loss", "Model", "softmax-ce or sigmoid-sse", t => Words.ParseLoss(t), (o, v) => o with { Loss = (LossKind)v }, o => o.Loss),
+        Word("init", "Model", "he, glorot or uniform", t => Words.ParseInit(t), (o, v) => o with { Init = (InitKind)v }, o => o.Init),
         Number("bias-init", "Model", [], "a number, e.g. 0.01", false, (o, v) => o with { BiasInit = v }, o => o.BiasInit),
-        Word("optimizer", "Train", "sgd, nesterov, adam or adamw", t => Optimizer.Parse(t), (o, v) => o with { Optimizer = (OptimizerKind)v }, o => o.Optimizer),
+        Word("optimizer", "Train", "sgd, nesterov, adam or adamw", t => Words.ParseOptimizer(t), (o, v) => o with { Optimizer = (OptimizerKind)v }, o => o.Optimizer),
         Number("beta1", "Train", [], "a number in [0, 1), e.g. 0.9", false, (o, v) => o with { Beta1 = v }, o => o.Beta1),
         Number("beta2", "Train", [], "a number in [0, 1), e.g. 0.999", false, (o, v) => o with { Beta2 = v }, o => o.Beta2),
-        Word("schedule", "Train", "cosine, step or constant", t => ParseEnum<LrSchedule>(t), (o, v) => o with { Schedule = (LrSchedule)v }, o => o.Schedule),
+        Word("schedule", "Train", "cosine, step or constant", t => Words.ParseEnum<LrSchedule>(t), (o, v) => o with { Schedule = (LrSchedule)v }, o => o.Schedule),
         Fraction("warmup-epochs", "a number of epochs >= 0 below epochs", (o, v) => o with { WarmupEpochs = v }, o => o.WarmupEpochs),
         Whole("step-every", "Train", [], "a whole number of epochs >= 1", false, (o, v) => o with { StepEvery = v }, o => o.StepEvery),
         Number("step-gamma", "Train", [], "a factor in (0, 1], e.g. 0.1", false, (o, v) => o with { StepGamma = v }, o => o.StepGamma),
         Whole("patience", "Train", [], "a whole number of epochs >= 0", false, (o, v) => o with { Patience = v }, o => o.Patience),
-        Word("stop-on", "Train", "loss or accuracy", t => ParseEnum<EarlyStopMetric>(t), (o, v) => o with { StopOn = (EarlyStopMetric)v }, o => o.StopOn),
+        Word("stop-on", "Train", "loss or accuracy", t => Words.ParseEnum<EarlyStopMetric>(t), (o, v) => o with { StopOn = (EarlyStopMetric)v }, o => o.StopOn),
         Whole("shift", "Train", [], "a whole number of pixels from 0 to 8", false, (o, v) => o with { Shift = v }, o => o.Shift),
         Number("dropout", "Train", [], "a rate in [0, 1), e.g. 0.2", false, (o, v) => o with { Dropout = v }, o => o.Dropout),
         Fraction("val-fraction", "a number in [0, 1), e.g. 0.1", (o, v) => o with { ValFraction = v }, o => o.ValFraction),
-        Word("data-path", "Train", "auto, resident or stream", t => ParseEnum<DataPath>(t), (o, v) => o with { DataPath = (DataPath)v }, o => o.DataPath),
+        Word("data-path", "Train", "auto, resident or stream", t => Words.ParseEnum<DataPath>(t), (o, v) => o with { DataPath = (DataPath)v }, o => o.DataPath),
     ];
 
     /// <summary>The setting a train flag (without dashes) names.</summary>
@@ -142,12 +141,4 @@ public sealed class Hyperparameter
     static Hyperparameter Word(string flag, string section, string accepts, Func<string, object> parse, Func<TrainOptions, object, TrainOptions> apply, Func<TrainOptions, object> get) =>
         new(flag, section, [], accepts, false, parse, apply, get);
 
-    /// <summary>An enum by its name, case-insensitively, '-' and '_' ignored; numbers are refused.</summary>
-    static T ParseEnum<T>(string text) where T : struct, Enum
-    {
-        string t = text.Replace("-", "").Replace("_", "");
-        foreach (var name in Enum.GetNames<T>())
-            if (string.Equals(name, t, StringComparison.OrdinalIgnoreCase)) return Enum.Parse<T>(name);
-        throw new FormatException(text);
-    }
 }

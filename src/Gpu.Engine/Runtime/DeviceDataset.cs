@@ -2,7 +2,7 @@ using Gpu.Engine.Data;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace Gpu.Engine.Training;
+namespace Gpu.Engine.Runtime;
 
 /// <summary>Where a batch comes from: one pass (epoch) at a time, over the rows in a given order.</summary>
 public interface IBatchSource : IDisposable
@@ -34,9 +34,6 @@ public sealed record Augmentation(int MaxShift, long Seed, long Pass)
         return w;
     }
 }
-
-/// <summary>How batches reach the device.</summary>
-public enum DataPath { Auto, Resident, Stream }
 
 /// <summary>
 /// Resident data path: the dataset lives on the device as raw bytes and int labels (Fashion-MNIST's

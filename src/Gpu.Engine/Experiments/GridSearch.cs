@@ -1,13 +1,16 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json;
+using System.Text;
 using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
 using Gpu.Engine.Model;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
+using Gpu.Engine.Training;
 
-namespace Gpu.Engine.Training;
+namespace Gpu.Engine.Experiments;
 
 /// <summary>A grid axis: a hyperparameter and the values the search tries, in order.</summary>
 public sealed record GridAxis(Hyperparameter Key, IReadOnlyList<object> Values);

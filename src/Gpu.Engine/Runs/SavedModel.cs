@@ -1,9 +1,10 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json;
 using Gpu.Engine.Data;
-using Gpu.Engine.Training;
+using Gpu.Engine.Model;
+using Gpu.Engine.Settings;
 
-namespace Gpu.Engine.Model;
+namespace Gpu.Engine.Runs;
 
 /// <summary>
 /// A trained model as <c>train --output DIR</c> leaves it: <c>DIR/model.npy</c>, the flat float32
@@ -50,7 +51,7 @@ public sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject Inf
             ["engine_version"] = Checkpoint.EngineVersion,
             ["written_utc"] = DateTime.UtcNow.ToString("o"),
             ["layers"] = new JsonArray(spec.Sizes.Select(v => (JsonNode)v).ToArray()),
-            ["activation"] = MlpSpec.ActivationName(spec.Activation),
+            ["activation"] = Words.ActivationName(spec.Activation),
             ["loss"] = LossName(spec.Loss),
             ["parameter_count"] = spec.ParameterCount,
             ["packing"] = "model.npy: float32 vector; weights layer by layer, each row-major [out, in], then the biases layer by layer",
@@ -82,8 +83,8 @@ public sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject Inf
             if ((string?)info["format"] != Format) throw Bad(jsonPath, $"not a gpu model (no \"format\": \"{Format}\")");
             if ((int?)info["format_version"] != FormatVersion) throw Bad(jsonPath, $"format version {info["format_version"]}; this engine reads version {FormatVersion}");
             int[] sizes = info["layers"]!.AsArray().Select(n => (int)n!).ToArray();
-            var loss = MlpSpec.ParseLoss((string)info["loss"]!);
-            spec = new MlpSpec(sizes, MlpSpec.ParseActivation((string)info["activation"]!), loss);
+            var loss = Words.ParseLoss((string)info["loss"]!);
+            spec = new MlpSpec(sizes, Words.ParseActivation((string)info["activation"]!), loss);
             if ((int)info["parameter_count"]! != spec.ParameterCount)
                 throw Bad(jsonPath, $"parameter_count {info["parameter_count"]} does not match layers {spec} ({spec.ParameterCount} parameters)");
         }

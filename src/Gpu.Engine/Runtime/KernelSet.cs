@@ -1,9 +1,9 @@
-using Gpu.Engine.Model;
+using Gpu.Engine.Settings;
 using Gpu.Kernels;
-using ILGPU;
 using ILGPU.Runtime;
+using ILGPU;
 
-namespace Gpu.Engine.Training;
+namespace Gpu.Engine.Runtime;
 
 /// <summary>
 /// Every kernel the engine launches, compiled once per accelerator and kept as delegates

@@ -1,12 +1,14 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json.Nodes;
+using System.Text;
 using Gpu.Engine.Analysis;
 using Gpu.Engine.Data;
-using Gpu.Engine.Devices;
 using Gpu.Engine.Model;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
+using Gpu.Engine.Training;
 
-namespace Gpu.Engine.Training;
+namespace Gpu.Engine.Runs;
 
 /// <summary>
 /// The files a training run leaves in its output folder, written the same way by <c>train --output</c>

@@ -1,0 +1,46 @@
+namespace Gpu.Engine.Settings;
+
+/// <summary>Activation of the hidden layers (the values equal the kernels' Activations codes).</summary>
+public enum Activation { Identity = 0, Relu = 1, Sigmoid = 2, Tanh = 3, LeakyRelu = 4 }
+
+/// <summary>Weight initialisation: uniform on [-limit, limit].</summary>
+public enum InitKind
+{
+    /// <summary>He/Kaiming uniform: limit sqrt(6 / fan_in).</summary>
+    He,
+    /// <summary>Glorot/Xavier uniform: limit sqrt(6 / (fan_in + fan_out)).</summary>
+    Glorot,
+    /// <summary>The NumPy users' uniform: limit 1 / sqrt(fan_in).</summary>
+    Uniform,
+}
+
+/// <summary>Output layer and cost.</summary>
+public enum LossKind
+{
+    /// <summary>Linear output, softmax, mean cross-entropy.</summary>
+    SoftmaxCrossEntropy,
+    /// <summary>Sigmoid outputs, cost 1/2 sum (a - y)^2 (mean over the batch), dC/da = a - y.</summary>
+    SigmoidSquaredError,
+}
+
+/// <summary>Which update rule the fused optimizer kernel applies.</summary>
+public enum OptimizerKind
+{
+    /// <summary>SGD with classical momentum (momentum 0: plain SGD); L2 added to the gradient.</summary>
+    Sgd,
+    /// <summary>SGD with Nesterov momentum; L2 added to the gradient.</summary>
+    Nesterov,
+    /// <summary>Adam; L2 added to the gradient.</summary>
+    Adam,
+    /// <summary>AdamW: Adam with decoupled weight decay (weights only).</summary>
+    AdamW,
+}
+
+/// <summary>What early stopping watches on the validation split.</summary>
+public enum EarlyStopMetric { Loss, Accuracy }
+
+/// <summary>Learning-rate schedule over the whole run.</summary>
+public enum LrSchedule { Constant, Cosine, Step }
+
+/// <summary>How batches reach the device.</summary>
+public enum DataPath { Auto, Resident, Stream }

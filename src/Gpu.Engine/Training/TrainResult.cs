@@ -1,0 +1,13 @@
+using Gpu.Engine.Model;
+using Gpu.Engine.Settings;
+
+namespace Gpu.Engine.Training;
+
+/// <summary>What one epoch measured. Losses are the mean cost per image (cross-entropy or 1/2 sum of squares), without the L2 term.</summary>
+public sealed record EpochStats(int Epoch, double TrainLoss, double TrainAccuracy, double? ValLoss, double? ValAccuracy,
+    double TrainSeconds, double SamplesPerSecond, double EvalSeconds);
+
+public sealed record EvalStats(double Loss, double Accuracy, int Count);
+
+public sealed record TrainResult(MlpSpec Spec, float[] Parameters, IReadOnlyList<EpochStats> History, EvalStats Test,
+    double TrainSamplesPerSecond, double Seconds, int TrainCount, int ValCount, DataPath DataPath, int? StoppedEarlyAtBestEpoch = null);
