@@ -70,7 +70,7 @@ public class TrainingStepBenchmarks
     {
         options = Workloads.Options(Workload);
         device = ComputeDevice.Open(Device);
-        var kernels = KernelSet.For(device.Accelerator);
+        var kernels = KernelSet.For(device);
         // synthetic images (random bytes, never zeros): enough for Steps batches without repeating one
         int count = options.BatchSize * Steps;
         var r = new Random(7);
@@ -115,7 +115,7 @@ public class EpochBenchmarks
     {
         options = Workloads.Options("W1");
         device = ComputeDevice.Open(Device);
-        var kernels = KernelSet.For(device.Accelerator);
+        var kernels = KernelSet.For(device);
         var folder = DataLocator.Resolve("data/fashion-mnist");
         var (train, _) = Idx.ReadFolder(folder).Train.Split(options.ValFraction, options.Seed);
         var spec = MlpSpec.FromHidden(784, options.Hidden, 10);

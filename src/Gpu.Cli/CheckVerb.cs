@@ -1,13 +1,8 @@
-using Gpu.Engine.Analysis;
-using Gpu.Engine.Experiments;
-using Gpu.Engine.Inference;
-using Gpu.Engine.Model;
-using Gpu.Engine.Reference;
-using Gpu.Engine.Runs;
-using Gpu.Engine.Runtime;
-using Gpu.Engine.Training;
-using Gpu.Engine;
 using CommandLine;
+using Gpu.Engine;
+using Gpu.Engine.Analysis;
+using Gpu.Engine.Runtime;
+using Gpu.Engine.Settings;
 
 namespace Gpu.Cli;
 
@@ -21,10 +16,11 @@ public sealed class CheckVerb
     {
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");
-        var results = KernelCheck.Run(KernelSet.For(device.Accelerator));
-        stdout.WriteLine($"{"kernel",-32} {"variant",-8} {"shape",-12} {"rel. error",10}  result");
+        stdout.WriteLine($"profile: {device.Profile.Describe()}; checking every kernel family it runs ({string.Join(", ", device.Profile.RunnableFamilies.Select(GemmFamilyWords.Name))})");
+        var results = KernelCheck.Run(device);
+        stdout.WriteLine($"{"kernel",-40} {"variant",-11} {"shape",-12} {"rel. error",10}  result");
         foreach (var r in results)
-            stdout.WriteLine($"{r.Kernel,-32} {r.Variant,-8} {r.Shape,-12} {r.RelativeError,10:E2}  " +
+            stdout.WriteLine($"{r.Kernel,-40} {r.Variant,-11} {r.Shape,-12} {r.RelativeError,10:E2}  " +
                 (r.Passed ? "ok" : r.Unwritten > 0 ? $"FAILED ({r.Unwritten} outputs not written)" : "FAILED"));
         int failed = results.Count(r => !r.Passed);
         stdout.WriteLine($"{results.Count - failed} of {results.Count} checks passed (tolerance {KernelCheck.Tolerance:E0})");

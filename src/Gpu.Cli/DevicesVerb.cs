@@ -1,11 +1,4 @@
-using Gpu.Engine.Data;
-using Gpu.Engine.Experiments;
-using Gpu.Engine.Inference;
-using Gpu.Engine.Model;
-using Gpu.Engine.Reference;
-using Gpu.Engine.Runs;
 using Gpu.Engine.Runtime;
-using Gpu.Engine.Training;
 using CommandLine;
 
 namespace Gpu.Cli;
@@ -16,11 +9,11 @@ public sealed class DevicesVerb
     public int Execute(TextWriter stdout)
     {
         var list = ComputeDevice.List();
-        stdout.WriteLine($"{"id",-10} {"kind",-7} {"usable",-6} {"memory",10}  name / note");
+        stdout.WriteLine($"{"id",-10} {"kind",-10} {"usable",-6} {"memory",10}  name / note");
         foreach (var d in list)
         {
             string mem = d.MemoryBytes > 0 ? $"{d.MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB" : "-";
-            stdout.WriteLine($"{d.Id,-10} {d.Kind,-7} {(d.Usable ? "yes" : "no"),-6} {mem,10}  {d.Name}: {d.Note}");
+            stdout.WriteLine($"{d.Id,-10} {d.Kind,-10} {(d.Usable ? "yes" : "no"),-6} {mem,10}  {d.Name}: {d.Note}");
         }
         using var chosen = ComputeDevice.Open("auto");
         stdout.WriteLine($"--device auto picks {chosen.Describe()}");

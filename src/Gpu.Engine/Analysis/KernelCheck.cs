@@ -1,52 +1,142 @@
 using Gpu.Engine.Reference;
 using Gpu.Engine.Runtime;
 using Gpu.Engine.Settings;
-using ILGPU.Runtime;
+using Gpu.Kernels;
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace Gpu.Engine.Analysis;
 
-/// <summary>One comparison of a kernel against the float64 reference.</summary>
+/// <summary>One comparison of a kernel's output against the float64 reference.</summary>
 public sealed record CheckResult(string Kernel, string Variant, string Shape, double RelativeError, int Unwritten, bool Passed);
 
 /// <summary>
-/// Runs every kernel of a <see cref="KernelSet"/> on random inputs of awkward shapes (never tile
-/// multiples), with outputs poisoned with NaN before each launch, and compares with
-/// <see cref="ReferenceMlp"/>: ||out - ref|| / ||ref|| must stay below the tolerance and no output
-/// may be left unwritten. This is what `gpu check` runs, so a user can verify a device and driver
-/// (and a GPU machine without the .NET SDK can verify the CUDA kernels).
+/// One check of one or more kernels against the float64 reference: its name, the GEMM family or the
+/// element-wise layout it runs with (null: the device's own), the kernel methods it covers (by
+/// <c>Class.Method</c>, or <c>dense_layers.cl:kernel</c> for OpenCL C), and what it runs.
+/// </summary>
+public sealed record KernelCase(string Name, GemmFamily? Family, int? ElementwiseThreads, string[] Covers, Func<KernelSet, int, IEnumerable<CheckResult>> Check)
+{
+    /// <summary>What the case runs with: a GEMM family, an element-wise layout, or "-".</summary>
+    public string Variant => Family is GemmFamily f ? GemmFamilyWords.Name(f)
+        : ElementwiseThreads is int t ? t == 0 ? "per-element" : $"{t} chunks" : "-";
+
+    public override string ToString() => $"{Name} [{Variant}]";
+
+    /// <summary>Whether a device with this profile runs the case (a GEMM family it does not run is left out).</summary>
+    public bool RunsOn(DeviceProfile p) => Family is not GemmFamily f || p.RunnableFamilies.Contains(f);
+
+    /// <summary>Runs the case on the device's kernels, with the case's family or layout; each result names the variant.</summary>
+    public List<CheckResult> Run(ComputeDevice device, int seed)
+    {
+        var kernels = KernelSet.For(device, device.Profile with
+        {
+            Gemm = Family ?? device.Profile.Gemm,
+            ElementwiseThreads = ElementwiseThreads ?? device.Profile.ElementwiseThreads,
+        });
+        return Check(kernels, seed).Select(r => r with { Variant = Variant }).ToList();
+    }
+}
+
+/// <summary>
+/// Every kernel against the float64 reference (<see cref="ReferenceMlp"/>), on shapes that are never
+/// multiples of a tile, with outputs poisoned with NaN before each launch: ||out - ref|| / ||ref|| must stay
+/// below <see cref="Tolerance"/> and no output may be left unwritten. One list of cases, <see cref="All"/>,
+/// serves `gpu check` (so a user can verify a device and driver, and a GPU machine without the .NET SDK can
+/// verify its kernels) and the kernel tests (tests/Gpu.Tests/Kernels/KernelTests.cs), which also fail when a
+/// kernel method in kernels/ has no case.
 /// </summary>
 public static class KernelCheck
 {
     public const double Tolerance = 1e-5;
 
-    static readonly (int M, int N, int K)[] AnyShapes = [(1, 1, 1), (7, 33, 5), (33, 7, 129), (129, 10, 784), (130, 67, 9), (200, 300, 100)];
-    static readonly (int M, int N, int K)[] Vector4Shapes = [(7, 12, 36), (65, 36, 788), (129, 260, 12)];
+    /// <summary>m x n x k shapes for every family: 1, primes and off-by-one sizes around the tiles and blocks.</summary>
+    static readonly (int M, int N, int K)[] AnyShapes =
+        [(1, 1, 1), (1, 7, 33), (7, 1, 5), (33, 7, 129), (129, 10, 33), (64, 33, 784), (5, 129, 3), (130, 67, 9)];
 
-    public static List<CheckResult> Run(KernelSet k, int seed = 1)
+    /// <summary>Shapes for the vector4 family: the loaded dimensions are multiples of 4, never of its 4x8 block.</summary>
+    static readonly (int M, int N, int K)[] Vector4Shapes = [(1, 4, 4), (7, 12, 36), (33, 20, 132), (129, 260, 12), (65, 36, 788), (3, 4, 20)];
+
+    /// <summary>More for cl-vector: a full 32-column block with a 16-column one after it, a 784-wide layer, k tails of 0 and 1 after 16-wide chunks.</summary>
+    static readonly (int M, int N, int K)[] ClVectorShapes = [.. AnyShapes, (17, 48, 40), (9, 100, 784), (3, 33, 48), (130, 16, 17)];
+
+    static readonly GemmFamily[] Families = Enum.GetValues<GemmFamily>();
+
+    /// <summary>Element-wise layouts: one thread per element, and 3 threads each doing an uneven contiguous chunk.</summary>
+    static readonly int[] Layouts = [0, 3];
+
+    /// <summary>Every case, for every family and layout.</summary>
+    public static IReadOnlyList<KernelCase> All { get; } = Build();
+
+    /// <summary>The cases a device runs: all but the GEMM families it cannot run.</summary>
+    public static IEnumerable<KernelCase> For(DeviceProfile profile) => All.Where(c => c.RunsOn(profile));
+
+    /// <summary>Runs every case the device runs (what `gpu check` prints).</summary>
+    public static List<CheckResult> Run(ComputeDevice device, int seed = 1)
     {
         var results = new List<CheckResult>();
-        var saved = k.Gemm;
-        try
-        {
-            var variants = new List<GemmVariant> { GemmVariant.Scalar, GemmVariant.Tiled };
-            if (k.Accelerator.AcceleratorType == AcceleratorType.CPU) variants.Add(GemmVariant.Vector4);
-            foreach (var v in variants)
-            {
-                k.Gemm = v;
-                foreach (var (m, n, kk) in v == GemmVariant.Vector4 ? Vector4Shapes : AnyShapes)
-                    results.AddRange(Gemms(k, v.ToString(), m, n, kk, seed++));
-            }
-            k.Gemm = saved;
-            foreach (var (m, c) in new[] { (1, 10), (33, 10), (129, 17) }) results.AddRange(Softmax(k, m, c, seed++));
-            foreach (var (m, n) in new[] { (7, 33), (1000, 5) }) results.Add(BiasGrad(k, m, n, seed++));
-            foreach (var n in new[] { 1, 4099 }) results.Add(Sgd(k, n, n / 3, seed++));
-            foreach (var n in new[] { 1, 4099 })
-                foreach (bool decoupled in new[] { false, true }) results.Add(Adam(k, n, n / 3, decoupled, seed++));
-            foreach (var (b, d) in new[] { (7, 33), (129, 784) }) results.Add(Gather(k, b, d, seed++));
-        }
-        finally { k.Gemm = saved; }
+        foreach (var c in For(device.Profile)) results.AddRange(c.Run(device, seed++));
         return results;
+    }
+
+    static List<KernelCase> Build()
+    {
+        var cases = new List<KernelCase>();
+        foreach (var f in Families)
+        {
+            var shapes = f switch { GemmFamily.Vector4 => Vector4Shapes, GemmFamily.ClVector => ClVectorShapes, _ => AnyShapes };
+            string[] forward = f switch
+            {
+                GemmFamily.Scalar => ["GemmKernels.DenseForward"], GemmFamily.Vector4 => ["VectorGemmKernels.DenseForward"],
+                GemmFamily.Tiled => ["TiledGemmKernels.Gemm"], _ => ["dense_layers.cl:dense_forward"],
+            };
+            string[] weight = f switch
+            {
+                GemmFamily.Scalar => ["GemmKernels.WeightGrad"], GemmFamily.Vector4 => ["VectorGemmKernels.WeightGrad"],
+                GemmFamily.Tiled => ["TiledGemmKernels.Gemm"], _ => ["dense_layers.cl:weight_grad"],
+            };
+            string[] input = f switch
+            {
+                GemmFamily.Scalar => ["GemmKernels.InputGrad"], GemmFamily.Vector4 => ["VectorGemmKernels.InputGrad"],
+                GemmFamily.Tiled => ["TiledGemmKernels.Gemm"], _ => ["dense_layers.cl:input_grad"],
+            };
+            string[] fused = [.. weight, f == GemmFamily.ClVector ? "dense_layers.cl:weight_grad" : "LayerKernels.BiasGrad"];
+            foreach (var (m, n, k) in shapes)
+            {
+                cases.Add(new($"dense forward {m}x{n}x{k}", f, null, forward, (ks, seed) => DenseForward(ks, m, n, k, seed)));
+                cases.Add(new($"weight gradient {m}x{n}x{k}", f, null, weight, (ks, seed) => [WeightGrad(ks, m, n, k, seed)]));
+                cases.Add(new($"weight and bias gradient {m}x{n}x{k}", f, null, fused, (ks, seed) => WeightAndBiasGrad(ks, m, n, k, seed)));
+                cases.Add(new($"input gradient {m}x{n}x{k}", f, null, input, (ks, seed) => InputGrad(ks, m, n, k, seed)));
+            }
+        }
+        foreach (var (m, c) in new[] { (1, 10), (7, 3), (33, 10), (129, 17) })
+        {
+            cases.Add(new($"softmax cross-entropy {m}x{c}", null, null, ["LayerKernels.SoftmaxCrossEntropy"], (ks, seed) => Softmax(ks, m, c, seed)));
+            cases.Add(new($"sigmoid squared error {m}x{c}", null, null, ["LayerKernels.SigmoidSquaredError"], (ks, seed) => SigmoidSse(ks, m, c, seed)));
+        }
+        foreach (var (m, n) in new[] { (1, 1), (7, 33), (129, 10), (1000, 5) })
+            cases.Add(new($"bias gradient {m}x{n}", null, null, ["LayerKernels.BiasGrad"], (ks, seed) => [BiasGrad(ks, m, n, seed)]));
+        cases.Add(new("metric accumulation 37+20 rows", null, null, ["LayerKernels.AccumulateMetrics"], (ks, seed) => [AccumulateMetrics(ks, seed)]));
+        cases.Add(new("non-finite marker", null, null, ["LayerKernels.MarkNonFinite"], (ks, _) => MarkNonFinite(ks)));
+        foreach (int threads in Layouts)
+        {
+            foreach (var (n, w) in new[] { (1, 1), (1000, 733), (4099, 17) })
+            {
+                cases.Add(new($"SGD momentum + L2, 3 steps, {n}", null, threads, ["OptimizerKernels.SgdMomentum"], (ks, seed) => Sgd(ks, n, w, nesterov: false, seed)));
+                cases.Add(new($"Nesterov + L2, 3 steps, {n}", null, threads, ["OptimizerKernels.SgdMomentum"], (ks, seed) => Sgd(ks, n, w, nesterov: true, seed)));
+                cases.Add(new($"Adam + L2, 4 steps, {n}", null, threads, ["OptimizerKernels.Adam"], (ks, seed) => Adam(ks, n, w, decoupled: false, seed)));
+                cases.Add(new($"AdamW, 4 steps, {n}", null, threads, ["OptimizerKernels.Adam"], (ks, seed) => Adam(ks, n, w, decoupled: true, seed)));
+            }
+            foreach (var (b, d) in new[] { (1, 1), (7, 33), (129, 784), (13, 5) })
+                cases.Add(new($"batch gather + normalise {b}x{d}", null, threads, ["DataKernels.GatherBatch"], (ks, seed) => Gather(ks, b, d, seed)));
+            foreach (var (b, shift) in new[] { (1, 1), (13, 2), (37, 3) })
+                cases.Add(new($"shifted gather {b} images of 7x7, shifts up to {shift}", null, threads, ["DataKernels.GatherBatchShifted"],
+                    (ks, seed) => GatherShifted(ks, b, shift, seed)));
+            foreach (var (m, n) in new[] { (1, 1), (7, 33), (64, 129) })
+                cases.Add(new($"dropout forward and backward {m}x{n}", null, threads, ["DropoutKernels.Forward", "DropoutKernels.Backward"],
+                    (ks, seed) => Dropout(ks, m, n, seed)));
+        }
+        return cases;
     }
 
     static float[] Random(int n, Random r, double scale = 1) => Enumerable.Range(0, n).Select(_ => (float)((r.NextDouble() * 2 - 1) * scale)).ToArray();
@@ -55,17 +145,21 @@ public static class KernelCheck
     /// <summary>||got - want|| / ||want|| (the plain norm when want is 0); NaN anywhere in got makes it NaN.</summary>
     public static double RelativeError(float[] got, double[] want)
     {
+        if (got.Length != want.Length) return double.NaN;
         double num = 0, den = 0;
         for (int i = 0; i < got.Length; i++) { double d = got[i] - want[i]; num += d * d; den += want[i] * want[i]; }
         return den == 0 ? Math.Sqrt(num) : Math.Sqrt(num / den);
     }
 
-    static CheckResult Compare(string kernel, string variant, string shape, float[] got, double[] want)
+    static CheckResult Compare(KernelSet _, string kernel, string shape, float[] got, double[] want)
     {
         int unwritten = got.Count(float.IsNaN);
         double rel = RelativeError(got, want);
-        return new CheckResult(kernel, variant, shape, rel, unwritten, unwritten == 0 && rel < Tolerance);
+        return new CheckResult(kernel, "", shape, rel, unwritten, unwritten == 0 && rel < Tolerance);
     }
+
+    /// <summary>An exact comparison (counts, step numbers): relative error 0 or 1.</summary>
+    static CheckResult Exact(string kernel, string shape, bool equal) => new(kernel, "", shape, equal ? 0 : 1, 0, equal);
 
     static MemoryBuffer1D<float, Stride1D.Dense> Poisoned(Accelerator a, int n)
     {
@@ -74,34 +168,53 @@ public static class KernelCheck
         return b;
     }
 
-    static IEnumerable<CheckResult> Gemms(KernelSet k, string variant, int m, int n, int kk, int seed)
+    static IEnumerable<CheckResult> DenseForward(KernelSet k, int m, int n, int kk, int seed)
     {
         var a = k.Accelerator;
         var r = new Random(seed);
-        var x = Random(m * kk, r); var w = Random(n * kk, r); var b = Random(n, r); var dz = Random(m * n, r);
-        var h = Random(m * kk, r).Select(v => Math.Max(0f, v)).ToArray();
-        string shape = $"{m}x{n}x{kk}";
-        using var dx_ = a.Allocate1D(x); using var dw_ = a.Allocate1D(w); using var db_ = a.Allocate1D(b);
-        using var ddz = a.Allocate1D(dz); using var dh = a.Allocate1D(h);
+        var x = Random(m * kk, r); var w = Random(n * kk, r); var b = Random(n, r);
+        using var dx = a.Allocate1D(x); using var dw = a.Allocate1D(w); using var db = a.Allocate1D(b);
         foreach (var act in Enum.GetValues<Activation>())
         {
             using var y = Poisoned(a, m * n);
-            k.DenseForward(dx_.View, dw_.View, db_.View, y.View, m, n, kk, act);
-            yield return Compare($"dense forward ({Words.ActivationName(act)})", variant, shape, y.GetAsArray1D(), ReferenceMlp.Dense(D(x), D(w), D(b), m, n, kk, act));
+            k.DenseForward(dx.View, dw.View, db.View, y.View, m, n, kk, act);
+            yield return Compare(k, $"dense forward ({Words.ActivationName(act)})", $"{m}x{n}x{kk}", y.GetAsArray1D(), ReferenceMlp.Dense(D(x), D(w), D(b), m, n, kk, act));
         }
-        using (var dw = Poisoned(a, n * kk))
-        {
-            k.WeightGrad(ddz.View, dx_.View, dw.View, m, n, kk);
-            yield return Compare("weight gradient", variant, shape, dw.GetAsArray1D(), ReferenceMlp.MatTN(D(dz), D(x), m, n, kk));
-        }
+    }
+
+    static CheckResult WeightGrad(KernelSet k, int m, int n, int kk, int seed)
+    {
+        var a = k.Accelerator;
+        var r = new Random(seed);
+        var dz = Random(m * n, r); var h = Random(m * kk, r);
+        using var ddz = a.Allocate1D(dz); using var dh = a.Allocate1D(h); using var dw = Poisoned(a, n * kk);
+        k.WeightGrad(ddz.View, dh.View, dw.View, m, n, kk);
+        return Compare(k, "weight gradient", $"{m}x{n}x{kk}", dw.GetAsArray1D(), ReferenceMlp.MatTN(D(dz), D(h), m, n, kk));
+    }
+
+    static IEnumerable<CheckResult> WeightAndBiasGrad(KernelSet k, int m, int n, int kk, int seed)
+    {
+        var a = k.Accelerator;
+        var r = new Random(seed);
+        var dz = Random(m * n, r); var h = Random(m * kk, r);
+        using var ddz = a.Allocate1D(dz); using var dh = a.Allocate1D(h); using var dw = Poisoned(a, n * kk); using var db = Poisoned(a, n);
+        k.WeightAndBiasGrad(ddz.View, dh.View, dw.View, db.View, m, n, kk);
+        yield return Compare(k, "weight gradient (with bias)", $"{m}x{n}x{kk}", dw.GetAsArray1D(), ReferenceMlp.MatTN(D(dz), D(h), m, n, kk));
+        yield return Compare(k, "bias gradient (with weight gradient)", $"{m}x{n}", db.GetAsArray1D(), ReferenceMlp.ColumnSums(D(dz), m, n));
+    }
+
+    static IEnumerable<CheckResult> InputGrad(KernelSet k, int m, int n, int kk, int seed)
+    {
+        var a = k.Accelerator;
+        var r = new Random(seed);
+        var dz = Random(m * n, r); var w = Random(n * kk, r); var z = Random(m * kk, r, 3);
+        using var ddz = a.Allocate1D(dz); using var dw = a.Allocate1D(w);
         foreach (var act in Enum.GetValues<Activation>())
         {
-            // h must be a possible output of the activation: relu/leaky outputs of random z, sigmoid in (0,1), tanh in (-1,1)
-            var hAct = h.Select((v, i) => (float)ReferenceMlp.Activate(4 * (x[i % x.Length] + v - 0.5), act)).ToArray();
-            using var dhAct = a.Allocate1D(hAct);
-            using var dxo = Poisoned(a, m * kk);
-            k.InputGrad(ddz.View, dw_.View, dhAct.View, dxo.View, m, n, kk, act);
-            yield return Compare($"input gradient ({Words.ActivationName(act)}')", variant, shape, dxo.GetAsArray1D(), ReferenceMlp.MatNN(D(dz), D(w), m, n, kk, D(hAct), act));
+            var h = z.Select(v => (float)ReferenceMlp.Activate(v, act)).ToArray();   // real outputs of the activation (ReLU: about half 0)
+            using var dh = a.Allocate1D(h); using var dx = Poisoned(a, m * kk);
+            k.InputGrad(ddz.View, dw.View, dh.View, dx.View, m, n, kk, act);
+            yield return Compare(k, $"input gradient ({Words.ActivationName(act)}')", $"{m}x{n}x{kk}", dx.GetAsArray1D(), ReferenceMlp.MatNN(D(dz), D(w), m, n, kk, D(h), act));
         }
     }
 
@@ -109,24 +222,30 @@ public static class KernelCheck
     {
         var a = k.Accelerator;
         var r = new Random(seed);
-        var z = Random(m * c, r, 30);
+        var z = Random(m * c, r, 30);   // large logits: exercises the max shift
         var labels = Enumerable.Range(0, m).Select(_ => r.Next(c)).ToArray();
         using var dz_ = a.Allocate1D(z); using var dy = a.Allocate1D(labels);
         using var grad = Poisoned(a, m * c); using var loss = Poisoned(a, m); using var correct = Poisoned(a, m);
         k.SoftmaxCrossEntropy(dz_.View, dy.View, grad.View, loss.View, correct.View, m, c, 1f / m, grad: true);
         var (wl, wc, wd) = ReferenceMlp.SoftmaxCrossEntropy(D(z), labels, m, c, 1.0 / m);
-        yield return Compare("softmax cross-entropy loss", "-", $"{m}x{c}", loss.GetAsArray1D(), wl);
-        yield return Compare("softmax cross-entropy gradient", "-", $"{m}x{c}", grad.GetAsArray1D(), wd);
-        yield return Compare("argmax correct", "-", $"{m}x{c}", correct.GetAsArray1D(), wc);
+        yield return Compare(k, "softmax cross-entropy loss", $"{m}x{c}", loss.GetAsArray1D(), wl);
+        yield return Compare(k, "softmax cross-entropy gradient", $"{m}x{c}", grad.GetAsArray1D(), wd);
+        yield return Exact("argmax correct", $"{m}x{c}", correct.GetAsArray1D().Select(v => (double)v).SequenceEqual(wc));
+    }
 
-        var sig = z.Select(v => (float)(1 / (1 + Math.Exp(-v / 10)))).ToArray();   // sigmoid outputs in (0, 1)
-        using var ds = a.Allocate1D(sig);
-        using var grad2 = Poisoned(a, m * c); using var loss2 = Poisoned(a, m); using var correct2 = Poisoned(a, m);
-        k.SigmoidSquaredError(ds.View, dy.View, grad2.View, loss2.View, correct2.View, m, c, 1f / m, grad: true);
+    static IEnumerable<CheckResult> SigmoidSse(KernelSet k, int m, int c, int seed)
+    {
+        var a = k.Accelerator;
+        var r = new Random(seed);
+        var sig = Random(m * c, r).Select(v => 0.5f + 0.49f * v).ToArray();   // sigmoid outputs in (0, 1)
+        var labels = Enumerable.Range(0, m).Select(_ => r.Next(c)).ToArray();
+        using var ds = a.Allocate1D(sig); using var dy = a.Allocate1D(labels);
+        using var grad = Poisoned(a, m * c); using var loss = Poisoned(a, m); using var correct = Poisoned(a, m);
+        k.SigmoidSquaredError(ds.View, dy.View, grad.View, loss.View, correct.View, m, c, 1f / m, grad: true);
         var (sl, sc, sd) = ReferenceMlp.SigmoidSquaredError(D(sig), labels, m, c, 1.0 / m);
-        yield return Compare("sigmoid squared-error loss", "-", $"{m}x{c}", loss2.GetAsArray1D(), sl);
-        yield return Compare("sigmoid squared-error gradient", "-", $"{m}x{c}", grad2.GetAsArray1D(), sd);
-        yield return Compare("argmax correct (sigmoid)", "-", $"{m}x{c}", correct2.GetAsArray1D(), sc);
+        yield return Compare(k, "sigmoid squared-error loss", $"{m}x{c}", loss.GetAsArray1D(), sl);
+        yield return Compare(k, "sigmoid squared-error gradient", $"{m}x{c}", grad.GetAsArray1D(), sd);
+        yield return Exact("argmax correct (sigmoid)", $"{m}x{c}", correct.GetAsArray1D().Select(v => (double)v).SequenceEqual(sc));
     }
 
     static CheckResult BiasGrad(KernelSet k, int m, int n, int seed)
@@ -135,46 +254,154 @@ public static class KernelCheck
         var dz = Random(m * n, new Random(seed));
         using var ddz = a.Allocate1D(dz); using var db = Poisoned(a, n);
         k.BiasGrad(ddz.View, db.View, m, n);
-        return Compare("bias gradient", "-", $"{m}x{n}", db.GetAsArray1D(), ReferenceMlp.ColumnSums(D(dz), m, n));
+        return Compare(k, "bias gradient", $"{m}x{n}", db.GetAsArray1D(), ReferenceMlp.ColumnSums(D(dz), m, n));
     }
 
-    static CheckResult Sgd(KernelSet k, int n, int weights, int seed)
+    static CheckResult AccumulateMetrics(KernelSet k, int seed)
     {
         var a = k.Accelerator;
         var r = new Random(seed);
-        var p = Random(n, r); var g = Random(n, r); var v = Random(n, r, 0.1);
-        using var dp = a.Allocate1D(p); using var dg = a.Allocate1D(g); using var dv = a.Allocate1D(v);
-        k.SgdMomentum(dp.View, dg.View, dv.View, 0.05f, 0.9f, 0.01f, weights);
+        var loss = Random(37, r).Select(Math.Abs).ToArray();
+        var correct = Enumerable.Range(0, 37).Select(i => (float)(i % 3 == 0 ? 1 : 0)).ToArray();
+        using var dl = a.Allocate1D(loss); using var dc = a.Allocate1D(correct); using var acc = a.Allocate1D<double>(2);
+        acc.MemSetToZero();
+        k.AccumulateMetrics(dl.View, dc.View, acc.View, 37);
+        k.AccumulateMetrics(dl.View, dc.View, acc.View, 20);   // the device sums across calls
+        var got = acc.GetAsArray1D();
+        double wantLoss = loss.Sum(v => (double)v) + loss.Take(20).Sum(v => (double)v), wantCorrect = correct.Sum() + correct.Take(20).Sum();
+        double rel = Math.Abs(got[0] - wantLoss) / wantLoss;
+        return new CheckResult("metric accumulation (loss, correct)", "", "37+20", rel, 0, rel < 1e-12 && got[1] == wantCorrect);
+    }
+
+    static IEnumerable<CheckResult> MarkNonFinite(KernelSet k)
+    {
+        var a = k.Accelerator;
+        using var acc = a.Allocate1D(new[] { 1.5, 0 }); using var first = a.Allocate1D(new[] { -1L });
+        k.MarkNonFinite(acc.View, first.View, 3);   // finite: nothing recorded
+        bool quiet = first.GetAsArray1D()[0] == -1;
+        acc.CopyFromCPU([double.PositiveInfinity, 0]);
+        k.MarkNonFinite(acc.View, first.View, 7);   // the first bad step is recorded ...
+        acc.CopyFromCPU([double.NaN, 0]);
+        k.MarkNonFinite(acc.View, first.View, 9);   // ... and kept
+        yield return Exact("non-finite marker (finite loss)", "1", quiet);
+        yield return Exact("non-finite marker (first bad step kept)", "1", first.GetAsArray1D()[0] == 7);
+    }
+
+    static IEnumerable<CheckResult> Sgd(KernelSet k, int n, int weights, bool nesterov, int seed)
+    {
+        var a = k.Accelerator;
+        var r = new Random(seed);
+        var p = Random(n, r); var v = Random(n, r, 0.1);
         var rp = D(p); var rv = D(v);
-        ReferenceMlp.SgdMomentum(rp, D(g), rv, 0.05, 0.9, 0.01, weights);
-        return Compare("SGD momentum + L2", "-", $"{n}", dp.GetAsArray1D(), rp);
+        using var dp = a.Allocate1D(p); using var dv = a.Allocate1D(v);
+        for (int step = 0; step < 3; step++)
+        {
+            var g = Random(n, r);
+            using var dg = a.Allocate1D(g);
+            k.SgdMomentum(dp.View, dg.View, dv.View, 0.05f, 0.9f, 0.01f, weights, nesterov);
+            if (nesterov) ReferenceMlp.Nesterov(rp, D(g), rv, 0.05, 0.9, 0.01, weights);
+            else ReferenceMlp.SgdMomentum(rp, D(g), rv, 0.05, 0.9, 0.01, weights);
+        }
+        string name = nesterov ? "Nesterov + L2" : "SGD momentum + L2";
+        yield return Compare(k, $"{name} (parameters)", $"{n}", dp.GetAsArray1D(), rp);
+        yield return Compare(k, $"{name} (velocity)", $"{n}", dv.GetAsArray1D(), rv);
     }
 
-    static CheckResult Adam(KernelSet k, int n, int weights, bool decoupled, int seed)
+    static IEnumerable<CheckResult> Adam(KernelSet k, int n, int weights, bool decoupled, int seed)
     {
         var a = k.Accelerator;
         var r = new Random(seed);
-        var p = Random(n, r); var g = Random(n, r); var m0 = Random(n, r, 0.1); var v0 = Random(n, r, 0.1).Select(Math.Abs).ToArray();
-        using var dp = a.Allocate1D(p); using var dg = a.Allocate1D(g); using var dm = a.Allocate1D(m0); using var dv = a.Allocate1D(v0);
-        k.Adam(dp.View, dg.View, dm.View, dv.View, 0.01f, 0.9f, 0.999f, 1e-8f, 3, 0.05f, decoupled, weights);
-        var rp = D(p); var rm = D(m0); var rv = D(v0);
-        ReferenceMlp.Adam(rp, D(g), rm, rv, 0.01f, 0.9f, 0.999f, 1e-8f, 3, 0.05f, decoupled, weights);
-        return Compare(decoupled ? "AdamW" : "Adam", "-", $"{n}", dp.GetAsArray1D(), rp);
+        var p = Random(n, r);
+        var rp = D(p); var rm = new double[n]; var rv = new double[n];
+        using var dp = a.Allocate1D(p); using var dm = a.Allocate1D<float>(n); using var dv = a.Allocate1D<float>(n);
+        dm.MemSetToZero(); dv.MemSetToZero();
+        for (int step = 1; step <= 4; step++)
+        {
+            var g = Random(n, r);
+            using var dg = a.Allocate1D(g);
+            k.Adam(dp.View, dg.View, dm.View, dv.View, 0.01f, 0.9f, 0.999f, 1e-8f, step, 0.05f, decoupled, weights);
+            // the reference gets the float32 constants the kernel gets (1 - 0.999f differs from 0.001 by 1.3e-5 relative)
+            ReferenceMlp.Adam(rp, D(g), rm, rv, 0.01f, 0.9f, 0.999f, 1e-8f, step, 0.05f, decoupled, weights);
+        }
+        string name = decoupled ? "AdamW" : "Adam + L2";
+        yield return Compare(k, $"{name} (parameters)", $"{n}", dp.GetAsArray1D(), rp);
+        yield return Compare(k, $"{name} (first moment)", $"{n}", dm.GetAsArray1D(), rm);
+        yield return Compare(k, $"{name} (second moment)", $"{n}", dv.GetAsArray1D(), rv);
     }
 
-    static CheckResult Gather(KernelSet k, int b, int d, int seed)
+    static IEnumerable<CheckResult> Gather(KernelSet k, int b, int d, int seed)
     {
         var a = k.Accelerator;
         var r = new Random(seed);
-        int count = b + 5;
+        int count = b + 11, offset = 5;
         var pixels = new byte[count * d]; r.NextBytes(pixels);
+        var labels = Enumerable.Range(0, count).Select(_ => r.Next(10)).ToArray();
         var order = Enumerable.Range(0, count).OrderBy(_ => r.Next()).ToArray();
-        using var dp = a.Allocate1D(pixels); using var dl = a.Allocate1D(new int[count]); using var dord = a.Allocate1D(order);
-        using var x = Poisoned(a, b * d); using var y = a.Allocate1D<int>(b);
-        k.GatherBatch(dp.View, dl.View, dord.View, x.View, y.View, 3, b, d);
+        using var dp = a.Allocate1D(pixels); using var dl = a.Allocate1D(labels); using var dord = a.Allocate1D(order);
+        using var x = Poisoned(a, b * d); using var y = a.Allocate1D(Enumerable.Repeat(-1, b).ToArray());
+        k.GatherBatch(dp.View, dl.View, dord.View, x.View, y.View, offset, b, d);
         var want = new double[b * d];
         for (int i = 0; i < b; i++)
-            for (int j = 0; j < d; j++) want[i * d + j] = pixels[order[3 + i] * d + j] / 255.0 - 0.5;
-        return Compare("batch gather + normalise", "-", $"{b}x{d}", x.GetAsArray1D(), want);
+            for (int j = 0; j < d; j++) want[i * d + j] = pixels[order[offset + i] * d + j] / 255.0 - 0.5;
+        yield return Compare(k, "batch gather + normalise", $"{b}x{d}", x.GetAsArray1D(), want);
+        yield return Exact("batch gather (labels)", $"{b}", y.GetAsArray1D().SequenceEqual(Enumerable.Range(0, b).Select(i => labels[order[offset + i]])));
+    }
+
+    /// <summary>7x7 images (shifts of up to 3 move content fully in and out) moved by their seeded shifts, checked pixel by pixel.</summary>
+    static IEnumerable<CheckResult> GatherShifted(KernelSet k, int b, int maxShift, int seed)
+    {
+        const int w = 7, d = w * w;
+        var a = k.Accelerator;
+        var r = new Random(seed);
+        int count = b + 4;
+        var pixels = new byte[count * d]; r.NextBytes(pixels);
+        var labels = Enumerable.Range(0, count).Select(_ => r.Next(10)).ToArray();
+        var order = Enumerable.Range(0, count).OrderBy(_ => r.Next()).ToArray();
+        using var dpx = a.Allocate1D(pixels); using var dl = a.Allocate1D(labels); using var dord = a.Allocate1D(order);
+        using var x = Poisoned(a, b * d); using var y = a.Allocate1D(new int[b]);
+        k.GatherBatchShifted(dpx.View, dl.View, dord.View, x.View, y.View, 2, b, d, w, maxShift, 99, 4);
+        var want = new double[b * d];
+        var seen = new HashSet<(int, int)>();
+        bool inRange = true;
+        for (int i = 0; i < b; i++)
+        {
+            int src = order[2 + i];
+            int sx = DataKernels.Shift(99, 4, src, 0, maxShift), sy = DataKernels.Shift(99, 4, src, 1, maxShift);
+            inRange &= Math.Abs(sx) <= maxShift && Math.Abs(sy) <= maxShift;
+            seen.Add((sx, sy));
+            for (int row = 0; row < w; row++)
+                for (int col = 0; col < w; col++)
+                {
+                    int pr = row - sy, pc = col - sx;
+                    int v = pr >= 0 && pr < w && pc >= 0 && pc < w ? pixels[src * d + pr * w + pc] : 0;
+                    want[i * d + row * w + col] = v / 255.0 - 0.5;
+                }
+        }
+        yield return Compare(k, "shifted gather", $"{b}x{d}", x.GetAsArray1D(), want);
+        yield return Exact("shifted gather (labels, shifts in range and varied)", $"{b}",
+            inRange && (b <= 30 || seen.Count > 5) && y.GetAsArray1D().SequenceEqual(Enumerable.Range(0, b).Select(i => labels[order[2 + i]])));
+    }
+
+    /// <summary>Dropout forward on H and backward through it and the activation, against the reference with the kernels' counter-based mask.</summary>
+    static IEnumerable<CheckResult> Dropout(KernelSet k, int m, int n, int seed)
+    {
+        var a = k.Accelerator;
+        var r = new Random(seed);
+        const float rate = 0.3f;
+        const long dseed = 77, step = 5;
+        const int layer = 1;
+        var z = Random(m * n, r, 3);
+        var h = z.Select(v => (float)ReferenceMlp.Activate(v, Activation.Relu)).ToArray();
+        var g = Random(m * n, r);
+        bool Kept(int i) => CounterRng.Uniform(dseed, step, layer, i) >= rate;
+        using var dh = a.Allocate1D(h);
+        k.DropoutForward(dh.View, m * n, rate, dseed, step, layer);
+        var hDropped = dh.GetAsArray1D();
+        var wantH = h.Select((v, i) => Kept(i) ? v / (1.0 - rate) : 0.0).ToArray();
+        using var dg = a.Allocate1D(g);
+        k.DropoutBackward(dg.View, dh.View, m * n, rate, dseed, step, layer, Activation.Relu);
+        var wantG = g.Select((v, i) => Kept(i) ? v / (1.0 - rate) * ReferenceMlp.Derivative(h[i], Activation.Relu) : 0.0).ToArray();
+        yield return Compare(k, "dropout forward", $"{m}x{n}", hDropped, wantH);
+        yield return Compare(k, "dropout backward (relu')", $"{m}x{n}", dg.GetAsArray1D(), wantG);
     }
 }

@@ -107,8 +107,8 @@ public static class LossLandscape
     /// <summary>The mean training loss (no L2 term) of any parameter vector over a fixed set of images resident on the device.</summary>
     sealed class Evaluator(ComputeDevice device, MlpSpec spec, Dataset images, int batch) : IDisposable
     {
-        readonly DeviceMlp model = new(KernelSet.For(device.Accelerator), spec, Math.Min(batch, images.Count));
-        readonly DeviceDataset data = new(KernelSet.For(device.Accelerator), images, Math.Min(batch, images.Count));
+        readonly DeviceMlp model = new(KernelSet.For(device), spec, Math.Min(batch, images.Count));
+        readonly DeviceDataset data = new(KernelSet.For(device), images, Math.Min(batch, images.Count));
 
         public double Loss(float[] parameters)
         {

@@ -76,7 +76,7 @@ public static class Predictor
         if (labels != null && labels.Length != count) throw new ArgumentException($"{labels.Length} labels for {count} images");
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), $"batch of {batch} rows");
         batch = Math.Min(batch, count);
-        try { return Run(KernelSet.For(device.Accelerator), spec, parameters, pixels, labels, batch, count); }
+        try { return Run(KernelSet.For(device), spec, parameters, pixels, labels, batch, count); }
         catch (Exception e) when (e is not (UserError or ArgumentException))
         {
             throw device.Fault("while running the model", e, "retry with --device cpu");

@@ -4,15 +4,18 @@ using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
+using Gpu.Engine.Settings;
 
 namespace Gpu.Engine.Runtime;
 
-/// <summary>One line of the device list: what ILGPU sees, and why a device cannot be used where that is so.</summary>
+/// <summary>One line of the device list: what ILGPU sees, what its driver reports, and whether and why the engine uses it.</summary>
 public sealed record DeviceInfo(string Id, string Kind, string Name, long MemoryBytes, bool Usable, string Note);
 
 /// <summary>
-/// An ILGPU context plus one accelerator. Device selection lives here: <c>auto</c> prefers CUDA,
-/// then OpenCL, then the CPU accelerator; <c>cpu</c>, <c>cuda[:i]</c> and <c>opencl[:i]</c> force one.
+/// An ILGPU context plus one accelerator and its <see cref="DeviceProfile"/>. Device selection lives
+/// here: <c>auto</c> takes the fastest usable device (CUDA, then an OpenCL GPU, then an OpenCL CPU
+/// device, then ILGPU's CPU accelerator) and says why; <c>cpu</c>, <c>cuda[:i]</c> and <c>opencl[:i]</c>
+/// force one. Which OpenCL devices are usable is decided by <see cref="OpenClRule"/>.
 /// The CPU accelerator is built with one multiprocessor per core so barrier-free kernels use every core.
 /// </summary>
 public sealed class ComputeDevice : IDisposable
@@ -24,12 +27,28 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>Why this device was chosen (for <c>auto</c>) or "requested".</summary>
     public string Reason { get; }
     public OptimizationLevel OptimizationLevel { get; }
-    public bool IsCpu => Accelerator.AcceleratorType == AcceleratorType.CPU;
+    /// <summary>Every per-device choice of the engine, decided when the device opened.</summary>
+    public DeviceProfile Profile { get; }
     public string Name => Accelerator.Name;
+
+    /// <summary>The OpenCL C products of the cl-vector family, built when an OpenCL device opens whose profile uses them.</summary>
+    internal ClVectorGemm? ClGemm { get; }
 
     ComputeDevice(Context context, Accelerator accelerator, string id, string reason, OptimizationLevel level)
     {
-        Context = context; Accelerator = accelerator; Id = id; Reason = reason; OptimizationLevel = level;
+        Context = context; Accelerator = accelerator; Id = id; OptimizationLevel = level;
+        var profile = DeviceProfile.For(accelerator);
+        if (profile.Gemm == GemmFamily.ClVector)
+        {
+            try { ClGemm = ClVectorGemm.Build((CLAccelerator)accelerator); }
+            catch (Exception e) when (e is InvalidOperationException or DllNotFoundException or EntryPointNotFoundException)
+            {
+                profile = profile with { Gemm = GemmFamily.Tiled };   // still correct, only slower
+                reason += $"; its cl-vector kernels do not build ({FirstLine(e.Message)}), using the tiled kernels";
+            }
+        }
+        Profile = profile;
+        Reason = reason;
     }
 
     /// <summary>The CPU accelerator used as the fallback: one multiprocessor per core, 4 threads per warp, 1 warp per group.</summary>
@@ -43,7 +62,7 @@ public sealed class ComputeDevice : IDisposable
             if (gpus)
             {
                 if (CudaDriverPresent()) b.Cuda();
-                if (OpenClLoaderPresent()) b.OpenCL();
+                if (OpenClLoaderPresent()) b.OpenCL(OpenClRule.Admit);
             }
         });
 
@@ -67,7 +86,9 @@ public sealed class ComputeDevice : IDisposable
         try
         {
             var cuda = context.GetCudaDevices();
-            var cl = context.GetCLDevices();
+            var cl = Enumerable.Range(0, context.GetCLDevices().Count).Select(i => context.GetCLDevices()[i]).ToList();
+            // a device the rule accepts at O2 only cannot run kernels built at a lower level: leave it out of auto, refuse it by name
+            bool Opens(CLDevice d) => level >= OptimizationLevel.O2 || !OpenClRule.Judge(d).OverridesDriver;
             Device device;
             string id, reason;
             switch (kind)
@@ -85,11 +106,19 @@ public sealed class ComputeDevice : IDisposable
                     if (cl.Count == 0) throw new UserError($"no usable OpenCL device: {OpenClAbsenceReason()}; use --device cpu or auto");
                     index = index < 0 ? 0 : index;
                     if (index >= cl.Count) throw new UserError($"no OpenCL device {index}: there are {cl.Count} usable (see 'gpu devices')");
-                    device = cl[index]; id = $"opencl:{index}"; reason = "requested";
+                    if (!Opens(cl[index]))
+                        throw new UserError($"opencl:{index} ({cl[index].Name}) runs the engine's kernels at ILGPU optimisation level O2 only: its driver reports no generic address space, which lower levels emit");
+                    device = cl[index]; id = $"opencl:{index}"; reason = $"requested; {OpenClRule.Judge(cl[index]).Why}";
                     break;
                 default:
-                    if (cuda.Count > 0) { device = cuda[0]; id = "cuda:0"; reason = "auto: first CUDA device"; }
-                    else if (cl.Count > 0) { device = cl[0]; id = "opencl:0"; reason = $"auto: no CUDA ({CudaAbsenceReason()}); first usable OpenCL device"; }
+                    int gpu = cl.FindIndex(d => !OpenClRule.IsCpu(d) && Opens(d)), cpuCl = cl.FindIndex(d => OpenClRule.IsCpu(d) && Opens(d));
+                    if (cuda.Count > 0) { device = cuda[0]; id = "cuda:0"; reason = "auto: the first CUDA device"; }
+                    else if (gpu >= 0) { device = cl[gpu]; id = $"opencl:{gpu}"; reason = $"auto: no CUDA ({CudaAbsenceReason()}); the first usable OpenCL GPU"; }
+                    else if (cpuCl >= 0)
+                    {
+                        device = cl[cpuCl]; id = $"opencl:{cpuCl}";
+                        reason = $"auto: no CUDA ({CudaAbsenceReason()}), no OpenCL GPU; an OpenCL CPU device runs the CPU's vector units far faster than ILGPU's CPU accelerator";
+                    }
                     else
                     {
                         device = context.GetCPUDevice(0); id = "cpu";
@@ -112,7 +141,7 @@ public sealed class ComputeDevice : IDisposable
         }
     }
 
-    /// <summary>Everything ILGPU can see, with a note on why a device is unusable where that is so.</summary>
+    /// <summary>Everything ILGPU can see, with what each driver reports and why a device is used or refused.</summary>
     public static List<DeviceInfo> List()
     {
         var list = new List<DeviceInfo>();
@@ -123,36 +152,33 @@ public sealed class ComputeDevice : IDisposable
                 $"compute capability {cuda[i].Architecture}, {cuda[i].NumMultiprocessors} SMs"));
         if (cuda.Count == 0) list.Add(new DeviceInfo("cuda", "CUDA", "-", 0, false, CudaAbsenceReason()));
 
-        var usableCollection = context.GetCLDevices();
-        var usable = new List<CLDevice>();
-        for (int i = 0; i < usableCollection.Count; i++) usable.Add(usableCollection[i]);
-        for (int i = 0; i < usable.Count; i++)
-            list.Add(new DeviceInfo($"opencl:{i}", "OpenCL", usable[i].Name, usable[i].MemorySize, true,
-                $"{usable[i].DeviceVersion}, {usable[i].PlatformName}"));
-        foreach (var d in AllOpenClDevices())
+        var usable = context.GetCLDevices();
+        var all = AllOpenClDevices();
+        foreach (var d in all)
         {
-            if (usable.Any(u => u.DeviceId == d.DeviceId)) continue;
-            list.Add(new DeviceInfo("-", "OpenCL", d.Name, d.MemorySize, false,
-                $"{d.DeviceVersion}: ILGPU needs OpenCL 2.0+ with generic address space support, which this device lacks"));
+            int index = -1;
+            for (int i = 0; i < usable.Count; i++) if (usable[i].DeviceId == d.DeviceId) index = i;
+            var verdict = OpenClRule.Judge(d);
+            list.Add(new DeviceInfo(index >= 0 ? $"opencl:{index}" : "-", OpenClRule.IsCpu(d) ? "OpenCL CPU" : "OpenCL GPU", d.Name, d.MemorySize, index >= 0,
+                $"{OpenClRule.Reported(d)}; {verdict.Why}"));
         }
-        if (usable.Count == 0 && !AllOpenClDevices().Any())
-            list.Add(new DeviceInfo("opencl", "OpenCL", "-", 0, false, OpenClAbsenceReason()));
+        if (all.Count == 0) list.Add(new DeviceInfo("opencl", "OpenCL", "-", 0, false, OpenClAbsenceReason()));
 
-        var cpu = context.GetCPUDevice(0);
         list.Add(new DeviceInfo("cpu", "CPU", "ILGPU CPU accelerator", GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, true,
             $"{Environment.ProcessorCount} multiprocessors (one per core), always available"));
         return list;
     }
 
-    static IEnumerable<CLDevice> AllOpenClDevices()
+    /// <summary>Every OpenCL device the drivers report, usable or not (judged afresh, without overriding anything).</summary>
+    static List<CLDevice> AllOpenClDevices()
     {
         if (!OpenClLoaderPresent()) return [];
         try { return CLDevice.GetDevices(_ => true).OfType<CLDevice>().ToList(); }
-        catch { return []; }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or TypeInitializationException) { return []; }
     }
 
     static bool CudaDriverPresent() => TryLoad("libcuda.so.1") || TryLoad("libcuda.so") || TryLoad("nvcuda.dll");
-    static bool OpenClLoaderPresent() => TryLoad("libOpenCL.so.1") || TryLoad("libOpenCL.so") || TryLoad("OpenCL.dll");
+    static bool OpenClLoaderPresent() => OpenClNative.LoaderNames.Any(TryLoad);
 
     static bool TryLoad(string name)
     {
@@ -166,10 +192,11 @@ public sealed class ComputeDevice : IDisposable
 
     static string OpenClAbsenceReason()
     {
-        if (!OpenClLoaderPresent()) return "no OpenCL runtime (libOpenCL.so.1 not found)";
-        return AllOpenClDevices().Any()
-            ? "OpenCL devices lack generic address space support (OpenCL 2.0+) that ILGPU needs"
-            : "the OpenCL runtime reports no device";
+        if (!OpenClLoaderPresent()) return "no OpenCL runtime (libOpenCL.so.1 not found; on Debian or Ubuntu: apt-get install ocl-icd-libopencl1 pocl-opencl-icd)";
+        var all = AllOpenClDevices();
+        return all.Count == 0
+            ? "the OpenCL loader finds no driver (no ICD in /etc/OpenCL/vendors; on Debian or Ubuntu: apt-get install pocl-opencl-icd)"
+            : string.Join("; ", all.Select(d => $"{d.Name}: {OpenClRule.Judge(d).Why}"));
     }
 
     static string FirstLine(string s) => s.Split('\n')[0].Trim();
@@ -182,6 +209,7 @@ public sealed class ComputeDevice : IDisposable
 
     public void Dispose()
     {
+        ClGemm?.Dispose();
         Accelerator.Dispose();
         Context.Dispose();
     }

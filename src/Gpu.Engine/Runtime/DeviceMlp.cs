@@ -33,9 +33,9 @@ public sealed class DeviceMlp : IDisposable
     {
         k = kernels; acc = kernels.Accelerator; Spec = spec; MaxBatch = maxBatch;
         long needed = 4L * (4L * spec.ParameterCount + (long)maxBatch * (spec.Sizes.Skip(1).Sum() + 2L * spec.Sizes.Max() + 2)) + 16;
-        long available = AvailableBytes(acc);
+        long available = kernels.Profile.MemoryBytes;
         UserError TooLarge() => new($"out of device memory on {acc.Name}: the network {spec} at batch {maxBatch} needs about {needed / 1e6:N1} MB " +
-            $"and the device has {available / 1e6:N1} MB; use a smaller --batch-size or --layers" + (acc.AcceleratorType == AcceleratorType.CPU ? "" : ", or --device cpu"));
+            $"and the device has {available / 1e6:N1} MB; use a smaller --batch-size or --layers" + (kernels.Profile.IsHost ? "" : ", or --device cpu"));
         if (needed > available) throw TooLarge();   // a clean refusal before the allocator (or the OS) fails half-way
         try
         {
@@ -63,19 +63,6 @@ public sealed class DeviceMlp : IDisposable
         metrics.MemSetToZero();
         firstBad.CopyFromCPU([-1L]);
     }
-
-    /// <summary>
-    /// Memory the model may use: the device's memory on a GPU; on the CPU accelerator, the memory the
-    /// process may use (<see cref="GC.GetGCMemoryInfo()"/>). <see cref="MemoryLimitOverride"/> lowers it (tests).
-    /// </summary>
-    public static long AvailableBytes(Accelerator acc)
-    {
-        long bytes = acc.AcceleratorType == AcceleratorType.CPU ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes : acc.MemorySize;
-        return MemoryLimitOverride is long limit ? Math.Min(limit, bytes) : bytes;
-    }
-
-    /// <summary>Pretends the device has at most this many bytes (to test the out-of-memory report).</summary>
-    public static long? MemoryLimitOverride { get; set; }
 
     MemoryBuffer1D<T, Stride1D.Dense> Own<T>(MemoryBuffer1D<T, Stride1D.Dense> b) where T : unmanaged { owned.Add(b); return b; }
 
@@ -196,8 +183,7 @@ public sealed class DeviceMlp : IDisposable
         {
             int n = Spec.Out(l), kin = Spec.In(l);
             ArrayView<float> hPrev = l == 0 ? x : acts[l].View.AsContiguous();
-            k.WeightGrad(dz, hPrev, W(gradients.View, l), m, n, kin);
-            k.BiasGrad(dz, B(gradients.View, l), m, n);
+            k.WeightAndBiasGrad(dz, hPrev, W(gradients.View, l), B(gradients.View, l), m, n, kin);
             if (l > 0)
             {
                 if (Dropping(backward))

@@ -35,7 +35,7 @@ public static class Trainer
         var total = Stopwatch.StartNew();
         var (trainSet, valSet) = data.Train.Split(o.ValFraction, o.Seed);
         var spec = MlpSpec.FromHidden(trainSet.Features, o.Hidden, trainSet.Classes, o.Activation, o.Loss);
-        var kernels = KernelSet.For(device.Accelerator);
+        var kernels = KernelSet.For(device);
         int maxRows = Math.Max(o.BatchSize, Math.Min(o.EvalBatchSize, Math.Max(data.Test.Count, valSet?.Count ?? 0)));
 
         using var model = new DeviceMlp(kernels, spec, maxRows);
@@ -221,14 +221,14 @@ public static class Trainer
     }
 
     /// <summary>
-    /// Auto: resident when the datasets (as bytes) take at most half the device's memory, which
-    /// Fashion-MNIST (55 MB) does on any GPU and always on the CPU accelerator; else streamed.
+    /// Auto: resident when the datasets (as bytes) fit the device profile's resident-data budget (half
+    /// its memory), which Fashion-MNIST (55 MB) does on any GPU and on the host; else streamed.
     /// </summary>
     public static DataPath ChooseDataPath(DataPath requested, ComputeDevice device, DataPair data)
     {
         if (requested != DataPath.Auto) return requested;
         long bytes = data.Train.Pixels.LongLength + data.Test.Pixels.LongLength + 8L * (data.Train.Count + data.Test.Count);
-        return device.IsCpu || bytes <= device.Accelerator.MemorySize / 2 ? DataPath.Resident : DataPath.Stream;
+        return bytes <= device.Profile.ResidentDataBytes ? DataPath.Resident : DataPath.Stream;
     }
 
     static IBatchSource OpenSource(DataPath path, KernelSet kernels, Dataset data, int maxRows) => path == DataPath.Stream

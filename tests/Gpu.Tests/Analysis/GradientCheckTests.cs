@@ -14,7 +14,7 @@ public sealed class GradientCheckTests
     ComputeDevice device = null!;
     KernelSet kernels = null!;
 
-    [OneTimeSetUp] public void Open() { device = ComputeDevice.Open("cpu"); kernels = KernelSet.For(device.Accelerator); }
+    [OneTimeSetUp] public void Open() { device = ComputeDevice.Open("cpu"); kernels = KernelSet.For(device); }
     [OneTimeTearDown] public void Close() => device?.Dispose();
 
     static (float[] X, int[] Y) Examples(MlpSpec spec, int m, int seed) =>

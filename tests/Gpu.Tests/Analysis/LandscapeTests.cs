@@ -126,9 +126,9 @@ public sealed class LandscapeTests
         Assert.That(r.Path[^1].Loss, Is.LessThan(r.Path[0].Loss), "training lowered the loss");
 
         // the final training loss, evaluated directly on the same images
-        using var model = new DeviceMlp(KernelSet.For(device.Accelerator), r.Spec, 600);
+        using var model = new DeviceMlp(KernelSet.For(device), r.Spec, 600);
         model.SetParameters(r.Training.Parameters);
-        using var images = new DeviceDataset(KernelSet.For(device.Accelerator), data.Train.Take(600), 600);
+        using var images = new DeviceDataset(KernelSet.For(device), data.Train.Take(600), 600);
         double direct = Trainer.Evaluate(model, images, 600).Loss;
         Assert.That(r.Path[^1].Loss, Is.EqualTo(direct).Within(1e-6));
         int ia = Enumerable.Range(0, 7).MinBy(i => Math.Abs(r.A[i])), ib = Enumerable.Range(0, 7).MinBy(j => Math.Abs(r.B[j]));

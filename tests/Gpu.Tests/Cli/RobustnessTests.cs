@@ -16,8 +16,6 @@ namespace Gpu.Tests.Cli;
 /// <summary>Bad input, interruption and resume, divergence and output hygiene, through the program in-process.</summary>
 public sealed class RobustnessTests : TempFolderTest
 {
-    [TearDown] public void ResetMemoryLimit() => Gpu.Engine.Runtime.DeviceMlp.MemoryLimitOverride = null;
-
     /// <summary>The robustness cases are all bad input (exit 2) unless they say otherwise.</summary>
     static void AssertOneLineError((int Code, string Out, string Err) r, string contains, int code = 2) => CliRun.AssertOneLineError(r, contains, code);
 
@@ -126,8 +124,10 @@ public sealed class RobustnessTests : TempFolderTest
         AssertOneLineError(r, "out of device memory");
         Assert.That(r.Err, Does.Match(@"needs about [\d,.]+ MB and the device has [\d,.]+ MB"));
 
-        Gpu.Engine.Runtime.DeviceMlp.MemoryLimitOverride = 100_000;   // 100 kB: even a small net does not fit
-        AssertOneLineError(Run(Train(DataFolder("e"), "--layers", "64")), "the network 784-64-10 at batch 100 needs about 1.5 MB and the device has 0.1 MB");
+        using var device = ComputeDevice.Open("cpu");
+        var small = KernelSet.For(device, device.Profile with { MemoryBytes = 100_000 });   // 100 kB: even a small net does not fit
+        var e = Assert.Throws<Gpu.Engine.UserError>(() => new DeviceMlp(small, MlpSpec.FromHidden(784, [64], 10), 100));
+        Assert.That(e!.Message, Does.Contain("the network 784-64-10 at batch 100 needs about 1.5 MB and the device has 0.1 MB"));
     }
 
     [Test]

@@ -115,7 +115,7 @@ public sealed class DeviceGradientTests(DeviceCase deviceCase)
     public void Device_gradient_with_dropout_matches_the_reference(Activation act, float rate)
     {
         var spec = new MlpSpec([29, 17, 13, 10], act);
-        var k = KernelSet.For(device.Accelerator);
+        var k = KernelSet.For(device);
         var p = spec.Initialize(6);
         int m = 33;
         var x = Rand.Floats(m * spec.Inputs, 32, 0.5f);
@@ -140,7 +140,7 @@ public sealed class DeviceGradientTests(DeviceCase deviceCase)
     public void Device_loss_gradient_and_update_match_the_reference(int[] sizes, int m, Activation act, LossKind loss)
     {
         var spec = new MlpSpec(sizes, act, loss);
-        var k = KernelSet.For(device.Accelerator);
+        var k = KernelSet.For(device);
         var p = spec.Initialize(5);
         var x = Rand.Floats(m * spec.Inputs, 31, 0.5f);
         var y = Enumerable.Range(0, m).Select(i => (i * 5 + 1) % spec.Classes).ToArray();

@@ -9,9 +9,12 @@ using Gpu.Engine.Training;
 
 namespace Gpu.Tests.Training;
 
-/// <summary>Short real runs on slices of Fashion-MNIST, on the CPU accelerator.</summary>
-public sealed class TrainingTests
+/// <summary>Short real runs on slices of Fashion-MNIST, on the CPU accelerator and the OpenCL device (each at O2, the engine's level).</summary>
+[TestFixtureSource(typeof(DeviceCase), nameof(DeviceCase.Trainers))]
+public sealed class TrainingTests(DeviceCase deviceCase)
 {
+    ComputeDevice Open() => deviceCase.OpenOrIgnore();
+
     static DataPair Slice(int train, int test)
     {
         var full = Idx.ReadFolder(Repo.FashionMnist);
@@ -21,7 +24,7 @@ public sealed class TrainingTests
     [Test]
     public void Six_thousand_images_two_epochs_learn_well_above_chance()
     {
-        using var device = ComputeDevice.Open("cpu");
+        using var device = Open();
         var o = new TrainOptions { Hidden = [256, 128], Epochs = 2, BatchSize = 32, LearningRate = 0.02f, Momentum = 0.9f, Seed = 3 };
         var r = Trainer.Run(device, Slice(6000, 2000), o);
         TestContext.Out.WriteLine($"test accuracy {r.Test.Accuracy:F4}, val accuracy {r.History[^1].ValAccuracy:F4}");
@@ -34,7 +37,7 @@ public sealed class TrainingTests
     [Test]
     public void The_same_seed_gives_bit_identical_results_and_another_seed_does_not()
     {
-        using var device = ComputeDevice.Open("cpu");
+        using var device = Open();
         var data = Slice(1500, 500);
         var o = new TrainOptions { Hidden = [33, 17], Epochs = 2, BatchSize = 50, Seed = 11 };
         var a = Trainer.Run(device, data, o);
@@ -53,7 +56,7 @@ public sealed class TrainingTests
     [Test]
     public void Streamed_and_resident_data_paths_give_bit_identical_training()
     {
-        using var device = ComputeDevice.Open("cpu");
+        using var device = Open();
         var data = Slice(1000, 300);
         var o = new TrainOptions { Hidden = [20], Epochs = 2, BatchSize = 96, Seed = 5 };   // 1000 rows: a partial last batch
         var resident = Trainer.Run(device, data, o with { DataPath = DataPath.Resident });
@@ -71,7 +74,7 @@ public sealed class TrainingTests
     [Test]
     public void Auto_keeps_fashion_mnist_resident()
     {
-        using var device = ComputeDevice.Open("cpu");
+        using var device = Open();
         Assert.That(Trainer.ChooseDataPath(DataPath.Auto, device, Slice(100, 100)), Is.EqualTo(DataPath.Resident));
         Assert.That(Trainer.ChooseDataPath(DataPath.Stream, device, Slice(100, 100)), Is.EqualTo(DataPath.Stream));
     }
@@ -94,7 +97,7 @@ public sealed class TrainingTests
     [TestCase(OptimizerKind.Nesterov, 0.02f)]
     public void Every_optimizer_learns(OptimizerKind kind, float lr)
     {
-        using var device = ComputeDevice.Open("cpu");
+        using var device = Open();
         var o = new TrainOptions { Hidden = [64], Epochs = 2, BatchSize = 32, LearningRate = lr, Optimizer = kind, Seed = 2 };
         var r = Trainer.Run(device, Slice(3000, 1000), o);
         Assert.That(r.Test.Accuracy, Is.GreaterThan(0.72), $"{kind} test accuracy");
@@ -104,7 +107,7 @@ public sealed class TrainingTests
     [Test]
     public void Sigmoid_outputs_with_squared_error_learn()
     {
-        using var device = ComputeDevice.Open("cpu");
+        using var device = Open();
         var o = new TrainOptions { Hidden = [64], Activation = Gpu.Engine.Settings.Activation.Sigmoid, Loss = Gpu.Engine.Settings.LossKind.SigmoidSquaredError,
             Epochs = 2, BatchSize = 10, LearningRate = 3f, Momentum = 0f, L2 = 0f, Init = Gpu.Engine.Settings.InitKind.Uniform, Seed = 2 };
         var r = Trainer.Run(device, Slice(3000, 1000), o);
@@ -114,7 +117,7 @@ public sealed class TrainingTests
     [Test]
     public void Early_stopping_restores_the_best_epoch()
     {
-        using var device = ComputeDevice.Open("cpu");
+        using var device = Open();
         // a learning rate high enough that the validation loss stops improving within a few epochs on 1,000 images
         var o = new TrainOptions { Hidden = [64], Epochs = 30, BatchSize = 16, LearningRate = 0.1f, Schedule = LrSchedule.Constant, Patience = 2, Seed = 4 };
         var r = Trainer.Run(device, Slice(1000, 500), o);

@@ -1,0 +1,106 @@
+using Gpu.Engine.Settings;
+using ILGPU.Runtime;
+using ILGPU.Runtime.OpenCL;
+
+namespace Gpu.Engine.Runtime;
+
+/// <summary>What kind of device an accelerator is, as far as the engine's choices go.</summary>
+public enum DeviceKind
+{
+    /// <summary>ILGPU's CPU accelerator: each simulated thread is an OS thread; groups of at most 4; launches cost hundreds of microseconds.</summary>
+    CpuAccelerator,
+    /// <summary>An NVIDIA GPU through CUDA.</summary>
+    Cuda,
+    /// <summary>An OpenCL GPU or accelerator (AMD, Intel, ...).</summary>
+    OpenClGpu,
+    /// <summary>An OpenCL CPU device (POCL, Intel's CPU runtime): the host's cores behind a real OpenCL driver.</summary>
+    OpenClCpu,
+}
+
+/// <summary>
+/// Every per-device decision of the engine, made once when a device opens (<see cref="For"/>) and
+/// read by the kernel set, the device model and the trainer. A new kind of device plugs in here.
+/// Tests and benchmarks derive variants with <c>with</c> (another GEMM family, a smaller memory budget).
+/// </summary>
+public sealed record DeviceProfile
+{
+    public required DeviceKind Kind { get; init; }
+
+    /// <summary>The kernels of the dense-layer products.</summary>
+    public required GemmFamily Gemm { get; init; }
+
+    /// <summary>Tiled family: the 8x8-output tile of 2x2 threads (fits the CPU accelerator's groups of 4) instead of the 64x64 tile of 16x16 threads.</summary>
+    public bool SmallTile { get; init; }
+
+    /// <summary>
+    /// Element-wise kernels (optimizer, gather, dropout): 0 launches one thread per element (GPUs, and
+    /// OpenCL CPU drivers, which vectorise across work-items); otherwise this many threads, each doing a
+    /// contiguous chunk (ILGPU's CPU accelerator, where every thread index costs far more than an element).
+    /// </summary>
+    public int ElementwiseThreads { get; init; }
+
+    /// <summary>Bytes a model, its buffers and resident data may take on the device.</summary>
+    public required long MemoryBytes { get; init; }
+
+    /// <summary>The automatic data path keeps datasets of up to this many bytes on the device; larger ones are streamed.</summary>
+    public required long ResidentDataBytes { get; init; }
+
+    /// <summary>Whether the device is the host's own processor (so "out of device memory" advice never says "use the CPU").</summary>
+    public bool IsHost => Kind is DeviceKind.CpuAccelerator or DeviceKind.OpenClCpu;
+
+    /// <summary>Elements per thread for an element-wise kernel over <paramref name="n"/> elements.</summary>
+    public int Chunk(int n) => ElementwiseThreads <= 0 ? 1 : Math.Max(1, (n + ElementwiseThreads - 1) / ElementwiseThreads);
+
+    /// <summary>The GEMM families this device can run (every one is checked by gpu check and the kernel tests).</summary>
+    public IReadOnlyList<GemmFamily> RunnableFamilies => Kind switch
+    {
+        DeviceKind.CpuAccelerator => [GemmFamily.Scalar, GemmFamily.Vector4, GemmFamily.Tiled],
+        DeviceKind.OpenClCpu => [GemmFamily.Scalar, GemmFamily.Tiled, GemmFamily.ClVector],
+        _ => [GemmFamily.Scalar, GemmFamily.Tiled],
+    };
+
+    /// <summary>
+    /// The profile of an accelerator:
+    /// CPU accelerator: Vector4 products, 8x8 tiles, element-wise work in 8 chunks per core, memory = what the process may use;
+    /// CUDA and OpenCL GPUs: 64x64 shared-memory tiles, one thread per element, the device's memory;
+    /// OpenCL CPU devices: the cl-vector products, one work-item per element, the host's memory.
+    /// Resident data up to half the budget.
+    /// </summary>
+    public static DeviceProfile For(Accelerator a)
+    {
+        long host = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        var kind = KindOf(a);
+        long memory = kind switch
+        {
+            DeviceKind.CpuAccelerator => host,
+            DeviceKind.OpenClCpu => Math.Min(host, a.MemorySize),
+            _ => a.MemorySize,
+        };
+        return new DeviceProfile
+        {
+            Kind = kind,
+            Gemm = kind switch
+            {
+                DeviceKind.CpuAccelerator => GemmFamily.Vector4,
+                DeviceKind.OpenClCpu => GemmFamily.ClVector,
+                _ => GemmFamily.Tiled,
+            },
+            SmallTile = kind == DeviceKind.CpuAccelerator,
+            ElementwiseThreads = kind == DeviceKind.CpuAccelerator ? 8 * Environment.ProcessorCount : 0,
+            MemoryBytes = memory,
+            ResidentDataBytes = memory / 2,
+        };
+    }
+
+    public static DeviceKind KindOf(Accelerator a) => a switch
+    {
+        CLAccelerator cl => (cl.DeviceType & CLDeviceType.CL_DEVICE_TYPE_CPU) != 0 ? DeviceKind.OpenClCpu : DeviceKind.OpenClGpu,
+        _ when a.AcceleratorType == AcceleratorType.Cuda => DeviceKind.Cuda,
+        _ => DeviceKind.CpuAccelerator,
+    };
+
+    /// <summary>"cl-vector products, one work-item per element, 20.1 GB" for gpu devices and gpu check.</summary>
+    public string Describe() =>
+        $"{GemmFamilyWords.Name(Gemm)} products{(Gemm == GemmFamily.Tiled ? SmallTile ? " (8x8 tiles)" : " (64x64 tiles)" : "")}, " +
+        $"{(ElementwiseThreads > 0 ? $"element-wise work in {ElementwiseThreads} chunks" : "one thread per element")}, {MemoryBytes / 1e9:F1} GB";
+}

@@ -1,0 +1,67 @@
+using System.Reflection;
+using ILGPU.Runtime.OpenCL;
+
+namespace Gpu.Engine.Runtime;
+
+/// <summary>Whether the engine uses an OpenCL device, and why, in words for <c>gpu devices</c>.</summary>
+public sealed record OpenClVerdict(bool Accepted, bool OverridesDriver, string Why);
+
+/// <summary>
+/// The one rule for OpenCL devices. ILGPU refuses every OpenCL device whose driver does not report the
+/// generic address space, which OpenCL 2.0 required and OpenCL 3.0 made optional; many OpenCL 3.0
+/// drivers (POCL, Intel's, Windows on ARM) do not report it. Whether kernels need it depends on the
+/// optimisation level: at O2, ILGPU specialises every kernel parameter to the global address space and
+/// every other pointer to its own, so the OpenCL C it emits has no generic pointer; at O1 it keeps
+/// <c>__generic</c> pointers, which such a driver's compiler rejects ("OpenCL C version 3.0 does not
+/// support the '__generic' type qualifier" on POCL). So the engine accepts a CPU device that lacks the
+/// feature, at O2 only (its default), and records the capability ILGPU asks for. It refuses such a GPU:
+/// the rule is the same there, but no such GPU has been tried, and <c>auto</c> must not pick a device
+/// nobody has run. Every kernel is verified on an accepted device by <c>gpu check</c> and the kernel tests.
+/// </summary>
+public static unsafe class OpenClRule
+{
+    public static bool IsCpu(CLDevice d) => (d.DeviceType & CLDeviceType.CL_DEVICE_TYPE_CPU) != 0;
+
+    /// <summary>What the driver itself says about generic address space (whatever the engine overrode since).</summary>
+    public static bool DriverReportsGenericAddressSpace(CLDevice d)
+    {
+        if (d.DeviceVersion < CLDeviceVersion.CL20) return false;
+        if (d.DeviceVersion < CLDeviceVersion.CL30) return true;
+        uint value = 0;
+        return OpenClNative.clGetDeviceInfo(d.DeviceId, OpenClNative.CL_DEVICE_GENERIC_ADDRESS_SPACE_SUPPORT, sizeof(uint), &value, null) == OpenClNative.CL_SUCCESS
+            && value != 0;
+    }
+
+    public static OpenClVerdict Judge(CLDevice d)
+    {
+        if (d.CLStdVersion < ILGPU.Backends.OpenCL.CLCVersion.CL20)
+            return new(false, false, $"refused: OpenCL C {d.CVersion}; ILGPU's kernels need OpenCL 2.0 or later");
+        if (DriverReportsGenericAddressSpace(d))
+            return new(true, false, "used: the driver reports the generic address space ILGPU's kernels use");
+        if (IsCpu(d))
+            return new(true, true, "used at ILGPU optimisation level O2, whose kernels have no generic pointers (the driver reports no generic address space, optional since OpenCL 3.0)");
+        return new(false, false, "refused: a GPU whose driver reports no generic address space (optional since OpenCL 3.0); the engine's O2 kernels would not need it, but no such GPU has been tried");
+    }
+
+    /// <summary>The device registration predicate: accepts by <see cref="Judge"/>, and lets ILGPU open an accepted CPU device by recording the capability the rule vouches for.</summary>
+    public static bool Admit(CLDevice d)
+    {
+        var v = Judge(d);
+        if (v.OverridesDriver) SetGenericAddressSpace(d);
+        return v.Accepted;
+    }
+
+    /// <summary>"OpenCL 3.0, Portable Computing Language, generic address space: no"</summary>
+    public static string Reported(CLDevice d) =>
+        $"{VersionName(d.DeviceVersion)}, {d.PlatformName}, generic address space: {(DriverReportsGenericAddressSpace(d) ? "yes" : "no")}";
+
+    static string VersionName(CLDeviceVersion v) => $"OpenCL {v}";
+
+    /// <summary>ILGPU's capability setter is internal; the accelerator reads this flag when it is created.</summary>
+    static void SetGenericAddressSpace(CLDevice d)
+    {
+        var property = d.Capabilities.GetType().GetProperty("GenericAddressSpace", BindingFlags.Public | BindingFlags.Instance)
+            ?? throw new InvalidOperationException("this ILGPU version has no GenericAddressSpace capability to set");
+        property.GetSetMethod(nonPublic: true)!.Invoke(d.Capabilities, [true]);
+    }
+}
