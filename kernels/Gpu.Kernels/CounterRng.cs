@@ -9,7 +9,7 @@ public static class CounterRng
     /// <summary>A uniform number in [0, 1) from (seed, step, layer, index): SplitMix64-style mixing.</summary>
     public static float Uniform(long seed, long step, int layer, int index)
     {
-        ulong z = (ulong)seed * 0x9E3779B97F4A7C15UL ^ (ulong)step * 0xBF58476D1CE4E5B9UL ^ ((ulong)layer << 32 | (uint)index) * 0x94D049BB133111EBUL;
+        ulong z = (ulong)seed * 0x9E3779B97F4A7C15UL ^ (ulong)step * 0xBF58476D1CE4E5B9UL ^ (((ulong)layer << 32) | ((ulong)index & 0xFFFFFFFFUL)) * 0x94D049BB133111EBUL;
         z ^= z >> 30; z *= 0xBF58476D1CE4E5B9UL;
         z ^= z >> 27; z *= 0x94D049BB133111EBUL;
         z ^= z >> 31;

@@ -35,7 +35,7 @@ public static class DataKernels
             int src = order[offset + row];
             int sx = Shift(seed, pass, src, 0, maxShift), sy = Shift(seed, pass, src, 1, maxShift);
             int p = ShiftedSource(col, w, h, sx, sy);
-            x[e] = Normalize(p >= 0 ? pixels[(long)src * d + p] : (byte)0);
+            x[e] = Normalize(p < d ? pixels[(long)src * d + p] : (byte)0);
             if (col == 0) y[row] = labels[src];
         }
     }
@@ -43,11 +43,15 @@ public static class DataKernels
     /// <summary>The preprocessing the NumPy users apply: x / 255 - 0.5 (the host's streamed path calls it too).</summary>
     public static float Normalize(byte pixel) => pixel * (1f / 255f) - 0.5f;
 
-    /// <summary>Where pixel <paramref name="col"/> of a w x h image shifted by (sx, sy) comes from, or -1 when it is shifted in from outside.</summary>
+    /// <summary>
+    /// Where pixel <paramref name="col"/> of a w x h image shifted by (sx, sy) comes from, or w * h (one past the
+    /// image) when it is shifted in from outside. (Not -1: ILGPU's OpenCL C spells an int -1 as 4294967295, which
+    /// the driver's compiler warns about on stderr.)
+    /// </summary>
     public static int ShiftedSource(int col, int w, int h, int sx, int sy)
     {
         int pr = col / w - sy, pc = col % w - sx;
-        return pr >= 0 && pr < h && pc >= 0 && pc < w ? pr * w + pc : -1;
+        return pr >= 0 && pr < h && pc >= 0 && pc < w ? pr * w + pc : w * h;
     }
 
     /// <summary>The shift of image <paramref name="src"/> along axis 0 (x) or 1 (y) in pass <paramref name="pass"/>: an integer in [-maxShift, maxShift].</summary>

@@ -101,7 +101,7 @@ public sealed class StreamedDataset : IBatchSource
         for (int c = 0; c < pixels.Length; c++)
         {
             int p = Gpu.Kernels.DataKernels.ShiftedSource(c, w, h, sx, sy);
-            dst[c] = Dataset.Normalize(p >= 0 ? pixels[p] : (byte)0);
+            dst[c] = Dataset.Normalize(p < pixels.Length ? pixels[p] : (byte)0);
         }
     }
 
