@@ -23,7 +23,7 @@ public static class Trainer
         catch (Exception e) when (e is not (UserError or TrainingInterrupted or OperationCanceledException or ArgumentException))
         {
             // a kernel launch or device failure: one line naming the device and the operation; the last checkpoint stays valid
-            throw device.Fault($"during {at.Op} (epoch {at.Epoch}, step {at.Step})", e, "resume from the last checkpoint with --resume DIR --device cpu");
+            throw device.Fault($"during {at.Op} (epoch {at.Epoch}, step {at.Step})", e, control?.FaultAdvice ?? TrainControl.DefaultFaultAdvice);
         }
     }
 

@@ -168,6 +168,18 @@ public sealed class TrainingTests
         public void Dispose() => inner.Dispose();
     }
 
+    [Test]
+    public void A_device_failure_while_predicting_is_one_line_ending_with_the_callers_advice()
+    {
+        using var device = ComputeDevice.Open("cpu");
+        device.Accelerator.Dispose();   // a device that is gone: its kernel launches fail
+        var spec = new MlpSpec([784, 8, 10]);
+        var test = Slice(10, 20).Test;
+        var e = Assert.Throws<Gpu.Engine.UserError>(() => Predictor.Run(device, spec, spec.Initialize(1), test.Pixels, test.Labels, 10, faultAdvice: "retry elsewhere"))!;
+        Assert.That(e.ExitCode, Is.EqualTo(4));
+        Assert.That(e.Message, Does.StartWith("device error on cpu (CPUAccelerator) while running the model: ").And.EndWith("; retry elsewhere"));
+    }
+
     [TestCase(OptimizerKind.Adam, 0.002f)]
     [TestCase(OptimizerKind.AdamW, 0.002f)]
     [TestCase(OptimizerKind.Nesterov, 0.02f)]
