@@ -40,7 +40,7 @@ public static class DataKernels
         }
     }
 
-    /// <summary>The preprocessing the NumPy users apply: x / 255 - 0.5 (the host's streamed path calls it too).</summary>
+    /// <summary>The preprocessing of the NumPy code (README): x / 255 - 0.5 (the host's streamed path calls it too).</summary>
     public static float Normalize(byte pixel) => pixel * (1f / 255f) - 0.5f;
 
     /// <summary>Where pixel <paramref name="col"/> of a w x h image shifted by (sx, sy) comes from, or -1 when it is shifted in from outside.</summary>
