@@ -12,7 +12,7 @@ using BenchmarkDotNet.Toolchains.InProcess.Emit;
 
 namespace Gpu.Benchmarks;
 
-/// <summary>The reference workloads of design.md, by name.</summary>
+/// <summary>The reference workloads, by name: W1 (the default train) and W2 as in README's What we measured, W3 a wide network for GPUs.</summary>
 public static class Workloads
 {
     public static TrainOptions Options(string name) => name switch

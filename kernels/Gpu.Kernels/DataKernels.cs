@@ -40,7 +40,7 @@ public static class DataKernels
         }
     }
 
-    /// <summary>The preprocessing the NumPy users apply: x / 255 - 0.5 (the host's streamed path calls it too).</summary>
+    /// <summary>The preprocessing of the NumPy code (README): x / 255 - 0.5 (the host's streamed path calls it too).</summary>
     public static float Normalize(byte pixel) => pixel * (1f / 255f) - 0.5f;
 
     /// <summary>

@@ -65,7 +65,7 @@ public sealed class EvalVerb : ModelVerb
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"data: {source}, {test.Count:N0} test images");
         stdout.WriteLine($"device: {device.Describe()}");
-        var result = Predictor.Run(device, spec, model.Parameters, test.Pixels, test.Labels, BatchSize);
+        var result = Predictor.Run(device, spec, model.Parameters, test.Pixels, test.Labels, BatchSize, faultAdvice: "retry with --device cpu");
         var report = result.Report(test.Labels);
         double loss = result.Loss!.Value;
         stdout.WriteLine($"test loss {loss:F4}, accuracy {report.OverallAccuracy:F4} ({report.Total:N0} images)");

@@ -74,8 +74,8 @@ public sealed class GradcheckVerb : NetworkOptions
             : $"checking a seeded sample of {indices.Length:N0} of {spec.ParameterCount:N0} parameters ({string.Join(", ", groups)}), epsilon {Sci(Epsilon)}");
 
         var clock = Stopwatch.StartNew();
-        var r = GradientCheck.Run(KernelSet.For(device), spec, parameters, x, y, indices, Epsilon,
-            progress: ProgressDisplay.Counter(stdout.WriteLine, "parameters"));
+        var r = GradientCheck.Run(device, spec, parameters, x, y, indices, Epsilon,
+            progress: ProgressDisplay.Counter(stdout.WriteLine, "parameters"), faultAdvice: "retry with --device cpu");
 
         stdout.WriteLine($"loss: device {r.DeviceLoss:F6} (float32), reference {r.ReferenceLoss:F6} (float64)");
         stdout.WriteLine($"{"part",-12} {"checked",8} {"rel. error",10}");

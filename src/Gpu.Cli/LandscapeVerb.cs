@@ -49,7 +49,8 @@ public sealed class LandscapeVerb : TrainingRunOptions
         var r = display.Run(() => LossLandscape.Run(device, data, options, every, Grid, EvalImages,
             onEpoch: e => display.Line($"epoch {e.Epoch,3}/{options.Epochs} loss {e.TrainLoss:F3} acc {e.TrainAccuracy:F3} | {e.TrainSeconds:F1}s"),
             onStep: display.Step,
-            gridProgress: ProgressDisplay.Counter(display.Line, "grid points")));
+            gridProgress: ProgressDisplay.Counter(display.Line, "grid points"),
+            faultAdvice: "retry with --device cpu"));
 
         var end = r.Path[^1];
         stdout.WriteLine($"trajectory: {r.Path.Count} points (steps 0 to {end.Step}); PC1 explains {100 * r.Plane.Explained1:F1}% of the variance, PC2 {100 * r.Plane.Explained2:F1}%");

@@ -55,7 +55,7 @@ public sealed class PredictVerb : ModelVerb
         string[] names = model.ClassNames;
         stdout.WriteLine($"input: {Input}, {count:N0} images, " + (labels == null ? "no labels" : Labels != null ? $"labels from {Labels}" : "labels from its first column"));
         stdout.WriteLine($"device: {device.Describe()}");
-        var r = Predictor.Run(device, spec, model.Parameters, pixels, labels, Batch);
+        var r = Predictor.Run(device, spec, model.Parameters, pixels, labels, Batch, faultAdvice: "retry with --device cpu");
         stdout.WriteLine(sigmoid
             ? "outputs: the sigmoid outputs of this sigmoid-sse model, each in [0, 1]; they are not probabilities and need not sum to 1"
             : "probabilities: softmax of the output layer");

@@ -87,6 +87,7 @@ public static class Program
                     h.AdditionalNewLineAfterOption = false;
                     h.Heading = "gpu: train multilayer perceptrons on ILGPU kernels (CUDA, OpenCL or the CPU accelerator)";
                     h.Copyright = "";
+                    if (Verb(result) is VerbAttribute v) h.AddPreOptionsLine($"gpu {v.Name}: {v.HelpText}");   // a verb's own help says what it does
                     return HelpText.DefaultParsingErrorsHandler(result, h);
                 }, e => e, verbsIndex: result.TypeInfo.Current == typeof(NullInstance));
             stdout.WriteLine(help);
@@ -110,6 +111,7 @@ public static class Program
     }
 
     static string Dash(string name) => name.StartsWith('-') ? name : (name.Length == 1 ? "-" + name : "--" + name);
-    static string VerbName<T>(ParserResult<T> r) => r.TypeInfo.Current.GetCustomAttributes(typeof(VerbAttribute), false).FirstOrDefault() is VerbAttribute v ? " " + v.Name : "";
+    static VerbAttribute? Verb<T>(ParserResult<T> r) => r.TypeInfo.Current.GetCustomAttributes(typeof(VerbAttribute), false).FirstOrDefault() as VerbAttribute;
+    static string VerbName<T>(ParserResult<T> r) => Verb(r) is VerbAttribute v ? " " + v.Name : "";
     static string args0<T>(ParserResult<T> r) => VerbName(r) is { Length: > 0 } v ? $" for '{v.Trim()}'" : "";
 }

@@ -77,7 +77,9 @@ public sealed class SearchVerb
         if (search.Skipped > 0)
             stdout.WriteLine($"{Path.Combine(Output, GridSearch.CsvName)} holds {search.Skipped} of the {grid.Trials.Count} trials already: skipping them, {grid.Trials.Count - search.Skipped} to run");
 
-        bool complete = search.Run(device, data, stop, r => stdout.WriteLine(ProgressLine(grid, r)));
+        string csv = Path.Combine(Output, GridSearch.CsvName);
+        bool complete = search.Run(device, data, stop, r => stdout.WriteLine(ProgressLine(grid, r)),
+            faultAdvice: $"{csv} keeps the finished trials; rerun the same command (e.g. with --device cpu) to continue");
         if (!complete)
         {
             stderr.WriteLine($"interrupted after {search.Done} of {grid.Trials.Count} trials; {Path.Combine(Output, GridSearch.CsvName)} keeps them; " +
@@ -96,7 +98,8 @@ public sealed class SearchVerb
         BestModel best;
         try
         {
-            best = search.RetrainBest(device, data, stop, e => stdout.WriteLine("  " + RunFiles.EpochLine(e, bestTrial.Options.Epochs)));
+            best = search.RetrainBest(device, data, stop, e => stdout.WriteLine("  " + RunFiles.EpochLine(e, bestTrial.Options.Epochs)),
+                faultAdvice: $"all {grid.Trials.Count} trials are in {csv}; rerun the same command (e.g. with --device cpu) to retrain the best");
         }
         catch (TrainingInterrupted)
         {

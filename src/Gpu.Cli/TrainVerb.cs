@@ -163,6 +163,8 @@ public sealed class TrainVerb : TrainingRunOptions
             Stop = stop,
             OnStep = display.Step,
             OnCheckpoint = outDir == null ? null : state => Checkpoint.Write(outDir, run, state),
+            FaultAdvice = outDir == null ? "no checkpoint (no --output); retry with --device cpu"
+                : $"resume from the last checkpoint with --resume {outDir} --device cpu",
         };
         TrainResult result;
         try
@@ -182,11 +184,6 @@ public sealed class TrainVerb : TrainingRunOptions
                 ? $"interrupted at {where}; no checkpoint written (give --output DIR to be able to resume)"
                 : $"interrupted at {where}; checkpoint written to {Path.Combine(outDir, Checkpoint.FolderName)}; continue with: gpu train --resume {outDir}");
             return 130;
-        }
-        catch (UserError e) when (e.ExitCode == 4)
-        {
-            throw new UserError(outDir == null ? e.Message.Replace("resume from the last checkpoint with --resume DIR --device cpu", "no checkpoint (no --output); retry with --device cpu")
-                : e.Message.Replace("--resume DIR", $"--resume {outDir}"), 4);
         }
         if (result.StoppedEarlyAtBestEpoch is int bestEpoch)
             display.Line($"early stopping: no better validation {options.StopOn.ToString().ToLowerInvariant()} for {options.Patience} epochs; restored the weights of epoch {bestEpoch}");

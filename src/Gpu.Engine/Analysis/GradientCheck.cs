@@ -1,6 +1,7 @@
 using Gpu.Engine.Model;
 using Gpu.Engine.Reference;
 using Gpu.Engine.Runtime;
+using Gpu.Engine.Training;
 using ILGPU.Runtime;
 
 namespace Gpu.Engine.Analysis;
@@ -130,16 +131,24 @@ public static class GradientCheck
     }
 
     /// <summary>
-    /// Checks the device gradient at <paramref name="parameters"/> on the examples (x [m, inputs]
-    /// normalised, y [m]) for the parameters in <paramref name="indices"/>. <paramref name="tamper"/>
-    /// may alter the analytic gradient before the comparison (tests inject errors with it);
-    /// <paramref name="progress"/> gets (parameters done, total), one call at a time.
+    /// Checks the gradient computed on <paramref name="device"/> at <paramref name="parameters"/> on the
+    /// examples (x [m, inputs] normalised, y [m]) for the parameters in <paramref name="indices"/>.
+    /// <paramref name="tamper"/> may alter the analytic gradient before the comparison (tests inject errors
+    /// with it); <paramref name="progress"/> gets (parameters done, total), one call at a time. A device
+    /// failure is a one-line <see cref="UserError"/> (exit code 4) ending with <paramref name="faultAdvice"/>.
     /// </summary>
-    public static GradientCheckResult Run(KernelSet kernels, MlpSpec spec, float[] parameters, float[] x, int[] y, int[] indices,
-        double epsilon = DefaultEpsilon, Action<float[]>? tamper = null, Action<int, int>? progress = null)
+    public static GradientCheckResult Run(ComputeDevice device, MlpSpec spec, float[] parameters, float[] x, int[] y, int[] indices,
+        double epsilon = DefaultEpsilon, Action<float[]>? tamper = null, Action<int, int>? progress = null,
+        string faultAdvice = TrainControl.DefaultFaultAdvice)
     {
         if (!(epsilon > 0) || !double.IsFinite(epsilon)) throw new UserError($"--epsilon {epsilon}: give a small positive step, e.g. 1e-6");
-        var (analytic, deviceLoss) = DeviceGradient(kernels, spec, parameters, x, y);
+        float[] analytic;
+        double deviceLoss;
+        try { (analytic, deviceLoss) = DeviceGradient(KernelSet.For(device), spec, parameters, x, y); }
+        catch (Exception e) when (e is not (UserError or ArgumentException))
+        {
+            throw device.Fault("while computing the analytic gradient", e, faultAdvice);
+        }
         tamper?.Invoke(analytic);
 
         int m = y.Length;

@@ -24,7 +24,7 @@ public sealed class Dataset
         Name = name; Pixels = pixels; Labels = labels; Count = labels.Length; Features = features; Classes = classes;
     }
 
-    /// <summary>The preprocessing the NumPy users apply: x / 255 - 0.5, as float32.</summary>
+    /// <summary>The preprocessing of the NumPy code (README): x / 255 - 0.5, as float32.</summary>
     public static float Normalize(byte pixel) => Gpu.Kernels.DataKernels.Normalize(pixel);   // the device gather's own formula
 
     /// <summary>A new dataset holding the given rows, in the given order.</summary>

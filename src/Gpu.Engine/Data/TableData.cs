@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Gpu.Engine.Data;
 
 /// <summary>
-/// Readers for the other formats the NumPy users keep their data in, giving the same
+/// Readers for the other formats people training MLPs in NumPy keep their data in, giving the same
 /// <see cref="Dataset"/> (uint8 pixels, int labels) as the IDX reader:
 /// NPY image arrays ([N, features] or [N, height, width]; uint8, or floats in [0, 255] or in [0, 1])
 /// with an integer label array [N], and CSV files of rows <c>label,pixel0,...,pixelF</c> with an optional header.

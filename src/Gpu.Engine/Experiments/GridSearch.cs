@@ -284,9 +284,12 @@ public sealed class GridSearch
     /// <paramref name="device"/>; after each, search.csv and best.json are rewritten and
     /// <paramref name="onTrial"/> is told. A trial whose loss diverges is recorded as such and the
     /// search goes on. When <paramref name="stop"/> is cancelled the current trial finishes and the
-    /// search returns. Returns true when every trial of the grid is done.
+    /// search returns. Returns true when every trial of the grid is done. A device failure is a one-line
+    /// <see cref="UserError"/> (exit code 4) naming the trial and ending with <paramref name="faultAdvice"/>;
+    /// search.csv keeps the trials finished before it.
     /// </summary>
-    public bool Run(ComputeDevice device, DataPair data, CancellationToken stop = default, Action<TrialReport>? onTrial = null)
+    public bool Run(ComputeDevice device, DataPair data, CancellationToken stop = default, Action<TrialReport>? onTrial = null,
+        string faultAdvice = TrainControl.DefaultFaultAdvice)
     {
         var todo = Grid.Trials.Where(t => Find(t) == null).ToList();
         var clock = Stopwatch.StartNew();
@@ -295,7 +298,7 @@ public sealed class GridSearch
         foreach (var trial in todo)
         {
             if (stop.IsCancellationRequested) return false;
-            var result = RunTrial(device, data, trial);
+            var result = RunTrial(device, data, trial, faultAdvice);
             rows.Add(result);
             WriteCsv();
             WriteBest(null);
@@ -307,13 +310,14 @@ public sealed class GridSearch
         return Done == Grid.Trials.Count;
     }
 
-    TrialResult RunTrial(ComputeDevice device, DataPair data, Trial trial)
+    TrialResult RunTrial(ComputeDevice device, DataPair data, Trial trial, string faultAdvice)
     {
         var sw = Stopwatch.StartNew();
         var settings = trial.Values.Select(Hyperparameter.Format).ToArray();
         try
         {
-            var r = Trainer.Run(device, data, trial.Options, control: new TrainControl { EvaluateTest = false });   // trials are scored on validation; the test set waits for the best
+            // trials are scored on validation; the test set waits for the best
+            var r = Trainer.Run(device, data, trial.Options, control: new TrainControl { EvaluateTest = false, FaultAdvice = faultAdvice });
             var scored = Scored(r);
             return new TrialResult(settings, false, scored.ValAccuracy, scored.ValLoss, scored.TrainLoss, scored.TrainAccuracy, r.History.Count, sw.Elapsed.TotalSeconds);
         }
@@ -323,9 +327,7 @@ public sealed class GridSearch
         }
         catch (UserError e) when (e.ExitCode == 4)
         {
-            throw new UserError($"trial {trial.Number} ({Grid.Describe(trial, all: true)}): " +
-                e.Message.Replace("resume from the last checkpoint with --resume DIR --device cpu",
-                    $"{CsvName} keeps the finished trials; rerun the same command (e.g. with --device cpu) to continue"), 4);
+            throw new UserError($"trial {trial.Number} ({Grid.Describe(trial, all: true)}): {e.Message}", 4);
         }
     }
 
@@ -373,27 +375,38 @@ public sealed class GridSearch
     /// Trains the best trial again on the same split (same options and seed), evaluates it on the test
     /// set and saves it in best/ as <c>train --output</c> does; or, when best/ already holds this very
     /// configuration trained on the same data, reuses it. Writes best.json with the test metrics.
-    /// <paramref name="stop"/> interrupts the retraining (<see cref="TrainingInterrupted"/>).
+    /// <paramref name="stop"/> interrupts the retraining (<see cref="TrainingInterrupted"/>); a device failure
+    /// ends with <paramref name="faultAdvice"/>.
     /// </summary>
-    public BestModel RetrainBest(ComputeDevice device, DataPair data, CancellationToken stop = default, Action<EpochStats>? onEpoch = null)
+    public BestModel RetrainBest(ComputeDevice device, DataPair data, CancellationToken stop = default, Action<EpochStats>? onEpoch = null,
+        string faultAdvice = TrainControl.DefaultFaultAdvice)
     {
         var (trial, searched) = Best ?? throw new InvalidOperationException("no finished trial to retrain");
         string dir = AtomicFile.EnsureFolder(Path.Combine(Folder, BestFolder));
-        var model = Reusable(dir, trial, searched) ?? Retrain(device, data, trial, searched, dir, stop, onEpoch);
+        var model = Reusable(dir, trial, searched) ?? Retrain(device, data, trial, searched, dir, stop, onEpoch, faultAdvice);
         WriteBest(model);
         return model;
     }
 
-    BestModel Retrain(ComputeDevice device, DataPair data, Trial trial, TrialResult searched, string dir, CancellationToken stop, Action<EpochStats>? onEpoch)
+    BestModel Retrain(ComputeDevice device, DataPair data, Trial trial, TrialResult searched, string dir, CancellationToken stop, Action<EpochStats>? onEpoch,
+        string faultAdvice)
     {
         var history = new List<EpochStats>();
         var spec = MlpSpec.FromHidden(data.Train.Features, trial.Options.Hidden, data.Train.Classes, trial.Options.Activation, trial.Options.Loss);
-        var r = Trainer.Run(device, data, trial.Options, e =>
+        TrainResult r;
+        try
         {
-            history.Add(e);
-            onEpoch?.Invoke(e);
-            RunFiles.WriteHistory(dir, history, RunFiles.CurvesTitle(spec, data, trial.Options));
-        }, new TrainControl { Stop = stop });
+            r = Trainer.Run(device, data, trial.Options, e =>
+            {
+                history.Add(e);
+                onEpoch?.Invoke(e);
+                RunFiles.WriteHistory(dir, history, RunFiles.CurvesTitle(spec, data, trial.Options));
+            }, new TrainControl { Stop = stop, FaultAdvice = faultAdvice });
+        }
+        catch (UserError e) when (e.ExitCode == 4)
+        {
+            throw new UserError($"retraining the best trial, {trial.Number} ({Grid.Describe(trial, all: true)}): {e.Message}", 4);
+        }
         RunFiles.WriteModel(dir, device, data, dataSource, limit, trial.Options, r);
         return new BestModel(trial, searched, r.Test, Scored(r).ValAccuracy, Reused: false, dir);
     }

@@ -54,10 +54,12 @@ public static class LossLandscape
     /// split), recording the parameters every <paramref name="recordEvery"/> steps (0: about 10 per
     /// epoch) plus the start and the end, then builds the landscape over the first <paramref name="evalImages"/>
     /// training images on a <paramref name="grid"/> x <paramref name="grid"/> grid.
-    /// <paramref name="gridProgress"/> gets (points done, total).
+    /// <paramref name="gridProgress"/> gets (points done, total). A device failure, in the training or in
+    /// the evaluations, is a one-line <see cref="UserError"/> (exit code 4) ending with <paramref name="faultAdvice"/>.
     /// </summary>
     public static LandscapeResult Run(ComputeDevice device, DataPair data, TrainOptions o, int recordEvery, int grid, int evalImages,
-        Action<EpochStats>? onEpoch = null, Action<StepProgress>? onStep = null, Action<int, int>? gridProgress = null)
+        Action<EpochStats>? onEpoch = null, Action<StepProgress>? onStep = null, Action<int, int>? gridProgress = null,
+        string faultAdvice = TrainControl.DefaultFaultAdvice)
     {
         if (grid < 2) throw new UserError($"--grid {grid}: give a whole number >= 2, e.g. 50");
         if (evalImages < 1) throw new UserError($"--eval-images {evalImages}: give a whole number >= 1");
@@ -71,7 +73,7 @@ public static class LossLandscape
             throw new UserError($"--record-every {recordEvery} records {points} points over {totalSteps} steps; at most {TrajectoryPca.MaxVectors} are supported: give --record-every {totalSteps / (TrajectoryPca.MaxVectors - 2) + 1} or more");
 
         var recorded = new List<(long Step, float[] Parameters)>();
-        var control = new TrainControl { OnStep = onStep, ParametersEvery = recordEvery, OnParameters = (step, p) => recorded.Add((step, p)) };
+        var control = new TrainControl { OnStep = onStep, ParametersEvery = recordEvery, OnParameters = (step, p) => recorded.Add((step, p)), FaultAdvice = faultAdvice };
         var training = Trainer.Run(device, data, o, onEpoch, control);
         if (recorded[^1].Step != totalSteps) recorded.Add((totalSteps, training.Parameters));
         var final = recorded[^1].Parameters;
@@ -79,19 +81,33 @@ public static class LossLandscape
         var plane = TrajectoryPca.Fit(recorded.Select(r => r.Parameters).ToList(), final);
         double[] a = Axis(plane.A, grid), b = Axis(plane.B, grid);
         var evalSet = data.Train.Take(evalImages);
-        using var eval = new Evaluator(device, training.Spec, evalSet, o.EvalBatchSize);
-        var path = recorded.Select((r, i) => new PathPoint(r.Step, plane.A[i], plane.B[i], eval.Loss(r.Parameters))).ToList();
-        var loss = new double[grid, grid];
-        var theta = new float[final.Length];
-        for (int i = 0; i < grid; i++)
-            for (int j = 0; j < grid; j++)
+        string doing = "while loading the evaluation images";
+        try
+        {
+            using var eval = new Evaluator(device, training.Spec, evalSet, o.EvalBatchSize);
+            var path = new List<PathPoint>(recorded.Count);
+            for (int i = 0; i < recorded.Count; i++)
             {
-                double ai = a[i], bj = b[j];
-                Parallel.For(0, final.Length, k => theta[k] = (float)(final[k] + ai * plane.Direction1[k] + bj * plane.Direction2[k]));
-                loss[i, j] = eval.Loss(theta);
-                gridProgress?.Invoke(i * grid + j + 1, grid * grid);
+                doing = $"while evaluating the loss at recorded point {i + 1} of {recorded.Count}";
+                path.Add(new PathPoint(recorded[i].Step, plane.A[i], plane.B[i], eval.Loss(recorded[i].Parameters)));
             }
-        return new LandscapeResult(training.Spec, plane, a, b, loss, path, recordEvery, evalSet.Count, training);
+            var loss = new double[grid, grid];
+            var theta = new float[final.Length];
+            for (int i = 0; i < grid; i++)
+                for (int j = 0; j < grid; j++)
+                {
+                    doing = $"while evaluating the loss at grid point {i * grid + j + 1} of {grid * grid}";
+                    double ai = a[i], bj = b[j];
+                    Parallel.For(0, final.Length, k => theta[k] = (float)(final[k] + ai * plane.Direction1[k] + bj * plane.Direction2[k]));
+                    loss[i, j] = eval.Loss(theta);
+                    gridProgress?.Invoke(i * grid + j + 1, grid * grid);
+                }
+            return new LandscapeResult(training.Spec, plane, a, b, loss, path, recordEvery, evalSet.Count, training);
+        }
+        catch (Exception e) when (e is not (UserError or ArgumentException or OperationCanceledException))
+        {
+            throw device.Fault(doing, e, faultAdvice);
+        }
     }
 
     /// <summary>G evenly spaced values covering <paramref name="coords"/> with <see cref="Margin"/> on each side.</summary>

@@ -2,6 +2,7 @@ using Gpu.Engine.Data;
 using Gpu.Engine.Model;
 using Gpu.Engine.Runtime;
 using Gpu.Engine.Settings;
+using Gpu.Engine.Training;
 using ILGPU.Runtime;
 
 namespace Gpu.Engine.Inference;
@@ -67,9 +68,11 @@ public static class Predictor
     /// <summary>
     /// The outputs of the model (<paramref name="spec"/>, <paramref name="parameters"/>) for every image in
     /// <paramref name="pixels"/> (uint8, [count, spec.Inputs], normalised as in training), with the mean loss when
-    /// <paramref name="labels"/> are given. A device failure is a one-line <see cref="UserError"/> (exit code 4).
+    /// <paramref name="labels"/> are given. A device failure is a one-line <see cref="UserError"/> (exit code 4)
+    /// ending with <paramref name="faultAdvice"/>.
     /// </summary>
-    public static InferenceResult Run(ComputeDevice device, MlpSpec spec, float[] parameters, byte[] pixels, int[]? labels, int batch)
+    public static InferenceResult Run(ComputeDevice device, MlpSpec spec, float[] parameters, byte[] pixels, int[]? labels, int batch,
+        string faultAdvice = TrainControl.DefaultFaultAdvice)
     {
         int features = spec.Inputs, count = pixels.Length / features;
         if (pixels.Length != (long)count * features || count == 0) throw new ArgumentException($"{pixels.Length} pixels are not whole images of {features}");
@@ -79,7 +82,7 @@ public static class Predictor
         try { return Run(KernelSet.For(device), spec, parameters, pixels, labels, batch, count); }
         catch (Exception e) when (e is not (UserError or ArgumentException))
         {
-            throw device.Fault("while running the model", e, "retry with --device cpu");
+            throw device.Fault("while running the model", e, faultAdvice);
         }
     }
 

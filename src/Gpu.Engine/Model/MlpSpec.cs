@@ -6,7 +6,7 @@ namespace Gpu.Engine.Model;
 /// Shape of an MLP: Sizes = [inputs, hidden..., classes]; hidden layers use <see cref="Activation"/>
 /// (ReLU by default), the output layer and cost are given by <see cref="Loss"/> (softmax + cross-entropy by default).
 /// Parameters live in one flat vector: every W[l] (shape [out, in], row-major) layer by layer,
-/// then every b[l] (length out). This is the packing the NumPy users' <c>unpack</c> expects.
+/// then every b[l] (length out). This is the packing NumPy code that unpacks the flat vector expects (README: NumPy code).
 /// </summary>
 public sealed class MlpSpec
 {

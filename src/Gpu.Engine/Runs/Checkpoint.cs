@@ -13,10 +13,12 @@ public sealed record CheckpointRun(int[] Sizes, TrainOptions Options, string Dat
 
 /// <summary>
 /// A resumable checkpoint: folder <c>OUT/checkpoint/</c> holding <c>model.npy</c> (the flat float32
-/// parameter vector), <c>optimizer.npy</c> (the momentum vector) and <c>state.json</c> (layers,
+/// parameter vector, P values), <c>optimizer.npy</c> (the optimizer state, 2 x P values: the momentum
+/// or Adam's first-moment vector, then Adam's second-moment vector, zeros for SGD and Nesterov), with
+/// early stopping <c>best.npy</c> (the best epoch's parameters), and <c>state.json</c> (layers,
 /// hyperparameters with schedule and seed, position in the run, partial epoch sums, history, data
 /// folder, SHA-256 of each .npy file, engine version).
-/// <para>Writing is atomic as a whole: the three files go into <c>checkpoint.new/</c> (state.json last),
+/// <para>Writing is atomic as a whole: the files go into <c>checkpoint.new/</c> (state.json last),
 /// the old folder is renamed to <c>checkpoint.old/</c>, the new one to <c>checkpoint/</c>, and the old
 /// one is deleted. A crash at any point leaves either a complete <c>checkpoint/</c> or a complete
 /// <c>checkpoint.old/</c>, which <see cref="Read"/> falls back to.</para>

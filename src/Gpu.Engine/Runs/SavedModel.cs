@@ -8,8 +8,8 @@ namespace Gpu.Engine.Runs;
 
 /// <summary>
 /// A trained model as <c>train --output DIR</c> leaves it: <c>DIR/model.npy</c>, the flat float32
-/// parameter vector in design.md's packing (weights layer by layer, row-major [out, in], then all
-/// biases: what the NumPy users' <c>unpack</c> reads), and <c>DIR/model.json</c>: layer sizes,
+/// parameter vector in the packing of <see cref="Model.MlpSpec"/> (weights layer by layer, row-major
+/// [out, in], then all biases: what NumPy code that unpacks the flat vector reads), and <c>DIR/model.json</c>: layer sizes,
 /// activation, loss, hyperparameters, seed, dataset, input preprocessing, final metrics, engine
 /// version. Both are written atomically (temporary file + rename), model.npy first, so a model.json
 /// always describes a complete model.npy. Reading validates everything and reports one <see cref="UserError"/>.

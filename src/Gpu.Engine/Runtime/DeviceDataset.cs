@@ -4,20 +4,36 @@ using ILGPU.Runtime;
 
 namespace Gpu.Engine.Runtime;
 
-/// <summary>Where a batch comes from: one pass (epoch) at a time, over the rows in a given order.</summary>
+/// <summary>
+/// Where a batch comes from: one pass (epoch) at a time, over the rows in a given order, cut into the
+/// batches the caller hands over (the training scheduler owns the cut; a source never cuts a pass itself).
+/// </summary>
 public interface IBatchSource : IDisposable
 {
     Dataset Host { get; }
     int Count => Host.Count;
 
     /// <summary>
-    /// Starts a pass over the rows in <paramref name="order"/>, cut into batches of <paramref name="batchSize"/>
-    /// (the last may be partial), with random shifts when <paramref name="augment"/> is given.
+    /// Starts a pass over the rows in <paramref name="order"/> (a permutation of the dataset's rows):
+    /// <see cref="Next"/> hands out <paramref name="batches"/> one after the other, each the rows
+    /// order[Offset .. Offset + Rows), with random shifts when <paramref name="augment"/> is given.
+    /// The whole list comes up front so that a source may work ahead (the streamed path does).
     /// </summary>
-    void BeginPass(int[] order, int batchSize, Augmentation? augment = null);
+    void BeginPass(int[] order, IReadOnlyList<(int Offset, int Rows)> batches, Augmentation? augment = null);
 
-    /// <summary>The next batch of the pass on the device: X [rows, features] normalised, y [rows].</summary>
+    /// <summary>The pass's next batch on the device: X [rows, features] normalised, y [rows].</summary>
     (ArrayView<float> X, ArrayView<int> Y, int Rows) Next();
+
+    /// <summary>Checks a pass's arguments against a source of <paramref name="count"/> rows and room for <paramref name="maxRows"/> per batch; returns the batches as an array.</summary>
+    internal static (int Offset, int Rows)[] CheckPass(int[] order, IReadOnlyList<(int Offset, int Rows)> batches, int count, int maxRows)
+    {
+        if (order.Length != count) throw new ArgumentException($"the order has {order.Length} rows but the dataset {count}");
+        var list = batches.ToArray();
+        foreach (var (offset, rows) in list)
+            if (rows < 1 || rows > maxRows || offset < 0 || offset > count - rows)
+                throw new ArgumentOutOfRangeException(nameof(batches), $"batch ({offset}, {rows}) does not fit {count} rows in batches of at most {maxRows}");
+        return list;
+    }
 }
 
 /// <summary>
@@ -48,7 +64,8 @@ public sealed class DeviceDataset : IBatchSource
     readonly MemoryBuffer1D<int, Stride1D.Dense> labels, order;
     readonly MemoryBuffer1D<float, Stride1D.Dense> x;
     readonly MemoryBuffer1D<int, Stride1D.Dense> y;
-    int offset, batch;
+    (int Offset, int Rows)[] batches = [];
+    int next;
     Augmentation? augment;
 
     public DeviceDataset(KernelSet kernels, Dataset data, int maxRows)
@@ -70,32 +87,26 @@ public sealed class DeviceDataset : IBatchSource
         }
     }
 
-    public void BeginPass(int[] rows, int batchSize, Augmentation? augment = null)
+    public void BeginPass(int[] rows, IReadOnlyList<(int Offset, int Rows)> batches, Augmentation? augment = null)
     {
-        this.augment = augment;
         if (augment != null) Augmentation.Width(Host.Features);
-        if (rows.Length != Host.Count) throw new ArgumentException("order length must equal the dataset size");
-        if (batchSize < 1 || batchSize > y.Length) throw new ArgumentOutOfRangeException(nameof(batchSize));
+        this.batches = IBatchSource.CheckPass(rows, batches, Host.Count, (int)y.Length);
+        this.augment = augment;
         order.CopyFromCPU(rows);
-        offset = 0; batch = batchSize;
+        next = 0;
     }
 
     public (ArrayView<float> X, ArrayView<int> Y, int Rows) Next()
     {
-        int rows = Math.Min(batch, Host.Count - offset);
-        if (rows <= 0) throw new InvalidOperationException("the pass is over");
+        if (next >= batches.Length) throw new InvalidOperationException("the pass is over");
+        var (offset, rows) = batches[next++];
         if (augment is { MaxShift: > 0 } a)
             k.GatherBatchShifted(pixels.View, labels.View, order.View, x.View, y.View, offset, rows, Host.Features,
                 Augmentation.Width(Host.Features), a.MaxShift, a.Seed, a.Pass);
         else
-            Gather(offset, rows, x.View, y.View);
-        offset += rows;
+            k.GatherBatch(pixels.View, labels.View, order.View, x.View, y.View, offset, rows, Host.Features);   // rows order[offset ..) into X (normalised) and y
         return (x.View, y.View, rows);
     }
-
-    /// <summary>Rows order[offset .. offset+b) into X[b, features] (normalised) and y[b].</summary>
-    public void Gather(int start, int b, ArrayView<float> into, ArrayView<int> labelsInto) =>
-        k.GatherBatch(pixels.View, labels.View, order.View, into, labelsInto, start, b, Host.Features);
 
     public void Dispose()
     {

@@ -89,8 +89,6 @@ public sealed class DeviceMlp : IDisposable
         return g;
     }
 
-    public void ResetVelocity() { velocity.MemSetToZero(); second.MemSetToZero(); }
-
     /// <summary>
     /// The optimiser state for checkpoints: 2 x ParameterCount values, the momentum (or Adam's first
     /// moment) vector, then Adam's second-moment vector (zeros for SGD and Nesterov).
@@ -197,10 +195,6 @@ public sealed class DeviceMlp : IDisposable
             }
         }
     }
-
-    /// <summary>One fused SGD/momentum/L2 update of the flat parameter vector from the current gradients.</summary>
-    public void Step(float lr, float momentum, float l2) =>
-        k.SgdMomentum(parameters.View, gradients.View, velocity.View, lr, momentum, l2, Spec.WeightCount);
 
     /// <summary>One fused update with <paramref name="o"/> at learning rate <paramref name="lr"/>; <paramref name="step"/> is the 0-based global step (Adam's bias correction).</summary>
     public void Step(Optimizer o, float lr, long step)

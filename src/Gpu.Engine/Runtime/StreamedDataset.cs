@@ -48,32 +48,31 @@ public sealed class StreamedDataset : IBatchSource
         }
     }
 
-    public void BeginPass(int[] order, int batchSize, Augmentation? augment = null)
+    public void BeginPass(int[] order, IReadOnlyList<(int Offset, int Rows)> batches, Augmentation? augment = null)
     {
         if (augment != null) Augmentation.Width(Host.Features);
-        if (order.Length != Host.Count) throw new ArgumentException("order length must equal the dataset size");
-        if (batchSize < 1 || batchSize > hostY[0].Length) throw new ArgumentOutOfRangeException(nameof(batchSize));
+        var list = IBatchSource.CheckPass(order, batches, Host.Count, (int)hostY[0].Length);
         StopProducer();
-        remaining = (Host.Count + batchSize - 1) / batchSize;
+        remaining = list.Length;
         var queue = new BlockingCollection<(int, int)>();
         var token = (cancel = new CancellationTokenSource()).Token;
         filled = queue;
-        producer = Task.Run(() => Produce(order, batchSize, augment, queue, token), token);
+        producer = Task.Run(() => Produce(order, list, augment, queue, token), token);
     }
 
-    void Produce(int[] order, int batchSize, Augmentation? augment, BlockingCollection<(int, int)> queue, CancellationToken token)
+    void Produce(int[] order, (int Offset, int Rows)[] batches, Augmentation? augment, BlockingCollection<(int, int)> queue, CancellationToken token)
     {
         try
         {
             int d = Host.Features, w = augment is { MaxShift: > 0 } ? Augmentation.Width(d) : 0;
-            for (int start = 0, k = 0; start < order.Length; start += batchSize, k++)
+            for (int k = 0; k < batches.Length; k++)
             {
                 free.Wait(token);
                 int s = k % Slots;
                 copied[s]?.Synchronize();   // the device has finished copying this buffer's previous batch
                 copied[s]?.Dispose();
                 copied[s] = null;
-                int rows = Math.Min(batchSize, order.Length - start);
+                var (start, rows) = batches[k];
                 var xs = hostX[s].Span;
                 var ys = hostY[s].Span;
                 for (int r = 0; r < rows; r++)

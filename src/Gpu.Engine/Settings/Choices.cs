@@ -10,7 +10,7 @@ public enum InitKind
     He,
     /// <summary>Glorot/Xavier uniform: limit sqrt(6 / (fan_in + fan_out)).</summary>
     Glorot,
-    /// <summary>The NumPy users' uniform: limit 1 / sqrt(fan_in).</summary>
+    /// <summary>The uniform init of the NumPy code (README): limit 1 / sqrt(fan_in).</summary>
     Uniform,
 }
 

@@ -7,7 +7,7 @@ namespace Gpu.Engine.Settings;
 public sealed record ConfigEntry(Hyperparameter Key, string Where, IReadOnlyList<object> Values);
 
 /// <summary>
-/// An experiment file in YAML, like the NumPy users' <c>config_exp.yaml</c>:
+/// An experiment file in YAML, in the layout of the NumPy code's <c>config_exp.yaml</c> (README):
 /// <code>
 /// Train:
 ///   batch_size: 64

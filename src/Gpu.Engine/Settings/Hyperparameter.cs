@@ -16,7 +16,7 @@ public sealed class Hyperparameter
     public string Flag { get; }
     /// <summary>The experiment-file section it belongs to: "Train" or "Model".</summary>
     public string Section { get; }
-    /// <summary>Names accepted in an experiment file, normalised (lowercase, '_'): the NumPy users' name first (learning_rate, reg, hidden_size), the flag's last.</summary>
+    /// <summary>Names accepted in an experiment file, normalised (lowercase, '_'): the NumPy code's name first (learning_rate, reg, hidden_size), the flag's last.</summary>
     public IReadOnlyList<string> Names { get; }
     /// <summary>What a valid value looks like, for error messages.</summary>
     public string Accepts { get; }
@@ -118,9 +118,6 @@ public sealed class Hyperparameter
         Fraction("val-fraction", "a number in [0, 1), e.g. 0.1", (o, v) => o with { ValFraction = v }, o => o.ValFraction),
         Word("data-path", "Train", "auto, resident or stream", t => Words.ParseEnum<DataPath>(t), (o, v) => o with { DataPath = (DataPath)v }, o => o.DataPath),
     ];
-
-    /// <summary>The setting a train flag (without dashes) names.</summary>
-    public static Hyperparameter ByFlag(string flag) => All.Single(h => h.Flag == flag);
 
     /// <summary>The setting an experiment-file key names, or null.</summary>
     public static Hyperparameter? ByName(string name)

@@ -36,6 +36,15 @@ public sealed class TrainControl
 
     /// <summary>See <see cref="ParametersEvery"/>.</summary>
     public Action<long, float[]>? OnParameters { get; init; }
+
+    /// <summary>
+    /// What a device failure's one-line error (exit code 4) ends with: what the user can do next. The
+    /// caller knows that (the CLI names its own flags and folders); the engine does not.
+    /// </summary>
+    public string FaultAdvice { get; init; } = DefaultFaultAdvice;
+
+    /// <summary>The advice of a device-fault message when the caller gives none.</summary>
+    public const string DefaultFaultAdvice = "retry on another device";
 }
 
 /// <summary>Where a run stands, from the host's own counters: epoch (1-based), steps of it done, steps per epoch, steps of the run done and in all.</summary>

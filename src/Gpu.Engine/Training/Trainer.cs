@@ -23,7 +23,7 @@ public static class Trainer
         catch (Exception e) when (e is not (UserError or TrainingInterrupted or OperationCanceledException or ArgumentException))
         {
             // a kernel launch or device failure: one line naming the device and the operation; the last checkpoint stays valid
-            throw device.Fault($"during {at.Op} (epoch {at.Epoch}, step {at.Step})", e, "resume from the last checkpoint with --resume DIR --device cpu");
+            throw device.Fault($"during {at.Op} (epoch {at.Epoch}, step {at.Step})", e, control?.FaultAdvice ?? TrainControl.DefaultFaultAdvice);
         }
     }
 
@@ -60,7 +60,7 @@ public static class Trainer
         {
             var sw = Stopwatch.StartNew();
             int s = epoch == (resume?.EpochsDone ?? 0) + 1 ? resume?.StepInEpoch ?? 0 : 0;   // steps of this epoch already done
-            double epochRows = trainSet.Count - Math.Min(trainSet.Count, (long)s * o.BatchSize);
+            double epochRows = scheduler.Batches(fromStep: s).Sum(b => b.Rows);   // rows this run trains on in this epoch
             int e = epoch;
             (at.Op, at.Epoch, at.Step) = ("a training step", e, s + 1);
             step = TrainEpoch(model, dTrain, scheduler, epoch, o, step, totalSteps, startStep: s, afterStep: (done, globalStep) =>
@@ -170,8 +170,8 @@ public static class Trainer
     public static long TrainEpoch(DeviceMlp model, IBatchSource train, MinibatchScheduler scheduler, int epoch, TrainOptions o,
         long step, long totalSteps, int startStep = 0, Action<int, long>? afterStep = null)
     {
-        train.BeginPass(scheduler.EpochOrder(epoch), o.BatchSize, o.Shift > 0 ? new Augmentation(o.Shift, (long)o.Seed, epoch) : null);
-        for (int s = 0; s < startStep; s++) train.Next();   // a resumed epoch: skip the batches already trained on
+        // a resumed epoch starts at the first batch not yet trained on: same order, same cut, so the same batches as an uninterrupted run
+        train.BeginPass(scheduler.EpochOrder(epoch), scheduler.Batches(fromStep: startStep), o.Shift > 0 ? new Augmentation(o.Shift, (long)o.Seed, epoch) : null);
         var optimizer = o.OptimizerSettings;
         for (int s = startStep; s < scheduler.StepsPerEpoch; s++)
         {
@@ -209,12 +209,12 @@ public static class Trainer
     {
         batch = Math.Min(batch, model.MaxBatch);
         model.TakeMetrics();
-        data.BeginPass(Enumerable.Range(0, data.Count).ToArray(), batch);
-        for (int done = 0; done < data.Count;)
+        var batches = MinibatchScheduler.Cut(data.Count, batch);
+        data.BeginPass(Enumerable.Range(0, data.Count).ToArray(), batches);
+        foreach (var _ in batches)
         {
             var (x, y, rows) = data.Next();
             model.Evaluate(x, y, rows, backward: false);
-            done += rows;
         }
         var (lossSum, correct) = model.TakeMetrics();
         return new EvalStats(lossSum / data.Count, (double)correct / data.Count, data.Count);

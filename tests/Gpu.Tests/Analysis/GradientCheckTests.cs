@@ -12,9 +12,8 @@ namespace Gpu.Tests.Analysis;
 public sealed class GradientCheckTests
 {
     ComputeDevice device = null!;
-    KernelSet kernels = null!;
 
-    [OneTimeSetUp] public void Open() { device = ComputeDevice.Open("cpu"); kernels = KernelSet.For(device); }
+    [OneTimeSetUp] public void Open() => device = ComputeDevice.Open("cpu");
     [OneTimeTearDown] public void Close() => device?.Dispose();
 
     static (float[] X, int[] Y) Examples(MlpSpec spec, int m, int seed) =>
@@ -32,7 +31,7 @@ public sealed class GradientCheckTests
     {
         var spec = new MlpSpec([20, 9, 7, 4], act, loss);
         var (x, y) = Examples(spec, 5, 41);
-        var r = GradientCheck.Run(kernels, spec, spec.Initialize(3), x, y, GradientCheck.Sample(spec, int.MaxValue, 1));
+        var r = GradientCheck.Run(device, spec, spec.Initialize(3), x, y, GradientCheck.Sample(spec, int.MaxValue, 1));
         Assert.That(r.Parameters, Has.Count.EqualTo(spec.ParameterCount), "every parameter checked");
         Assert.That(r.RelativeError, Is.LessThan(1e-5), $"relative error; worst at {r.Worst?.Where}");
         Assert.That(r.NumericNorm, Is.GreaterThan(0));
@@ -46,7 +45,7 @@ public sealed class GradientCheckTests
         var spec = new MlpSpec([20, 9, 7, 4]);
         var (x, y) = Examples(spec, 5, 42);
         int target = spec.WeightOffset(1) + 3 * spec.In(1) + 5;   // layer 2 W[3, 5]
-        var r = GradientCheck.Run(kernels, spec, spec.Initialize(4), x, y, GradientCheck.Sample(spec, int.MaxValue, 1),
+        var r = GradientCheck.Run(device, spec, spec.Initialize(4), x, y, GradientCheck.Sample(spec, int.MaxValue, 1),
             tamper: g => g[target] += 0.2f * Math.Max(Math.Abs(g[target]), g.Max(Math.Abs)));
         Assert.That(r.RelativeError, Is.GreaterThan(1e-3));
         Assert.That(r.Worst!.Index, Is.EqualTo(target));
@@ -60,7 +59,7 @@ public sealed class GradientCheckTests
         var spec = new MlpSpec([784, 64, 32, 10]);
         var (x, y) = Examples(spec, 5, 43);
         int from = spec.BiasOffset(2), count = spec.Out(2);
-        var r = GradientCheck.Run(kernels, spec, spec.Initialize(5), x, y, GradientCheck.Sample(spec, 300, 2),
+        var r = GradientCheck.Run(device, spec, spec.Initialize(5), x, y, GradientCheck.Sample(spec, 300, 2),
             tamper: g => { for (int i = from; i < from + count; i++) g[i] *= 5; });
         Assert.That(r.RelativeError, Is.GreaterThan(1e-3));
         Assert.That(r.Worst!.Where.Layer, Is.EqualTo(2));
@@ -72,8 +71,22 @@ public sealed class GradientCheckTests
     {
         var spec = new MlpSpec([6, 5, 3]);
         var (x, y) = Examples(spec, 2, 44);
-        var r = GradientCheck.Run(kernels, spec, spec.Initialize(6), x, y, GradientCheck.Sample(spec, int.MaxValue, 1), tamper: g => g[7] = float.NaN);
+        var r = GradientCheck.Run(device, spec, spec.Initialize(6), x, y, GradientCheck.Sample(spec, int.MaxValue, 1), tamper: g => g[7] = float.NaN);
         Assert.That(r.RelativeError, Is.EqualTo(double.PositiveInfinity));
+    }
+
+    [Test]
+    public void A_device_failure_is_one_line_naming_the_device_and_ending_with_the_callers_advice()
+    {
+        var spec = new MlpSpec([6, 5, 3]);
+        var (x, y) = Examples(spec, 2, 45);
+        using var lost = ComputeDevice.Open("cpu");
+        lost.Accelerator.Dispose();   // a device that is gone: its kernel launches fail
+        var e = Assert.Throws<Gpu.Engine.UserError>(() => GradientCheck.Run(lost, spec, spec.Initialize(6), x, y, GradientCheck.Sample(spec, int.MaxValue, 1),
+            faultAdvice: "retry with --device cpu"))!;
+        Assert.That(e.ExitCode, Is.EqualTo(4));
+        Assert.That(e.Message, Does.StartWith("device error on cpu (CPUAccelerator) while computing the analytic gradient: ObjectDisposedException: "));
+        Assert.That(e.Message, Does.EndWith("; retry with --device cpu").And.Not.Contain("\n"));
     }
 
     [Test]
@@ -84,7 +97,7 @@ public sealed class GradientCheckTests
         var p = spec.Initialize(7);
         p[spec.BiasOffset(0)] = 0f;
         p[spec.BiasOffset(0) + 1] = 0.3f;
-        var r = GradientCheck.Run(kernels, spec, p, new float[2 * 3], [0, 1], GradientCheck.Sample(spec, int.MaxValue, 1));
+        var r = GradientCheck.Run(device, spec, p, new float[2 * 3], [0, 1], GradientCheck.Sample(spec, int.MaxValue, 1));
         Assert.That(r.Parameters.Where(c => c.Kink).Select(c => c.Index), Is.EqualTo(new[] { spec.BiasOffset(0) }));
         var kink = r.Parameters.Single(c => c.Kink);
         Assert.That(Math.Abs(kink.Numeric - kink.Analytic), Is.GreaterThan(1e-3), "the central difference at a kink is not the derivative");

@@ -134,4 +134,17 @@ public sealed class LandscapeTests
         int ia = Enumerable.Range(0, 7).MinBy(i => Math.Abs(r.A[i])), ib = Enumerable.Range(0, 7).MinBy(j => Math.Abs(r.B[j]));
         Assert.That(r.Loss[ia, ib], Is.EqualTo(direct).Within(0.02 * direct), "the grid point nearest the final weights");
     }
+
+    [Test]
+    public void A_device_failure_on_the_grid_is_one_line_naming_the_point_and_ending_with_the_callers_advice()
+    {
+        using var device = ComputeDevice.Open("cpu");
+        var o = new TrainOptions { Hidden = [8], Epochs = 1, Seed = 2 };
+        // the device goes away after the third grid point: the fourth evaluation fails
+        var e = Assert.Throws<Gpu.Engine.UserError>(() => LossLandscape.Run(device, Slice(1000), o, recordEvery: 0, grid: 3, evalImages: 200,
+            gridProgress: (done, _) => { if (done == 3) device.Accelerator.Dispose(); }, faultAdvice: "retry with --device cpu"))!;
+        Assert.That(e.ExitCode, Is.EqualTo(4));
+        Assert.That(e.Message, Does.StartWith("device error on cpu (CPUAccelerator) while evaluating the loss at grid point 4 of 9: "));
+        Assert.That(e.Message, Does.EndWith("; retry with --device cpu").And.Not.Contain("\n"));
+    }
 }

@@ -59,7 +59,7 @@ public sealed class ModelToolTests : TempFolderTest
     }
 
     /// <summary>
-    /// The NumPy users' unpack and forward pass, in float64 as NumPy computes with float64 inputs:
+    /// NumPy code's unpack of the flat vector and forward pass, in float64 as NumPy computes with float64 inputs:
     /// W[l] = p[o:o+out*in].reshape(out, in) layer after layer, then b[l] = p[o:o+out]; h = relu(W h + b); argmax (first maximum).
     /// </summary>
     static int[] NumPyPredict(float[] p, int[] sizes, byte[] pixels)

@@ -203,11 +203,13 @@ public sealed class CheckpointTests : TempFolderTest
         {
             OnStep = p => { if (p.GlobalStep == 15 + 5) throw new InvalidOperationException("simulated kernel launch failure\nsecond line"); },
             OnCheckpoint = st => Checkpoint.Write(dir, RunInfo(data), st),
+            FaultAdvice = "the caller's advice",
         };
         var e = Assert.Throws<UserError>(() => Trainer.Run(device, data, Options, control: control))!;
         Assert.That(e.ExitCode, Is.EqualTo(4));
-        Assert.That(e.Message, Does.StartWith("device error on cpu (CPUAccelerator) during a training step (epoch 2, step 5): InvalidOperationException: simulated kernel launch failure;"));
-        Assert.That(e.Message, Does.Contain("--resume").And.Contain("--device cpu").And.Not.Contain("\n"));
+        Assert.That(e.Message, Is.EqualTo("device error on cpu (CPUAccelerator) during a training step (epoch 2, step 5): InvalidOperationException: simulated kernel launch failure; the caller's advice"));
+        var plain = Assert.Throws<UserError>(() => Trainer.Run(device, data, Options, control: new TrainControl { OnStep = control.OnStep }))!;
+        Assert.That(plain.Message, Does.EndWith("; " + TrainControl.DefaultFaultAdvice), "no advice given: the engine names no flags");
 
         using var other = ComputeDevice.Open("cpu");   // "another device": a fresh accelerator
         var (_, state) = Checkpoint.Read(dir);

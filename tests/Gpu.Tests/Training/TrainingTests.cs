@@ -80,16 +80,107 @@ public sealed class TrainingTests(DeviceCase deviceCase)
     }
 
     [Test]
-    public void The_last_partial_batch_is_trained_on()
+    public void The_scheduler_cuts_each_epoch_into_whole_batches_and_a_partial_last_one()
     {
         var s = new MinibatchScheduler(1000, 128, 5);
-        var batches = s.Batches().ToList();
-        Assert.That(batches, Has.Count.EqualTo(8));
+        var batches = s.Batches();
+        Assert.That(batches, Has.Count.EqualTo(8).And.Count.EqualTo(s.StepsPerEpoch));
         Assert.That(batches[^1], Is.EqualTo((896, 104)));
+        Assert.That(batches.Select(b => b.Offset), Is.EqualTo(Enumerable.Range(0, 8).Select(i => 128 * i)), "contiguous");
         Assert.That(batches.Sum(b => b.Rows), Is.EqualTo(1000));
+        Assert.That(s.Batches(fromStep: 6), Is.EqualTo(batches.Skip(6)), "a resumed epoch: the batches not yet done");
+        Assert.That(MinibatchScheduler.Cut(1024, 128).Select(b => b.Rows), Is.EqualTo(Enumerable.Repeat(128, 8)), "no partial batch when it divides");
         Assert.That(s.EpochOrder(1).OrderBy(i => i), Is.EqualTo(Enumerable.Range(0, 1000)), "a permutation");
         Assert.That(s.EpochOrder(1), Is.Not.EqualTo(s.EpochOrder(2)), "a new shuffle every epoch");
         Assert.That(new MinibatchScheduler(1000, 128, 5).EpochOrder(3), Is.EqualTo(s.EpochOrder(3)), "seeded");
+    }
+
+    /// <summary>
+    /// Through <see cref="Trainer.Run"/>, on either data path: 1,000 training rows in batches of 128 end
+    /// with a batch of 104, and changing only the labels of those 104 rows changes the trained network.
+    /// </summary>
+    [TestCase(DataPath.Resident)]
+    [TestCase(DataPath.Stream)]
+    public void The_last_partial_batch_is_trained_on(DataPath path)
+    {
+        using var device = Open();
+        var data = Slice(1000, 100);
+        var o = new TrainOptions { Hidden = [16], Epochs = 1, BatchSize = 128, ValFraction = 0, Schedule = LrSchedule.Constant, Seed = 8, DataPath = path };
+        var last = new MinibatchScheduler(1000, 128, o.Seed).EpochOrder(1)[896..];   // the rows of the epoch's last, partial batch
+        var labels = (int[])data.Train.Labels.Clone();
+        foreach (int row in last) labels[row] = (labels[row] + 1) % data.Train.Classes;
+        var relabelled = data with { Train = new Dataset("relabelled", data.Train.Pixels, labels, data.Train.Features, data.Train.Classes) };
+
+        var a = Trainer.Run(device, data, o);
+        var again = Trainer.Run(device, data, o);
+        var b = Trainer.Run(device, relabelled, o);
+        Assert.That(again.Parameters, Is.EqualTo(a.Parameters), "deterministic, so a difference comes from the labels");
+        Assert.That(b.Parameters, Is.Not.EqualTo(a.Parameters), "the last 104 rows are trained on");
+        Assert.That(b.History[0].TrainLoss, Is.Not.EqualTo(a.History[0].TrainLoss), "and counted in the epoch's loss");
+    }
+
+    /// <summary>What <see cref="Trainer.TrainEpoch"/> hands a real batch source, and the rows it gets back: every row of the epoch once.</summary>
+    [TestCase(DataPath.Resident)]
+    [TestCase(DataPath.Stream)]
+    public void An_epoch_trains_every_row_once_in_the_schedulers_batches(DataPath path)
+    {
+        using var device = Open();
+        var train = Slice(1000, 10).Train;
+        var o = new TrainOptions { Hidden = [8], Epochs = 1, BatchSize = 128, Seed = 8 };
+        var kernels = KernelSet.For(device);
+        var spec = MlpSpec.FromHidden(train.Features, o.Hidden, train.Classes, o.Activation, o.Loss);
+        using var model = new DeviceMlp(kernels, spec, o.BatchSize);
+        model.SetParameters(spec.Initialize(o.Seed));
+        var scheduler = new MinibatchScheduler(train.Count, o.BatchSize, o.Seed);
+        using var source = new RecordingSource(path == DataPath.Stream
+            ? new StreamedDataset(device.Accelerator, train, o.BatchSize) : new DeviceDataset(kernels, train, o.BatchSize));
+
+        long step = Trainer.TrainEpoch(model, source, scheduler, 1, o, 0, scheduler.StepsPerEpoch);
+        Assert.That(step, Is.EqualTo(8));
+        Assert.That(source.Passes.Single(), Is.EqualTo(scheduler.Batches()), "the scheduler's cut, handed over up front");
+        Assert.That(source.Rows, Is.EqualTo(new[] { 128, 128, 128, 128, 128, 128, 128, 104 }), "rows gathered per step");
+        var (lossSum, _) = model.TakeMetrics();
+        Assert.That(lossSum / 1000, Is.InRange(0.5, 5.0), "the loss summed over 1,000 rows");
+
+        source.Passes.Clear(); source.Rows.Clear();
+        Trainer.TrainEpoch(model, source, scheduler, 2, o, step, 2L * scheduler.StepsPerEpoch, startStep: 6);
+        Assert.That(source.Passes.Single(), Is.EqualTo(new[] { (768, 128), (896, 104) }), "a resumed epoch asks only for the batches not yet done");
+        Assert.That(source.Rows, Is.EqualTo(new[] { 128, 104 }));
+    }
+
+    /// <summary>A batch source that records the batches it is given and the rows it hands out.</summary>
+    sealed class RecordingSource(IBatchSource inner) : IBatchSource
+    {
+        public readonly List<List<(int Offset, int Rows)>> Passes = [];
+        public readonly List<int> Rows = [];
+        public Dataset Host => inner.Host;
+
+        public void BeginPass(int[] order, IReadOnlyList<(int Offset, int Rows)> batches, Augmentation? augment = null)
+        {
+            Passes.Add(batches.ToList());
+            inner.BeginPass(order, batches, augment);
+        }
+
+        public (ILGPU.ArrayView<float> X, ILGPU.ArrayView<int> Y, int Rows) Next()
+        {
+            var b = inner.Next();
+            Rows.Add(b.Rows);
+            return b;
+        }
+
+        public void Dispose() => inner.Dispose();
+    }
+
+    [Test]
+    public void A_device_failure_while_predicting_is_one_line_ending_with_the_callers_advice()
+    {
+        using var device = Open();
+        device.Accelerator.Dispose();   // a device that is gone: its kernel launches fail
+        var spec = new MlpSpec([784, 8, 10]);
+        var test = Slice(10, 20).Test;
+        var e = Assert.Throws<Gpu.Engine.UserError>(() => Predictor.Run(device, spec, spec.Initialize(1), test.Pixels, test.Labels, 10, faultAdvice: "retry elsewhere"))!;
+        Assert.That(e.ExitCode, Is.EqualTo(4));
+        Assert.That(e.Message, Does.StartWith("device error on cpu (CPUAccelerator) while running the model: ").And.EndWith("; retry elsewhere"));
     }
 
     [TestCase(OptimizerKind.Adam, 0.002f)]
