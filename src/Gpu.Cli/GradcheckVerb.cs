@@ -14,6 +14,7 @@ using CommandLine;
 namespace Gpu.Cli;
 
 [Verb("gradcheck", HelpText = "Check the device's gradient against float64 central differences (like scipy.optimize.check_grad) on a few training examples; exit code 4 if the relative error is above --threshold. The network is --model DIR or a fresh one from --layers, --activation, --loss, --init and --seed.")]
+[Settings("layers", "activation", "loss", "init", "seed")]
 public sealed class GradcheckVerb : NetworkOptions
 {
     [Option("model", HelpText = "Check a trained model: the --output folder of a 'gpu train' run. Without it a fresh network is built from --layers, --activation, --loss, --init and --seed.")]
@@ -55,14 +56,15 @@ public sealed class GradcheckVerb : NetworkOptions
             : saved.DataSourceText ?? throw new UserError($"{Model}: the model does not name its training data; give --data"));
         var train = DataSource.Load(source).Train;
         var spec = saved?.Spec ?? Network(train.Features, train.Classes);
-        var parameters = saved?.Parameters ?? spec.Initialize(Seed, kind: Words.ParseInit(Init));
-        string what = saved != null ? $"model {saved.Folder}" : $"fresh, {Init} init, seed {Seed}";
+        var settings = TrainOptions();
+        var parameters = saved?.Parameters ?? spec.Initialize(settings.Seed, settings.BiasInit, settings.Init);
+        string what = saved != null ? $"model {saved.Folder}" : $"fresh, {Words.Name(settings.Init)} init, seed {settings.Seed}";
         if (train.Features != spec.Inputs || train.Classes != spec.Classes)
             throw new UserError($"the network takes {spec.Inputs} inputs and {spec.Classes} classes but {source} has {train.Features} and {train.Classes}; give the --data it was trained on");
         if (Examples > train.Count) throw new UserError($"--examples {Examples}: {source} has only {train.Count} training images");
         var x = train.Features32(0, Examples);
         var y = train.Labels[..Examples];
-        var indices = GradientCheck.Sample(spec, count ?? spec.ParameterCount, Seed);
+        var indices = GradientCheck.Sample(spec, count ?? spec.ParameterCount, settings.Seed);
 
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");

@@ -85,7 +85,7 @@ public sealed class PredictVerb : ModelVerb
         }
         if (labels != null)
             stdout.WriteLine($"accuracy {(double)correct / count:F4} ({correct:N0} of {count:N0} images; * marks a wrong prediction), " +
-                $"mean loss {r.Loss:F4} ({Words.LossName(spec.Loss)})");
+                $"mean loss {r.Loss:F4} ({Words.Name(spec.Loss)})");
         if (Output != null)
         {
             WriteCsv(Output, r, labels, sigmoid ? "sigmoid" : "p");

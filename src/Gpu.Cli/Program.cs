@@ -41,6 +41,21 @@ public static class Program
         if (args.Length == 2 && args[0] == "help") args = [args[1], "--help"];   // "gpu help train" == "gpu train --help"
         try
         {
+            var verb = VerbTypes.FirstOrDefault(t => args.Length > 0 && VerbHelp.Name(t) == args[0]);
+            var settings = SettingFlags.None;
+            string[] others = args;
+            if (verb != null)
+            {
+                if (args.Skip(1).Contains("--help"))
+                {
+                    stdout.WriteLine(VerbHelp.Render(verb, Heading));
+                    return 0;
+                }
+                // the setting flags are read with the setting table; CommandLineParser gets the rest
+                settings = SettingFlags.Take(verb, args[1..], out var rest);
+                SettingFlags.CheckValuesGiven(verb, rest);
+                others = [args[0], .. rest];
+            }
             using var parser = new Parser(s =>
             {
                 s.HelpWriter = null;
@@ -48,7 +63,7 @@ public static class Program
                 s.AutoHelp = true;
                 s.AutoVersion = true;
             });
-            var result = parser.ParseArguments<TrainVerb, EvalVerb, PredictVerb, WeightsVerb, SearchVerb, GradcheckVerb, LandscapeVerb, DevicesVerb, CheckVerb>(args);
+            var result = parser.ParseArguments(others, VerbTypes).WithParsed(v => { if (v is SettingsVerb s) s.Settings = settings; });
             return result.MapResult(
                 (TrainVerb v) => v.Execute(stdout, stderr, args, stop, terminal),
                 (EvalVerb v) => v.Execute(stdout),
@@ -76,6 +91,11 @@ public static class Program
 
     const string Verbs = "train, eval, predict, weights, search, gradcheck, landscape, devices, check";
 
+    static readonly Type[] VerbTypes =
+        [typeof(TrainVerb), typeof(EvalVerb), typeof(PredictVerb), typeof(WeightsVerb), typeof(SearchVerb), typeof(GradcheckVerb), typeof(LandscapeVerb), typeof(DevicesVerb), typeof(CheckVerb)];
+
+    const string Heading = "gpu: train multilayer perceptrons on ILGPU kernels (CUDA, OpenCL or the CPU accelerator)";
+
     static int ReportParseErrors<T>(ParserResult<T> result, List<Error> errors, TextWriter stdout, TextWriter stderr)
     {
         if (errors.Any(e => e is HelpRequestedError or HelpVerbRequestedError or VersionRequestedError))
@@ -85,7 +105,7 @@ public static class Program
                 : HelpText.AutoBuild(result, h =>
                 {
                     h.AdditionalNewLineAfterOption = false;
-                    h.Heading = "gpu: train multilayer perceptrons on ILGPU kernels (CUDA, OpenCL or the CPU accelerator)";
+                    h.Heading = Heading;
                     h.Copyright = "";
                     if (Verb(result) is VerbAttribute v) h.AddPreOptionsLine($"gpu {v.Name}: {v.HelpText}");   // a verb's own help says what it does
                     return HelpText.DefaultParsingErrorsHandler(result, h);

@@ -12,37 +12,14 @@ using CommandLine;
 namespace Gpu.Cli;
 
 [Verb("search", HelpText = "Hyperparameter grid search: train every combination on the training split, score it on the validation split, then retrain the best and report its test accuracy.")]
-public sealed class SearchVerb
+[Settings("val-fraction", GridAxes = true)]
+public sealed class SearchVerb : SettingsVerb
 {
     [Option("output", Required = true, HelpText = "Folder for search.csv (a row per finished trial), best.json (the best trial, then its test metrics), search.json (the shared settings) and best/ (the best retrained: model.npy, model.json, history.csv, curves.png). Rerunning with the same folder skips the trials search.csv holds.")]
     public string Output { get; set; } = "";
 
     [Option("config", HelpText = "YAML grid file: Train: and Model: sections as for 'train --config', where a list gives the choices (learning_rate: [0.01, 0.1]); hidden_size choices are numbers, lists ([[256, 128], [512]]) or strings ('256,128;512'). Other keys (optimizer, schedule, activation, ...) set what all trials share. Flags override it.")]
     public string? Config { get; set; }
-
-    [Option("layers", HelpText = "Hidden-layer choices separated by ';', each comma-separated widths, e.g. \"256,128;512;40,40,40\" (default 256,128).")]
-    public string? Layers { get; set; }
-
-    [Option("lr", HelpText = "Learning rates, comma-separated, e.g. 0.001,0.01,0.05 (default 0.05).")]
-    public string? LearningRates { get; set; }
-
-    [Option("batch-size", HelpText = "Batch sizes, comma-separated, e.g. 32,64,128 (default 128).")]
-    public string? BatchSizes { get; set; }
-
-    [Option("epochs", HelpText = "Epoch counts, comma-separated (default 10).")]
-    public string? Epochs { get; set; }
-
-    [Option("l2", HelpText = "L2 penalties, comma-separated, e.g. 0,1e-4,1e-3 (default 1e-4).")]
-    public string? L2 { get; set; }
-
-    [Option("momentum", HelpText = "SGD momentums, comma-separated, e.g. 0,0.9 (default 0.9).")]
-    public string? Momentum { get; set; }
-
-    [Option("seed", HelpText = "Seeds, comma-separated (default 1, the same for every trial). The seed also draws the validation split, so trials of different seeds are scored on different splits.")]
-    public string? Seeds { get; set; }
-
-    [Option("val-fraction", Default = 0.1, HelpText = "Fraction of the training set held out (seeded) to score the trials; must be above 0.")]
-    public double ValFraction { get; set; } = 0.1;
 
     [Option("data", Default = "data/fashion-mnist", HelpText = "Data folder (IDX, .npy or .csv files), as for train.")]
     public string Data { get; set; } = "data/fashion-mnist";
@@ -57,14 +34,10 @@ public sealed class SearchVerb
     {
         var given = args.Where(a => a.StartsWith("--")).Select(a => a.Split('=')[0]).ToHashSet();
         var file = Config == null ? null : ExperimentConfig.Read(Config, grid: true);
-        var shared = new TrainOptions { ValFraction = ValFraction };
+        var shared = new TrainOptions();
         if (file != null) shared = file.ApplyTo(shared, given.Contains);
-        var lists = new Dictionary<string, string?>
-        {
-            ["layers"] = Layers, ["lr"] = LearningRates, ["batch-size"] = BatchSizes, ["epochs"] = Epochs,
-            ["l2"] = L2, ["momentum"] = Momentum, ["seed"] = Seeds,
-        }.Where(kv => kv.Value != null).ToDictionary(kv => kv.Key, kv => kv.Value!);
-        var grid = SearchGrid.Build(shared, file, lists);
+        shared = Settings.ApplyTo(shared);
+        var grid = SearchGrid.Build(shared, file, Settings.Choices);
         if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0");
 
         var data = DataSource.Load(Data);

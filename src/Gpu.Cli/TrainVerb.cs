@@ -11,6 +11,7 @@ using CommandLine;
 namespace Gpu.Cli;
 
 [Verb("train", HelpText = "Train an MLP (default: W1, 784-256-128-10 on Fashion-MNIST) and report test accuracy.")]
+[Settings]
 public sealed class TrainVerb : TrainingRunOptions
 {
     [Option("train-images", HelpText = "Training images: IDX, .npy ([N, features] or [N, h, w]; uint8 or float) or .csv (label,pixel0,...). Overrides --data; needs --test-images.")]
@@ -24,45 +25,6 @@ public sealed class TrainVerb : TrainingRunOptions
 
     [Option("test-labels", HelpText = "Test labels, as --train-labels.")]
     public string? TestLabels { get; set; }
-
-    [Option("beta1", Default = 0.9f, HelpText = "Adam/AdamW first-moment decay.")]
-    public float Beta1 { get; set; } = 0.9f;
-
-    [Option("beta2", Default = 0.999f, HelpText = "Adam/AdamW second-moment decay.")]
-    public float Beta2 { get; set; } = 0.999f;
-
-    [Option("patience", Default = 0, HelpText = "Early stopping: stop after N epochs without a better validation score and restore the best epoch's weights (0: off).")]
-    public int Patience { get; set; }
-
-    [Option("stop-on", Default = EarlyStopMetric.Loss, HelpText = "The validation score early stopping watches: loss or accuracy.")]
-    public EarlyStopMetric StopOn { get; set; } = EarlyStopMetric.Loss;
-
-    [Option("shift", Default = 0, HelpText = "Augmentation: shift each training image by up to N pixels per axis (seeded, new every epoch; off at evaluation).")]
-    public int Shift { get; set; }
-
-    [Option("dropout", Default = 0f, HelpText = "Inverted dropout rate on hidden-layer outputs while training (seeded; off at evaluation).")]
-    public float Dropout { get; set; }
-
-    [Option("bias-init", Default = 0.01f, HelpText = "Initial value of every bias.")]
-    public float BiasInit { get; set; } = 0.01f;
-
-    [Option("warmup-epochs", Default = 0.0, HelpText = "Linear learning-rate warm-up over this many epochs (fractions allowed), then the schedule.")]
-    public double WarmupEpochs { get; set; }
-
-    [Option("step-every", Default = 10, HelpText = "With --schedule step: multiply the learning rate by --step-gamma every this many epochs.")]
-    public int StepEvery { get; set; } = 10;
-
-    [Option("step-gamma", Default = 0.1f, HelpText = "With --schedule step: the factor.")]
-    public float StepGamma { get; set; } = 0.1f;
-
-    [Option("schedule", Default = LrSchedule.Cosine, HelpText = "Learning-rate schedule after any warm-up: cosine (from --lr down to 0 over the run), step, or constant.")]
-    public LrSchedule Schedule { get; set; } = LrSchedule.Cosine;
-
-    [Option("val-fraction", Default = 0.1, HelpText = "Fraction of the training set held out (seeded) for validation; 0 for none.")]
-    public double ValFraction { get; set; } = 0.1;
-
-    [Option("data-path", Default = DataPath.Auto, HelpText = "auto, resident (dataset on the device, batches gathered there) or stream (page-locked host buffers, async copies).")]
-    public DataPath DataPath { get; set; } = DataPath.Auto;
 
     [Option("output", HelpText = "Folder for model.npy + model.json (the trained model, at the end), history.csv + curves.png (every epoch) and checkpoint/ (every epoch and on Ctrl-C), created if missing.")]
     public string? Output { get; set; }
@@ -91,7 +53,7 @@ public sealed class TrainVerb : TrainingRunOptions
             if (extra != null)
                 throw new UserError($"{extra} cannot be changed when resuming: --resume takes its settings from the checkpoint; only --epochs and --device may be given");
             (resumedRun, resume) = Checkpoint.Read(Resume);
-            options = resumedRun.Options with { Epochs = given.Contains("--epochs") ? Epochs : resumedRun.Options.Epochs };
+            options = Settings.Given("epochs") ? resumedRun.Options with { Epochs = TrainOptions().Epochs } : resumedRun.Options;
             if (resume.EpochsDone >= options.Epochs)
                 throw new UserError($"the run in {Resume} has done {resume.EpochsDone} of {options.Epochs} epochs; give --epochs N with N > {resume.EpochsDone} to train further");
             dataFolder = resumedRun.DataFolder;
@@ -100,23 +62,9 @@ public sealed class TrainVerb : TrainingRunOptions
         }
         else
         {
-            options = TrainOptions() with
-            {
-                Schedule = Schedule,
-                Beta1 = Beta1,
-                Beta2 = Beta2,
-                BiasInit = BiasInit,
-                Dropout = Dropout,
-                Shift = Shift,
-                Patience = Patience,
-                StopOn = StopOn,
-                WarmupEpochs = WarmupEpochs,
-                StepEvery = StepEvery,
-                StepGamma = StepGamma,
-                ValFraction = ValFraction,
-                DataPath = DataPath,
-            };
+            options = new TrainOptions();
             if (Config != null) options = ExperimentConfig.Read(Config, grid: false).ApplyTo(options, given.Contains);
+            options = Settings.ApplyTo(options);
             dataFolder = TrainImages != null || TestImages != null
                 ? DataSource.Files(TrainImages ?? throw new UserError("--test-images needs --train-images too"), TrainLabels,
                     TestImages ?? throw new UserError("--train-images needs --test-images too"), TestLabels)
@@ -138,14 +86,13 @@ public sealed class TrainVerb : TrainingRunOptions
             if (data.Train.Count != resumedRun.TrainImages)
                 throw new UserError($"the checkpoint in {Resume} was trained on {resumedRun.TrainImages:N0} images, but {data.Folder} now gives {data.Train.Count:N0}: the data changed");
         }
-        using var device = ComputeDevice.Open(Device);
-        stdout.WriteLine($"device: {device.Describe()}");
+        using var device = OpenDevice(resumedRun, given.Contains("--device"), stdout);
         var spec = MlpSpec.FromHidden(data.Train.Features, options.Hidden, data.Train.Classes, options.Activation, options.Loss);
         stdout.WriteLine($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters)");
         stdout.WriteLine($"training: {Describe(options)}");
         options = options with { DataPath = Trainer.ChooseDataPath(options.DataPath, device, data) };
         stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({options.ValFraction * 100:0.#}% held out for validation), " +
-            $"{data.Test.Count:N0} test images; {options.DataPath.ToString().ToLowerInvariant()} data path");
+            $"{data.Test.Count:N0} test images; {Words.Name(options.DataPath)} data path");
         if (resume != null)
         {
             stdout.WriteLine($"resuming {Path.Combine(outDir!, Checkpoint.FolderName)}: {resume.EpochsDone} epochs and {resume.StepInEpoch} steps done, " +
@@ -186,7 +133,7 @@ public sealed class TrainVerb : TrainingRunOptions
             return 130;
         }
         if (result.StoppedEarlyAtBestEpoch is int bestEpoch)
-            display.Line($"early stopping: no better validation {options.StopOn.ToString().ToLowerInvariant()} for {options.Patience} epochs; restored the weights of epoch {bestEpoch}");
+            display.Line($"early stopping: no better validation {Words.Name(options.StopOn)} for {options.Patience} epochs; restored the weights of epoch {bestEpoch}");
         display.Line($"test accuracy {result.Test.Accuracy:F4}, test loss {result.Test.Loss:F4} ({result.Test.Count:N0} images); " +
             $"{result.TrainCount:N0} train / {result.ValCount:N0} validation images, {result.Seconds:F1} s in all");
         if (outDir != null)
@@ -195,5 +142,33 @@ public sealed class TrainVerb : TrainingRunOptions
             stdout.WriteLine($"wrote {Path.Combine(outDir, SavedModel.NpyName)}, {SavedModel.JsonName}, {RunFiles.HistoryName}, {RunFiles.CurvesName} and {Checkpoint.FolderName}/ in {outDir}");
         }
         return 0;
+    }
+
+    /// <summary>
+    /// The device to train on: --device; when resuming without it, the device the run was trained on (each
+    /// device's kernels round differently, so only the same device continues the run bit for bit), or, when
+    /// that device is not here, auto, saying so.
+    /// </summary>
+    ComputeDevice OpenDevice(CheckpointRun? resumed, bool deviceGiven, TextWriter stdout)
+    {
+        if (resumed == null || deviceGiven)
+        {
+            var chosen = ComputeDevice.Open(Device);
+            stdout.WriteLine($"device: {chosen.Describe()}");
+            return chosen;
+        }
+        string id = resumed.Device.Split(' ')[0];
+        try
+        {
+            var same = ComputeDevice.Open(id);
+            stdout.WriteLine($"device: {same.Id} ({same.Name}), the device the run was trained on (--device chooses another)");
+            return same;
+        }
+        catch (UserError e)
+        {
+            var other = ComputeDevice.Open("auto");
+            stdout.WriteLine($"device: {other.Describe()}; the run was trained on {resumed.Device}, which is not here ({e.Message}), so it continues close to, not bit for bit like, an uninterrupted run");
+            return other;
+        }
     }
 }

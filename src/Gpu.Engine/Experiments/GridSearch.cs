@@ -106,7 +106,7 @@ public sealed class SearchGrid
     public JsonObject SharedSettings()
     {
         var defaults = new TrainOptions();
-        return Checkpoint.OptionsToJson(Axes.Aggregate(Base, (o, a) => a.Key.Apply(o, a.Key.Get(defaults))));
+        return Hyperparameter.OptionsToJson(Axes.Aggregate(Base, (o, a) => a.Key.Apply(o, a.Key.Get(defaults))));
     }
 }
 
@@ -172,7 +172,7 @@ public sealed class GridSearch
             ["format"] = Format,
             ["data"] = dataJson.DeepClone(),
             ["shared"] = grid.SharedSettings(),
-            ["grid"] = new JsonObject(grid.Axes.Select(a => KeyValuePair.Create(Column(a.Key), (JsonNode?)new JsonArray(a.Values.Select(Hyperparameter.ToJson).ToArray())))),
+            ["grid"] = new JsonObject(grid.Axes.Select(a => KeyValuePair.Create(Column(a.Key), (JsonNode?)new JsonArray(a.Values.Select(v => (JsonNode?)a.Key.ToJson(v)).ToArray())))),
             ["trials"] = grid.Trials.Count,
         };
         var search = new GridSearch(grid, folder, dataJson, dataSource, limit);
@@ -196,11 +196,20 @@ public sealed class GridSearch
         foreach (var part in new[] { "data", "shared" })
             foreach (var (name, value) in now[part]!.AsObject())
             {
-                string was = then[part]?[name]?.ToJsonString() ?? "nothing", is_ = value?.ToJsonString() ?? "null";
+                string was = (part == "shared" ? Canonical(name, then[part]?[name]) : then[part]?[name])?.ToJsonString() ?? "nothing", is_ = value?.ToJsonString() ?? "null";
                 if (was != is_)
                     throw new UserError($"{folder} holds a search with other settings ({part} {name}: {was} there, {is_} now), whose results are not comparable; " +
                         "use another --output, or the same settings to continue that search");
             }
+    }
+
+    /// <summary>A shared setting as this version writes it: search.json files of earlier versions hold enum member names ("SoftmaxCrossEntropy") where it writes words.</summary>
+    static JsonNode? Canonical(string key, JsonNode? value)
+    {
+        var setting = Hyperparameter.All.FirstOrDefault(h => h.JsonKey == key);
+        if (setting == null || value == null) return value;
+        try { return setting.ToJson(setting.FromJson(value)); }
+        catch (Exception e) when (e is FormatException or OverflowException or UserError or InvalidOperationException) { return value; }
     }
 
     List<TrialResult> ReadCsv()
@@ -226,7 +235,7 @@ public sealed class GridSearch
         if (cells.Length != Header.Length)
             throw new UserError($"{where}: {cells.Length} cells, expected {Header.Length} ({string.Join(",", Header)}); fix or delete that line");
         // canonical settings: each cell parsed as its axis and formatted again (widths are written 256-128)
-        var settings = Grid.Axes.Select((a, i) => Hyperparameter.Format(a.Key.Parse(a.Key.Flag == "layers" ? cells[i].Replace('-', ',') : cells[i], $"{where}, {Column(a.Key)}"))).ToArray();
+        var settings = Grid.Axes.Select((a, i) => Hyperparameter.Format(a.Key.Parse(cells[i], $"{where}, {Column(a.Key)}"))).ToArray();
         var m = cells[Grid.Axes.Count..];
         double? Number(int i)
         {
@@ -350,11 +359,11 @@ public sealed class GridSearch
             json["best"] = new JsonObject
             {
                 ["trial"] = trial.Number,
-                ["settings"] = new JsonObject(Grid.Axes.Select((a, i) => KeyValuePair.Create(Column(a.Key), (JsonNode?)Hyperparameter.ToJson(trial.Values[i])))),
+                ["settings"] = new JsonObject(Grid.Axes.Select((a, i) => KeyValuePair.Create(Column(a.Key), (JsonNode?)a.Key.ToJson(trial.Values[i])))),
                 ["val_accuracy"] = r.ValAccuracy, ["val_loss"] = Finite(r.ValLoss), ["train_loss"] = Finite(r.TrainLoss), ["train_accuracy"] = r.TrainAccuracy,
                 ["epochs_trained"] = r.EpochsTrained, ["seconds"] = r.Seconds,
             };
-            json["hyperparameters"] = Checkpoint.OptionsToJson(trial.Options);
+            json["hyperparameters"] = Hyperparameter.OptionsToJson(trial.Options);
         }
         else json["best"] = null;
         if (model != null)
@@ -420,7 +429,7 @@ public sealed class GridSearch
         catch (UserError) { return null; }   // damaged: train it again
         var m = saved.Info["metrics"];
         var d = saved.Info["data"];
-        bool same = saved.Options is TrainOptions o && Checkpoint.OptionsToJson(o).ToJsonString() == Checkpoint.OptionsToJson(trial.Options).ToJsonString()
+        bool same = saved.Options is TrainOptions o && Hyperparameter.OptionsToJson(o).ToJsonString() == Hyperparameter.OptionsToJson(trial.Options).ToJsonString()
             && saved.DataSourceText == dataSource && (int?)d?["limit"] == limit;
         if (!same || m?["test_accuracy"] is null || m["test_loss"] is null || d?["test_count"] is null) return null;
         return new BestModel(trial, searched, new EvalStats((double)m["test_loss"]!, (double)m["test_accuracy"]!, (int)d["test_count"]!),

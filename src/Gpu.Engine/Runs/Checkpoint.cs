@@ -98,7 +98,7 @@ public static class Checkpoint
             ["device"] = run.Device,
             ["layers"] = new JsonArray(run.Sizes.Select(v => (JsonNode)v).ToArray()),
             ["parameter_count"] = s.Parameters.Length,
-            ["hyperparameters"] = OptionsToJson(o),
+            ["hyperparameters"] = Hyperparameter.OptionsToJson(o),
             ["data"] = new JsonObject { ["folder"] = run.DataFolder, ["limit"] = run.Limit, ["train_images"] = run.TrainImages },
             ["position"] = new JsonObject
             {
@@ -113,39 +113,6 @@ public static class Checkpoint
             },
         };
     }
-
-    /// <summary>The hyperparameters of a run as JSON (checkpoint state.json and model.json use the same object).</summary>
-    public static JsonObject OptionsToJson(TrainOptions o) => new JsonObject
-    {
-        ["hidden"] = new JsonArray(o.Hidden.Select(v => (JsonNode)v).ToArray()),
-        ["epochs"] = o.Epochs, ["batch_size"] = o.BatchSize, ["learning_rate"] = o.LearningRate,
-        ["momentum"] = o.Momentum, ["l2"] = o.L2, ["schedule"] = o.Schedule.ToString().ToLowerInvariant(),
-        ["seed"] = o.Seed, ["val_fraction"] = o.ValFraction, ["eval_batch_size"] = o.EvalBatchSize,
-        ["activation"] = Words.ActivationName(o.Activation), ["loss"] = o.Loss.ToString(),
-        ["optimizer"] = Words.OptimizerName(o.Optimizer), ["beta1"] = o.Beta1, ["beta2"] = o.Beta2,
-        ["init"] = o.Init.ToString(), ["bias_init"] = o.BiasInit, ["dropout"] = o.Dropout, ["shift"] = o.Shift,
-        ["warmup_epochs"] = o.WarmupEpochs, ["step_every"] = o.StepEvery, ["step_gamma"] = o.StepGamma,
-        ["data_path"] = o.DataPath.ToString(), ["patience"] = o.Patience, ["stop_on"] = o.StopOn.ToString(),
-    };
-
-    /// <summary>Reads <see cref="OptionsToJson"/>'s object back; fields added since version 1 default to the engine's defaults.</summary>
-    public static TrainOptions OptionsFromJson(JsonNode h) => new TrainOptions
-    {
-        Hidden = h["hidden"]!.AsArray().Select(n => (int)n!).ToArray(),
-        Epochs = (int)h["epochs"]!, BatchSize = (int)h["batch_size"]!, LearningRate = (float)h["learning_rate"]!,
-        Momentum = (float)h["momentum"]!, L2 = (float)h["l2"]!,
-        Schedule = Enum.Parse<LrSchedule>((string)h["schedule"]!, ignoreCase: true),
-        Seed = (ulong)h["seed"]!, ValFraction = (double)h["val_fraction"]!, EvalBatchSize = (int)h["eval_batch_size"]!,
-        Activation = Words.ParseActivation((string?)h["activation"] ?? "relu"),
-        Loss = Enum.Parse<LossKind>((string?)h["loss"] ?? nameof(LossKind.SoftmaxCrossEntropy)),
-        Optimizer = Words.ParseOptimizer((string?)h["optimizer"] ?? "sgd"),
-        Beta1 = (float?)h["beta1"] ?? 0.9f, Beta2 = (float?)h["beta2"] ?? 0.999f,
-        Init = Enum.Parse<InitKind>((string?)h["init"] ?? nameof(InitKind.He)), BiasInit = (float?)h["bias_init"] ?? 0.01f,
-        Dropout = (float?)h["dropout"] ?? 0f, Shift = (int?)h["shift"] ?? 0,
-        WarmupEpochs = (double?)h["warmup_epochs"] ?? 0, StepEvery = (int?)h["step_every"] ?? 10, StepGamma = (float?)h["step_gamma"] ?? 0.1f,
-        DataPath = Enum.Parse<DataPath>((string?)h["data_path"] ?? nameof(DataPath.Auto)),
-        Patience = (int?)h["patience"] ?? 0, StopOn = Enum.Parse<EarlyStopMetric>((string?)h["stop_on"] ?? nameof(EarlyStopMetric.Loss)),
-    };
 
     /// <summary>JSON has no NaN or infinity: such a value (an overflowing validation loss, a zero-second epoch) is written as null.</summary>
     static double? Finite(double? v) => v is double d && double.IsFinite(d) ? d : null;
@@ -172,7 +139,7 @@ public static class Checkpoint
             if (count != spec.ParameterCount)
                 throw Corrupt(statePath, $"parameter_count {count} does not match layers {spec} ({spec.ParameterCount} parameters)");
             var h = root["hyperparameters"]!;
-            var options = OptionsFromJson(h);
+            var options = Hyperparameter.OptionsFromJson(h);
             if (!options.Hidden.SequenceEqual(sizes[1..^1])) throw Corrupt(statePath, "hidden widths do not match the layers");
             var d = root["data"]!;
             var p = root["position"]!;

@@ -41,12 +41,12 @@ public static class RunFiles
         {
             ["device"] = $"{device.Id} ({device.Name})",
             ["seed"] = o.Seed,
-            ["hyperparameters"] = Checkpoint.OptionsToJson(o),
+            ["hyperparameters"] = Hyperparameter.OptionsToJson(o),
             ["data"] = new JsonObject
             {
                 ["name"] = data.Train.Name, ["source"] = dataSource, ["limit"] = limit, ["features"] = data.Train.Features, ["classes"] = data.Train.Classes,
                 ["train_count"] = r.TrainCount, ["val_count"] = r.ValCount, ["test_count"] = r.Test.Count,
-                ["data_path"] = r.DataPath.ToString().ToLowerInvariant(),
+                ["data_path"] = Words.Name(r.DataPath),
             },
             ["metrics"] = new JsonObject
             {

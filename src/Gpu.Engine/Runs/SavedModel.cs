@@ -23,8 +23,19 @@ public sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject Inf
     /// <summary>The preprocessing every input goes through, as model.json states it.</summary>
     public const string Preprocessing = "pixels as uint8 0..255 (float inputs in [0, 1] are scaled by 255 first), then x / 255 - 0.5";
 
-    /// <summary>The run's hyperparameters (absent in a hand-written model.json).</summary>
-    public TrainOptions? Options => Info["hyperparameters"] is JsonNode h ? Checkpoint.OptionsFromJson(h) : null;
+    /// <summary>The run's hyperparameters (absent in a hand-written model.json); an unreadable one is a <see cref="UserError"/>.</summary>
+    public TrainOptions? Options
+    {
+        get
+        {
+            if (Info["hyperparameters"] is not JsonNode h) return null;
+            try { return Hyperparameter.OptionsFromJson(h); }
+            catch (Exception e) when (e is FormatException or InvalidOperationException)
+            {
+                throw new UserError($"bad model file {Path.Combine(Folder, JsonName)}: hyperparameters: {e.Message}; train the model again or give another --model folder");
+            }
+        }
+    }
 
     /// <summary>The data the model was trained on (a folder, or explicit files as <see cref="DataSource"/> writes them).</summary>
     public string? DataSourceText => (string?)Info["data"]?["source"];
@@ -51,8 +62,8 @@ public sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject Inf
             ["engine_version"] = Checkpoint.EngineVersion,
             ["written_utc"] = DateTime.UtcNow.ToString("o"),
             ["layers"] = new JsonArray(spec.Sizes.Select(v => (JsonNode)v).ToArray()),
-            ["activation"] = Words.ActivationName(spec.Activation),
-            ["loss"] = LossName(spec.Loss),
+            ["activation"] = Words.Name(spec.Activation),
+            ["loss"] = Words.Name(spec.Loss),
             ["parameter_count"] = spec.ParameterCount,
             ["packing"] = "model.npy: float32 vector; weights layer by layer, each row-major [out, in], then the biases layer by layer",
             ["preprocessing"] = Preprocessing,
@@ -61,8 +72,6 @@ public sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject Inf
         AtomicFile.Write(Path.Combine(dir, NpyName), tmp => File.WriteAllBytes(tmp, Npy.Encode(parameters)));
         AtomicFile.WriteAllText(Path.Combine(dir, JsonName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
-
-    public static string LossName(LossKind loss) => loss == LossKind.SoftmaxCrossEntropy ? "softmax-ce" : "sigmoid-sse";
 
     /// <summary>Reads a model from <paramref name="path"/>: a folder holding model.json and model.npy, or model.json itself.</summary>
     public static SavedModel Read(string path)
@@ -83,8 +92,8 @@ public sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject Inf
             if ((string?)info["format"] != Format) throw Bad(jsonPath, $"not a gpu model (no \"format\": \"{Format}\")");
             if ((int?)info["format_version"] != FormatVersion) throw Bad(jsonPath, $"format version {info["format_version"]}; this engine reads version {FormatVersion}");
             int[] sizes = info["layers"]!.AsArray().Select(n => (int)n!).ToArray();
-            var loss = Words.ParseLoss((string)info["loss"]!);
-            spec = new MlpSpec(sizes, Words.ParseActivation((string)info["activation"]!), loss);
+            var loss = Words.ParseStored<LossKind>((string)info["loss"]!);
+            spec = new MlpSpec(sizes, Words.ParseStored<Activation>((string)info["activation"]!), loss);
             if ((int)info["parameter_count"]! != spec.ParameterCount)
                 throw Bad(jsonPath, $"parameter_count {info["parameter_count"]} does not match layers {spec} ({spec.ParameterCount} parameters)");
         }

@@ -1,6 +1,11 @@
 namespace Gpu.Engine.Settings;
 
-/// <summary>Hyperparameters of one training run. Defaults are the W1 workload (README, What we measured: 784-256-128-10, batch 128, SGD momentum 0.9, lr 0.05 cosine, L2 1e-4).</summary>
+/// <summary>
+/// Hyperparameters of one training run. Defaults are the W1 workload (784-256-128-10, batch 128, SGD momentum 0.9,
+/// lr 0.05 cosine, L2 1e-4), stated here only:
+/// flags, help, experiment files and JSON files read them from this record through the setting table
+/// (<see cref="Hyperparameter.All"/>), which also holds each setting's range rule.
+/// </summary>
 public sealed record TrainOptions
 {
     public int[] Hidden { get; init; } = [256, 128];
@@ -40,35 +45,26 @@ public sealed record TrainOptions
     /// <summary>Resident (dataset on the device, batches gathered there) or streamed (page-locked host buffers); Auto decides by size.</summary>
     public DataPath DataPath { get; init; } = DataPath.Auto;
 
+    /// <summary>
+    /// Checks every setting against its range rule in <see cref="Hyperparameter.All"/>, then the rules
+    /// between settings; the first broken one is a <see cref="UserError"/> naming its flag.
+    /// </summary>
     public void Validate()
     {
-        if (Epochs < 1) throw new UserError($"--epochs {Epochs}: give a whole number >= 1");
-        if (BatchSize < 1) throw new UserError($"--batch-size {BatchSize}: give a whole number >= 1");
-        if (!(LearningRate > 0) || !float.IsFinite(LearningRate)) throw new UserError($"--lr {LearningRate}: give a positive number, e.g. 0.05");
-        if (!(Momentum >= 0 && Momentum < 1)) throw new UserError($"--momentum {Momentum}: give a number in [0, 1), e.g. 0.9");
-        if (!(L2 >= 0) || !float.IsFinite(L2)) throw new UserError($"--l2 {L2}: give a number >= 0, e.g. 1e-4");
-        if (!(ValFraction >= 0 && ValFraction < 1)) throw new UserError($"--val-fraction {ValFraction}: give a number in [0, 1), e.g. 0.1");
-        if (!(Beta1 >= 0 && Beta1 < 1) || !(Beta2 >= 0 && Beta2 < 1)) throw new UserError($"--beta1 {Beta1} / --beta2 {Beta2}: give numbers in [0, 1), e.g. 0.9 and 0.999");
-        if (!(WarmupEpochs >= 0) || WarmupEpochs >= Epochs) throw new UserError($"--warmup-epochs {WarmupEpochs}: give a number >= 0 and below --epochs ({Epochs})");
-        if (StepEvery < 1) throw new UserError($"--step-every {StepEvery}: give a whole number of epochs >= 1");
-        if (!(StepGamma > 0 && StepGamma <= 1)) throw new UserError($"--step-gamma {StepGamma}: give a factor in (0, 1], e.g. 0.1");
-        if (Patience < 0) throw new UserError($"--patience {Patience}: give a whole number of epochs >= 0 (0: no early stopping)");
+        foreach (var setting in Hyperparameter.All) setting.Check(setting.Get(this));
+        if (WarmupEpochs >= Epochs) throw new UserError($"--warmup-epochs {WarmupEpochs}: give a number of epochs below --epochs ({Epochs})");
         if (Patience > 0 && ValFraction <= 0) throw new UserError("--patience needs a validation split: give --val-fraction above 0");
-        if (Shift < 0 || Shift > 8) throw new UserError($"--shift {Shift}: give a whole number of pixels from 0 to 8, e.g. 2");
-        if (!(Dropout >= 0 && Dropout < 1)) throw new UserError($"--dropout {Dropout}: give a rate in [0, 1), e.g. 0.2");
-        if (!float.IsFinite(BiasInit)) throw new UserError($"--bias-init {BiasInit}: give a finite number, e.g. 0.01");
-        foreach (var h in Hidden) if (h < 1) throw new UserError($"--layers: width {h} is not a whole number >= 1");
     }
 
-    /// <summary>Parses "256,128" into hidden widths (empty string: no hidden layer).</summary>
+    /// <summary>Parses "256,128" (or "256-128", as search.csv and progress lines write widths) into hidden widths (empty string: no hidden layer).</summary>
     public static int[] ParseHidden(string text)
     {
         if (string.IsNullOrWhiteSpace(text)) return [];
-        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var parts = text.Split([',', '-'], StringSplitOptions.TrimEntries);
         var widths = new int[parts.Length];
         for (int i = 0; i < parts.Length; i++)
             if (!int.TryParse(parts[i], out widths[i]) || widths[i] <= 0)
-                throw new UserError($"--layers '{text}': '{parts[i]}' is not a width; give comma-separated whole numbers >= 1, e.g. 256,128");
+                throw new UserError($"--layers '{text}': {(parts[i].Length == 0 ? "an empty part" : $"'{parts[i]}'")} is not a width; give comma-separated whole numbers >= 1, e.g. 256,128");
         return widths;
     }
 }

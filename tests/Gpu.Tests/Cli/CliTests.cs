@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Gpu.Engine.Runtime;
 using static Gpu.Tests.CliRun;
 
 namespace Gpu.Tests.Cli;
@@ -119,12 +120,21 @@ public sealed class CliTests : TempFolderTest
     }
 
     [Test]
-    public void Check_passes_every_kernel_on_the_cpu()
+    [TestCase("cpu", new[] { "scalar", "vector4", "tiled" })]
+    [TestCase("opencl", new[] { "scalar", "tiled", "cl-vector" })]
+    public void Check_passes_every_kernel_of_every_family_the_device_runs(string device, string[] families)
     {
-        var r = Run("check", "--device", "cpu");
+        if (device == "opencl" && !DeviceCase.Required("opencl") && !ComputeDevice.List().Any(d => d.Id.StartsWith("opencl:")))
+            Assert.Ignore("skipped: no usable OpenCL device (bash .ci/install-opencl installs POCL)");
+        var r = Run("check", "--device", device);
         Assert.That(r.Code, Is.Zero, r.Out + r.Err);
-        Assert.That(r.Out, Does.Contain("dense forward").And.Contain("Tiled").And.Contain("Vector4").And.Contain("checks passed"));
+        Assert.That(r.Err, Is.Empty, "nothing on stderr (no driver warnings either)");
+        Assert.That(r.Out, Does.Match(@"(\d+) of \1 checks passed"));
         Assert.That(r.Out, Does.Not.Contain("FAILED"));
+        foreach (var f in families)
+            Assert.That(r.Out, Does.Match($@"dense forward \(relu\)\s+{f}\s").And.Match($@"input gradient \(tanh'\)\s+{f}\s"), f);
+        foreach (var kernel in new[] { "softmax cross-entropy", "Nesterov", "AdamW", "dropout backward", "shifted gather", "metric accumulation", "non-finite marker" })
+            Assert.That(r.Out, Does.Contain(kernel));
     }
 
     [Test] public void Unknown_flag() => AssertOneLineError(Run("train", "--frobnicate", "3"), "unknown option '--frobnicate'");

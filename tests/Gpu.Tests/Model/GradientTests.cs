@@ -155,7 +155,7 @@ public sealed class DeviceGradientTests(DeviceCase deviceCase)
         Assert.That(correct, Is.EqualTo(refCorrect));
         Compare.Close(model.GetGradients(), refGrad, what: "gradient");
 
-        model.Step(new Optimizer(OptimizerKind.Sgd, Momentum: 0.9f, L2: 1e-3f), 0.1f, step: 0);
+        model.Step(new Optimizer(OptimizerKind.Sgd, Momentum: 0.9f, L2: 1e-3f, Beta1: 0.9f, Beta2: 0.999f), 0.1f, step: 0);
         var rp = Rand.D(p); var rv = new double[rp.Length];
         ReferenceMlp.SgdMomentum(rp, refGrad, rv, 0.1, 0.9, 1e-3, spec.WeightCount);
         Compare.Close(model.GetParameters(), rp, what: "parameters after one step");
