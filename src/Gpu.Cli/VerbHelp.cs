@@ -26,7 +26,7 @@ public static class VerbHelp
                 if (p.GetCustomAttribute<OptionAttribute>() is { } a) yield return (p, a);
     }
 
-    /// <summary>The help text: <paramref name="heading"/>, a blank line, then one entry per option.</summary>
+    /// <summary>The help text: <paramref name="heading"/>, "gpu VERB: what it does", a blank line, then one entry per option.</summary>
     public static string Render(Type verb, string heading)
     {
         var entries = new List<(string Name, string Text)>();
@@ -41,7 +41,9 @@ public static class VerbHelp
         entries.Add(("--version", "Display version information."));
 
         int column = entries.Max(e => e.Name.Length) + 6;
-        var sb = new StringBuilder(heading).Append('\n').Append('\n');
+        var sb = new StringBuilder(heading).Append('\n');
+        if (verb.GetCustomAttribute<VerbAttribute>() is { } v) sb.Append($"gpu {v.Name}: {v.HelpText}").Append('\n');   // a verb's own help says what it does
+        sb.Append('\n');
         foreach (var (name, text) in entries)
         {
             var lines = Wrap(text, Width - column);

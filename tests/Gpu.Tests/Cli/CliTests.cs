@@ -62,14 +62,15 @@ public sealed class CliTests : TempFolderTest
 
     static readonly string[] VerbNames = ["train", "eval", "predict", "weights", "search", "devices", "check", "gradcheck", "landscape"];
 
-    /// <summary>The program's verbs, read from its classes: name, what it does, and its flags (inherited ones included, hidden ones not).</summary>
+    /// <summary>The program's verbs, read from its classes: name, what it does, and its flags (the setting flags it takes, its own options, inherited ones included, hidden ones not).</summary>
     static Dictionary<string, (string HelpText, string[] Flags)> Verbs() =>
         typeof(Gpu.Cli.Program).Assembly.GetTypes()
             .Select(t => (Type: t, Verb: t.GetCustomAttribute<CommandLine.VerbAttribute>()))
             .Where(v => v.Verb != null)
-            .ToDictionary(v => v.Verb!.Name, v => (v.Verb!.HelpText, v.Type.GetProperties()
-                .Select(p => p.GetCustomAttribute<CommandLine.OptionAttribute>(true))
-                .Where(o => o is { Hidden: false }).Select(o => o!.LongName).ToArray()));
+            .ToDictionary(v => v.Verb!.Name, v => (v.Verb!.HelpText, Gpu.Cli.SettingFlags.Of(v.Type).Select(f => f.Setting.Flag)
+                .Concat(v.Type.GetProperties()
+                    .Select(p => p.GetCustomAttribute<CommandLine.OptionAttribute>(true))
+                    .Where(o => o is { Hidden: false }).Select(o => o!.LongName)).ToArray()));
 
     static string Words(string text) => Regex.Replace(text, @"\s+", " ");
 
@@ -106,8 +107,10 @@ public sealed class CliTests : TempFolderTest
     public void Each_flags_help_text_is_shown()
     {
         var r = Run("train", "--help");
-        var option = typeof(Gpu.Cli.TrainVerb).GetProperties().Select(p => p.GetCustomAttribute<CommandLine.OptionAttribute>(true)).First(o => o?.LongName == "batch-size")!;
-        Assert.That(Words(r.Out), Does.Contain(Words(option.HelpText)));
+        var setting = Gpu.Engine.Settings.Hyperparameter.ByFlag("batch-size");   // a setting: its help comes from the setting table
+        Assert.That(Words(r.Out), Does.Contain(Words(setting.Help)));
+        var option = typeof(Gpu.Cli.TrainVerb).GetProperties().Select(p => p.GetCustomAttribute<CommandLine.OptionAttribute>(true)).First(o => o?.LongName == "limit")!;
+        Assert.That(Words(r.Out), Does.Contain(Words(option.HelpText)), "an option of the verb's own: its help from its attribute");
         Assert.That(Words(r.Out), Does.Match(@"--batch-size \(Default: 128\)"));
     }
 
