@@ -10,14 +10,24 @@ namespace Gpu.Kernels.OpenCl;
 /// </summary>
 public static class OpenClSources
 {
-    /// <summary>The OpenCL C source of <c>dense_layers.cl</c>: kernels dense_forward, weight_grad, input_grad.</summary>
+    /// <summary>
+    /// The OpenCL C source of <c>dense_layers.cl</c>: the products dense_forward, weight_grad and input_grad,
+    /// and, for large products, pack_rows8, pack_rows32 and pack_cols (operands into contiguous panels)
+    /// and gemm_packed (the product of packed panels with each product's epilogue).
+    /// </summary>
     public static string DenseLayers { get; } = Read("dense_layers.cl");
 
     /// <summary>Block of outputs per work-item of dense_forward (rows x columns).</summary>
     public const int ForwardRows = 4, ForwardCols = 4;
 
-    /// <summary>Block of outputs per work-item of weight_grad and input_grad (rows x columns).</summary>
+    /// <summary>Block of outputs per work-item of weight_grad, input_grad and gemm_packed (rows x columns); the packed panels' widths.</summary>
     public const int OuterRows = 8, OuterCols = 32;
+
+    /// <summary>Consecutive elements one work-item of a pack kernel moves along the panel.</summary>
+    public const int PackRun = 16;
+
+    /// <summary>gemm_packed's epilogues.</summary>
+    public const int EpilogueNone = 0, EpilogueBiasAct = 1, EpilogueActBackprop = 2, EpilogueRowSums = 3;
 
     static string Read(string name)
     {

@@ -113,80 +113,182 @@ __kernel void dense_forward(__global const float* x, int xo, __global const floa
             y[(long)(i0 + u) * n + j0 + v] = act_apply(t[4 * u + v] + b[j0 + v], act);
 }
 
-// One step of the outer-product loop: the 8 block rows' A values (a0..a7) times the 16 columns in bv.
-#define OUTER8(c, bv) \
-    c##0 = fma((float16)(av.s0), bv, c##0); c##1 = fma((float16)(av.s1), bv, c##1); \
-    c##2 = fma((float16)(av.s2), bv, c##2); c##3 = fma((float16)(av.s3), bv, c##3); \
-    c##4 = fma((float16)(av.s4), bv, c##4); c##5 = fma((float16)(av.s5), bv, c##5); \
-    c##6 = fma((float16)(av.s6), bv, c##6); c##7 = fma((float16)(av.s7), bv, c##7);
+// One step of the outer-product loop: the 8 block rows' A values (a0..a7: scalars read from memory, which a
+// CPU compiler turns into broadcast loads) times the 16 columns in bv, added into c0..c7.
+#define OUTER8(c, bv, a0, a1, a2, a3, a4, a5, a6, a7) \
+    c##0 = fma((float16)(a0), bv, c##0); c##1 = fma((float16)(a1), bv, c##1); \
+    c##2 = fma((float16)(a2), bv, c##2); c##3 = fma((float16)(a3), bv, c##3); \
+    c##4 = fma((float16)(a4), bv, c##4); c##5 = fma((float16)(a5), bv, c##5); \
+    c##6 = fma((float16)(a6), bv, c##6); c##7 = fma((float16)(a7), bv, c##7);
 #define ZERO8(c) float16 c##0 = 0, c##1 = 0, c##2 = 0, c##3 = 0, c##4 = 0, c##5 = 0, c##6 = 0, c##7 = 0;
 
+// The loop over the contraction, in three versions (two full 16-column vectors, one, or a partial block),
+// so the full blocks run without a test per step. AS(u) is block row u's A value at step p, BROW the
+// step's row of B at the block's first column.
+#define OUTER_LOOP(count, AS, BROW) \
+    if (n1 == 16) \
+        for (int p = 0; p < count; p++) { __global const float* br = BROW; float16 b0 = vload16(0, br), b1 = vload16(0, br + 16); \
+            OUTER8(c, b0, AS(0), AS(1), AS(2), AS(3), AS(4), AS(5), AS(6), AS(7)) OUTER8(d, b1, AS(0), AS(1), AS(2), AS(3), AS(4), AS(5), AS(6), AS(7)) } \
+    else if (n1 == 0 && n0 == 16) \
+        for (int p = 0; p < count; p++) { __global const float* br = BROW; float16 b0 = vload16(0, br); \
+            OUTER8(c, b0, AS(0), AS(1), AS(2), AS(3), AS(4), AS(5), AS(6), AS(7)) } \
+    else \
+        for (int p = 0; p < count; p++) { __global const float* br = BROW; float16 b0 = load_part(br, n0), b1 = load_part(br + 16, n1); \
+            OUTER8(c, b0, AS(0), AS(1), AS(2), AS(3), AS(4), AS(5), AS(6), AS(7)) OUTER8(d, b1, AS(0), AS(1), AS(2), AS(3), AS(4), AS(5), AS(6), AS(7)) }
+
 // Weight gradient: dW[n,k] = dZ[m,n]^T . H[m,k], and, when withBias != 0, db[n] = column sums of dZ.
-// One work-item: an 8x32 block of dW at (row 8*gid(1), column 32*gid(0)), summing outer products of
-// 8 consecutive dZ values (one vector load) and 32 consecutive H values over the m batch rows.
+// One work-item: an 8x32 block of dW at (row 8*gid(0), column 32*gid(1)), summing outer products of
+// 8 consecutive dZ values and 32 consecutive H values over the m batch rows. Block rows past n read
+// row n-1 again (their sums are not stored).
 __kernel void weight_grad(__global const float* dz, int dzo, __global const float* h, int ho,
                           __global float* dw, int dwo, __global float* db, int dbo, int m, int n, int k, int withBias)
 {
     dz += dzo; h += ho; dw += dwo; db += dbo;
-    int q0 = get_global_id(0) * 32, r0 = get_global_id(1) * 8;
+    int r0 = get_global_id(0) * 8, q0 = get_global_id(1) * 32;
     if (r0 >= n || q0 >= k) return;
     int rows = min(8, n - r0), n0 = min(16, k - q0), n1 = clamp(k - q0 - 16, 0, 16);
+    int o1 = min(1, rows - 1), o2 = min(2, rows - 1), o3 = min(3, rows - 1), o4 = min(4, rows - 1), o5 = min(5, rows - 1), o6 = min(6, rows - 1), o7 = min(7, rows - 1);
+    __global const float* z = dz + r0;
+    __global const float* hq = h + q0;
     ZERO8(c) ZERO8(d)
-    float8 bias = 0;
-    for (int i = 0; i < m; i++)
-    {
-        __global const float* zr = dz + (long)i * n + r0;
-        float8 av;
-        if (rows == 8) av = vload8(0, zr);
-        else { float t[8]; for (int u = 0; u < 8; u++) t[u] = u < rows ? zr[u] : 0.0f; av = vload8(0, t); }
-        bias += av;
-        __global const float* hr = h + (long)i * k + q0;
-        if (n1 == 16) { float16 b0 = vload16(0, hr), b1 = vload16(0, hr + 16); OUTER8(c, b0) OUTER8(d, b1) }
-        else if (n1 == 0 && n0 == 16) { float16 b0 = vload16(0, hr); OUTER8(c, b0) }
-        else { float16 b0 = load_part(hr, n0), b1 = load_part(hr + 16, n1); OUTER8(c, b0) OUTER8(d, b1) }
-    }
+#define WG_A(u) z[(long)p * n + o##u]
+#define o0 0
+    OUTER_LOOP(m, WG_A, hq + (long)p * k)
+#undef o0
     __global float* out = dw + (long)r0 * k + q0;
 #define STORE_ROW(u) if (u < rows) { store_part(c##u, out + (long)u * k, n0); if (n1 > 0) store_part(d##u, out + (long)u * k + 16, n1); }
     STORE_ROW(0) STORE_ROW(1) STORE_ROW(2) STORE_ROW(3) STORE_ROW(4) STORE_ROW(5) STORE_ROW(6) STORE_ROW(7)
     if (withBias != 0 && q0 == 0)
-    {
-        float t[8];
-        vstore8(bias, 0, t);
-        for (int u = 0; u < rows; u++) db[r0 + u] = t[u];
-    }
+        for (int u = 0; u < rows; u++)
+        {
+            float s = 0.0f;
+            for (int i = 0; i < m; i++) s += z[(long)i * n + u];
+            db[r0 + u] = s;
+        }
 }
 
 // Input gradient through the previous layer's activation: dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]).
-// One work-item: an 8x32 block of dX at (row 8*gid(1), column 32*gid(0)), summing outer products of
-// 8 dZ values (one per block row) and 32 consecutive W values over the n units, four units at a time.
+// One work-item: an 8x32 block of dX at (row 8*gid(0), column 32*gid(1)), summing outer products of
+// 8 dZ values (one per block row) and 32 consecutive W values over the n units.
 __kernel void input_grad(__global const float* dz, int dzo, __global const float* w, int wo,
                          __global const float* h, int ho, __global float* dx, int dxo, int m, int n, int k, int act)
 {
     dz += dzo; w += wo; h += ho; dx += dxo;
-    int q0 = get_global_id(0) * 32, r0 = get_global_id(1) * 8;
+    int r0 = get_global_id(0) * 8, q0 = get_global_id(1) * 32;
     if (r0 >= m || q0 >= k) return;
     int rows = min(8, m - r0), n0 = min(16, k - q0), n1 = clamp(k - q0 - 16, 0, 16);
     __global const float* z0 = dz + (long)r0 * n;
-    __global const float* z1 = dz + (long)min(r0 + 1, m - 1) * n;
-    __global const float* z2 = dz + (long)min(r0 + 2, m - 1) * n;
-    __global const float* z3 = dz + (long)min(r0 + 3, m - 1) * n;
-    __global const float* z4 = dz + (long)min(r0 + 4, m - 1) * n;
-    __global const float* z5 = dz + (long)min(r0 + 5, m - 1) * n;
-    __global const float* z6 = dz + (long)min(r0 + 6, m - 1) * n;
-    __global const float* z7 = dz + (long)min(r0 + 7, m - 1) * n;
+    __global const float* z1 = dz + (long)(r0 + min(1, rows - 1)) * n;
+    __global const float* z2 = dz + (long)(r0 + min(2, rows - 1)) * n;
+    __global const float* z3 = dz + (long)(r0 + min(3, rows - 1)) * n;
+    __global const float* z4 = dz + (long)(r0 + min(4, rows - 1)) * n;
+    __global const float* z5 = dz + (long)(r0 + min(5, rows - 1)) * n;
+    __global const float* z6 = dz + (long)(r0 + min(6, rows - 1)) * n;
+    __global const float* z7 = dz + (long)(r0 + min(7, rows - 1)) * n;
+    __global const float* wq = w + q0;
     ZERO8(c) ZERO8(d)
-    for (int p = 0; p < n; p++)
-    {
-        float8 av = (float8)(z0[p], z1[p], z2[p], z3[p], z4[p], z5[p], z6[p], z7[p]);
-        __global const float* wr = w + (long)p * k + q0;
-        if (n1 == 16) { float16 b0 = vload16(0, wr), b1 = vload16(0, wr + 16); OUTER8(c, b0) OUTER8(d, b1) }
-        else if (n1 == 0 && n0 == 16) { float16 b0 = vload16(0, wr); OUTER8(c, b0) }
-        else { float16 b0 = load_part(wr, n0), b1 = load_part(wr + 16, n1); OUTER8(c, b0) OUTER8(d, b1) }
-    }
+#define IG_A(u) z##u[p]
+    OUTER_LOOP(n, IG_A, wq + (long)p * k)
     float t[32];
 #define STORE_MASKED(u) if (u < rows) { \
         long e = (long)(r0 + u) * k + q0; \
         vstore16(c##u, 0, t); vstore16(d##u, 0, t + 16); \
         for (int v = 0; v < n0 + n1; v++) dx[e + v] = act_backprop(t[v], h[e + v], act); }
     STORE_MASKED(0) STORE_MASKED(1) STORE_MASKED(2) STORE_MASKED(3) STORE_MASKED(4) STORE_MASKED(5) STORE_MASKED(6) STORE_MASKED(7)
+}
+
+// Packing for large products (the engine packs when m*n*k is large; see ClVectorGemm): the strided
+// rows of a big operand (power-of-two row strides put every row in the same cache set, and each row
+// in its own page) become contiguous panels that the packed product streams through.
+
+// Blocks of 8 rows side by side: out[b][p][u] = in[(8b + u) * depth + p], rows past the end repeat the last row.
+// One work-item: one block, 16 consecutive p.
+__kernel void pack_rows8(__global const float* in, int io, int rows, int depth, __global float* out)
+{
+    in += io;
+    int p0 = get_global_id(0) * 16, b = get_global_id(1);
+    if (p0 >= depth) return;
+    int np = min(16, depth - p0);
+    __global float* o = out + ((long)b * depth + p0) * 8;
+    for (int u = 0; u < 8; u++)
+    {
+        __global const float* r = in + (long)min(b * 8 + u, rows - 1) * depth + p0;
+        for (int p = 0; p < np; p++) o[p * 8 + u] = r[p];
+    }
+}
+
+// Blocks of 32 rows side by side: out[b][p][u] = in[(32b + u) * depth + p] (rows past the end read as 0). One work-item: one block, 16 consecutive p.
+__kernel void pack_rows32(__global const float* in, int io, int rows, int depth, __global float* out)
+{
+    in += io;
+    int p0 = get_global_id(0) * 16, b = get_global_id(1);
+    if (p0 >= depth) return;
+    int np = min(16, depth - p0);
+    __global float* o = out + ((long)b * depth + p0) * 32;
+    for (int u = 0; u < 32; u++)
+    {
+        int row = b * 32 + u;
+        __global const float* r = in + (long)min(row, rows - 1) * depth + p0;
+        for (int p = 0; p < np; p++) o[p * 32 + u] = row < rows ? r[p] : 0.0f;
+    }
+}
+
+// Strips of W consecutive columns (W = 8 or 32) one after another: out[s][r][w] = in[r * cols + W s + w] (0 past the last column).
+// One work-item: one strip, 16 consecutive rows.
+__kernel void pack_cols(__global const float* in, int io, int rows, int cols, int width, __global float* out)
+{
+    in += io;
+    int r0 = get_global_id(0) * 16, s = get_global_id(1);
+    if (r0 >= rows) return;
+    int c0 = s * width, nc = min(width, cols - c0);
+    __global float* o = out + ((long)s * rows + r0) * width;
+    for (int r = r0; r < min(r0 + 16, rows); r++, o += width)
+    {
+        __global const float* src = in + (long)r * cols + c0;
+        if (nc == width) for (int w = 0; w < width; w++) o[w] = src[w];
+        else for (int w = 0; w < width; w++) o[w] = w < nc ? src[w] : 0.0f;
+    }
+}
+
+#define EPI_NONE 0
+#define EPI_BIAS_ACT 1
+#define EPI_ACT_BACKPROP 2
+#define EPI_ROW_SUMS 3
+
+// Packed product: C[r,q] = epilogue(sum_p A(r,p) B(p,q)) for r < rows, q < cols, from A packed as blocks of
+// 8 rows (ap[r/8][p][r%8]) and B as strips of 32 columns (bp[q/32][p][q%32]). Epilogues: none;
+// bias + activation (aux[q]); times act' from aux[r,q]; or none plus row sums of A into sums[r] (the bias
+// gradient of dW = dZ^T H, whose A rows are dZ's columns). One work-item: the 8x32 block (8 gid(0), 32 gid(1)).
+__kernel void gemm_packed(__global const float* ap, __global const float* bp, int depth, __global float* c, int co,
+                          int rows, int cols, __global const float* aux, int auxo, int epilogue, int act, __global float* sums, int so)
+{
+    c += co; aux += auxo; sums += so;
+    int rb = get_global_id(0), s = get_global_id(1);
+    int r0 = rb * 8, q0 = s * 32;
+    __global const float* a = ap + (long)rb * depth * 8;
+    __global const float* b = bp + (long)s * depth * 32;
+    ZERO8(c) ZERO8(d)
+    for (int p = 0; p < depth; p++, a += 8, b += 32)
+    {
+        float16 b0 = vload16(0, b), b1 = vload16(0, b + 16);
+        OUTER8(c, b0, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7])
+        OUTER8(d, b1, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7])
+    }
+    int rowsHere = min(8, rows - r0), n = min(32, cols - q0);
+    float t[32];
+#define STORE_PACKED(u) if (u < rowsHere) { \
+        long e = (long)(r0 + u) * cols + q0; \
+        vstore16(c##u, 0, t); vstore16(d##u, 0, t + 16); \
+        if (epilogue == EPI_BIAS_ACT) for (int v = 0; v < n; v++) c[e + v] = act_apply(t[v] + aux[q0 + v], act); \
+        else if (epilogue == EPI_ACT_BACKPROP) for (int v = 0; v < n; v++) c[e + v] = act_backprop(t[v], aux[e + v], act); \
+        else for (int v = 0; v < n; v++) c[e + v] = t[v]; }
+    STORE_PACKED(0) STORE_PACKED(1) STORE_PACKED(2) STORE_PACKED(3) STORE_PACKED(4) STORE_PACKED(5) STORE_PACKED(6) STORE_PACKED(7)
+    if (epilogue == EPI_ROW_SUMS && s == 0)
+    {
+        float8 sum = 0;
+        a = ap + (long)rb * depth * 8;
+        for (int p = 0; p < depth; p++) sum += vload8(p, a);
+        vstore8(sum, 0, t);
+        for (int u = 0; u < rowsHere; u++) sums[r0 + u] = t[u];
+    }
 }

@@ -11,29 +11,23 @@ namespace Gpu.Engine.Analysis;
 public sealed record CheckResult(string Kernel, string Variant, string Shape, double RelativeError, int Unwritten, bool Passed);
 
 /// <summary>
-/// One check of one or more kernels against the float64 reference: its name, the GEMM family or the
-/// element-wise layout it runs with (null: the device's own), the kernel methods it covers (by
+/// One check of one or more kernels against the float64 reference: its name, what it runs with (a GEMM
+/// family, packed products, an element-wise layout; <see cref="Variant"/> says which in words, and
+/// <see cref="Adjust"/> makes it from the device's profile), the kernel methods it covers (by
 /// <c>Class.Method</c>, or <c>dense_layers.cl:kernel</c> for OpenCL C), and what it runs.
 /// </summary>
-public sealed record KernelCase(string Name, GemmFamily? Family, int? ElementwiseThreads, string[] Covers, Func<KernelSet, int, IEnumerable<CheckResult>> Check)
+public sealed record KernelCase(string Name, string Variant, GemmFamily? Family, Func<DeviceProfile, DeviceProfile> Adjust, string[] Covers,
+    Func<KernelSet, int, IEnumerable<CheckResult>> Check)
 {
-    /// <summary>What the case runs with: a GEMM family, an element-wise layout, or "-".</summary>
-    public string Variant => Family is GemmFamily f ? GemmFamilyWords.Name(f)
-        : ElementwiseThreads is int t ? t == 0 ? "per-element" : $"{t} chunks" : "-";
-
     public override string ToString() => $"{Name} [{Variant}]";
 
     /// <summary>Whether a device with this profile runs the case (a GEMM family it does not run is left out).</summary>
     public bool RunsOn(DeviceProfile p) => Family is not GemmFamily f || p.RunnableFamilies.Contains(f);
 
-    /// <summary>Runs the case on the device's kernels, with the case's family or layout; each result names the variant.</summary>
+    /// <summary>Runs the case on the device's kernels, made as the case says; each result names the variant.</summary>
     public List<CheckResult> Run(ComputeDevice device, int seed)
     {
-        var kernels = KernelSet.For(device, device.Profile with
-        {
-            Gemm = Family ?? device.Profile.Gemm,
-            ElementwiseThreads = ElementwiseThreads ?? device.Profile.ElementwiseThreads,
-        });
+        var kernels = KernelSet.For(device, Adjust(Family is GemmFamily f ? device.Profile with { Gemm = f } : device.Profile));
         return Check(kernels, seed).Select(r => r with { Variant = Variant }).ToList();
     }
 }
@@ -62,6 +56,8 @@ public static class KernelCheck
 
     static readonly GemmFamily[] Families = Enum.GetValues<GemmFamily>();
 
+    static DeviceProfile Same(DeviceProfile p) => p;
+
     /// <summary>Element-wise layouts: one thread per element, and 3 threads each doing an uneven contiguous chunk.</summary>
     static readonly int[] Layouts = [0, 3];
 
@@ -82,7 +78,9 @@ public static class KernelCheck
     static List<KernelCase> Build()
     {
         var cases = new List<KernelCase>();
-        foreach (var f in Families)
+        var gemmVariants = Families.Select(f => (f, Name: GemmFamilyWords.Name(f), Adjust: (Func<DeviceProfile, DeviceProfile>)(p => p), Packed: false))
+            .Append((GemmFamily.ClVector, "cl-vector packed", p => p with { PackAboveMacs = 0 }, true));
+        foreach (var (f, variant, adjust, packed) in gemmVariants)
         {
             var shapes = f switch { GemmFamily.Vector4 => Vector4Shapes, GemmFamily.ClVector => ClVectorShapes, _ => AnyShapes };
             string[] forward = f switch
@@ -101,39 +99,45 @@ public static class KernelCheck
                 GemmFamily.Tiled => ["TiledGemmKernels.Gemm"], _ => ["dense_layers.cl:input_grad"],
             };
             string[] fused = [.. weight, f == GemmFamily.ClVector ? "dense_layers.cl:weight_grad" : "LayerKernels.BiasGrad"];
+            if (packed)
+                (forward, weight, input, fused) = (["dense_layers.cl:pack_rows8", "dense_layers.cl:pack_rows32", "dense_layers.cl:gemm_packed"],
+                    ["dense_layers.cl:pack_cols", "dense_layers.cl:gemm_packed"], ["dense_layers.cl:pack_rows8", "dense_layers.cl:pack_cols", "dense_layers.cl:gemm_packed"],
+                    ["dense_layers.cl:pack_cols", "dense_layers.cl:gemm_packed"]);
             foreach (var (m, n, k) in shapes)
             {
-                cases.Add(new($"dense forward {m}x{n}x{k}", f, null, forward, (ks, seed) => DenseForward(ks, m, n, k, seed)));
-                cases.Add(new($"weight gradient {m}x{n}x{k}", f, null, weight, (ks, seed) => [WeightGrad(ks, m, n, k, seed)]));
-                cases.Add(new($"weight and bias gradient {m}x{n}x{k}", f, null, fused, (ks, seed) => WeightAndBiasGrad(ks, m, n, k, seed)));
-                cases.Add(new($"input gradient {m}x{n}x{k}", f, null, input, (ks, seed) => InputGrad(ks, m, n, k, seed)));
+                cases.Add(new($"dense forward {m}x{n}x{k}", variant, f, adjust, forward, (ks, seed) => DenseForward(ks, m, n, k, seed)));
+                cases.Add(new($"weight gradient {m}x{n}x{k}", variant, f, adjust, weight, (ks, seed) => [WeightGrad(ks, m, n, k, seed)]));
+                cases.Add(new($"weight and bias gradient {m}x{n}x{k}", variant, f, adjust, fused, (ks, seed) => WeightAndBiasGrad(ks, m, n, k, seed)));
+                cases.Add(new($"input gradient {m}x{n}x{k}", variant, f, adjust, input, (ks, seed) => InputGrad(ks, m, n, k, seed)));
             }
         }
         foreach (var (m, c) in new[] { (1, 10), (7, 3), (33, 10), (129, 17) })
         {
-            cases.Add(new($"softmax cross-entropy {m}x{c}", null, null, ["LayerKernels.SoftmaxCrossEntropy"], (ks, seed) => Softmax(ks, m, c, seed)));
-            cases.Add(new($"sigmoid squared error {m}x{c}", null, null, ["LayerKernels.SigmoidSquaredError"], (ks, seed) => SigmoidSse(ks, m, c, seed)));
+            cases.Add(new($"softmax cross-entropy {m}x{c}", "-", null, Same, ["LayerKernels.SoftmaxCrossEntropy"], (ks, seed) => Softmax(ks, m, c, seed)));
+            cases.Add(new($"sigmoid squared error {m}x{c}", "-", null, Same, ["LayerKernels.SigmoidSquaredError"], (ks, seed) => SigmoidSse(ks, m, c, seed)));
         }
         foreach (var (m, n) in new[] { (1, 1), (7, 33), (129, 10), (1000, 5) })
-            cases.Add(new($"bias gradient {m}x{n}", null, null, ["LayerKernels.BiasGrad"], (ks, seed) => [BiasGrad(ks, m, n, seed)]));
-        cases.Add(new("metric accumulation 37+20 rows", null, null, ["LayerKernels.AccumulateMetrics"], (ks, seed) => [AccumulateMetrics(ks, seed)]));
-        cases.Add(new("non-finite marker", null, null, ["LayerKernels.MarkNonFinite"], (ks, _) => MarkNonFinite(ks)));
+            cases.Add(new($"bias gradient {m}x{n}", "-", null, Same, ["LayerKernels.BiasGrad"], (ks, seed) => [BiasGrad(ks, m, n, seed)]));
+        cases.Add(new("metric accumulation 37+20 rows", "-", null, Same, ["LayerKernels.AccumulateMetrics"], (ks, seed) => [AccumulateMetrics(ks, seed)]));
+        cases.Add(new("non-finite marker", "-", null, Same, ["LayerKernels.MarkNonFinite"], (ks, _) => MarkNonFinite(ks)));
         foreach (int threads in Layouts)
         {
+            string layout = threads == 0 ? "per-element" : $"{threads} chunks";
+            Func<DeviceProfile, DeviceProfile> chunked = p => p with { ElementwiseThreads = threads };
             foreach (var (n, w) in new[] { (1, 1), (1000, 733), (4099, 17) })
             {
-                cases.Add(new($"SGD momentum + L2, 3 steps, {n}", null, threads, ["OptimizerKernels.SgdMomentum"], (ks, seed) => Sgd(ks, n, w, nesterov: false, seed)));
-                cases.Add(new($"Nesterov + L2, 3 steps, {n}", null, threads, ["OptimizerKernels.SgdMomentum"], (ks, seed) => Sgd(ks, n, w, nesterov: true, seed)));
-                cases.Add(new($"Adam + L2, 4 steps, {n}", null, threads, ["OptimizerKernels.Adam"], (ks, seed) => Adam(ks, n, w, decoupled: false, seed)));
-                cases.Add(new($"AdamW, 4 steps, {n}", null, threads, ["OptimizerKernels.Adam"], (ks, seed) => Adam(ks, n, w, decoupled: true, seed)));
+                cases.Add(new($"SGD momentum + L2, 3 steps, {n}", layout, null, chunked, ["OptimizerKernels.SgdMomentum"], (ks, seed) => Sgd(ks, n, w, nesterov: false, seed)));
+                cases.Add(new($"Nesterov + L2, 3 steps, {n}", layout, null, chunked, ["OptimizerKernels.SgdMomentum"], (ks, seed) => Sgd(ks, n, w, nesterov: true, seed)));
+                cases.Add(new($"Adam + L2, 4 steps, {n}", layout, null, chunked, ["OptimizerKernels.Adam"], (ks, seed) => Adam(ks, n, w, decoupled: false, seed)));
+                cases.Add(new($"AdamW, 4 steps, {n}", layout, null, chunked, ["OptimizerKernels.Adam"], (ks, seed) => Adam(ks, n, w, decoupled: true, seed)));
             }
             foreach (var (b, d) in new[] { (1, 1), (7, 33), (129, 784), (13, 5) })
-                cases.Add(new($"batch gather + normalise {b}x{d}", null, threads, ["DataKernels.GatherBatch"], (ks, seed) => Gather(ks, b, d, seed)));
+                cases.Add(new($"batch gather + normalise {b}x{d}", layout, null, chunked, ["DataKernels.GatherBatch"], (ks, seed) => Gather(ks, b, d, seed)));
             foreach (var (b, shift) in new[] { (1, 1), (13, 2), (37, 3) })
-                cases.Add(new($"shifted gather {b} images of 7x7, shifts up to {shift}", null, threads, ["DataKernels.GatherBatchShifted"],
+                cases.Add(new($"shifted gather {b} images of 7x7, shifts up to {shift}", layout, null, chunked, ["DataKernels.GatherBatchShifted"],
                     (ks, seed) => GatherShifted(ks, b, shift, seed)));
             foreach (var (m, n) in new[] { (1, 1), (7, 33), (64, 129) })
-                cases.Add(new($"dropout forward and backward {m}x{n}", null, threads, ["DropoutKernels.Forward", "DropoutKernels.Backward"],
+                cases.Add(new($"dropout forward and backward {m}x{n}", layout, null, chunked, ["DropoutKernels.Forward", "DropoutKernels.Backward"],
                     (ks, seed) => Dropout(ks, m, n, seed)));
         }
         return cases;

@@ -12,16 +12,24 @@ namespace Gpu.Engine.Runtime;
 /// The cl-vector GEMM family: <c>kernels/Gpu.Kernels/OpenCl/dense_layers.cl</c> built by the OpenCL
 /// device's own compiler, its kernels launched with ILGPU's buffers on the accelerator's default stream
 /// (the in-order queue ILGPU's own kernels use, so every launch keeps its place in the step).
-/// Built once per accelerator, when the device opens.
+/// Built once per accelerator, when the device opens. A product of at least <c>packAbove</c>
+/// multiply-adds first packs its operands into contiguous panels (two scratch buffers it owns, grown
+/// as needed, reused in queue order): large layers' strided rows otherwise miss the caches.
 /// </summary>
 sealed unsafe class ClVectorGemm : IDisposable
 {
-    readonly IntPtr queue, program, forward, weightGrad, inputGrad;
+    readonly CLAccelerator acc;
+    readonly IntPtr queue, program, forward, weightGrad, inputGrad, packRows8, packRows32, packCols, gemmPacked;
     readonly object gate = new();   // kernel arguments are per kernel object: set and enqueue as one
+    MemoryBuffer1D<float, Stride1D.Dense>? panelA, panelB;
 
-    ClVectorGemm(IntPtr queue, IntPtr program, IntPtr forward, IntPtr weightGrad, IntPtr inputGrad)
+    ClVectorGemm(CLAccelerator acc, IntPtr program)
     {
-        this.queue = queue; this.program = program; this.forward = forward; this.weightGrad = weightGrad; this.inputGrad = inputGrad;
+        this.acc = acc; this.program = program;
+        queue = ((CLStream)acc.DefaultStream).CommandQueue;
+        forward = Kernel(program, "dense_forward"); weightGrad = Kernel(program, "weight_grad"); inputGrad = Kernel(program, "input_grad");
+        packRows8 = Kernel(program, "pack_rows8"); packRows32 = Kernel(program, "pack_rows32"); packCols = Kernel(program, "pack_cols");
+        gemmPacked = Kernel(program, "gemm_packed");
     }
 
     /// <summary>Builds the kernels for <paramref name="a"/>; throws with the first lines of the compiler's log if they do not build.</summary>
@@ -46,8 +54,7 @@ sealed unsafe class ClVectorGemm : IDisposable
             clReleaseProgram(program);
             throw new InvalidOperationException($"dense_layers.cl does not build on {a.Name} (OpenCL error {error}): {log}");
         }
-        var stream = (CLStream)a.DefaultStream;
-        return new ClVectorGemm(stream.CommandQueue, program, Kernel(program, "dense_forward"), Kernel(program, "weight_grad"), Kernel(program, "input_grad"));
+        return new ClVectorGemm(a, program);
     }
 
     static IntPtr Kernel(IntPtr program, string name)
@@ -69,11 +76,19 @@ sealed unsafe class ClVectorGemm : IDisposable
         return string.Join(" | ", lines.Take(3));
     }
 
-    /// <summary>Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]).</summary>
-    public void DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act)
+    /// <summary>Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]); packed when m n k reaches <paramref name="packAbove"/>.</summary>
+    public void DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act, long packAbove)
     {
         lock (gate)
         {
+            if ((long)m * n * k >= packAbove)
+            {
+                var (a8, b32) = Panels(m, n, k);
+                PackRows(packRows8, x, m, k, OpenClSources.OuterRows, a8);
+                PackRows(packRows32, w, n, k, OpenClSources.OuterCols, b32);
+                Packed(k, y, m, n, b, OpenClSources.EpilogueBiasAct, act, b);
+                return;
+            }
             uint i = 0;
             View(forward, ref i, x); View(forward, ref i, w); View(forward, ref i, b); View(forward, ref i, y);
             Int(forward, ref i, m); Int(forward, ref i, n); Int(forward, ref i, k); Int(forward, ref i, (int)act);
@@ -81,31 +96,99 @@ sealed unsafe class ClVectorGemm : IDisposable
         }
     }
 
-    /// <summary>dW[n,k] = dZ[m,n]^T . H[m,k], and db[n] = column sums of dZ in the same pass when <paramref name="withBias"/>.</summary>
-    public void WeightGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db, int m, int n, int k, bool withBias)
+    /// <summary>dW[n,k] = dZ[m,n]^T . H[m,k], and db[n] = column sums of dZ in the same pass when <paramref name="withBias"/>; packed when m n k reaches <paramref name="packAbove"/>.</summary>
+    public void WeightGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db, int m, int n, int k, bool withBias, long packAbove)
     {
         lock (gate)
         {
+            if ((long)m * n * k >= packAbove)
+            {
+                var (a8, b32) = Panels(n, k, m);
+                PackCols(dz, m, n, OpenClSources.OuterRows, a8);    // A(r, p) = dZ[p, r]: dZ's columns in blocks of 8
+                PackCols(h, m, k, OpenClSources.OuterCols, b32);
+                Packed(m, dw, n, k, dw, withBias ? OpenClSources.EpilogueRowSums : OpenClSources.EpilogueNone, Activation.Identity, db);
+                return;
+            }
             uint i = 0;
             View(weightGrad, ref i, dz); View(weightGrad, ref i, h); View(weightGrad, ref i, dw); View(weightGrad, ref i, db);
             Int(weightGrad, ref i, m); Int(weightGrad, ref i, n); Int(weightGrad, ref i, k); Int(weightGrad, ref i, withBias ? 1 : 0);
-            Enqueue(weightGrad, Blocks(k, OpenClSources.OuterCols), Blocks(n, OpenClSources.OuterRows));
+            Enqueue(weightGrad, Blocks(n, OpenClSources.OuterRows), Blocks(k, OpenClSources.OuterCols));
         }
     }
 
-    /// <summary>dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]).</summary>
-    public void InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act)
+    /// <summary>dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]); packed when m n k reaches <paramref name="packAbove"/>.</summary>
+    public void InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act, long packAbove)
     {
         lock (gate)
         {
+            if ((long)m * n * k >= packAbove)
+            {
+                var (a8, b32) = Panels(m, k, n);
+                PackRows(packRows8, dz, m, n, OpenClSources.OuterRows, a8);
+                PackCols(w, n, k, OpenClSources.OuterCols, b32);
+                Packed(n, dx, m, k, h, OpenClSources.EpilogueActBackprop, act, h);
+                return;
+            }
             uint i = 0;
             View(inputGrad, ref i, dz); View(inputGrad, ref i, w); View(inputGrad, ref i, h); View(inputGrad, ref i, dx);
             Int(inputGrad, ref i, m); Int(inputGrad, ref i, n); Int(inputGrad, ref i, k); Int(inputGrad, ref i, (int)act);
-            Enqueue(inputGrad, Blocks(k, OpenClSources.OuterCols), Blocks(m, OpenClSources.OuterRows));
+            Enqueue(inputGrad, Blocks(m, OpenClSources.OuterRows), Blocks(k, OpenClSources.OuterCols));
         }
     }
 
+    /// <summary>Scratch for C[rows, cols] over <paramref name="depth"/>: A as blocks of 8 rows, B as strips of 32 columns, padded.</summary>
+    (ArrayView<float> A, ArrayView<float> B) Panels(int rows, int cols, int depth)
+    {
+        long a = (long)(rows + OpenClSources.OuterRows - 1) / OpenClSources.OuterRows * OpenClSources.OuterRows * depth;
+        long b = (long)(cols + OpenClSources.OuterCols - 1) / OpenClSources.OuterCols * OpenClSources.OuterCols * depth;
+        return (Scratch(ref panelA, a).SubView(0, a), Scratch(ref panelB, b).SubView(0, b));
+    }
+
+    /// <summary>A scratch buffer of at least <paramref name="length"/> floats (grown by replacing it; the queue is in order, so a replaced one is no longer needed once enqueued work ends, and ILGPU frees it after that).</summary>
+    ArrayView<float> Scratch(ref MemoryBuffer1D<float, Stride1D.Dense>? buffer, long length)
+    {
+        if (buffer == null || buffer.Length < length)
+        {
+            if (buffer != null) { acc.Synchronize(); buffer.Dispose(); }
+            buffer = acc.Allocate1D<float>(length);
+        }
+        return buffer.View;
+    }
+
+    /// <summary>Blocks of <paramref name="block"/> rows of <paramref name="src"/> [rows, depth] side by side, into <paramref name="panel"/>.</summary>
+    void PackRows(IntPtr kernel, ArrayView<float> src, int rows, int depth, int block, ArrayView<float> panel)
+    {
+        uint i = 0;
+        View(kernel, ref i, src); Int(kernel, ref i, rows); Int(kernel, ref i, depth); Buffer(kernel, ref i, panel);
+        Enqueue(kernel, Blocks(depth, OpenClSources.PackRun), Blocks(rows, block));
+    }
+
+    /// <summary>Strips of <paramref name="width"/> columns of <paramref name="src"/> [rows, cols] one after another, into <paramref name="panel"/>.</summary>
+    void PackCols(ArrayView<float> src, int rows, int cols, int width, ArrayView<float> panel)
+    {
+        uint i = 0;
+        View(packCols, ref i, src); Int(packCols, ref i, rows); Int(packCols, ref i, cols); Int(packCols, ref i, width); Buffer(packCols, ref i, panel);
+        Enqueue(packCols, Blocks(rows, OpenClSources.PackRun), Blocks(cols, width));
+    }
+
+    /// <summary>C[rows, cols] = epilogue(panels A . B over <paramref name="depth"/>).</summary>
+    void Packed(int depth, ArrayView<float> c, int rows, int cols, ArrayView<float> aux, int epilogue, Activation act, ArrayView<float> sums)
+    {
+        uint i = 0;
+        Buffer(gemmPacked, ref i, panelA!.View); Buffer(gemmPacked, ref i, panelB!.View); Int(gemmPacked, ref i, depth);
+        View(gemmPacked, ref i, c); Int(gemmPacked, ref i, rows); Int(gemmPacked, ref i, cols);
+        View(gemmPacked, ref i, aux); Int(gemmPacked, ref i, epilogue); Int(gemmPacked, ref i, (int)act); View(gemmPacked, ref i, sums);
+        Enqueue(gemmPacked, Blocks(rows, OpenClSources.OuterRows), Blocks(cols, OpenClSources.OuterCols));
+    }
+
     static nuint Blocks(int size, int block) => (nuint)((size + block - 1) / block);
+
+    /// <summary>A whole buffer as one argument (a panel: always from its start).</summary>
+    static void Buffer(IntPtr kernel, ref uint index, ArrayView<float> view)
+    {
+        IntPtr mem = ((CLMemoryBuffer)((IContiguousArrayView<float>)view).Buffer).NativePtr;
+        Check(clSetKernelArg(kernel, index++, (nuint)sizeof(IntPtr), &mem), "clSetKernelArg");
+    }
 
     /// <summary>A view as two arguments: its buffer's cl_mem and its element offset in that buffer.</summary>
     static void View(IntPtr kernel, ref uint index, ArrayView<float> view)
@@ -119,17 +202,18 @@ sealed unsafe class ClVectorGemm : IDisposable
     static void Int(IntPtr kernel, ref uint index, int value) =>
         Check(clSetKernelArg(kernel, index++, sizeof(int), &value), "clSetKernelArg");
 
-    /// <summary>One work-item per output block, in groups of one: the driver spreads the blocks over its threads.</summary>
-    void Enqueue(IntPtr kernel, nuint columnBlocks, nuint rowBlocks)
+    /// <summary>One work-item per output block, in groups of one: the driver spreads the blocks over its threads in order, dimension 0 fastest.</summary>
+    void Enqueue(IntPtr kernel, nuint blocks0, nuint blocks1)
     {
-        nuint* global = stackalloc nuint[2] { columnBlocks, rowBlocks };
+        nuint* global = stackalloc nuint[2] { blocks0, blocks1 };
         nuint* local = stackalloc nuint[2] { 1, 1 };
         Check(clEnqueueNDRangeKernel(queue, kernel, 2, null, global, local, 0, null, null), "clEnqueueNDRangeKernel");
     }
 
     public void Dispose()
     {
-        clReleaseKernel(forward); clReleaseKernel(weightGrad); clReleaseKernel(inputGrad);
+        panelA?.Dispose(); panelB?.Dispose();
+        foreach (var k in new[] { forward, weightGrad, inputGrad, packRows8, packRows32, packCols, gemmPacked }) clReleaseKernel(k);
         clReleaseProgram(program);
     }
 }

@@ -36,13 +36,14 @@ sealed class CompiledKernels
     /// <summary>Accelerators whose kernels were compiled in this process so far.</summary>
     public static int Compilations { get; private set; }
 
-    public static CompiledKernels For(Accelerator accelerator)
+    /// <summary>The kernels of an accelerator, compiled on first use, with element-wise groups of <paramref name="elementwiseGroupSize"/> (0: ILGPU picks; fixed per device).</summary>
+    public static CompiledKernels For(Accelerator accelerator, int elementwiseGroupSize)
     {
         lock (cache)
         {
             if (!cache.TryGetValue(accelerator, out var set))
             {
-                set = new CompiledKernels(accelerator);
+                set = new CompiledKernels(accelerator, elementwiseGroupSize);
                 Compilations++;
                 cache[accelerator] = set;
                 accelerator.Disposed += (_, _) => { lock (cache) cache.Remove(accelerator); };
@@ -51,8 +52,9 @@ sealed class CompiledKernels
         }
     }
 
-    CompiledKernels(Accelerator a)
+    CompiledKernels(Accelerator a, int groupSize)
     {
+        // element-wise kernels: auto-grouped, or in groups of groupSize (see DeviceProfile.ElementwiseGroupSize)
         // the products are compiled on first use: a device runs one family (gpu check and the tests run the others)
         denseForward = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.DenseForward));
         weightGrad = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(GemmKernels.WeightGrad));
@@ -64,14 +66,20 @@ sealed class CompiledKernels
         inputGrad = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.InputGrad));
         softmaxCe = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(LayerKernels.SoftmaxCrossEntropy);
         sigmoidSse = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(LayerKernels.SigmoidSquaredError);
-        dropoutForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float, long, long, int, int, int>(DropoutKernels.Forward);
-        dropoutBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, long, long, int, int, int, int>(DropoutKernels.Backward);
+        dropoutForward = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<float>, float, long, long, int, int, int>(DropoutKernels.Forward, groupSize)
+            : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float, long, long, int, int, int>(DropoutKernels.Forward);
+        dropoutBackward = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, long, long, int, int, int, int>(DropoutKernels.Backward, groupSize)
+            : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, long, long, int, int, int, int>(DropoutKernels.Backward);
         biasGrad = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(LayerKernels.BiasGrad);
         accumulate = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int>(LayerKernels.AccumulateMetrics);
         markNonFinite = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<long>, long>(LayerKernels.MarkNonFinite);
-        sgd = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int>(OptimizerKernels.SgdMomentum);
-        adam = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamSettings, int, int, int>(OptimizerKernels.Adam);
-        gather = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int>(DataKernels.GatherBatch);
-        gatherShifted = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, long, long>(DataKernels.GatherBatchShifted);
+        sgd = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int>(OptimizerKernels.SgdMomentum, groupSize)
+            : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int>(OptimizerKernels.SgdMomentum);
+        adam = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamSettings, int, int, int>(OptimizerKernels.Adam, groupSize)
+            : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamSettings, int, int, int>(OptimizerKernels.Adam);
+        gather = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int>(DataKernels.GatherBatch, groupSize)
+            : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int>(DataKernels.GatherBatch);
+        gatherShifted = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, long, long>(DataKernels.GatherBatchShifted, groupSize)
+            : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, long, long>(DataKernels.GatherBatchShifted);
     }
 }

@@ -39,6 +39,20 @@ public sealed record DeviceProfile
     /// </summary>
     public int ElementwiseThreads { get; init; }
 
+    /// <summary>
+    /// Work-items per group of the element-wise kernels (0: ILGPU picks). An OpenCL CPU driver runs each group on
+    /// one core, so chunked work in groups of one spreads over every core; its auto choice (one group of 4096)
+    /// would leave all but one core idle. Fixed per device: the kernels are compiled with it.
+    /// </summary>
+    public int ElementwiseGroupSize { get; init; }
+
+    /// <summary>
+    /// cl-vector family: a product of at least this many multiply-adds (m n k) first packs its operands into
+    /// contiguous panels. Large layers' rows are far apart (and 2048-wide ones all fall in one cache set), so
+    /// without packing their products run at half speed; small ones do not pay back the two packing launches.
+    /// </summary>
+    public long PackAboveMacs { get; init; } = long.MaxValue;
+
     /// <summary>Bytes a model, its buffers and resident data may take on the device.</summary>
     public required long MemoryBytes { get; init; }
 
@@ -63,7 +77,7 @@ public sealed record DeviceProfile
     /// The profile of an accelerator:
     /// CPU accelerator: Vector4 products, 8x8 tiles, element-wise work in 8 chunks per core, memory = what the process may use;
     /// CUDA and OpenCL GPUs: 64x64 shared-memory tiles, one thread per element, the device's memory;
-    /// OpenCL CPU devices: the cl-vector products, one work-item per element, the host's memory.
+    /// OpenCL CPU devices: the cl-vector products, element-wise work in 8 chunks per core, one work-item per group, the host's memory.
     /// Resident data up to half the budget.
     /// </summary>
     public static DeviceProfile For(Accelerator a)
@@ -86,11 +100,16 @@ public sealed record DeviceProfile
                 _ => GemmFamily.Tiled,
             },
             SmallTile = kind == DeviceKind.CpuAccelerator,
-            ElementwiseThreads = kind == DeviceKind.CpuAccelerator ? 8 * Environment.ProcessorCount : 0,
+            ElementwiseThreads = kind is DeviceKind.CpuAccelerator or DeviceKind.OpenClCpu ? 8 * Environment.ProcessorCount : 0,
+            ElementwiseGroupSize = kind == DeviceKind.OpenClCpu ? 1 : 0,
+            PackAboveMacs = kind == DeviceKind.OpenClCpu ? PackedProductMacs : long.MaxValue,
             MemoryBytes = memory,
             ResidentDataBytes = memory / 2,
         };
     }
+
+    /// <summary>Where packing starts to pay on an OpenCL CPU device (benchmarks/RESULTS.md): W1's largest product, 128x256x784 (26M), runs unpacked; 1024-row batches of 784-wide layers (above 100M) packed.</summary>
+    public const long PackedProductMacs = 1L << 26;
 
     public static DeviceKind KindOf(Accelerator a) => a switch
     {

@@ -26,7 +26,7 @@ public sealed class KernelSet
         if (profile.Gemm == GemmFamily.Vector4 && profile.Kind != DeviceKind.CpuAccelerator)
             throw new ArgumentException("the vector4 family is for ILGPU's CPU accelerator");
         Accelerator = accelerator; Profile = profile; this.cl = cl;
-        c_ = CompiledKernels.For(accelerator);
+        c_ = CompiledKernels.For(accelerator, profile.ElementwiseGroupSize);
     }
 
     /// <summary>The kernel set of a device, with its own profile or a variant of it (another GEMM family, a smaller memory budget).</summary>
@@ -52,7 +52,7 @@ public sealed class KernelSet
     public void DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act)
     {
         if (Profile.Gemm == GemmFamily.Tiled) Tiled(x, w, y, b, m, n, k, k, 1, k, 1, Epilogue.BiasAct, act);
-        else if (Profile.Gemm == GemmFamily.ClVector) cl!.DenseForward(x, w, b, y, m, n, k, act);
+        else if (Profile.Gemm == GemmFamily.ClVector) cl!.DenseForward(x, w, b, y, m, n, k, act, Profile.PackAboveMacs);
         else if (Vector4Fits(k, x, k, w)) c_.denseForward4.Value(VectorGemmKernels.Threads(m, n), x, w, b, y, m, n, k, (int)act);
         else c_.denseForward.Value(GemmKernels.Threads(m, n), x, w, b, y, m, n, k, (int)act);
     }
@@ -61,7 +61,7 @@ public sealed class KernelSet
     public void WeightGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, int m, int n, int k)
     {
         if (Profile.Gemm == GemmFamily.Tiled) Tiled(dz, h, dw, dw, n, k, m, 1, n, 1, k, Epilogue.None, Activation.Identity);
-        else if (Profile.Gemm == GemmFamily.ClVector) cl!.WeightGrad(dz, h, dw, dw, m, n, k, withBias: false);
+        else if (Profile.Gemm == GemmFamily.ClVector) cl!.WeightGrad(dz, h, dw, dw, m, n, k, withBias: false, Profile.PackAboveMacs);
         else if (Vector4Fits(n, dz, k, h)) c_.weightGrad4.Value(VectorGemmKernels.Threads(n, k), dz, h, dw, m, n, k);
         else c_.weightGrad.Value(GemmKernels.Threads(n, k), dz, h, dw, m, n, k);
     }
@@ -69,7 +69,7 @@ public sealed class KernelSet
     /// <summary>dW[n,k] = dZ[m,n]^T . H[m,k] and db[n] = column sums of dZ: one launch in the cl-vector family, two in the others.</summary>
     public void WeightAndBiasGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db, int m, int n, int k)
     {
-        if (Profile.Gemm == GemmFamily.ClVector) { cl!.WeightGrad(dz, h, dw, db, m, n, k, withBias: true); return; }
+        if (Profile.Gemm == GemmFamily.ClVector) { cl!.WeightGrad(dz, h, dw, db, m, n, k, withBias: true, Profile.PackAboveMacs); return; }
         WeightGrad(dz, h, dw, m, n, k);
         BiasGrad(dz, db, m, n);
     }
@@ -78,7 +78,7 @@ public sealed class KernelSet
     public void InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act)
     {
         if (Profile.Gemm == GemmFamily.Tiled) Tiled(dz, w, dx, h, m, k, n, n, 1, 1, k, Epilogue.ActBackprop, act);
-        else if (Profile.Gemm == GemmFamily.ClVector) cl!.InputGrad(dz, w, h, dx, m, n, k, act);
+        else if (Profile.Gemm == GemmFamily.ClVector) cl!.InputGrad(dz, w, h, dx, m, n, k, act, Profile.PackAboveMacs);
         else if (Vector4Fits(n, dz, k, w)) c_.inputGrad4.Value(VectorGemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, (int)act);
         else c_.inputGrad.Value(GemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, (int)act);
     }

@@ -27,12 +27,13 @@ public sealed class DeviceTests
     }
 
     [Test]
-    public void An_opencl_cpu_device_gets_the_cl_vector_products_and_one_work_item_per_element()
+    public void An_opencl_cpu_device_gets_the_cl_vector_products_and_chunked_element_wise_work_in_groups_of_one()
     {
         NeedOpenCl();
         using var device = ComputeDevice.Open("opencl");
         var p = device.Profile;
-        Assert.That((p.Kind, p.Gemm, p.ElementwiseThreads, p.Chunk(1000)), Is.EqualTo((DeviceKind.OpenClCpu, GemmFamily.ClVector, 0, 1)));
+        Assert.That((p.Kind, p.Gemm, p.ElementwiseThreads, p.ElementwiseGroupSize), Is.EqualTo((DeviceKind.OpenClCpu, GemmFamily.ClVector, 8 * Environment.ProcessorCount, 1)));
+        Assert.That(p.PackAboveMacs, Is.EqualTo(DeviceProfile.PackedProductMacs));
         Assert.That(p.RunnableFamilies, Is.EquivalentTo(new[] { GemmFamily.Scalar, GemmFamily.Tiled, GemmFamily.ClVector }));
         Assert.That(p.IsHost, Is.True);
         Assert.That(device.Reason, Does.Contain("requested").And.Contain("O2"));
