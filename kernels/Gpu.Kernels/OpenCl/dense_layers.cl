@@ -31,6 +31,26 @@ inline float act_backprop(float g, float h, int act)
     return g;
 }
 
+// act_apply on 16 lanes at once (the same formulas; a NaN passes through, as there).
+inline float16 act_apply16(float16 z, int act)
+{
+    if (act == ACT_RELU) return select(z, (float16)0.0f, z < 0.0f);
+    if (act == ACT_SIGMOID) return 1.0f / (1.0f + exp(-z));
+    if (act == ACT_TANH) return tanh(z);
+    if (act == ACT_LEAKY_RELU) return select(z, LEAKY_SLOPE * z, z < 0.0f);
+    return z;
+}
+
+// act_backprop on 16 lanes at once.
+inline float16 act_backprop16(float16 g, float16 h, int act)
+{
+    if (act == ACT_RELU) return select((float16)0.0f, g, h > 0.0f);
+    if (act == ACT_SIGMOID) return g * h * (1.0f - h);
+    if (act == ACT_TANH) return g * (1.0f - h * h);
+    if (act == ACT_LEAKY_RELU) return select(LEAKY_SLOPE * g, g, h > 0.0f);
+    return g;
+}
+
 // The first n (0..16) floats at p, zeros after them.
 inline float16 load_part(__global const float* p, int n)
 {
@@ -192,8 +212,12 @@ __kernel void input_grad(__global const float* dz, int dzo, __global const float
     float t[32];
 #define STORE_MASKED(u) if (u < rows) { \
         long e = (long)(r0 + u) * k + q0; \
-        vstore16(c##u, 0, t); vstore16(d##u, 0, t + 16); \
-        for (int v = 0; v < n0 + n1; v++) dx[e + v] = act_backprop(t[v], h[e + v], act); }
+        if (n0 == 16 && (n1 == 16 || n1 == 0)) { \
+            vstore16(act_backprop16(c##u, vload16(0, h + e), act), 0, dx + e); \
+            if (n1 == 16) vstore16(act_backprop16(d##u, vload16(0, h + e + 16), act), 0, dx + e + 16); } \
+        else { \
+            vstore16(c##u, 0, t); vstore16(d##u, 0, t + 16); \
+            for (int v = 0; v < n0 + n1; v++) dx[e + v] = act_backprop(t[v], h[e + v], act); } }
     STORE_MASKED(0) STORE_MASKED(1) STORE_MASKED(2) STORE_MASKED(3) STORE_MASKED(4) STORE_MASKED(5) STORE_MASKED(6) STORE_MASKED(7)
 }
 
@@ -276,7 +300,16 @@ __kernel void gemm_packed(__global const float* ap, __global const float* bp, in
     }
     int rowsHere = min(8, rows - r0), n = min(32, cols - q0);
     float t[32];
-#define STORE_PACKED(u) if (u < rowsHere) { \
+#define STORE_PACKED(u) if (u < rowsHere && n == 32) { \
+        long e = (long)(r0 + u) * cols + q0; \
+        if (epilogue == EPI_BIAS_ACT) { \
+            vstore16(act_apply16(c##u + vload16(0, aux + q0), act), 0, c + e); \
+            vstore16(act_apply16(d##u + vload16(0, aux + q0 + 16), act), 0, c + e + 16); } \
+        else if (epilogue == EPI_ACT_BACKPROP) { \
+            vstore16(act_backprop16(c##u, vload16(0, aux + e), act), 0, c + e); \
+            vstore16(act_backprop16(d##u, vload16(0, aux + e + 16), act), 0, c + e + 16); } \
+        else { vstore16(c##u, 0, c + e); vstore16(d##u, 0, c + e + 16); } } \
+    else if (u < rowsHere) { \
         long e = (long)(r0 + u) * cols + q0; \
         vstore16(c##u, 0, t); vstore16(d##u, 0, t + 16); \
         if (epilogue == EPI_BIAS_ACT) for (int v = 0; v < n; v++) c[e + v] = act_apply(t[v] + aux[q0 + v], act); \
