@@ -27,12 +27,12 @@ public class GemmBenchmarks
 
     public static IEnumerable<string> Devices() => BenchDevices.Present();
 
-    /// <summary>The W1 layer shapes and 512^3; 1024^3 and 4096^3 too when the CPU is not among the devices (or GPU_BENCH_LARGE=1).</summary>
+    /// <summary>The W1 layer shapes, 512^3 and 1024^3; 4096^3 too when no host device (CPU accelerator, OpenCL CPU) is among the devices, or with GPU_BENCH_LARGE=1.</summary>
     public static IEnumerable<string> Shapes()
     {
-        string[] small = ["128x256x784", "128x128x256", "128x10x128", "512x512x512"];
-        bool large = Environment.GetEnvironmentVariable("GPU_BENCH_LARGE") == "1" || !Devices().Contains("cpu");
-        return large ? [.. small, "1024x1024x1024", "4096x4096x4096"] : small;
+        string[] shapes = ["128x256x784", "128x128x256", "128x10x128", "512x512x512", "1024x1024x1024"];
+        bool large = Environment.GetEnvironmentVariable("GPU_BENCH_LARGE") == "1" || !Devices().Any(BenchDevices.IsHost);
+        return large ? [.. shapes, "4096x4096x4096"] : shapes;
     }
 
     ComputeDevice device = null!;

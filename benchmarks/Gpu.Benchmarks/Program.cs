@@ -94,6 +94,9 @@ public sealed class SamplesPerSecondColumn() : DerivedColumn("SamplesPerSecond",
 
 public static class BenchDevices
 {
+    /// <summary>Whether a device id names the host's processor: the CPU accelerator, or an OpenCL CPU device (judged by the device list).</summary>
+    public static bool IsHost(string id) => id == "cpu" || ComputeDevice.List().Any(d => d.Id == id && d.Kind == "OpenCL CPU");
+
     /// <summary>cpu plus every CUDA/OpenCL device present (or the GPU_BENCH_DEVICES list).</summary>
     public static IEnumerable<string> Present()
     {
