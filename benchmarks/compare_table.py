@@ -13,7 +13,7 @@ import sys
 out = sys.argv[1]
 np_runs = [json.load(open(os.path.join(out, f"numpy-{w}.json"))) for w in ("before", "after")]
 bdn = []
-for path in glob.glob(os.path.join(out, "bdn", "results", "*-report-full.json")) + glob.glob(os.path.join(out, "bdn", "*-report-full.json")):
+for path in glob.glob(os.path.join(out, "bdn", "results", "*-report-full*.json")):
     bdn += json.load(open(path))["Benchmarks"]
 
 
