@@ -1,9 +1,3 @@
-using Gpu.Engine.Data;
-using Gpu.Engine.Experiments;
-using Gpu.Engine.Inference;
-using Gpu.Engine.Model;
-using Gpu.Engine.Reference;
-using Gpu.Engine.Runs;
 using Gpu.Engine.Runtime;
 using Gpu.Engine.Settings;
 using BenchmarkDotNet.Attributes;

@@ -4,10 +4,8 @@ using System.Text.Json;
 using System.Text;
 using Gpu.Engine.Data;
 using Gpu.Engine.Inference;
-using Gpu.Engine.Reference;
 using Gpu.Engine.Runs;
 using Gpu.Engine.Runtime;
-using Gpu.Engine.Training;
 using Gpu.Engine;
 using CommandLine;
 

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text;
 using Gpu.Engine.Analysis;
 using Gpu.Engine.Data;
-using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
 using Gpu.Engine.Runs;
 using Gpu.Engine.Runtime;

@@ -1,12 +1,7 @@
 using System.Diagnostics;
 using Gpu.Engine.Data;
 using Gpu.Engine.Experiments;
-using Gpu.Engine.Model;
-using Gpu.Engine.Reference;
-using Gpu.Engine.Runs;
 using Gpu.Engine.Runtime;
-using Gpu.Engine.Settings;
-using Gpu.Engine.Training;
 using Gpu.Engine;
 using CommandLine;
 

@@ -1,11 +1,4 @@
-using Gpu.Engine.Data;
-using Gpu.Engine.Experiments;
-using Gpu.Engine.Inference;
-using Gpu.Engine.Model;
-using Gpu.Engine.Reference;
 using Gpu.Engine.Runs;
-using Gpu.Engine.Settings;
-using Gpu.Engine.Training;
 using CommandLine;
 
 namespace Gpu.Cli;

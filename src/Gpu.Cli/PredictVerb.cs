@@ -2,8 +2,6 @@ using System.Globalization;
 using System.Text;
 using Gpu.Engine.Data;
 using Gpu.Engine.Inference;
-using Gpu.Engine.Reference;
-using Gpu.Engine.Runs;
 using Gpu.Engine.Runtime;
 using Gpu.Engine.Settings;
 using Gpu.Engine;

@@ -1,7 +1,5 @@
 using Gpu.Engine.Data;
 using Gpu.Engine.Experiments;
-using Gpu.Engine.Model;
-using Gpu.Engine.Reference;
 using Gpu.Engine.Runs;
 using Gpu.Engine.Runtime;
 using Gpu.Engine.Settings;

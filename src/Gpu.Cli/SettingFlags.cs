@@ -1,7 +1,6 @@
 using System.Reflection;
 using Gpu.Engine.Settings;
 using Gpu.Engine;
-using CommandLine;
 
 namespace Gpu.Cli;
 

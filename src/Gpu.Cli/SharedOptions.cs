@@ -1,11 +1,5 @@
-using Gpu.Engine.Data;
-using Gpu.Engine.Experiments;
-using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
-using Gpu.Engine.Runs;
-using Gpu.Engine.Runtime;
 using Gpu.Engine.Settings;
-using Gpu.Engine;
 using CommandLine;
 
 namespace Gpu.Cli;

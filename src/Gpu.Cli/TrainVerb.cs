@@ -1,5 +1,4 @@
 using Gpu.Engine.Data;
-using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
 using Gpu.Engine.Runs;
 using Gpu.Engine.Runtime;

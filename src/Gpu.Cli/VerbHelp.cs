@@ -42,7 +42,8 @@ public static class VerbHelp
 
         int column = entries.Max(e => e.Name.Length) + 6;
         var sb = new StringBuilder(heading).Append('\n');
-        if (verb.GetCustomAttribute<VerbAttribute>() is { } v) sb.Append($"gpu {v.Name}: {v.HelpText}").Append('\n');   // a verb's own help says what it does
+        if (verb.GetCustomAttribute<VerbAttribute>() is { } v)   // a verb's own help says what it does
+            foreach (var line in Wrap($"gpu {v.Name}: {v.HelpText}", Width)) sb.Append(line).Append('\n');
         sb.Append('\n');
         foreach (var (name, text) in entries)
         {

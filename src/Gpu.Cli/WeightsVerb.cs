@@ -1,12 +1,4 @@
 using Gpu.Engine.Analysis;
-using Gpu.Engine.Experiments;
-using Gpu.Engine.Inference;
-using Gpu.Engine.Model;
-using Gpu.Engine.Reference;
-using Gpu.Engine.Runs;
-using Gpu.Engine.Runtime;
-using Gpu.Engine.Settings;
-using Gpu.Engine.Training;
 using Gpu.Engine;
 using CommandLine;
 

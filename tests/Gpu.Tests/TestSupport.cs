@@ -1,11 +1,6 @@
 using System.Text;
 using Gpu.Engine.Data;
-using Gpu.Engine.Inference;
-using Gpu.Engine.Model;
-using Gpu.Engine.Reference;
-using Gpu.Engine.Runs;
 using Gpu.Engine.Runtime;
-using Gpu.Engine.Training;
 using Gpu.Engine;
 using ILGPU;
 

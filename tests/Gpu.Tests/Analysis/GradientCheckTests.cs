@@ -1,8 +1,5 @@
 using Gpu.Engine.Analysis;
-using Gpu.Engine.Experiments;
-using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
-using Gpu.Engine.Runs;
 using Gpu.Engine.Runtime;
 using Gpu.Engine.Settings;
 

@@ -2,7 +2,6 @@ using Gpu.Engine.Analysis;
 using Gpu.Engine.Data;
 using Gpu.Engine.Experiments;
 using Gpu.Engine.Model;
-using Gpu.Engine.Runs;
 using Gpu.Engine.Runtime;
 using Gpu.Engine.Settings;
 using Gpu.Engine.Training;

@@ -3,13 +3,6 @@ using System.Text.Json.Nodes;
 using System.Text;
 using Gpu.Engine.Analysis;
 using Gpu.Engine.Data;
-using Gpu.Engine.Inference;
-using Gpu.Engine.Model;
-using Gpu.Engine.Reference;
-using Gpu.Engine.Runs;
-using Gpu.Engine.Runtime;
-using Gpu.Engine.Settings;
-using Gpu.Engine.Training;
 using static Gpu.Tests.CliRun;
 using static Gpu.Tests.TestFiles;
 

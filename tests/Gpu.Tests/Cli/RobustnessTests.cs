@@ -1,13 +1,7 @@
 using System.IO.Compression;
 using Gpu.Cli;
-using Gpu.Engine.Data;
-using Gpu.Engine.Experiments;
-using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
-using Gpu.Engine.Reference;
-using Gpu.Engine.Runs;
 using Gpu.Engine.Runtime;
-using Gpu.Engine.Settings;
 using Gpu.Engine.Training;
 using static Gpu.Tests.CliRun;
 

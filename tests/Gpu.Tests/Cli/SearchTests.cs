@@ -1,13 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
-using Gpu.Engine.Data;
-using Gpu.Engine.Experiments;
-using Gpu.Engine.Inference;
-using Gpu.Engine.Model;
-using Gpu.Engine.Reference;
 using Gpu.Engine.Runs;
-using Gpu.Engine.Settings;
-using Gpu.Engine.Training;
 using static Gpu.Tests.CliRun;
 
 namespace Gpu.Tests.Cli;

@@ -1,12 +1,5 @@
 using System.IO.Compression;
 using Gpu.Engine.Data;
-using Gpu.Engine.Inference;
-using Gpu.Engine.Model;
-using Gpu.Engine.Reference;
-using Gpu.Engine.Runs;
-using Gpu.Engine.Runtime;
-using Gpu.Engine.Settings;
-using Gpu.Engine.Training;
 using Gpu.Engine;
 
 namespace Gpu.Tests.Data;

@@ -1,6 +1,3 @@
-using Gpu.Engine.Data;
-using Gpu.Engine.Experiments;
-using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
 using Gpu.Engine.Reference;
 using Gpu.Engine.Runtime;

@@ -1,9 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
 using Gpu.Engine.Data;
-using Gpu.Engine.Inference;
-using Gpu.Engine.Model;
-using Gpu.Engine.Reference;
 using Gpu.Engine.Runs;
 using Gpu.Engine.Runtime;
 using Gpu.Engine.Settings;
