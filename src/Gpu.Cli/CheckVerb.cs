@@ -12,12 +12,21 @@ public sealed class CheckVerb
     [Option("device", Default = "auto", HelpText = "auto, cpu, cuda[:N] or opencl[:N].")]
     public string Device { get; set; } = "auto";
 
+    [Option("family", HelpText = "Check only this family of the dense-layer products (scalar, vector4, tiled or cl-vector; the device must run it), and every other kernel.")]
+    public string? Family { get; set; }
+
     public int Execute(TextWriter stdout)
     {
+        GemmFamily? only = null;
+        try { if (Family != null) only = Words.Parse<GemmFamily>(Family); }
+        catch (FormatException e) { throw new UserError($"--family: {e.Message}"); }
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");
-        stdout.WriteLine($"profile: {device.Profile.Describe()}; checking every kernel family it runs ({string.Join(", ", device.Profile.RunnableFamilies.Select(GemmFamilyWords.Name))})");
-        var results = KernelCheck.Run(device);
+        var runs = device.Profile.RunnableFamilies;
+        if (only is GemmFamily f && !runs.Contains(f))
+            throw new UserError($"--family {Words.Name(f)}: {device.Id} does not run it; it runs {string.Join(", ", runs.Select(Words.Name))}");
+        stdout.WriteLine($"profile: {device.Profile.Describe()}; checking {(only is GemmFamily g ? $"the {Words.Name(g)} family" : $"every kernel family it runs ({string.Join(", ", runs.Select(Words.Name))})")} and every other kernel");
+        var results = KernelCheck.Run(device, only);
         stdout.WriteLine($"{"kernel",-40} {"variant",-11} {"shape",-12} {"rel. error",10}  result");
         foreach (var r in results)
             stdout.WriteLine($"{r.Kernel,-40} {r.Variant,-11} {r.Shape,-12} {r.RelativeError,10:E2}  " +

@@ -67,18 +67,19 @@ public static class KernelCheck
     /// <summary>The cases a device runs: all but the GEMM families it cannot run.</summary>
     public static IEnumerable<KernelCase> For(DeviceProfile profile) => All.Where(c => c.RunsOn(profile));
 
-    /// <summary>Runs every case the device runs (what `gpu check` prints).</summary>
-    public static List<CheckResult> Run(ComputeDevice device, int seed = 1)
+    /// <summary>Runs every case the device runs, or of the GEMM families only <paramref name="family"/> (what `gpu check` prints).</summary>
+    public static List<CheckResult> Run(ComputeDevice device, GemmFamily? family = null, int seed = 1)
     {
         var results = new List<CheckResult>();
-        foreach (var c in For(device.Profile)) results.AddRange(c.Run(device, seed++));
+        foreach (var c in For(device.Profile).Where(c => family == null || c.Family == null || c.Family == family))
+            results.AddRange(c.Run(device, seed++));
         return results;
     }
 
     static List<KernelCase> Build()
     {
         var cases = new List<KernelCase>();
-        var gemmVariants = Families.Select(f => (f, Name: GemmFamilyWords.Name(f), Adjust: (Func<DeviceProfile, DeviceProfile>)(p => p), Packed: false))
+        var gemmVariants = Families.Select(f => (f, Name: Words.Name(f), Adjust: (Func<DeviceProfile, DeviceProfile>)(p => p), Packed: false))
             .Append((GemmFamily.ClVector, "cl-vector packed", p => p with { PackAboveMacs = 0 }, true));
         foreach (var (f, variant, adjust, packed) in gemmVariants)
         {

@@ -120,6 +120,6 @@ public sealed record DeviceProfile
 
     /// <summary>"cl-vector products, one work-item per element, 20.1 GB" for gpu devices and gpu check.</summary>
     public string Describe() =>
-        $"{GemmFamilyWords.Name(Gemm)} products{(Gemm == GemmFamily.Tiled ? SmallTile ? " (8x8 tiles)" : " (64x64 tiles)" : "")}, " +
+        $"{Words.Name(Gemm)} products{(Gemm == GemmFamily.Tiled ? SmallTile ? " (8x8 tiles)" : " (64x64 tiles)" : "")}, " +
         $"{(ElementwiseThreads > 0 ? $"element-wise work in {ElementwiseThreads} chunks" : "one thread per element")}, {MemoryBytes / 1e9:F1} GB";
 }

@@ -140,6 +140,17 @@ public sealed class CliTests : TempFolderTest
             Assert.That(r.Out, Does.Contain(kernel));
     }
 
+    [Test]
+    public void Check_can_take_one_family_in_the_word_the_program_prints()
+    {
+        var r = Run("check", "--device", "cpu", "--family", "scalar");
+        Assert.That(r.Code, Is.Zero, r.Out + r.Err);
+        Assert.That(r.Out, Does.Match(@"dense forward \(relu\)\s+scalar\s").And.Contain("softmax cross-entropy"));
+        Assert.That(r.Out, Does.Not.Match(@"dense forward \(relu\)\s+(vector4|tiled)\s"));
+        AssertOneLineError(Run("check", "--device", "cpu", "--family", "cl-vector"), "--family cl-vector: cpu does not run it; it runs scalar, vector4, tiled", 2);
+        AssertOneLineError(Run("check", "--family", "Tiled4"), "is not one of scalar, vector4, tiled or cl-vector", 2);
+    }
+
     [Test] public void Unknown_flag() => AssertOneLineError(Run("train", "--frobnicate", "3"), "unknown option '--frobnicate'");
     [Test] public void Unknown_verb() => AssertOneLineError(Run("fly"), "unknown verb 'fly'");
     [Test] public void Non_numeric_value() => AssertOneLineError(Run("train", "--epochs", "many"), "--epochs");
