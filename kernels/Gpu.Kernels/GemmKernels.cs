@@ -29,21 +29,17 @@ public static class GemmKernels
         long xc = (long)Math.Min(i0 + 2, m - 1) * k, xd = (long)Math.Min(i0 + 3, m - 1) * k;
         long wa = (long)Math.Min(j0, n - 1) * k, wb = (long)Math.Min(j0 + 1, n - 1) * k;
         long wc = (long)Math.Min(j0 + 2, n - 1) * k, wd = (long)Math.Min(j0 + 3, n - 1) * k;
-        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        Block4x4 c = default;
         for (int p = 0; p < k; p++)
         {
             float a0 = x[xa + p], a1 = x[xb + p], a2 = x[xc + p], a3 = x[xd + p];
             float b0 = w[wa + p], b1 = w[wb + p], b2 = w[wc + p], b3 = w[wd + p];
-            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            c.Add(a0, a1, a2, a3, new Float4(b0, b1, b2, b3));
         }
-        StoreBiasAct(y, b, i0, j0, m, n, act, c00, c01, c02, c03);
-        StoreBiasAct(y, b, i0 + 1, j0, m, n, act, c10, c11, c12, c13);
-        StoreBiasAct(y, b, i0 + 2, j0, m, n, act, c20, c21, c22, c23);
-        StoreBiasAct(y, b, i0 + 3, j0, m, n, act, c30, c31, c32, c33);
+        StoreBiasAct(y, b, i0, j0, m, n, act, c.R0);
+        StoreBiasAct(y, b, i0 + 1, j0, m, n, act, c.R1);
+        StoreBiasAct(y, b, i0 + 2, j0, m, n, act, c.R2);
+        StoreBiasAct(y, b, i0 + 3, j0, m, n, act, c.R3);
     }
 
     // Weight gradient (outer products summed over the batch): dW[n,k] = dZ[m,n]^T . H[m,k].
@@ -55,22 +51,18 @@ public static class GemmKernels
         int j0 = (t % kb) * Block;   // columns of dW (input units)
         int ia = Math.Min(i0, n - 1), ib = Math.Min(i0 + 1, n - 1), ic = Math.Min(i0 + 2, n - 1), id = Math.Min(i0 + 3, n - 1);
         int ja = Math.Min(j0, k - 1), jb = Math.Min(j0 + 1, k - 1), jc = Math.Min(j0 + 2, k - 1), jd = Math.Min(j0 + 3, k - 1);
-        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        Block4x4 c = default;
         for (int r = 0; r < m; r++)
         {
             long zr = (long)r * n, hr = (long)r * k;
             float a0 = dz[zr + ia], a1 = dz[zr + ib], a2 = dz[zr + ic], a3 = dz[zr + id];
             float b0 = h[hr + ja], b1 = h[hr + jb], b2 = h[hr + jc], b3 = h[hr + jd];
-            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            c.Add(a0, a1, a2, a3, new Float4(b0, b1, b2, b3));
         }
-        Store(dw, i0, j0, n, k, c00, c01, c02, c03);
-        Store(dw, i0 + 1, j0, n, k, c10, c11, c12, c13);
-        Store(dw, i0 + 2, j0, n, k, c20, c21, c22, c23);
-        Store(dw, i0 + 3, j0, n, k, c30, c31, c32, c33);
+        Store(dw, i0, j0, n, k, c.R0);
+        Store(dw, i0 + 1, j0, n, k, c.R1);
+        Store(dw, i0 + 2, j0, n, k, c.R2);
+        Store(dw, i0 + 3, j0, n, k, c.R3);
     }
 
     // Input gradient through the previous layer's activation: dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]), act an Activations code (Identity: none).
@@ -83,26 +75,23 @@ public static class GemmKernels
         long za = (long)Math.Min(i0, m - 1) * n, zb = (long)Math.Min(i0 + 1, m - 1) * n;
         long zc = (long)Math.Min(i0 + 2, m - 1) * n, zd = (long)Math.Min(i0 + 3, m - 1) * n;
         int ja = Math.Min(j0, k - 1), jb = Math.Min(j0 + 1, k - 1), jc = Math.Min(j0 + 2, k - 1), jd = Math.Min(j0 + 3, k - 1);
-        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        Block4x4 c = default;
         for (int p = 0; p < n; p++)
         {
             long wr = (long)p * k;
             float a0 = dz[za + p], a1 = dz[zb + p], a2 = dz[zc + p], a3 = dz[zd + p];
             float b0 = w[wr + ja], b1 = w[wr + jb], b2 = w[wr + jc], b3 = w[wr + jd];
-            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            c.Add(a0, a1, a2, a3, new Float4(b0, b1, b2, b3));
         }
-        StoreMasked(dx, h, i0, j0, m, k, act, c00, c01, c02, c03);
-        StoreMasked(dx, h, i0 + 1, j0, m, k, act, c10, c11, c12, c13);
-        StoreMasked(dx, h, i0 + 2, j0, m, k, act, c20, c21, c22, c23);
-        StoreMasked(dx, h, i0 + 3, j0, m, k, act, c30, c31, c32, c33);
+        StoreMasked(dx, h, i0, j0, m, k, act, c.R0);
+        StoreMasked(dx, h, i0 + 1, j0, m, k, act, c.R1);
+        StoreMasked(dx, h, i0 + 2, j0, m, k, act, c.R2);
+        StoreMasked(dx, h, i0 + 3, j0, m, k, act, c.R3);
     }
 
-    static void Store(ArrayView<float> c, int i, int j0, int rows, int cols, float v0, float v1, float v2, float v3)
+    static void Store(ArrayView<float> c, int i, int j0, int rows, int cols, Float4 v)
     {
+        float v0 = v.X, v1 = v.Y, v2 = v.Z, v3 = v.W;
         if (i >= rows) return;
         long r = (long)i * cols;
         if (j0 < cols) c[r + j0] = v0;
@@ -111,9 +100,9 @@ public static class GemmKernels
         if (j0 + 3 < cols) c[r + j0 + 3] = v3;
     }
 
-    static void StoreBiasAct(ArrayView<float> y, ArrayView<float> b, int i, int j0, int rows, int cols, int act,
-        float v0, float v1, float v2, float v3)
+    static void StoreBiasAct(ArrayView<float> y, ArrayView<float> b, int i, int j0, int rows, int cols, int act, Float4 v)
     {
+        float v0 = v.X, v1 = v.Y, v2 = v.Z, v3 = v.W;
         if (i >= rows) return;
         long r = (long)i * cols;
         if (j0 < cols) y[r + j0] = Activations.Apply(v0 + b[j0], act);
@@ -122,9 +111,9 @@ public static class GemmKernels
         if (j0 + 3 < cols) y[r + j0 + 3] = Activations.Apply(v3 + b[j0 + 3], act);
     }
 
-    static void StoreMasked(ArrayView<float> dx, ArrayView<float> h, int i, int j0, int rows, int cols, int act,
-        float v0, float v1, float v2, float v3)
+    static void StoreMasked(ArrayView<float> dx, ArrayView<float> h, int i, int j0, int rows, int cols, int act, Float4 v)
     {
+        float v0 = v.X, v1 = v.Y, v2 = v.Z, v3 = v.W;
         if (i >= rows) return;
         long r = (long)i * cols;
         if (j0 < cols) dx[r + j0] = Activations.Backprop(v0, h[r + j0], act);
@@ -132,5 +121,23 @@ public static class GemmKernels
         if (j0 + 2 < cols) dx[r + j0 + 2] = Activations.Backprop(v2, h[r + j0 + 2], act);
         if (j0 + 3 < cols) dx[r + j0 + 3] = Activations.Backprop(v3, h[r + j0 + 3], act);
     }
+}
 
+/// <summary>
+/// The 4x4 register block of the scalar and tiled products: four rows of output sums, four columns each,
+/// grown by outer products of four rows' and four columns' values.
+/// </summary>
+public struct Block4x4
+{
+    public Float4 R0, R1, R2, R3;
+
+    // C[i, j] += a_i * b_j for i, j < 4 (each sum as acc + a * b, in that order).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public void Add(float a0, float a1, float a2, float a3, Float4 b)
+    {
+        R0 = Float4.Madd(R0, a0, b);
+        R1 = Float4.Madd(R1, a1, b);
+        R2 = Float4.Madd(R2, a2, b);
+        R3 = Float4.Madd(R3, a3, b);
+    }
 }

@@ -70,8 +70,7 @@ public static class TiledGemmKernels
         bool aAlongP = aCol == 1;   // A contiguous along p: let consecutive threads walk p
         bool bAlongP = bCol == 1;
 
-        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        Block4x4 acc = default;
         for (int p0 = 0; p0 < depth; p0 += bk)
         {
             for (int e = tid; e < bm * bk; e += threads)
@@ -92,23 +91,20 @@ public static class TiledGemmKernels
                 int ao = q * sa_ + ty * 4, bo = q * sb_ + tx * 4;
                 float a0 = sa[ao], a1 = sa[ao + 1], a2 = sa[ao + 2], a3 = sa[ao + 3];
                 float b0 = sb[bo], b1 = sb[bo + 1], b2 = sb[bo + 2], b3 = sb[bo + 3];
-                c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-                c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-                c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-                c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+                acc.Add(a0, a1, a2, a3, new Float4(b0, b1, b2, b3));
             }
             Group.Barrier();
         }
         int i0 = row0 + ty * 4, j0 = col0 + tx * 4;
-        Store(c, aux, i0, j0, rows, cols, epilogue, act, c00, c01, c02, c03);
-        Store(c, aux, i0 + 1, j0, rows, cols, epilogue, act, c10, c11, c12, c13);
-        Store(c, aux, i0 + 2, j0, rows, cols, epilogue, act, c20, c21, c22, c23);
-        Store(c, aux, i0 + 3, j0, rows, cols, epilogue, act, c30, c31, c32, c33);
+        Store(c, aux, i0, j0, rows, cols, epilogue, act, acc.R0);
+        Store(c, aux, i0 + 1, j0, rows, cols, epilogue, act, acc.R1);
+        Store(c, aux, i0 + 2, j0, rows, cols, epilogue, act, acc.R2);
+        Store(c, aux, i0 + 3, j0, rows, cols, epilogue, act, acc.R3);
     }
 
-    static void Store(ArrayView<float> c, ArrayView<float> aux, int i, int j0, int rows, int cols, int epilogue, int act,
-        float v0, float v1, float v2, float v3)
+    static void Store(ArrayView<float> c, ArrayView<float> aux, int i, int j0, int rows, int cols, int epilogue, int act, Float4 v)
     {
+        float v0 = v.X, v1 = v.Y, v2 = v.Z, v3 = v.W;
         if (i >= rows) return;
         if (j0 < cols) c[(long)i * cols + j0] = Apply(v0, aux, i, j0, cols, epilogue, act);
         if (j0 + 1 < cols) c[(long)i * cols + j0 + 1] = Apply(v1, aux, i, j0 + 1, cols, epilogue, act);
