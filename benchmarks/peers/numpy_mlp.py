@@ -55,21 +55,9 @@ import statistics
 import sys
 import time
 
-WORKLOADS = {
-    "W1": dict(layers=(784, 256, 128, 10), batch=128, lr=0.05, momentum=0.9, wd=1e-4),
-    "W2": dict(layers=(784, 40, 40, 40, 10), batch=64, lr=0.05, momentum=0.0, wd=1e-3),
-    "W3": dict(layers=(784, 2048, 2048, 10), batch=1024, lr=0.05, momentum=0.9, wd=1e-4),
-}
+from workloads import GEMMS, LARGE_GEMMS, WORKLOADS  # noqa: E402 (the shared list, next to this script)
 
-# (role, m, n, k): C[m,n] = A[m,k] @ B[k,n]; same list as torch_mlp.py.
 # layout: how A and B are laid out in the training step (N = as stored, T = transposed view).
-GEMMS = [
-    ("W1 fwd", 128, 256, 784), ("W1 fwd", 128, 128, 256), ("W1 fwd", 128, 10, 128),
-    ("W1 wgrad", 256, 784, 128), ("W1 wgrad", 128, 256, 128), ("W1 wgrad", 10, 128, 128),
-    ("W1 dgrad", 128, 784, 256), ("W1 dgrad", 128, 256, 128), ("W1 dgrad", 128, 128, 10),
-    ("square", 1024, 1024, 1024),
-]
-LARGE_GEMMS = [("square", 4096, 4096, 4096)]
 LAYOUT = {"W1 fwd": "NT", "W1 wgrad": "TN", "W1 dgrad": "NN", "square": "NN"}
 
 N_BATCHES = 50

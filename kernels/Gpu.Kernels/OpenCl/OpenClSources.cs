@@ -12,7 +12,7 @@ public static class OpenClSources
 {
     /// <summary>
     /// The OpenCL C source of <c>dense_layers.cl</c>: the products dense_forward, weight_grad and input_grad,
-    /// and, for large products, pack_rows8, pack_rows32 and pack_cols (operands into contiguous panels)
+    /// and, for large products, pack_rows and pack_cols (operands into contiguous panels)
     /// and gemm_packed (the product of packed panels with each product's epilogue).
     /// </summary>
     public static string DenseLayers { get; } = Read("dense_layers.cl");

@@ -225,35 +225,19 @@ __kernel void input_grad(__global const float* dz, int dzo, __global const float
 // rows of a big operand (power-of-two row strides put every row in the same cache set, and each row
 // in its own page) become contiguous panels that the packed product streams through.
 
-// Blocks of 8 rows side by side: out[b][p][u] = in[(8b + u) * depth + p], rows past the end repeat the last row.
-// One work-item: one block, 16 consecutive p.
-__kernel void pack_rows8(__global const float* in, int io, int rows, int depth, __global float* out)
+// Blocks of `width` rows (8 or 32) side by side: out[b][p][u] = in[(width b + u) * depth + p], rows past the end
+// repeating the last row (their products are never stored). One work-item: one block, 16 consecutive p.
+__kernel void pack_rows(__global const float* in, int io, int rows, int depth, int width, __global float* out)
 {
     in += io;
     int p0 = get_global_id(0) * 16, b = get_global_id(1);
     if (p0 >= depth) return;
     int np = min(16, depth - p0);
-    __global float* o = out + ((long)b * depth + p0) * 8;
-    for (int u = 0; u < 8; u++)
+    __global float* o = out + ((long)b * depth + p0) * width;
+    for (int u = 0; u < width; u++)
     {
-        __global const float* r = in + (long)min(b * 8 + u, rows - 1) * depth + p0;
-        for (int p = 0; p < np; p++) o[p * 8 + u] = r[p];
-    }
-}
-
-// Blocks of 32 rows side by side: out[b][p][u] = in[(32b + u) * depth + p] (rows past the end read as 0). One work-item: one block, 16 consecutive p.
-__kernel void pack_rows32(__global const float* in, int io, int rows, int depth, __global float* out)
-{
-    in += io;
-    int p0 = get_global_id(0) * 16, b = get_global_id(1);
-    if (p0 >= depth) return;
-    int np = min(16, depth - p0);
-    __global float* o = out + ((long)b * depth + p0) * 32;
-    for (int u = 0; u < 32; u++)
-    {
-        int row = b * 32 + u;
-        __global const float* r = in + (long)min(row, rows - 1) * depth + p0;
-        for (int p = 0; p < np; p++) o[p * 32 + u] = row < rows ? r[p] : 0.0f;
+        __global const float* r = in + (long)min(b * width + u, rows - 1) * depth + p0;
+        for (int p = 0; p < np; p++) o[p * width + u] = r[p];
     }
 }
 

@@ -101,8 +101,8 @@ public static class KernelCheck
             };
             string[] fused = [.. weight, f == GemmFamily.ClVector ? "dense_layers.cl:weight_grad" : "LayerKernels.BiasGrad"];
             if (packed)
-                (forward, weight, input, fused) = (["dense_layers.cl:pack_rows8", "dense_layers.cl:pack_rows32", "dense_layers.cl:gemm_packed"],
-                    ["dense_layers.cl:pack_cols", "dense_layers.cl:gemm_packed"], ["dense_layers.cl:pack_rows8", "dense_layers.cl:pack_cols", "dense_layers.cl:gemm_packed"],
+                (forward, weight, input, fused) = (["dense_layers.cl:pack_rows", "dense_layers.cl:gemm_packed"],
+                    ["dense_layers.cl:pack_cols", "dense_layers.cl:gemm_packed"], ["dense_layers.cl:pack_rows", "dense_layers.cl:pack_cols", "dense_layers.cl:gemm_packed"],
                     ["dense_layers.cl:pack_cols", "dense_layers.cl:gemm_packed"]);
             foreach (var (m, n, k) in shapes)
             {
@@ -114,8 +114,8 @@ public static class KernelCheck
         }
         foreach (var (m, c) in new[] { (1, 10), (7, 3), (33, 10), (129, 17) })
         {
-            cases.Add(new($"softmax cross-entropy {m}x{c}", "-", null, Same, ["LayerKernels.SoftmaxCrossEntropy"], (ks, seed) => Softmax(ks, m, c, seed)));
-            cases.Add(new($"sigmoid squared error {m}x{c}", "-", null, Same, ["LayerKernels.SigmoidSquaredError"], (ks, seed) => SigmoidSse(ks, m, c, seed)));
+            cases.Add(new($"softmax cross-entropy {m}x{c}", "-", null, Same, ["LayerKernels.SoftmaxCrossEntropy"], (ks, seed) => Loss(ks, LossKind.SoftmaxCrossEntropy, m, c, seed)));
+            cases.Add(new($"sigmoid squared error {m}x{c}", "-", null, Same, ["LayerKernels.SigmoidSquaredError"], (ks, seed) => Loss(ks, LossKind.SigmoidSquaredError, m, c, seed)));
         }
         foreach (var (m, n) in new[] { (1, 1), (7, 33), (129, 10), (1000, 5) })
             cases.Add(new($"bias gradient {m}x{n}", "-", null, Same, ["LayerKernels.BiasGrad"], (ks, seed) => [BiasGrad(ks, m, n, seed)]));
@@ -223,34 +223,23 @@ public static class KernelCheck
         }
     }
 
-    static IEnumerable<CheckResult> Softmax(KernelSet k, int m, int c, int seed)
+    /// <summary>A loss kernel: per-row loss, the gradient dZ and the argmax count, against the reference (softmax-ce: large logits exercise the max shift; sigmoid-sse: outputs in (0, 1)).</summary>
+    static IEnumerable<CheckResult> Loss(KernelSet k, LossKind kind, int m, int c, int seed)
     {
         var a = k.Accelerator;
         var r = new Random(seed);
-        var z = Random(m * c, r, 30);   // large logits: exercises the max shift
+        bool softmax = kind == LossKind.SoftmaxCrossEntropy;
+        var z = softmax ? Random(m * c, r, 30) : Random(m * c, r).Select(v => 0.5f + 0.49f * v).ToArray();
         var labels = Enumerable.Range(0, m).Select(_ => r.Next(c)).ToArray();
         using var dz_ = a.Allocate1D(z); using var dy = a.Allocate1D(labels);
         using var grad = Poisoned(a, m * c); using var loss = Poisoned(a, m); using var correct = Poisoned(a, m);
-        k.SoftmaxCrossEntropy(dz_.View, dy.View, grad.View, loss.View, correct.View, m, c, 1f / m, grad: true);
-        var (wl, wc, wd) = ReferenceMlp.SoftmaxCrossEntropy(D(z), labels, m, c, 1.0 / m);
-        yield return Compare(k, "softmax cross-entropy loss", $"{m}x{c}", loss.GetAsArray1D(), wl);
-        yield return Compare(k, "softmax cross-entropy gradient", $"{m}x{c}", grad.GetAsArray1D(), wd);
-        yield return Exact("argmax correct", $"{m}x{c}", correct.GetAsArray1D().Select(v => (double)v).SequenceEqual(wc));
-    }
-
-    static IEnumerable<CheckResult> SigmoidSse(KernelSet k, int m, int c, int seed)
-    {
-        var a = k.Accelerator;
-        var r = new Random(seed);
-        var sig = Random(m * c, r).Select(v => 0.5f + 0.49f * v).ToArray();   // sigmoid outputs in (0, 1)
-        var labels = Enumerable.Range(0, m).Select(_ => r.Next(c)).ToArray();
-        using var ds = a.Allocate1D(sig); using var dy = a.Allocate1D(labels);
-        using var grad = Poisoned(a, m * c); using var loss = Poisoned(a, m); using var correct = Poisoned(a, m);
-        k.SigmoidSquaredError(ds.View, dy.View, grad.View, loss.View, correct.View, m, c, 1f / m, grad: true);
-        var (sl, sc, sd) = ReferenceMlp.SigmoidSquaredError(D(sig), labels, m, c, 1.0 / m);
-        yield return Compare(k, "sigmoid squared-error loss", $"{m}x{c}", loss.GetAsArray1D(), sl);
-        yield return Compare(k, "sigmoid squared-error gradient", $"{m}x{c}", grad.GetAsArray1D(), sd);
-        yield return Exact("argmax correct (sigmoid)", $"{m}x{c}", correct.GetAsArray1D().Select(v => (double)v).SequenceEqual(sc));
+        if (softmax) k.SoftmaxCrossEntropy(dz_.View, dy.View, grad.View, loss.View, correct.View, m, c, 1f / m, grad: true);
+        else k.SigmoidSquaredError(dz_.View, dy.View, grad.View, loss.View, correct.View, m, c, 1f / m, grad: true);
+        var (wl, wc, wd) = softmax ? ReferenceMlp.SoftmaxCrossEntropy(D(z), labels, m, c, 1.0 / m) : ReferenceMlp.SigmoidSquaredError(D(z), labels, m, c, 1.0 / m);
+        string name = softmax ? "softmax cross-entropy" : "sigmoid squared-error";
+        yield return Compare(k, $"{name} loss", $"{m}x{c}", loss.GetAsArray1D(), wl);
+        yield return Compare(k, $"{name} gradient", $"{m}x{c}", grad.GetAsArray1D(), wd);
+        yield return Exact($"{name} argmax correct", $"{m}x{c}", correct.GetAsArray1D().Select(v => (double)v).SequenceEqual(wc));
     }
 
     static CheckResult BiasGrad(KernelSet k, int m, int n, int seed)

@@ -19,7 +19,7 @@ namespace Gpu.Engine.Runtime;
 sealed unsafe class ClVectorGemm : IDisposable
 {
     readonly CLAccelerator acc;
-    readonly IntPtr queue, program, forward, weightGrad, inputGrad, packRows8, packRows32, packCols, gemmPacked;
+    readonly IntPtr queue, program, forward, weightGrad, inputGrad, packRows, packCols, gemmPacked;
     readonly object gate = new();   // kernel arguments are per kernel object: set and enqueue as one
     MemoryBuffer1D<float, Stride1D.Dense>? panelA, panelB;
 
@@ -28,7 +28,7 @@ sealed unsafe class ClVectorGemm : IDisposable
         this.acc = acc; this.program = program;
         queue = ((CLStream)acc.DefaultStream).CommandQueue;
         forward = Kernel(program, "dense_forward"); weightGrad = Kernel(program, "weight_grad"); inputGrad = Kernel(program, "input_grad");
-        packRows8 = Kernel(program, "pack_rows8"); packRows32 = Kernel(program, "pack_rows32"); packCols = Kernel(program, "pack_cols");
+        packRows = Kernel(program, "pack_rows"); packCols = Kernel(program, "pack_cols");
         gemmPacked = Kernel(program, "gemm_packed");
     }
 
@@ -84,15 +84,12 @@ sealed unsafe class ClVectorGemm : IDisposable
             if ((long)m * n * k >= packAbove)
             {
                 var (a8, b32) = Panels(m, n, k);
-                PackRows(packRows8, x, m, k, OpenClSources.OuterRows, a8);
-                PackRows(packRows32, w, n, k, OpenClSources.OuterCols, b32);
+                PackRows(x, m, k, OpenClSources.OuterRows, a8);
+                PackRows(w, n, k, OpenClSources.OuterCols, b32);
                 Packed(k, y, m, n, b, OpenClSources.EpilogueBiasAct, act, b);
                 return;
             }
-            uint i = 0;
-            View(forward, ref i, x); View(forward, ref i, w); View(forward, ref i, b); View(forward, ref i, y);
-            Int(forward, ref i, m); Int(forward, ref i, n); Int(forward, ref i, k); Int(forward, ref i, (int)act);
-            Enqueue(forward, Blocks(n, OpenClSources.ForwardCols), Blocks(m, OpenClSources.ForwardRows));
+            Launch(forward, x, w, b, y, m, n, k, (int)act, Blocks(n, OpenClSources.ForwardCols), Blocks(m, OpenClSources.ForwardRows));
         }
     }
 
@@ -109,10 +106,7 @@ sealed unsafe class ClVectorGemm : IDisposable
                 Packed(m, dw, n, k, dw, withBias ? OpenClSources.EpilogueRowSums : OpenClSources.EpilogueNone, Activation.Identity, db);
                 return;
             }
-            uint i = 0;
-            View(weightGrad, ref i, dz); View(weightGrad, ref i, h); View(weightGrad, ref i, dw); View(weightGrad, ref i, db);
-            Int(weightGrad, ref i, m); Int(weightGrad, ref i, n); Int(weightGrad, ref i, k); Int(weightGrad, ref i, withBias ? 1 : 0);
-            Enqueue(weightGrad, Blocks(n, OpenClSources.OuterRows), Blocks(k, OpenClSources.OuterCols));
+            Launch(weightGrad, dz, h, dw, db, m, n, k, withBias ? 1 : 0, Blocks(n, OpenClSources.OuterRows), Blocks(k, OpenClSources.OuterCols));
         }
     }
 
@@ -124,15 +118,12 @@ sealed unsafe class ClVectorGemm : IDisposable
             if ((long)m * n * k >= packAbove)
             {
                 var (a8, b32) = Panels(m, k, n);
-                PackRows(packRows8, dz, m, n, OpenClSources.OuterRows, a8);
+                PackRows(dz, m, n, OpenClSources.OuterRows, a8);
                 PackCols(w, n, k, OpenClSources.OuterCols, b32);
                 Packed(n, dx, m, k, h, OpenClSources.EpilogueActBackprop, act, h);
                 return;
             }
-            uint i = 0;
-            View(inputGrad, ref i, dz); View(inputGrad, ref i, w); View(inputGrad, ref i, h); View(inputGrad, ref i, dx);
-            Int(inputGrad, ref i, m); Int(inputGrad, ref i, n); Int(inputGrad, ref i, k); Int(inputGrad, ref i, (int)act);
-            Enqueue(inputGrad, Blocks(m, OpenClSources.OuterRows), Blocks(k, OpenClSources.OuterCols));
+            Launch(inputGrad, dz, w, h, dx, m, n, k, (int)act, Blocks(m, OpenClSources.OuterRows), Blocks(k, OpenClSources.OuterCols));
         }
     }
 
@@ -155,12 +146,22 @@ sealed unsafe class ClVectorGemm : IDisposable
         return buffer.View;
     }
 
-    /// <summary>Blocks of <paramref name="block"/> rows of <paramref name="src"/> [rows, depth] side by side, into <paramref name="panel"/>.</summary>
-    void PackRows(IntPtr kernel, ArrayView<float> src, int rows, int depth, int block, ArrayView<float> panel)
+    /// <summary>One of the three products: four views, four ints (m, n, k and the activation or bias switch), one work-item per output block.</summary>
+    void Launch(IntPtr kernel, ArrayView<float> v0, ArrayView<float> v1, ArrayView<float> v2, ArrayView<float> v3, int m, int n, int k, int last,
+        nuint blocks0, nuint blocks1)
     {
         uint i = 0;
-        View(kernel, ref i, src); Int(kernel, ref i, rows); Int(kernel, ref i, depth); Buffer(kernel, ref i, panel);
-        Enqueue(kernel, Blocks(depth, OpenClSources.PackRun), Blocks(rows, block));
+        View(kernel, ref i, v0); View(kernel, ref i, v1); View(kernel, ref i, v2); View(kernel, ref i, v3);
+        Int(kernel, ref i, m); Int(kernel, ref i, n); Int(kernel, ref i, k); Int(kernel, ref i, last);
+        Enqueue(kernel, blocks0, blocks1);
+    }
+
+    /// <summary>Blocks of <paramref name="width"/> rows of <paramref name="src"/> [rows, depth] side by side, into <paramref name="panel"/>.</summary>
+    void PackRows(ArrayView<float> src, int rows, int depth, int width, ArrayView<float> panel)
+    {
+        uint i = 0;
+        View(packRows, ref i, src); Int(packRows, ref i, rows); Int(packRows, ref i, depth); Int(packRows, ref i, width); Buffer(packRows, ref i, panel);
+        Enqueue(packRows, Blocks(depth, OpenClSources.PackRun), Blocks(rows, width));
     }
 
     /// <summary>Strips of <paramref name="width"/> columns of <paramref name="src"/> [rows, cols] one after another, into <paramref name="panel"/>.</summary>
@@ -213,7 +214,7 @@ sealed unsafe class ClVectorGemm : IDisposable
     public void Dispose()
     {
         panelA?.Dispose(); panelB?.Dispose();
-        foreach (var k in new[] { forward, weightGrad, inputGrad, packRows8, packRows32, packCols, gemmPacked }) clReleaseKernel(k);
+        foreach (var k in new[] { forward, weightGrad, inputGrad, packRows, packCols, gemmPacked }) clReleaseKernel(k);
         clReleaseProgram(program);
     }
 }
