@@ -86,7 +86,8 @@ public sealed class ComputeDevice : IDisposable
         try
         {
             var cuda = context.GetCudaDevices();
-            var cl = Enumerable.Range(0, context.GetCLDevices().Count).Select(i => context.GetCLDevices()[i]).ToList();
+            var clDevices = context.GetCLDevices();
+            var cl = Enumerable.Range(0, clDevices.Count).Select(i => clDevices[i]).ToList();
             // a device the rule accepts at O2 only cannot run kernels built at a lower level: leave it out of auto, refuse it by name
             bool Opens(CLDevice d) => level >= OptimizationLevel.O2 || !OpenClRule.Judge(d).OverridesDriver;
             Device device;
