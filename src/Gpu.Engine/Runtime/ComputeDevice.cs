@@ -87,7 +87,8 @@ public sealed class ComputeDevice : IDisposable
         {
             var cuda = context.GetCudaDevices();
             var clDevices = context.GetCLDevices();
-            var cl = Enumerable.Range(0, clDevices.Count).Select(i => clDevices[i]).ToList();
+            var cl = new List<CLDevice>();
+            for (int i = 0; i < clDevices.Count; i++) cl.Add(clDevices[i]);
             // a device the rule accepts at O2 only cannot run kernels built at a lower level: leave it out of auto, refuse it by name
             bool Opens(CLDevice d) => level >= OptimizationLevel.O2 || !OpenClRule.Judge(d).OverridesDriver;
             Device device;
