@@ -156,7 +156,7 @@ public static class KernelCheck
         return den == 0 ? Math.Sqrt(num) : Math.Sqrt(num / den);
     }
 
-    static CheckResult Compare(KernelSet _, string kernel, string shape, float[] got, double[] want)
+    static CheckResult Compare(string kernel, string shape, float[] got, double[] want)
     {
         int unwritten = got.Count(float.IsNaN);
         double rel = RelativeError(got, want);
@@ -183,7 +183,7 @@ public static class KernelCheck
         {
             using var y = Poisoned(a, m * n);
             k.DenseForward(dx.View, dw.View, db.View, y.View, m, n, kk, act);
-            yield return Compare(k, $"dense forward ({Words.ActivationName(act)})", $"{m}x{n}x{kk}", y.GetAsArray1D(), ReferenceMlp.Dense(D(x), D(w), D(b), m, n, kk, act));
+            yield return Compare($"dense forward ({Words.ActivationName(act)})", $"{m}x{n}x{kk}", y.GetAsArray1D(), ReferenceMlp.Dense(D(x), D(w), D(b), m, n, kk, act));
         }
     }
 
@@ -194,7 +194,7 @@ public static class KernelCheck
         var dz = Random(m * n, r); var h = Random(m * kk, r);
         using var ddz = a.Allocate1D(dz); using var dh = a.Allocate1D(h); using var dw = Poisoned(a, n * kk);
         k.WeightGrad(ddz.View, dh.View, dw.View, m, n, kk);
-        return Compare(k, "weight gradient", $"{m}x{n}x{kk}", dw.GetAsArray1D(), ReferenceMlp.MatTN(D(dz), D(h), m, n, kk));
+        return Compare("weight gradient", $"{m}x{n}x{kk}", dw.GetAsArray1D(), ReferenceMlp.MatTN(D(dz), D(h), m, n, kk));
     }
 
     static IEnumerable<CheckResult> WeightAndBiasGrad(KernelSet k, int m, int n, int kk, int seed)
@@ -204,8 +204,8 @@ public static class KernelCheck
         var dz = Random(m * n, r); var h = Random(m * kk, r);
         using var ddz = a.Allocate1D(dz); using var dh = a.Allocate1D(h); using var dw = Poisoned(a, n * kk); using var db = Poisoned(a, n);
         k.WeightAndBiasGrad(ddz.View, dh.View, dw.View, db.View, m, n, kk);
-        yield return Compare(k, "weight gradient (with bias)", $"{m}x{n}x{kk}", dw.GetAsArray1D(), ReferenceMlp.MatTN(D(dz), D(h), m, n, kk));
-        yield return Compare(k, "bias gradient (with weight gradient)", $"{m}x{n}", db.GetAsArray1D(), ReferenceMlp.ColumnSums(D(dz), m, n));
+        yield return Compare("weight gradient (with bias)", $"{m}x{n}x{kk}", dw.GetAsArray1D(), ReferenceMlp.MatTN(D(dz), D(h), m, n, kk));
+        yield return Compare("bias gradient (with weight gradient)", $"{m}x{n}", db.GetAsArray1D(), ReferenceMlp.ColumnSums(D(dz), m, n));
     }
 
     static IEnumerable<CheckResult> InputGrad(KernelSet k, int m, int n, int kk, int seed)
@@ -219,7 +219,7 @@ public static class KernelCheck
             var h = z.Select(v => (float)ReferenceMlp.Activate(v, act)).ToArray();   // real outputs of the activation (ReLU: about half 0)
             using var dh = a.Allocate1D(h); using var dx = Poisoned(a, m * kk);
             k.InputGrad(ddz.View, dw.View, dh.View, dx.View, m, n, kk, act);
-            yield return Compare(k, $"input gradient ({Words.ActivationName(act)}')", $"{m}x{n}x{kk}", dx.GetAsArray1D(), ReferenceMlp.MatNN(D(dz), D(w), m, n, kk, D(h), act));
+            yield return Compare($"input gradient ({Words.ActivationName(act)}')", $"{m}x{n}x{kk}", dx.GetAsArray1D(), ReferenceMlp.MatNN(D(dz), D(w), m, n, kk, D(h), act));
         }
     }
 
@@ -237,8 +237,8 @@ public static class KernelCheck
         else k.SigmoidSquaredError(dz_.View, dy.View, grad.View, loss.View, correct.View, m, c, 1f / m, grad: true);
         var (wl, wc, wd) = softmax ? ReferenceMlp.SoftmaxCrossEntropy(D(z), labels, m, c, 1.0 / m) : ReferenceMlp.SigmoidSquaredError(D(z), labels, m, c, 1.0 / m);
         string name = softmax ? "softmax cross-entropy" : "sigmoid squared-error";
-        yield return Compare(k, $"{name} loss", $"{m}x{c}", loss.GetAsArray1D(), wl);
-        yield return Compare(k, $"{name} gradient", $"{m}x{c}", grad.GetAsArray1D(), wd);
+        yield return Compare($"{name} loss", $"{m}x{c}", loss.GetAsArray1D(), wl);
+        yield return Compare($"{name} gradient", $"{m}x{c}", grad.GetAsArray1D(), wd);
         yield return Exact($"{name} argmax correct", $"{m}x{c}", correct.GetAsArray1D().Select(v => (double)v).SequenceEqual(wc));
     }
 
@@ -248,7 +248,7 @@ public static class KernelCheck
         var dz = Random(m * n, new Random(seed));
         using var ddz = a.Allocate1D(dz); using var db = Poisoned(a, n);
         k.BiasGrad(ddz.View, db.View, m, n);
-        return Compare(k, "bias gradient", $"{m}x{n}", db.GetAsArray1D(), ReferenceMlp.ColumnSums(D(dz), m, n));
+        return Compare("bias gradient", $"{m}x{n}", db.GetAsArray1D(), ReferenceMlp.ColumnSums(D(dz), m, n));
     }
 
     static CheckResult AccumulateMetrics(KernelSet k, int seed)
@@ -297,8 +297,8 @@ public static class KernelCheck
             else ReferenceMlp.SgdMomentum(rp, D(g), rv, 0.05, 0.9, 0.01, weights);
         }
         string name = nesterov ? "Nesterov + L2" : "SGD momentum + L2";
-        yield return Compare(k, $"{name} (parameters)", $"{n}", dp.GetAsArray1D(), rp);
-        yield return Compare(k, $"{name} (velocity)", $"{n}", dv.GetAsArray1D(), rv);
+        yield return Compare($"{name} (parameters)", $"{n}", dp.GetAsArray1D(), rp);
+        yield return Compare($"{name} (velocity)", $"{n}", dv.GetAsArray1D(), rv);
     }
 
     static IEnumerable<CheckResult> Adam(KernelSet k, int n, int weights, bool decoupled, int seed)
@@ -318,9 +318,9 @@ public static class KernelCheck
             ReferenceMlp.Adam(rp, D(g), rm, rv, 0.01f, 0.9f, 0.999f, 1e-8f, step, 0.05f, decoupled, weights);
         }
         string name = decoupled ? "AdamW" : "Adam + L2";
-        yield return Compare(k, $"{name} (parameters)", $"{n}", dp.GetAsArray1D(), rp);
-        yield return Compare(k, $"{name} (first moment)", $"{n}", dm.GetAsArray1D(), rm);
-        yield return Compare(k, $"{name} (second moment)", $"{n}", dv.GetAsArray1D(), rv);
+        yield return Compare($"{name} (parameters)", $"{n}", dp.GetAsArray1D(), rp);
+        yield return Compare($"{name} (first moment)", $"{n}", dm.GetAsArray1D(), rm);
+        yield return Compare($"{name} (second moment)", $"{n}", dv.GetAsArray1D(), rv);
     }
 
     static IEnumerable<CheckResult> Gather(KernelSet k, int b, int d, int seed)
@@ -337,7 +337,7 @@ public static class KernelCheck
         var want = new double[b * d];
         for (int i = 0; i < b; i++)
             for (int j = 0; j < d; j++) want[i * d + j] = pixels[order[offset + i] * d + j] / 255.0 - 0.5;
-        yield return Compare(k, "batch gather + normalise", $"{b}x{d}", x.GetAsArray1D(), want);
+        yield return Compare("batch gather + normalise", $"{b}x{d}", x.GetAsArray1D(), want);
         yield return Exact("batch gather (labels)", $"{b}", y.GetAsArray1D().SequenceEqual(Enumerable.Range(0, b).Select(i => labels[order[offset + i]])));
     }
 
@@ -371,7 +371,7 @@ public static class KernelCheck
                     want[i * d + row * w + col] = v / 255.0 - 0.5;
                 }
         }
-        yield return Compare(k, "shifted gather", $"{b}x{d}", x.GetAsArray1D(), want);
+        yield return Compare("shifted gather", $"{b}x{d}", x.GetAsArray1D(), want);
         yield return Exact("shifted gather (labels, shifts in range and varied)", $"{b}",
             inRange && (b <= 30 || seen.Count > 5) && y.GetAsArray1D().SequenceEqual(Enumerable.Range(0, b).Select(i => labels[order[2 + i]])));
     }
@@ -395,7 +395,7 @@ public static class KernelCheck
         using var dg = a.Allocate1D(g);
         k.DropoutBackward(dg.View, dh.View, m * n, rate, dseed, step, layer, Activation.Relu);
         var wantG = g.Select((v, i) => Kept(i) ? v / (1.0 - rate) * ReferenceMlp.Derivative(h[i], Activation.Relu) : 0.0).ToArray();
-        yield return Compare(k, "dropout forward", $"{m}x{n}", hDropped, wantH);
-        yield return Compare(k, "dropout backward (relu')", $"{m}x{n}", dg.GetAsArray1D(), wantG);
+        yield return Compare("dropout forward", $"{m}x{n}", hDropped, wantH);
+        yield return Compare("dropout backward (relu')", $"{m}x{n}", dg.GetAsArray1D(), wantG);
     }
 }
