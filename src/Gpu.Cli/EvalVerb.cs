@@ -50,9 +50,10 @@ public sealed class EvalVerb : ModelVerb
         }
         else
         {
-            source = Data ?? model.DataSourceText
+            var from = (Data != null ? DataSource.OfFolder(Data) : model.Data)
                 ?? throw new UserError($"{Path.Combine(model.Folder, SavedModel.JsonName)} names no training data; give --data DIR or --test-images FILE");
-            test = DataSource.Load(source).Test;
+            source = from.Describe();
+            test = from.LoadTest(spec.Classes);
             names = Data == null ? model.ClassNames : ClassNames.For(source, spec.Classes);
         }
         if (test.Features != spec.Inputs || test.Classes != spec.Classes)

@@ -80,6 +80,39 @@ public static class Program
         }
     }
 
+    /// <summary>
+    /// How the user can run this program again from the folder they are in: "gpu" when a gpu on the PATH is
+    /// this program (or when it runs inside another host, such as the tests), else the path of this program
+    /// ("src/Gpu.Cli/bin/Release/net10.0/gpu", what 'dotnet run' builds), or "dotnet PATH/gpu.dll".
+    /// </summary>
+    public static string Command
+    {
+        get
+        {
+            string? self = Environment.ProcessPath;
+            if (self != null && Path.GetFileNameWithoutExtension(self) == "gpu")
+                return OnPath("gpu") is string found && SameFile(found, self) ? "gpu" : Shown(self);
+            string? entry = System.Reflection.Assembly.GetEntryAssembly()?.Location;
+            return !string.IsNullOrEmpty(entry) && Path.GetFileNameWithoutExtension(entry) == "gpu" ? $"dotnet {Shown(entry)}" : "gpu";
+        }
+    }
+
+    static string? OnPath(string name) => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+        .Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
+
+    static bool SameFile(string a, string b)
+    {
+        static string Real(string p) => new FileInfo(p).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(p);
+        try { return Real(a) == Real(b); } catch (IOException) { return false; }
+    }
+
+    /// <summary>A path as short as it can be typed from the working folder: relative below it, else absolute.</summary>
+    static string Shown(string path)
+    {
+        string relative = Path.GetRelativePath(Environment.CurrentDirectory, path);
+        return relative.StartsWith("..") || Path.IsPathRooted(relative) ? path : relative.Contains('/') ? relative : "./" + relative;
+    }
+
     const string Verbs = "train, eval, predict, weights, search, gradcheck, landscape, devices, check";
 
     static readonly Type[] VerbTypes =

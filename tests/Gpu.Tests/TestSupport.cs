@@ -14,16 +14,27 @@ public sealed record DeviceCase(string Device, OptimizationLevel Level)
     /// <summary>
     /// The CPU accelerator and CUDA, each at O1 and O2, and the first OpenCL device at O2 (an OpenCL CPU
     /// device without generic address space, like POCL, runs ILGPU's kernels at O2 only: see
-    /// Runtime/OpenClRule.cs; DeviceTests checks that O1 is refused there). A device that is not
-    /// present is reported skipped with the reason, except where the environment says it must be there:
-    /// GPU_REQUIRE_OPENCL=1 (set by .ci/run, which installs POCL) turns a missing OpenCL device into a failure.
+    /// Runtime/OpenClRule.cs; DeviceTests checks that O1 is refused there). A missing OpenCL device is
+    /// reported skipped with the reason, except where the environment says it must be there:
+    /// GPU_REQUIRE_OPENCL=1 (set by .ci/run, which installs POCL) turns it into a failure. The CUDA cases
+    /// exist only where a CUDA device is (or GPU_REQUIRE_CUDA=1): elsewhere one test,
+    /// <c>CudaCasesTests</c>, reports them skipped once, with the reason, instead of hundreds of skipped lines.
     /// </summary>
     public static IEnumerable<DeviceCase> All() =>
     [
         new("cpu", OptimizationLevel.O1), new("cpu", OptimizationLevel.O2),
         new("opencl", OptimizationLevel.O2),
-        new("cuda", OptimizationLevel.O1), new("cuda", OptimizationLevel.O2),
+        .. CudaMissing == null || Required("cuda") ? new DeviceCase[] { new("cuda", OptimizationLevel.O1), new("cuda", OptimizationLevel.O2) } : [],
     ];
+
+    /// <summary>Why no CUDA device can be opened here; null when one can.</summary>
+    public static string? CudaMissing => cudaMissing.Value;
+
+    static readonly Lazy<string?> cudaMissing = new(() =>
+    {
+        try { using var d = ComputeDevice.Open("cuda"); return null; }
+        catch (UserError e) { return e.Message; }
+    });
 
     /// <summary>The devices training tests run on: the CPU accelerator and the OpenCL device, at the engine's level (O2).</summary>
     public static IEnumerable<DeviceCase> Trainers() => [new("cpu", OptimizationLevel.O2), new("opencl", OptimizationLevel.O2)];

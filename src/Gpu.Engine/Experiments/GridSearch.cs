@@ -139,10 +139,10 @@ public sealed class GridSearch
 
     readonly List<TrialResult> rows;   // every row of search.csv, in file order (rows of other grids are kept)
     readonly JsonObject data;
-    readonly string dataSource;
+    readonly DataSource dataSource;
     readonly int limit;
 
-    GridSearch(SearchGrid grid, string folder, JsonObject data, string dataSource, int limit)
+    GridSearch(SearchGrid grid, string folder, JsonObject data, DataSource dataSource, int limit)
     {
         Grid = grid;
         Folder = folder;
@@ -163,10 +163,10 @@ public sealed class GridSearch
     /// records this search's settings in search.json. <paramref name="dataSource"/> and
     /// <paramref name="limit"/> say where <paramref name="data"/> came from.
     /// </summary>
-    public static GridSearch Open(string folder, SearchGrid grid, DataPair data, string dataSource, int limit)
+    public static GridSearch Open(string folder, SearchGrid grid, DataPair data, DataSource dataSource, int limit)
     {
         AtomicFile.EnsureFolder(folder);
-        var dataJson = new JsonObject { ["source"] = dataSource, ["limit"] = limit, ["train_images"] = data.Train.Count };
+        var dataJson = new JsonObject { ["source"] = Identity(dataSource), ["limit"] = limit, ["train_images"] = data.Train.Count };
         var settings = new JsonObject
         {
             ["format"] = Format,
@@ -180,6 +180,9 @@ public sealed class GridSearch
         AtomicFile.WriteAllText(Path.Combine(folder, SettingsName), Json(settings));
         return search;
     }
+
+    /// <summary>The data as search.json names it, to match reruns by: the resolved folder (or the resolved files).</summary>
+    static string Identity(DataSource s) => s.Folder?.Resolved ?? string.Join(";", s.Entries().Select(e => $"{e.Key}={e.Entry.Resolved}"));
 
     static string Json(JsonNode node) => node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
 
@@ -429,8 +432,13 @@ public sealed class GridSearch
         catch (UserError) { return null; }   // damaged: train it again
         var m = saved.Info["metrics"];
         var d = saved.Info["data"];
-        bool same = saved.Options is TrainOptions o && Hyperparameter.OptionsToJson(o).ToJsonString() == Hyperparameter.OptionsToJson(trial.Options).ToJsonString()
-            && saved.DataSourceText == dataSource && (int?)d?["limit"] == limit;
+        bool same;
+        try
+        {
+            same = saved.Options is TrainOptions o && Hyperparameter.OptionsToJson(o).ToJsonString() == Hyperparameter.OptionsToJson(trial.Options).ToJsonString()
+                && saved.Data is DataSource was && Identity(was) == Identity(dataSource) && (int?)d?["limit"] == limit;
+        }
+        catch (UserError) { return null; }   // a damaged model.json: train it again
         if (!same || m?["test_accuracy"] is null || m["test_loss"] is null || d?["test_count"] is null) return null;
         return new BestModel(trial, searched, new EvalStats((double)m["test_loss"]!, (double)m["test_accuracy"]!, (int)d["test_count"]!),
             (double?)m["final_val_accuracy"], Reused: true, dir);

@@ -37,11 +37,21 @@ public sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject Inf
         }
     }
 
-    /// <summary>The data the model was trained on (a folder, or explicit files as <see cref="DataSource"/> writes them).</summary>
-    public string? DataSourceText => (string?)Info["data"]?["source"];
+    /// <summary>The data the model was trained on (null when model.json names none); an unreadable entry is a <see cref="UserError"/>.</summary>
+    public DataSource? Data
+    {
+        get
+        {
+            try { return DataJson.ReadSource(Info["data"]?["source"]); }
+            catch (Exception e) when (e is FormatException or InvalidOperationException or ArgumentException)
+            {
+                throw new UserError($"bad model file {Path.Combine(Folder, JsonName)}: data.source: {e.Message.Split('\n')[0].TrimEnd('.')}; give --data, or train the model again");
+            }
+        }
+    }
 
     /// <summary>The names of the model's classes: Fashion-MNIST's when it was trained on Fashion-MNIST, else the class numbers.</summary>
-    public string[] ClassNames => Data.ClassNames.For($"{DataSourceText} {(string?)Info["data"]?["name"]}", Spec.Classes);
+    public string[] ClassNames => Gpu.Engine.Data.ClassNames.For($"{Info["data"]?["source"]?.ToJsonString()} {(string?)Info["data"]?["name"]}", Spec.Classes);
 
     /// <summary>"DIR (784-256-128-10 relu, softmax-ce, 235,146 parameters)"</summary>
     public string Describe() => $"{Folder} ({Spec.Describe()}, {Spec.ParameterCount:N0} parameters)";
