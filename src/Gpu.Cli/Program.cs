@@ -30,7 +30,7 @@ public static class Program
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken stop = default, bool terminal = false)
     {
         if (args.Length == 2 && args[0] == "help") args = [args[1], "--help"];   // "gpu help train" == "gpu train --help"
-        try
+        return Guard(stderr, () =>
         {
             var verb = VerbTypes.FirstOrDefault(t => args.Length > 0 && VerbHelp.Name(t) == args[0]);
             var settings = SettingFlags.None;
@@ -66,10 +66,20 @@ public static class Program
                 (GradcheckVerb v) => v.Execute(stdout, args),
                 (LandscapeVerb v) => v.Execute(stdout, terminal),
                 errors => ReportParseErrors(result, errors.ToList(), stdout, stderr));
-        }
+        });
+    }
+
+    /// <summary>
+    /// The program's error boundary: runs <paramref name="body"/> and turns a <see cref="UserError"/> into one
+    /// "error: ..." line and its exit code, and anything else into one "internal error: ..." line and exit code 1
+    /// (a bug: GPU_TRACE=1 prints the stack trace too).
+    /// </summary>
+    public static int Guard(TextWriter stderr, Func<int> body)
+    {
+        try { return body(); }
         catch (UserError e)
         {
-            stderr.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {e.Message.Replace('\n', ' ')}");
             return e.ExitCode;
         }
         catch (Exception e)

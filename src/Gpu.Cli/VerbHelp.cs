@@ -65,7 +65,11 @@ public static class VerbHelp
             foreach (var e in entries.Where(e => e.Required)) usage.Append($" {e.Name} {e.Value}");
             foreach (var e in entries.Where(e => !e.Required && CommonFlags.Contains(e.Name))) usage.Append($" [{e.Name} {e.Value}]");
             if (entries.Any(e => !e.Required && !CommonFlags.Contains(e.Name) && e.Name is not ("--help" or "--version"))) usage.Append(" [options]");
-            sb.Append('\n').Append(usage).Append('\n');
+            sb.Append('\n');
+            var first = Wrap(usage.ToString(), Width)[0];   // the first line at full width, the rest indented under it
+            sb.Append(first).Append('\n');
+            if (usage.Length > first.Length)
+                foreach (var line in Wrap(usage.ToString()[first.Length..], Width - 6)) sb.Append(' ', 6).Append(line).Append('\n');
         }
         sb.Append('\n');
         foreach (var (name, text, _, _) in entries)
@@ -84,7 +88,7 @@ public static class VerbHelp
         "output" when verb is "weights" => "FILE.png",
         "output" or "resume" or "data" or "model" => "DIR",
         "input" or "labels" or "config" or "train-images" or "train-labels" or "test-images" or "test-labels" => "FILE",
-        "layers" => "W,W,...",
+        "layers" => "W,W",
         "device" => "D",
         "epochs" or "batch-size" or "limit" or "seed" or "grid" or "examples" or "record-every" or "eval-images" or "top" or "count" or "columns" or "patience" => "N",
         "lr" or "l2" or "momentum" or "beta1" or "beta2" or "dropout" or "threshold" or "val-fraction" => "X",

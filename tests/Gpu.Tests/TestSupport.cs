@@ -165,3 +165,36 @@ public static class TestFiles
         return sb.ToString();
     }
 }
+
+/// <summary>Small IDX data folders of random images, as users' data folders hold them (gzip-compressed).</summary>
+public static class SyntheticData
+{
+    /// <summary>An IDX file of unsigned bytes with the given dimensions.</summary>
+    public static byte[] Idx(int[] dims, byte[] data)
+    {
+        var h = new List<byte> { 0, 0, 0x08, (byte)dims.Length };
+        foreach (var d in dims) h.AddRange([(byte)(d >> 24), (byte)(d >> 16), (byte)(d >> 8), (byte)d]);
+        return [.. h, .. data];
+    }
+
+    public static void Gz(string path, byte[] bytes)
+    {
+        using var f = File.Create(path);
+        using var z = new System.IO.Compression.GZipStream(f, System.IO.Compression.CompressionLevel.Fastest);
+        z.Write(bytes);
+    }
+
+    /// <summary>A folder of the four IDX files: random pixels from <paramref name="seed"/>, labels i % 10.</summary>
+    public static string Folder(string folder, int features = 784, int train = 300, int test = 100, int seed = 5)
+    {
+        Directory.CreateDirectory(folder);
+        var r = new Random(seed);
+        byte[] Pixels(int n) { var p = new byte[n * features]; r.NextBytes(p); return p; }
+        byte[] Labels(int n) => Enumerable.Range(0, n).Select(i => (byte)(i % 10)).ToArray();
+        Gz(Path.Combine(folder, "train-images-idx3-ubyte.gz"), Idx([train, features], Pixels(train)));
+        Gz(Path.Combine(folder, "train-labels-idx1-ubyte.gz"), Idx([train], Labels(train)));
+        Gz(Path.Combine(folder, "t10k-images-idx3-ubyte.gz"), Idx([test, features], Pixels(test)));
+        Gz(Path.Combine(folder, "t10k-labels-idx1-ubyte.gz"), Idx([test], Labels(test)));
+        return folder;
+    }
+}

@@ -47,7 +47,7 @@ public static class Idx
             if (dims[d] <= 0) throw new UserError($"{path}: IDX dimension {d} is {dims[d]}; expected a positive size");
             count *= dims[d];
             if (count > raw.Length - header)   // checked as it grows, so four large sizes cannot overflow
-                throw new UserError($"{path}: corrupt IDX header: its sizes ({string.Join(" x ", dims[..(d + 1)])}{(d + 1 < ndims ? " x ..." : "")}) promise more values than the file's {raw.Length - header} bytes of data; re-download or re-copy it");
+                throw new UserError($"{path}: truncated or corrupt IDX file: its header's sizes ({string.Join(" x ", dims[..(d + 1)])}{(d + 1 < ndims ? " x ..." : "")}) promise more values than its {raw.Length - header} bytes of data; re-download or re-copy it");
         }
         if (raw.Length - header != count)
             throw new UserError($"{path}: IDX header promises {count} values ({string.Join(" x ", dims)}) but the file holds {raw.Length - header}: truncated or corrupt");

@@ -191,7 +191,7 @@ public sealed class GridSearch
     {
         string path = Path.Combine(folder, SettingsName);
         JsonObject then;
-        try { then = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new JsonException("empty"); }
+        try { then = JsonText.Parse(File.ReadAllText(path)).AsObject(); }
         catch (Exception e) when (e is IOException or JsonException or InvalidOperationException)
         {
             throw new UserError($"{folder} holds a {CsvName} but no readable {SettingsName} ({e.Message.Split('\n')[0].TrimEnd('.')}), so its trials cannot be matched; use another --output");
@@ -430,17 +430,14 @@ public sealed class GridSearch
         SavedModel saved;
         try { saved = SavedModel.Read(dir); }
         catch (UserError) { return null; }   // damaged: train it again
-        var m = saved.Info["metrics"];
-        var d = saved.Info["data"];
-        bool same;
         try
         {
-            same = saved.Options is TrainOptions o && Hyperparameter.OptionsToJson(o).ToJsonString() == Hyperparameter.OptionsToJson(trial.Options).ToJsonString()
+            var d = saved.Info["data"] as JsonObject;
+            bool same = saved.Options is TrainOptions o && Hyperparameter.OptionsToJson(o).ToJsonString() == Hyperparameter.OptionsToJson(trial.Options).ToJsonString()
                 && saved.Data is DataSource was && Identity(was) == Identity(dataSource) && (int?)d?["limit"] == limit;
+            if (!same || saved.Metric("test_accuracy") is not double accuracy || saved.Metric("test_loss") is not double loss || (int?)d?["test_count"] is not int count) return null;
+            return new BestModel(trial, searched, new EvalStats(loss, accuracy, count), saved.Metric("final_val_accuracy"), Reused: true, dir);
         }
-        catch (UserError) { return null; }   // a damaged model.json: train it again
-        if (!same || m?["test_accuracy"] is null || m["test_loss"] is null || d?["test_count"] is null) return null;
-        return new BestModel(trial, searched, new EvalStats((double)m["test_loss"]!, (double)m["test_accuracy"]!, (int)d["test_count"]!),
-            (double?)m["final_val_accuracy"], Reused: true, dir);
+        catch (Exception e) when (e is UserError or InvalidOperationException or FormatException or OverflowException) { return null; }   // a damaged model.json: train it again
     }
 }

@@ -193,7 +193,7 @@ public static class Checkpoint
     {
         string statePath = Path.Combine(folder, "state.json");
         JsonNode root;
-        try { root = JsonNode.Parse(File.ReadAllText(statePath)) ?? throw new JsonException("empty"); }
+        try { root = JsonText.Parse(File.ReadAllText(statePath)); }
         catch (JsonException e) { throw Corrupt(statePath, $"not valid JSON ({e.Message.Split('\n')[0].TrimEnd('.')})"); }
         catch (IOException e) { throw Corrupt(statePath, $"cannot read it ({e.Message.TrimEnd('.')})"); }
         try

@@ -41,7 +41,7 @@ public static class DataJson
         var entries = new Dictionary<string, DataSource.Entry>();
         foreach (var key in new[] { "folder", "train_images", "train_labels", "test_images", "test_labels" })
             if ((string?)o[key] is string given)
-                entries[key] = new DataSource.Entry(given, (string?)o[key + "_resolved"] ?? Path.GetFullPath(given));
+                entries[key] = new DataSource.Entry(given, (string?)o[key + "_resolved"] is string resolved && Path.IsPathRooted(resolved) ? resolved : Path.GetFullPath(given));
         return DataSource.FromEntries(entries);
     }
 
@@ -51,6 +51,11 @@ public static class DataJson
     };
 
     /// <summary>A fingerprint as <see cref="Fingerprint"/> writes it; null when absent (files of earlier versions).</summary>
-    public static DataFingerprint? ReadFingerprint(JsonNode? node) => node == null ? null
-        : new DataFingerprint((int)node["train_images"]!, (int)node["test_images"]!, (int)node["features"]!, (int)node["classes"]!, (string)node["sha256"]!);
+    public static DataFingerprint? ReadFingerprint(JsonNode? node)
+    {
+        if (node == null) return null;
+        int Count(string key) => (int?)node[key] is int v && v >= 0 ? v : throw new FormatException($"fingerprint.{key} is not a count");
+        string sha = (string?)node["sha256"] is { Length: 64 } s && s.All(Uri.IsHexDigit) ? s : throw new FormatException("fingerprint.sha256 is not a SHA-256");
+        return new DataFingerprint(Count("train_images"), Count("test_images"), Count("features"), Count("classes"), sha);
+    }
 }

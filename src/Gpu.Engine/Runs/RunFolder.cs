@@ -112,7 +112,7 @@ public sealed class RunFolder : IDisposable
             if (!File.Exists(state)) continue;
             try
             {
-                var root = JsonNode.Parse(File.ReadAllText(state))!;
+                var root = JsonText.Parse(File.ReadAllText(state));
                 int done = (int)root["position"]!["epochs_done"]!, step = (int?)root["position"]!["step_in_epoch"] ?? 0;
                 int? epochs = (int?)root["hyperparameters"]?["epochs"];
                 string of = epochs is int e ? $" of {e}" : "";
@@ -134,7 +134,7 @@ public sealed class RunFolder : IDisposable
     /// <summary>The epochs the model in the folder was trained for (model.json's metrics.epochs_trained); null when there is none or it cannot be read.</summary>
     int? ModelEpochs()
     {
-        try { return (int?)JsonNode.Parse(File.ReadAllText(Path.Combine(Folder, SavedModel.JsonName)))?["metrics"]?["epochs_trained"]; }
+        try { return (int?)JsonText.Parse(File.ReadAllText(Path.Combine(Folder, SavedModel.JsonName)))["metrics"]?["epochs_trained"]; }
         catch (Exception e) when (e is IOException or System.Text.Json.JsonException or InvalidOperationException or FormatException) { return null; }
     }
 
