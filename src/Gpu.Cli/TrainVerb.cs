@@ -56,6 +56,15 @@ public sealed class TrainVerb : TrainingRunOptions
         CheckpointRun? resumedRun = null;
         TrainState? resume = null;
         PreviousRun? replaced = null;
+        TrainOptions? fresh = null;
+        if (Resume == null)   // settings first: bad input creates no output folder
+        {
+            fresh = new TrainOptions();
+            if (Config != null) fresh = ExperimentConfig.Read(Config, grid: false).ApplyTo(fresh, given.Contains);
+            fresh = Settings.ApplyTo(fresh);
+            fresh.Validate();
+            if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0");
+        }
         using var folder = Resume != null ? TakeResumeFolder(out outDir) : Output != null ? RunFolder.Take(Output, "gpu train") : null;
         if (Resume != null)
         {
@@ -81,9 +90,7 @@ public sealed class TrainVerb : TrainingRunOptions
         }
         else
         {
-            options = new TrainOptions();
-            if (Config != null) options = ExperimentConfig.Read(Config, grid: false).ApplyTo(options, given.Contains);
-            options = Settings.ApplyTo(options);
+            options = fresh!;
             source = GivenData();
             limit = Limit;
             if (folder != null)
