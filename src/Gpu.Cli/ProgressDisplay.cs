@@ -104,6 +104,6 @@ public sealed class LiveProgress(int batchSize) : ProgressDisplay
         task.MaxValue = p.TotalSteps;
         task.Value = p.GlobalStep;
         if (p.Step == 1 || p.Step % 16 == 0 || p.Step == p.StepsPerEpoch)
-            task.Description = Markup.Escape($"epoch {p.Epoch}/{p.Epochs} {rate:N0} samples/s");
+            task.Description = Markup.Escape($"epoch {p.Epoch}/{p.Epochs}, step {p.Step}/{p.StepsPerEpoch}, {rate:N0} samples/s; run");   // the bar and percentage that follow are the run's
     }
 }
