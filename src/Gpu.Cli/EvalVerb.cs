@@ -50,9 +50,10 @@ public sealed class EvalVerb : ModelVerb
         }
         else
         {
-            source = Data ?? model.DataSourceText
+            var from = (Data != null ? DataSource.OfFolder(Data) : model.Data)
                 ?? throw new UserError($"{Path.Combine(model.Folder, SavedModel.JsonName)} names no training data; give --data DIR or --test-images FILE");
-            test = DataSource.Load(source).Test;
+            source = from.Describe();
+            test = from.LoadTest(spec.Classes);
             names = Data == null ? model.ClassNames : ClassNames.For(source, spec.Classes);
         }
         if (test.Features != spec.Inputs || test.Classes != spec.Classes)
@@ -67,8 +68,8 @@ public sealed class EvalVerb : ModelVerb
         var report = result.Report(test.Labels);
         double loss = result.Loss!.Value;
         stdout.WriteLine($"test loss {loss:F4}, accuracy {report.OverallAccuracy:F4} ({report.Total:N0} images)");
-        if (Data == null && TestImages == null && model.Info["metrics"] is JsonObject m && m["test_loss"] != null)
-            stdout.WriteLine($"training reported test loss {(double)m["test_loss"]!:F4}, accuracy {(double)m["test_accuracy"]!:F4} ({SavedModel.JsonName})");
+        if (Data == null && TestImages == null && model.Metric("test_loss") is double reportedLoss && model.Metric("test_accuracy") is double reportedAccuracy)
+            stdout.WriteLine($"training reported test loss {reportedLoss:F4}, accuracy {reportedAccuracy:F4} ({SavedModel.JsonName})");
         stdout.WriteLine();
         WriteTables(stdout, report, names);
 

@@ -51,9 +51,11 @@ public sealed class GradcheckVerb : NetworkOptions
             throw new UserError($"{clash} cannot be combined with --model: the model's own network is checked");
 
         var saved = Model == null ? null : SavedModel.Read(Model);
-        string source = Data ?? (saved == null ? "data/fashion-mnist"
-            : saved.DataSourceText ?? throw new UserError($"{Model}: the model does not name its training data; give --data"));
-        var train = DataSource.Load(source).Train;
+        var from = Data != null || saved == null ? DataSource.OfFolder(Data ?? "data/fashion-mnist")
+            : saved.Data ?? throw new UserError($"{Model}: the model does not name its training data; give --data");
+        string source = from.Describe();
+        if (from.Folder == null && from.TrainImages == null) throw new UserError($"{Model}: the model names only test images; give --data");
+        var train = from.Load().Train;
         var spec = saved?.Spec ?? Network(train.Features, train.Classes);
         var settings = TrainOptions();
         var parameters = saved?.Parameters ?? spec.Initialize(settings.Seed, settings.BiasInit, settings.Init);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Gpu.Engine.Data;
 using Gpu.Engine.Experiments;
+using Gpu.Engine.Runs;
 using Gpu.Engine.Runtime;
 using Gpu.Engine;
 using CommandLine;
@@ -28,8 +29,12 @@ public sealed class LandscapeVerb : TrainingRunOptions
         var options = TrainOptions() with { ValFraction = 0 };
         options.Validate();
         if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0");
-        string outDir = AtomicFile.EnsureFolder(Output);
-        var data = DataSource.Load(Data);
+        if (RecordEvery < 0) throw new UserError($"--record-every {RecordEvery}: give a whole number of steps >= 1, or 0 for about 10 points per epoch");
+        if (Grid < 2) throw new UserError($"--grid {Grid}: give a whole number >= 2, e.g. 50");
+        if (EvalImages < 1) throw new UserError($"--eval-images {EvalImages}: give a whole number >= 1, e.g. 2000");
+        using var folder = RunFolder.Take(Output, "gpu landscape");   // one writer per folder
+        string outDir = folder.Folder;
+        var data = DataSource.OfFolder(Data).Load();
         if (Limit > 0) data = data with { Train = data.Train.Take(Limit) };
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");

@@ -30,7 +30,7 @@ public static class Program
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken stop = default, bool terminal = false)
     {
         if (args.Length == 2 && args[0] == "help") args = [args[1], "--help"];   // "gpu help train" == "gpu train --help"
-        try
+        return Guard(stderr, () =>
         {
             var verb = VerbTypes.FirstOrDefault(t => args.Length > 0 && VerbHelp.Name(t) == args[0]);
             var settings = SettingFlags.None;
@@ -66,10 +66,20 @@ public static class Program
                 (GradcheckVerb v) => v.Execute(stdout, args),
                 (LandscapeVerb v) => v.Execute(stdout, terminal),
                 errors => ReportParseErrors(result, errors.ToList(), stdout, stderr));
-        }
+        });
+    }
+
+    /// <summary>
+    /// The program's error boundary: runs <paramref name="body"/> and turns a <see cref="UserError"/> into one
+    /// "error: ..." line and its exit code, and anything else into one "internal error: ..." line and exit code 1
+    /// (a bug: GPU_TRACE=1 prints the stack trace too).
+    /// </summary>
+    public static int Guard(TextWriter stderr, Func<int> body)
+    {
+        try { return body(); }
         catch (UserError e)
         {
-            stderr.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {e.Message.Replace('\n', ' ')}");
             return e.ExitCode;
         }
         catch (Exception e)
@@ -78,6 +88,39 @@ public static class Program
             if (Environment.GetEnvironmentVariable("GPU_TRACE") == "1") stderr.WriteLine(e);
             return 1;
         }
+    }
+
+    /// <summary>
+    /// How the user can run this program again from the folder they are in: "gpu" when a gpu on the PATH is
+    /// this program (or when it runs inside another host, such as the tests), else the path of this program
+    /// ("src/Gpu.Cli/bin/Release/net10.0/gpu", what 'dotnet run' builds), or "dotnet PATH/gpu.dll".
+    /// </summary>
+    public static string Command
+    {
+        get
+        {
+            string? self = Environment.ProcessPath;
+            if (self != null && Path.GetFileNameWithoutExtension(self) == "gpu")
+                return OnPath("gpu") is string found && SameFile(found, self) ? "gpu" : Shown(self);
+            string? entry = System.Reflection.Assembly.GetEntryAssembly()?.Location;
+            return !string.IsNullOrEmpty(entry) && Path.GetFileNameWithoutExtension(entry) == "gpu" ? $"dotnet {Shown(entry)}" : "gpu";
+        }
+    }
+
+    static string? OnPath(string name) => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+        .Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
+
+    static bool SameFile(string a, string b)
+    {
+        static string Real(string p) => new FileInfo(p).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(p);
+        try { return Real(a) == Real(b); } catch (IOException) { return false; }
+    }
+
+    /// <summary>A path as short as it can be typed from the working folder: relative below it, else absolute.</summary>
+    static string Shown(string path)
+    {
+        string relative = Path.GetRelativePath(Environment.CurrentDirectory, path);
+        return relative.StartsWith("..") || Path.IsPathRooted(relative) ? path : relative.Contains('/') ? relative : "./" + relative;
     }
 
     const string Verbs = "train, eval, predict, weights, search, gradcheck, landscape, devices, check";

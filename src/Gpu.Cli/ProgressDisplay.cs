@@ -66,8 +66,11 @@ public sealed class PlainProgress(TextWriter stdout, int batchSize, TimeSpan int
         if (now - last < interval || p.Step == p.StepsPerEpoch) return;   // the epoch line follows at epoch end anyway
         last = now;
         double stepsPerSecond = (p.GlobalStep - firstStep) / now.TotalSeconds;
-        stdout.WriteLine($"  epoch {p.Epoch}/{p.Epochs} step {p.Step}/{p.StepsPerEpoch} ({100.0 * p.GlobalStep / p.TotalSteps:F0}%), " +
-            $"{stepsPerSecond * batchSize:N0} samples/s, {Duration((p.TotalSteps - p.GlobalStep) / stepsPerSecond)} left");
+        // progress within the epoch and over the run, each named: "epoch 2/10, step 90/422 (21%); run 12% done; ..."
+        double rate = stepsPerSecond * batchSize;
+        stdout.WriteLine($"  epoch {p.Epoch}/{p.Epochs}, step {p.Step}/{p.StepsPerEpoch} ({100.0 * p.Step / p.StepsPerEpoch:F0}%); " +
+            $"run {100.0 * p.GlobalStep / p.TotalSteps:F0}% done; {(rate >= 100_000 ? $"{rate / 1000:F0}k" : $"{rate:N0}")} samples/s; " +
+            $"{Duration((p.TotalSteps - p.GlobalStep) / stepsPerSecond)} left");
     }
 }
 
@@ -101,6 +104,6 @@ public sealed class LiveProgress(int batchSize) : ProgressDisplay
         task.MaxValue = p.TotalSteps;
         task.Value = p.GlobalStep;
         if (p.Step == 1 || p.Step % 16 == 0 || p.Step == p.StepsPerEpoch)
-            task.Description = Markup.Escape($"epoch {p.Epoch}/{p.Epochs} {rate:N0} samples/s");
+            task.Description = Markup.Escape($"epoch {p.Epoch}/{p.Epochs}, step {p.Step}/{p.StepsPerEpoch}, {rate:N0} samples/s; run");   // the bar and percentage that follow are the run's
     }
 }

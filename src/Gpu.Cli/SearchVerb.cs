@@ -38,13 +38,15 @@ public sealed class SearchVerb : SettingsVerb
         var grid = SearchGrid.Build(shared, file, Settings.Choices);
         if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0");
 
-        var data = DataSource.Load(Data);
+        using var folder = RunFolder.Take(Output, "gpu search");   // one writer per folder
+        var source = DataSource.OfFolder(Data);
+        var data = source.Load();
         if (Limit > 0) data = data with { Train = data.Train.Take(Limit) };
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");
         stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({shared.ValFraction * 100:0.#}% held out to score the trials), {data.Test.Count:N0} test images");
         stdout.WriteLine($"grid: {grid.Summary()} = {grid.Trials.Count} trial{(grid.Trials.Count == 1 ? "" : "s")}");
-        var search = GridSearch.Open(Output, grid, data, Path.GetFullPath(data.Folder), Limit);
+        var search = GridSearch.Open(Output, grid, data, source, Limit);
         if (search.Skipped > 0)
             stdout.WriteLine($"{Path.Combine(Output, GridSearch.CsvName)} holds {search.Skipped} of the {grid.Trials.Count} trials already: skipping them, {grid.Trials.Count - search.Skipped} to run");
 

@@ -73,8 +73,9 @@ public sealed class SettingFlags
         {
             var (name, inline) = Split(args[i]);
             if (!flags.TryGetValue(name, out var flag)) { rest.Add(args[i]); continue; }
-            string text = inline ?? (i + 1 < args.Count && !IsFlag(args[i + 1]) ? args[++i]
-                : throw new UserError($"{name} needs a value (e.g. {name} {flag.Setting.DefaultText}); see 'gpu {VerbHelp.Name(verb)} --help'"));
+            string text = inline is { Length: > 0 } ? inline
+                : inline == null && i + 1 < args.Count && !IsFlag(args[i + 1]) ? args[++i]
+                : throw new UserError($"{name} needs a value (e.g. {name} {flag.Setting.DefaultText}); see 'gpu {VerbHelp.Name(verb)} --help'");
             if (!seen.Add(name)) throw new UserError($"option '{name}' given more than once");
             if (flag.Choices) taken.choices[flag.Setting.Flag] = text;
             else taken.values.Add((flag.Setting, flag.Setting.Parse(text, where: null)));
@@ -84,14 +85,18 @@ public sealed class SettingFlags
 
     /// <summary>
     /// Refuses an option of CommandLineParser's (a verb property with [Option]) given without a value:
-    /// at the end of the line or followed by another flag, which CommandLineParser would silently ignore.
+    /// at the end of the line, followed by another flag, or as "--name=", which CommandLineParser would
+    /// silently ignore or report without naming the option.
     /// </summary>
     public static void CheckValuesGiven(Type verb, IReadOnlyList<string> args)
     {
         var options = VerbHelp.Options(verb).Where(o => o.Property.PropertyType != typeof(bool)).Select(o => "--" + o.Attribute.LongName).ToHashSet();
         for (int i = 0; i < args.Count; i++)
-            if (options.Contains(args[i]) && (i + 1 == args.Count || IsFlag(args[i + 1])))
-                throw new UserError($"{args[i]} needs a value; see 'gpu {VerbHelp.Name(verb)} --help'");
+        {
+            var (name, inline) = Split(args[i]);
+            if (options.Contains(name) && (inline == "" || inline == null && (i + 1 == args.Count || IsFlag(args[i + 1]))))
+                throw new UserError($"{name} needs a value; see 'gpu {VerbHelp.Name(verb)} --help'");
+        }
     }
 
     static (string Name, string? Value) Split(string arg)

@@ -31,96 +31,128 @@ public sealed class TrainVerb : TrainingRunOptions
     [Option("config", HelpText = "YAML experiment file (like config_exp.yaml): a Train: section (batch_size, learning_rate, reg, epochs, momentum, and any other option under its flag's name) and a Model: section (hidden_size: widths, activation, ...). Flags given on the command line override it.")]
     public string? Config { get; set; }
 
-    [Option("resume", HelpText = "Continue the run whose --output folder (or checkpoint folder) is DIR, with its settings; only --epochs and --device may be given too.")]
+    [Option("resume", HelpText = "Continue the run whose --output folder (or checkpoint folder) is DIR, with its settings; only --epochs, --device and the data (--data or the file flags, when it moved: it must be the same data) may be given too.")]
     public string? Resume { get; set; }
 
-    /// <summary>Flags that may accompany --resume: the rest come from the checkpoint.</summary>
-    static readonly string[] ResumeOverrides = ["--resume", "--epochs", "--device"];
+    [Option("overwrite", HelpText = "Start afresh in an --output folder that holds an earlier run: its checkpoint, model, history and curves are removed once the new run has its data and device. Without it such a folder is refused.")]
+    public bool Overwrite { get; set; }
+
+    /// <summary>Flags that say where the data is.</summary>
+    static readonly string[] DataFlags = ["--data", "--train-images", "--train-labels", "--test-images", "--test-labels"];
+
+    /// <summary>Flags that may accompany --resume: the rest come from the checkpoint (declared after <see cref="DataFlags"/>, which it uses).</summary>
+    static readonly string[] ResumeOverrides = ["--resume", "--epochs", "--device", .. DataFlags];
 
     public int Execute(TextWriter stdout, TextWriter stderr, string[]? args = null, CancellationToken stop = default, bool terminal = false)
     {
         var given = (args ?? []).Where(a => a.StartsWith("--")).Select(a => a.Split('=')[0]).ToHashSet();
+        string cmd = Program.Command;
+        if (Overwrite && Resume != null) throw new UserError("--overwrite starts a run afresh; it cannot be combined with --resume");
+        if (Overwrite && Output == null) throw new UserError("--overwrite needs --output DIR: it replaces the run in that folder");
         TrainOptions options;
-        string dataFolder;
+        DataSource source;
         int limit;
-        string? outDir;
+        string? outDir = null;
         CheckpointRun? resumedRun = null;
         TrainState? resume = null;
+        PreviousRun? replaced = null;
+        TrainOptions? fresh = null;
+        if (Resume == null)   // settings first: bad input creates no output folder
+        {
+            fresh = new TrainOptions();
+            if (Config != null) fresh = ExperimentConfig.Read(Config, grid: false).ApplyTo(fresh, given.Contains);
+            fresh = Settings.ApplyTo(fresh);
+            fresh.Validate();
+            if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0");
+        }
+        using var folder = Resume != null ? TakeResumeFolder(out outDir) : Output != null ? RunFolder.Take(Output, "gpu train") : null;
         if (Resume != null)
         {
             var extra = given.Except(ResumeOverrides).FirstOrDefault();
             if (extra != null)
-                throw new UserError($"{extra} cannot be changed when resuming: --resume takes its settings from the checkpoint; only --epochs and --device may be given");
-            (resumedRun, resume) = Checkpoint.Read(Resume);
+                throw new UserError($"{extra} cannot be changed when resuming: --resume takes its settings from the checkpoint; only --epochs, --device and the data's location may be given");
+            var loaded = Checkpoint.Read(Resume);
+            if (loaded.Damaged != null)
+            {
+                string aside = Checkpoint.SetAsideDamaged(outDir!);
+                stdout.WriteLine($"note: {loaded.Damaged.Replace("; resume from another checkpoint or start again", "")}; resuming from the older complete checkpoint " +
+                    $"(epoch {loaded.State.EpochsDone}{(loaded.State.MidEpoch ? $", step {loaded.State.StepInEpoch}" : "")}) instead, and moved the damaged one to {aside}");
+            }
+            (resumedRun, resume) = loaded;
             options = Settings.Given("epochs") ? resumedRun.Options with { Epochs = TrainOptions().Epochs } : resumedRun.Options;
             if (resume.EpochsDone >= options.Epochs)
                 throw new UserError($"the run in {Resume} has done {resume.EpochsDone} of {options.Epochs} epochs; give --epochs N with N > {resume.EpochsDone} to train further");
-            dataFolder = resumedRun.DataFolder;
+            source = DataFlags.Any(given.Contains) ? GivenData() : resumedRun.Data;
+            if (!DataFlags.Any(given.Contains) && source.Missing() is { } gone)
+                throw new UserError($"the data this run trained on is not there any more: {gone.Given} (at {gone.Resolved} when it trained); " +
+                    "give --data DIR (or --train-images ... as it was given) where the same data is now, to resume");
             limit = resumedRun.Limit;
-            outDir = AtomicFile.EnsureFolder(File.Exists(Path.Combine(Resume, "state.json")) ? Path.GetDirectoryName(Path.GetFullPath(Resume))! : Resume);
         }
         else
         {
-            options = new TrainOptions();
-            if (Config != null) options = ExperimentConfig.Read(Config, grid: false).ApplyTo(options, given.Contains);
-            options = Settings.ApplyTo(options);
-            dataFolder = TrainImages != null || TestImages != null
-                ? DataSource.Files(TrainImages ?? throw new UserError("--test-images needs --train-images too"), TrainLabels,
-                    TestImages ?? throw new UserError("--train-images needs --test-images too"), TestLabels)
-                : Data;
+            options = fresh!;
+            source = GivenData();
             limit = Limit;
-            outDir = null;
+            if (folder != null)
+            {
+                outDir = folder.Folder;
+                replaced = folder.Previous();
+                if (replaced != null && !Overwrite)
+                    throw new UserError(replaced.Resumable
+                        ? $"{Output} holds {replaced.Description}; resume it with: {cmd} train --resume {Output}, or pass --overwrite to start again there"
+                        : $"{Output} holds {replaced.Description}; choose another --output folder, extend it with --resume {Output} --epochs N, or pass --overwrite to replace it");
+            }
         }
         options.Validate();
         if (limit < 0) throw new UserError($"--limit {limit}: give a whole number >= 0");
-        if (Resume == null && Output != null) outDir = AtomicFile.EnsureFolder(Output);
 
-        var data = DataSource.Load(dataFolder);
+        var data = source.Load();
         if (limit > 0) data = data with { Train = data.Train.Take(limit) };
-        if (resumedRun != null)
-        {
-            if (data.Train.Features != resumedRun.Sizes[0] || data.Train.Classes != resumedRun.Sizes[^1])
-                throw new UserError($"the checkpoint in {Resume} was trained on {resumedRun.Sizes[0]} inputs and {resumedRun.Sizes[^1]} classes, " +
-                    $"but {data.Folder} has {data.Train.Features} inputs and {data.Train.Classes} classes; use the data it was trained on");
-            if (data.Train.Count != resumedRun.TrainImages)
-                throw new UserError($"the checkpoint in {Resume} was trained on {resumedRun.TrainImages:N0} images, but {data.Folder} now gives {data.Train.Count:N0}: the data changed");
-        }
+        var fingerprint = DataFingerprint.Of(data);
+        if (resumedRun != null) CheckSameData(resumedRun, data, fingerprint, DataFlags.Any(given.Contains));
         using var device = OpenDevice(resumedRun, given.Contains("--device"), stdout);
         var spec = MlpSpec.FromHidden(data.Train.Features, options.Hidden, data.Train.Classes, options.Activation, options.Loss);
         stdout.WriteLine($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters)");
+        int trainImages = options.ValFraction > 0 ? data.Train.Count - (int)Math.Round(options.ValFraction * data.Train.Count) : data.Train.Count;
+        if (options.BatchSize > trainImages && trainImages > 0)
+        {
+            stdout.WriteLine($"note: --batch-size {options.BatchSize} is more than the {trainImages:N0} training images; using {trainImages:N0} (one step per epoch)");
+            options = options with { BatchSize = trainImages };
+        }
         stdout.WriteLine($"training: {Describe(options)}");
         options = options with { DataPath = Trainer.ChooseDataPath(options.DataPath, device, data) };
         stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({options.ValFraction * 100:0.#}% held out for validation), " +
             $"{data.Test.Count:N0} test images; {Words.Name(options.DataPath)} data path");
+        string title = RunFiles.CurvesTitle(spec, data, options);
         if (resume != null)
         {
             stdout.WriteLine($"resuming {Path.Combine(outDir!, Checkpoint.FolderName)}: {resume.EpochsDone} epochs and {resume.StepInEpoch} steps done, " +
                 $"continuing to epoch {options.Epochs}");
             if (options.Epochs != resumedRun!.Options.Epochs && options.Schedule == LrSchedule.Cosine)
                 stdout.WriteLine($"note: the cosine schedule now spans {options.Epochs} epochs instead of {resumedRun.Options.Epochs}");
+            RunFiles.WriteHistory(outDir!, resume.History, title);   // history.csv holds exactly the checkpoint's epochs, never more
+        }
+        if (replaced != null)
+        {
+            folder!.ClearRun();   // only now, with the data read and the device open: a refused start loses nothing
+            stdout.WriteLine($"--overwrite: removed {replaced.Description} from {Output}");
         }
 
-        var run = new CheckpointRun(spec.Sizes, options, Path.GetFullPath(data.Folder), limit, data.Train.Count, $"{device.Id} ({device.Name})");
+        var run = new CheckpointRun(spec.Sizes, options, source, limit, data.Train.Count, $"{device.Id} ({device.Name})", fingerprint);
         var display = ProgressDisplay.For(stdout, terminal, options.BatchSize);
-        var history = new List<EpochStats>(resume?.History ?? []);
         var control = new TrainControl
         {
             Resume = resume,
             Stop = stop,
             OnStep = display.Step,
-            OnCheckpoint = outDir == null ? null : state => Checkpoint.Write(outDir, run, state),
+            OnCheckpoint = outDir == null ? null : state => SaveCheckpoint(outDir, run, state, title, cmd),
             FaultAdvice = outDir == null ? "no checkpoint (no --output); retry with --device cpu"
-                : $"resume from the last checkpoint with --resume {outDir} --device cpu",
+                : $"resume from the last checkpoint with: {cmd} train --resume {outDir} --device cpu",
         };
         TrainResult result;
         try
         {
-            result = display.Run(() => Trainer.Run(device, data, options, e =>
-            {
-                history.Add(e);
-                display.Line(RunFiles.EpochLine(e, options.Epochs));
-                if (outDir != null) RunFiles.WriteHistory(outDir, history, RunFiles.CurvesTitle(spec, data, options));
-            }, control));
+            result = display.Run(() => Trainer.Run(device, data, options, e => display.Line(RunFiles.EpochLine(e, options.Epochs)), control));
         }
         catch (TrainingInterrupted stopped)
         {
@@ -128,7 +160,7 @@ public sealed class TrainVerb : TrainingRunOptions
             string where = s.MidEpoch ? $"epoch {s.EpochsDone + 1}, step {s.StepInEpoch} of {s.StepsPerEpoch}" : $"the end of epoch {s.EpochsDone}";
             stderr.WriteLine(outDir == null
                 ? $"interrupted at {where}; no checkpoint written (give --output DIR to be able to resume)"
-                : $"interrupted at {where}; checkpoint written to {Path.Combine(outDir, Checkpoint.FolderName)}; continue with: gpu train --resume {outDir}");
+                : $"interrupted at {where}; checkpoint written to {Path.Combine(outDir, Checkpoint.FolderName)}; continue with: {cmd} train --resume {outDir}");
             return 130;
         }
         if (result.StoppedEarlyAtBestEpoch is int bestEpoch)
@@ -137,10 +169,60 @@ public sealed class TrainVerb : TrainingRunOptions
             $"{result.TrainCount:N0} train / {result.ValCount:N0} validation images, {result.Seconds:F1} s in all");
         if (outDir != null)
         {
-            RunFiles.WriteModel(outDir, device, data, dataFolder, limit, options, result);
+            RunFiles.WriteModel(outDir, device, data, source, limit, options, result);
             stdout.WriteLine($"wrote {Path.Combine(outDir, SavedModel.NpyName)}, {SavedModel.JsonName}, {RunFiles.HistoryName}, {RunFiles.CurvesName} and {Checkpoint.FolderName}/ in {outDir}");
         }
         return 0;
+    }
+
+    /// <summary>The output folder of --resume (DIR, or the folder above when DIR is the checkpoint folder itself), taken for this run.</summary>
+    RunFolder TakeResumeFolder(out string? outDir)
+    {
+        if (!Directory.Exists(Resume)) throw new UserError($"--resume {Resume}: folder not found; give the --output folder of an earlier run");
+        bool checkpointItself = File.Exists(Path.Combine(Resume!, "state.json"));
+        outDir = checkpointItself ? Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Resume!)))! : Resume!;
+        if (!checkpointItself && !Checkpoint.Exists(outDir))
+            throw new UserError($"--resume {Resume}: no checkpoint there (no {Checkpoint.FolderName}/state.json); give the --output folder of an earlier run");
+        var taken = RunFolder.Take(outDir, "gpu train --resume");
+        outDir = taken.Folder;
+        return taken;
+    }
+
+    /// <summary>The data the flags name: explicit files, or the --data folder.</summary>
+    DataSource GivenData() => TrainImages != null || TestImages != null || TrainLabels != null || TestLabels != null
+        ? DataSource.OfFiles(TrainImages ?? throw new UserError("--test-images needs --train-images too"), TrainLabels,
+            TestImages ?? throw new UserError("--train-images needs --test-images too"), TestLabels)
+        : DataSource.OfFolder(Data);
+
+    /// <summary>A resumed run continues only on the data it trained on: same inputs, classes and images, and, where the checkpoint has one, the same fingerprint.</summary>
+    void CheckSameData(CheckpointRun run, DataPair data, DataFingerprint now, bool moved)
+    {
+        if (data.Train.Features != run.Sizes[0] || data.Train.Classes != run.Sizes[^1])
+            throw new UserError($"the checkpoint in {Resume} was trained on {run.Sizes[0]} inputs and {run.Sizes[^1]} classes, " +
+                $"but {data.Folder} has {data.Train.Features} inputs and {data.Train.Classes} classes; use the data it was trained on");
+        if (data.Train.Count != run.TrainImages)
+            throw new UserError($"the checkpoint in {Resume} was trained on {run.TrainImages:N0} images, but {data.Folder} now gives {data.Train.Count:N0}: the data changed");
+        if (run.Fingerprint == null)
+        {
+            if (moved) throw new UserError($"the checkpoint in {Resume} was written by an earlier version that kept no fingerprint of its data, so data elsewhere cannot be checked against it; " +
+                $"resume without --data (it trained on {run.Data.Describe()})");
+            return;
+        }
+        if (now != run.Fingerprint)
+            throw new UserError($"{data.Folder} is not the data the run in {Resume} trained on: it holds {now.Describe()}, the checkpoint's data {run.Fingerprint.Describe()}; " +
+                "give the data it was trained on");
+    }
+
+    /// <summary>The end-of-epoch (or interrupt) checkpoint, then history.csv and curves.png from the checkpoint's own history, so the history never runs ahead of it.</summary>
+    static void SaveCheckpoint(string outDir, CheckpointRun run, TrainState state, string title, string cmd)
+    {
+        try { Checkpoint.Write(outDir, run, state); }
+        catch (UserError e)
+        {
+            throw new UserError($"{e.Message}; free space or fix the folder, then " +
+                (Checkpoint.Exists(outDir) ? $"continue with: {cmd} train --resume {outDir}" : $"start again"));
+        }
+        RunFiles.WriteHistory(outDir, state.History, title);
     }
 
     /// <summary>

@@ -26,26 +26,53 @@ public static class VerbHelp
                 if (p.GetCustomAttribute<OptionAttribute>() is { } a) yield return (p, a);
     }
 
-    /// <summary>The help text: <paramref name="heading"/>, "gpu VERB: what it does", a blank line, then one entry per option.</summary>
+    /// <summary>The flags most runs set, listed first (in this order) by every verb that has them.</summary>
+    public static readonly string[] CommonFlags = ["--epochs", "--lr", "--layers", "--output"];
+
+    /// <summary>What a verb prints, where its one-sentence description does not already say it.</summary>
+    static readonly Dictionary<string, string> Prints = new()
+    {
+        ["devices"] = "Prints one row per device (id, kind, usable or not, memory, name and what its driver reports, or why it is refused), then the device --device auto picks and why.",
+        ["check"] = "Prints the device's profile (kernel family, tile, layout, memory), then one line per kernel case with its relative error and pass or FAIL; exit code 4 if any fails.",
+    };
+
+    /// <summary>
+    /// The help text: <paramref name="heading"/>, "gpu VERB: what it does" (and what it prints), a usage line,
+    /// a blank line, then one entry per option, the <see cref="CommonFlags"/> first, defaults in the words
+    /// the flags take (cosine, softmax-ce).
+    /// </summary>
     public static string Render(Type verb, string heading)
     {
-        var entries = new List<(string Name, string Text)>();
+        var entries = new List<(string Name, string Text, string Value, bool Required)>();
         foreach (var f in SettingFlags.Of(verb))
-            entries.Add((f.Name, $"(Default: {f.Setting.DefaultText}) {f.Help}"));
-        foreach (var (_, a) in Options(verb))
+            entries.Add((f.Name, $"(Default: {f.Setting.DefaultText}) {f.Help}", Metavar(f.Setting.Flag, Name(verb)), false));
+        foreach (var (p, a) in Options(verb))
         {
-            string text = (a.Required ? "Required. " : "") + (a.Default is { } d ? $"(Default: {Convert.ToString(d, CultureInfo.InvariantCulture)}) " : "") + a.HelpText;
-            entries.Add(("--" + a.LongName, text));
+            string text = (a.Required ? "Required. " : "") + (a.Default is { } d ? $"(Default: {Shown(d)}) " : "") + a.HelpText;
+            entries.Add(("--" + a.LongName, text, p.PropertyType == typeof(bool) ? "" : Metavar(a.LongName, Name(verb)), a.Required));
         }
-        entries.Add(("--help", "Display this help screen."));
-        entries.Add(("--version", "Display version information."));
+        entries = [.. entries.OrderBy(e => Array.IndexOf(CommonFlags, e.Name) is var i && i >= 0 ? i : CommonFlags.Length)];   // stable: the rest keep their order
+        entries.Add(("--help", "Display this help screen.", "", false));
+        entries.Add(("--version", "Display version information.", "", false));
 
         int column = entries.Max(e => e.Name.Length) + 6;
         var sb = new StringBuilder(heading).Append('\n');
-        if (verb.GetCustomAttribute<VerbAttribute>() is { } v)   // a verb's own help says what it does
-            foreach (var line in Wrap($"gpu {v.Name}: {v.HelpText}", Width)) sb.Append(line).Append('\n');
+        if (verb.GetCustomAttribute<VerbAttribute>() is { } v)   // a verb's own help says what it does, then how to call it
+        {
+            string what = $"gpu {v.Name}: {v.HelpText}" + (Prints.TryGetValue(v.Name, out var prints) ? " " + prints : "");
+            foreach (var line in Wrap(what, Width)) sb.Append(line).Append('\n');
+            var usage = new StringBuilder($"usage: gpu {v.Name}");
+            foreach (var e in entries.Where(e => e.Required)) usage.Append($" {e.Name} {e.Value}");
+            foreach (var e in entries.Where(e => !e.Required && CommonFlags.Contains(e.Name))) usage.Append($" [{e.Name} {e.Value}]");
+            if (entries.Any(e => !e.Required && !CommonFlags.Contains(e.Name) && e.Name is not ("--help" or "--version"))) usage.Append(" [options]");
+            sb.Append('\n');
+            var first = Wrap(usage.ToString(), Width)[0];   // the first line at full width, the rest indented under it
+            sb.Append(first).Append('\n');
+            if (usage.Length > first.Length)
+                foreach (var line in Wrap(usage.ToString()[first.Length..], Width - 6)) sb.Append(' ', 6).Append(line).Append('\n');
+        }
         sb.Append('\n');
-        foreach (var (name, text) in entries)
+        foreach (var (name, text, _, _) in entries)
         {
             var lines = Wrap(text, Width - column);
             sb.Append("  ").Append(name.PadRight(column - 2)).Append(lines[0]).Append('\n');
@@ -53,6 +80,23 @@ public static class VerbHelp
         }
         return sb.ToString();
     }
+
+    /// <summary>What an option's value looks like in the usage line: DIR, FILE, N, X, W,W,... or VALUE.</summary>
+    static string Metavar(string flag, string verb) => flag switch
+    {
+        "output" when verb is "predict" => "FILE.csv",
+        "output" when verb is "weights" => "FILE.png",
+        "output" or "resume" or "data" or "model" => "DIR",
+        "input" or "labels" or "config" or "train-images" or "train-labels" or "test-images" or "test-labels" => "FILE",
+        "layers" => "W,W",
+        "device" => "D",
+        "epochs" or "batch-size" or "limit" or "seed" or "grid" or "examples" or "record-every" or "eval-images" or "top" or "count" or "columns" or "patience" => "N",
+        "lr" or "l2" or "momentum" or "beta1" or "beta2" or "dropout" or "threshold" or "val-fraction" => "X",
+        _ => "VALUE",
+    };
+
+    /// <summary>A default as the flag takes it (these options' defaults are numbers and words; setting flags show <see cref="Gpu.Engine.Settings.Hyperparameter.DefaultText"/>, in the setting's words).</summary>
+    static string Shown(object value) => Convert.ToString(value, CultureInfo.InvariantCulture) ?? "";
 
     /// <summary>Words into lines of at most <paramref name="width"/> characters (a longer word gets a line of its own).</summary>
     static List<string> Wrap(string text, int width)

@@ -14,16 +14,27 @@ public sealed record DeviceCase(string Device, OptimizationLevel Level)
     /// <summary>
     /// The CPU accelerator and CUDA, each at O1 and O2, and the first OpenCL device at O2 (an OpenCL CPU
     /// device without generic address space, like POCL, runs ILGPU's kernels at O2 only: see
-    /// Runtime/OpenClRule.cs; DeviceTests checks that O1 is refused there). A device that is not
-    /// present is reported skipped with the reason, except where the environment says it must be there:
-    /// GPU_REQUIRE_OPENCL=1 (set by .ci/run, which installs POCL) turns a missing OpenCL device into a failure.
+    /// Runtime/OpenClRule.cs; DeviceTests checks that O1 is refused there). A missing OpenCL device is
+    /// reported skipped with the reason, except where the environment says it must be there:
+    /// GPU_REQUIRE_OPENCL=1 (set by .ci/run, which installs POCL) turns it into a failure. The CUDA cases
+    /// exist only where a CUDA device is (or GPU_REQUIRE_CUDA=1): elsewhere one test,
+    /// <c>CudaCasesTests</c>, reports them skipped once, with the reason, instead of hundreds of skipped lines.
     /// </summary>
     public static IEnumerable<DeviceCase> All() =>
     [
         new("cpu", OptimizationLevel.O1), new("cpu", OptimizationLevel.O2),
         new("opencl", OptimizationLevel.O2),
-        new("cuda", OptimizationLevel.O1), new("cuda", OptimizationLevel.O2),
+        .. CudaMissing == null || Required("cuda") ? new DeviceCase[] { new("cuda", OptimizationLevel.O1), new("cuda", OptimizationLevel.O2) } : [],
     ];
+
+    /// <summary>Why no CUDA device can be opened here; null when one can.</summary>
+    public static string? CudaMissing => cudaMissing.Value;
+
+    static readonly Lazy<string?> cudaMissing = new(() =>
+    {
+        try { using var d = ComputeDevice.Open("cuda"); return null; }
+        catch (UserError e) { return e.Message; }
+    });
 
     /// <summary>The devices training tests run on: the CPU accelerator and the OpenCL device, at the engine's level (O2).</summary>
     public static IEnumerable<DeviceCase> Trainers() => [new("cpu", OptimizationLevel.O2), new("opencl", OptimizationLevel.O2)];
@@ -152,5 +163,38 @@ public static class TestFiles
         for (int i = 0; i < d.Count; i++)
             sb.AppendLine((labels ? d.Labels[i] + "," : "") + string.Join(",", d.Pixels.Skip(i * d.Features).Take(d.Features)));
         return sb.ToString();
+    }
+}
+
+/// <summary>Small IDX data folders of random images, as users' data folders hold them (gzip-compressed).</summary>
+public static class SyntheticData
+{
+    /// <summary>An IDX file of unsigned bytes with the given dimensions.</summary>
+    public static byte[] Idx(int[] dims, byte[] data)
+    {
+        var h = new List<byte> { 0, 0, 0x08, (byte)dims.Length };
+        foreach (var d in dims) h.AddRange([(byte)(d >> 24), (byte)(d >> 16), (byte)(d >> 8), (byte)d]);
+        return [.. h, .. data];
+    }
+
+    public static void Gz(string path, byte[] bytes)
+    {
+        using var f = File.Create(path);
+        using var z = new System.IO.Compression.GZipStream(f, System.IO.Compression.CompressionLevel.Fastest);
+        z.Write(bytes);
+    }
+
+    /// <summary>A folder of the four IDX files: random pixels from <paramref name="seed"/>, labels i % 10.</summary>
+    public static string Folder(string folder, int features = 784, int train = 300, int test = 100, int seed = 5)
+    {
+        Directory.CreateDirectory(folder);
+        var r = new Random(seed);
+        byte[] Pixels(int n) { var p = new byte[n * features]; r.NextBytes(p); return p; }
+        byte[] Labels(int n) => Enumerable.Range(0, n).Select(i => (byte)(i % 10)).ToArray();
+        Gz(Path.Combine(folder, "train-images-idx3-ubyte.gz"), Idx([train, features], Pixels(train)));
+        Gz(Path.Combine(folder, "train-labels-idx1-ubyte.gz"), Idx([train], Labels(train)));
+        Gz(Path.Combine(folder, "t10k-images-idx3-ubyte.gz"), Idx([test, features], Pixels(test)));
+        Gz(Path.Combine(folder, "t10k-labels-idx1-ubyte.gz"), Idx([test], Labels(test)));
+        return folder;
     }
 }

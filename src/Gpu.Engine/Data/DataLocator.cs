@@ -1,16 +1,23 @@
 namespace Gpu.Engine.Data;
 
-/// <summary>Finds a data folder given relative to the repository when the program runs from elsewhere.</summary>
+/// <summary>
+/// Finds a data path given relative to the working folder, or, when the program runs from elsewhere, relative
+/// to a folder above the program (the repository root, for the data that ships in data/).
+/// </summary>
 public static class DataLocator
 {
-    public static string Resolve(string folder)
+    /// <summary>A folder, as given when it exists or is absolute, else under a folder above the program, else as given.</summary>
+    public static string Resolve(string folder) => Resolve(folder, Directory.Exists);
+
+    /// <summary>A path for which <paramref name="exists"/> holds, found as <see cref="Resolve(string)"/> finds folders.</summary>
+    public static string Resolve(string path, Func<string, bool> exists)
     {
-        if (Directory.Exists(folder) || Path.IsPathRooted(folder)) return folder;
+        if (exists(path) || Path.IsPathRooted(path)) return path;
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
         {
-            var candidate = Path.Combine(dir.FullName, folder);
-            if (Directory.Exists(candidate)) return candidate;
+            var candidate = Path.Combine(dir.FullName, path);
+            if (exists(candidate)) return candidate;
         }
-        return folder;
+        return path;
     }
 }

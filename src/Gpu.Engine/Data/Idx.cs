@@ -46,6 +46,8 @@ public static class Idx
             if (d == 0 && dims[d] == 0) throw new UserError($"{path}: the file holds no items (an empty dataset)");
             if (dims[d] <= 0) throw new UserError($"{path}: IDX dimension {d} is {dims[d]}; expected a positive size");
             count *= dims[d];
+            if (count > raw.Length - header)   // checked as it grows, so four large sizes cannot overflow
+                throw new UserError($"{path}: truncated or corrupt IDX file: its header's sizes ({string.Join(" x ", dims[..(d + 1)])}{(d + 1 < ndims ? " x ..." : "")}) promise more values than its {raw.Length - header} bytes of data; re-download or re-copy it");
         }
         if (raw.Length - header != count)
             throw new UserError($"{path}: IDX header promises {count} values ({string.Join(" x ", dims)}) but the file holds {raw.Length - header}: truncated or corrupt");
@@ -79,13 +81,18 @@ public static class Idx
     /// Loads a folder holding train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
     /// t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz].
     /// </summary>
-    public static DataPair ReadFolder(string folder)
+    /// <paramref name="shown"/> is the folder as the user gave it (the pair's <see cref="DataPair.Folder"/>).
+    public static DataPair ReadFolder(string folder, string? shown = null)
     {
+        shown ??= folder;
+        if (File.Exists(folder))
+            throw new UserError($"--data {shown} is a file; --data takes a folder holding the training and test files (IDX, .npy or .csv); " +
+                "for single files give --train-images and --test-images (with --train-labels and --test-labels unless they are .csv)");
         if (!Directory.Exists(folder))
-            throw new UserError($"data folder '{folder}' not found; pass --data DIR with the four IDX files (see data/README.md)");
+            throw new UserError($"data folder '{shown}' not found; pass --data DIR with the four IDX files (see data/README.md)");
         if (!Directory.GetFiles(folder).Any(f => Path.GetFileName(f).Contains("idx", StringComparison.OrdinalIgnoreCase))
             && TableData.TryReadFolder(folder) is DataPair table)
-            return table;   // a folder of .npy or .csv files
+            return table with { Folder = shown };   // a folder of .npy or .csv files
         string Find(string stem)
         {
             foreach (var candidate in new[] { stem + ".gz", stem, stem.Replace("-idx", ".idx") + ".gz", stem.Replace("-idx", ".idx") })
@@ -99,6 +106,6 @@ public static class Idx
         var test = ReadPair(Find("t10k-images-idx3-ubyte"), Find("t10k-labels-idx1-ubyte"), Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')) + "/test");
         if (train.Features != test.Features)
             throw new UserError($"train images have {train.Features} features but test images have {test.Features}");
-        return new DataPair(train, test, folder);
+        return new DataPair(train, test, shown);
     }
 }

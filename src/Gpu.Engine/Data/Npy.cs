@@ -44,8 +44,9 @@ public static class Npy
         if (!Regex.IsMatch(header, @"'fortran_order':\s*False")) throw new UserError($"{name}: .npy array in Fortran order; expected C order");
         var shape = Regex.Match(header, @"'shape':\s*\((\d+),\)");
         if (!shape.Success) throw new UserError($"{name}: .npy array is not one-dimensional (header {header.Trim()})");
-        long count = long.Parse(shape.Groups[1].Value);
         long dataBytes = bytes.Length - 10 - headerLength;
+        if (!long.TryParse(shape.Groups[1].Value, out long count) || count > dataBytes / 4)
+            throw new UserError($"{name}: .npy header promises {shape.Groups[1].Value} float32 values but the file holds {dataBytes} bytes of data: truncated or corrupt");
         if (dataBytes != 4 * count) throw new UserError($"{name}: .npy header promises {count} float32 values but the file holds {dataBytes} bytes of data");
         var values = new float[count];
         int start = 10 + headerLength;
@@ -74,9 +75,11 @@ public static class Npy
         int major = bytes[6];
         if (major is < 1 or > 3) throw new UserError($"{path}: .npy format version {major}.{bytes[7]}; expected 1.0 to 3.0");
         int lengthBytes = major == 1 ? 2 : 4;
+        if (bytes.Length < 8 + lengthBytes) throw new UserError($"{path}: truncated .npy header");
         long headerLength = major == 1 ? BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(8)) : BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8));
+        if (bytes.Length < 8 + lengthBytes + headerLength)
+            throw new UserError($"{path}: corrupt or truncated .npy header (it claims {headerLength:N0} bytes; the file holds {bytes.Length:N0})");
         int start = 8 + lengthBytes + (int)headerLength;
-        if (bytes.Length < start) throw new UserError($"{path}: truncated .npy header");
         string header = Encoding.Latin1.GetString(bytes, 8 + lengthBytes, (int)headerLength);
         var descr = Regex.Match(header, @"'descr':\s*'([<>|=])([biuf])(\d+)'");
         if (!descr.Success) throw new UserError($"{path}: unsupported .npy data type (header {header.Trim()}); use integers or floats");
@@ -90,7 +93,10 @@ public static class Npy
         if (!shapeText.Success) throw new UserError($"{path}: .npy header has no shape");
         int[] shape = shapeText.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(t => int.TryParse(t, out int v) && v >= 0 ? v : throw new UserError($"{path}: bad .npy shape ({shapeText.Groups[1].Value})")).ToArray();
-        long count = shape.Aggregate(1L, (a, b) => a * b);
+        long count = 1;
+        foreach (int d in shape)   // checked as it grows, so no product of sizes can overflow
+            if ((count *= d) > bytes.Length)
+                throw new UserError($"{path}: .npy header promises {string.Join(" x ", shape)} values but the file holds {bytes.Length - start} bytes: truncated or corrupt");
         if (bytes.Length - start != count * size)
             throw new UserError($"{path}: .npy header promises {count} values of {size} bytes ({string.Join(" x ", shape)}) but the file holds {bytes.Length - start} bytes: truncated or corrupt");
         var values = new double[count];

@@ -109,7 +109,8 @@ public static class TableData
         var labels = new List<int>();
         var values = new List<double>();
         int features = -1;
-        bool? labelled = pixelsPerImage == null ? true : null;
+        bool? labelledHint = pixelsPerImage == null ? true : null;   // from the header, until the first data row decides
+        bool labelled = false;
         bool sawFloat = false;
         int lineNo = 0;
         foreach (var raw in File.ReadLines(path))
@@ -120,22 +121,22 @@ public static class TableData
             var fields = line.Split(',');
             if (lineNo == 1 && !double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out _))   // a header
             {
-                if (fields[0].Trim().Trim('"').Equals("label", StringComparison.OrdinalIgnoreCase)) labelled = true;
+                if (fields[0].Trim().Trim('"').Equals("label", StringComparison.OrdinalIgnoreCase)) labelledHint = true;
                 continue;
             }
             if (features < 0)
             {
-                labelled ??= fields.Length == pixelsPerImage + 1;
-                features = fields.Length - (labelled.Value ? 1 : 0);
+                labelled = labelledHint ?? fields.Length == pixelsPerImage + 1;
+                features = fields.Length - (labelled ? 1 : 0);
                 if (features < 1) throw new UserError($"{path}:{lineNo}: expected rows label,pixel0,pixel1,...; found one column");
                 if (pixelsPerImage is int want && features != want)
-                    throw new UserError($"{path}:{lineNo}: rows of {fields.Length} values give {features} pixels{(labelled.Value ? " after the label" : "")}, " +
+                    throw new UserError($"{path}:{lineNo}: rows of {fields.Length} values give {features} pixels{(labelled ? " after the label" : "")}, " +
                         $"but the model takes {want} pixels per image; give rows of {want} pixels, optionally after a label column");
             }
-            else if (fields.Length - (labelled.Value ? 1 : 0) != features)
-                throw new UserError($"{path}:{lineNo}: {fields.Length - (labelled.Value ? 1 : 0)} pixels where earlier rows have {features}");
+            else if (fields.Length - (labelled ? 1 : 0) != features)
+                throw new UserError($"{path}:{lineNo}: {fields.Length - (labelled ? 1 : 0)} pixels where earlier rows have {features}");
             int first = 0;
-            if (labelled.Value)
+            if (labelled)
             {
                 if (!double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double label))
                     throw new UserError($"{path}:{lineNo}: label '{fields[0]}' is not a number");
@@ -152,7 +153,7 @@ public static class TableData
             }
         }
         if (features < 0) throw new UserError($"{path}: the dataset is empty (no data rows)");
-        return (ToPixels(values.ToArray(), integer: !sawFloat, path, features), labelled == true ? labels.ToArray() : null, features);
+        return (ToPixels(values.ToArray(), integer: !sawFloat, path, features), labelled ? labels.ToArray() : null, features);
     }
 
     /// <summary>

@@ -139,10 +139,10 @@ public sealed class GridSearch
 
     readonly List<TrialResult> rows;   // every row of search.csv, in file order (rows of other grids are kept)
     readonly JsonObject data;
-    readonly string dataSource;
+    readonly DataSource dataSource;
     readonly int limit;
 
-    GridSearch(SearchGrid grid, string folder, JsonObject data, string dataSource, int limit)
+    GridSearch(SearchGrid grid, string folder, JsonObject data, DataSource dataSource, int limit)
     {
         Grid = grid;
         Folder = folder;
@@ -163,10 +163,10 @@ public sealed class GridSearch
     /// records this search's settings in search.json. <paramref name="dataSource"/> and
     /// <paramref name="limit"/> say where <paramref name="data"/> came from.
     /// </summary>
-    public static GridSearch Open(string folder, SearchGrid grid, DataPair data, string dataSource, int limit)
+    public static GridSearch Open(string folder, SearchGrid grid, DataPair data, DataSource dataSource, int limit)
     {
         AtomicFile.EnsureFolder(folder);
-        var dataJson = new JsonObject { ["source"] = dataSource, ["limit"] = limit, ["train_images"] = data.Train.Count };
+        var dataJson = new JsonObject { ["source"] = Identity(dataSource), ["limit"] = limit, ["train_images"] = data.Train.Count };
         var settings = new JsonObject
         {
             ["format"] = Format,
@@ -181,6 +181,9 @@ public sealed class GridSearch
         return search;
     }
 
+    /// <summary>The data as search.json names it, to match reruns by: the resolved folder (or the resolved files).</summary>
+    static string Identity(DataSource s) => s.Folder?.Resolved ?? string.Join(";", s.Entries().Select(e => $"{e.Key}={e.Entry.Resolved}"));
+
     static string Json(JsonNode node) => node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
 
     /// <summary>The rows of an earlier run are only comparable with this one when the data and the shared settings are the same.</summary>
@@ -188,7 +191,7 @@ public sealed class GridSearch
     {
         string path = Path.Combine(folder, SettingsName);
         JsonObject then;
-        try { then = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new JsonException("empty"); }
+        try { then = JsonText.Parse(File.ReadAllText(path)).AsObject(); }
         catch (Exception e) when (e is IOException or JsonException or InvalidOperationException)
         {
             throw new UserError($"{folder} holds a {CsvName} but no readable {SettingsName} ({e.Message.Split('\n')[0].TrimEnd('.')}), so its trials cannot be matched; use another --output");
@@ -427,12 +430,14 @@ public sealed class GridSearch
         SavedModel saved;
         try { saved = SavedModel.Read(dir); }
         catch (UserError) { return null; }   // damaged: train it again
-        var m = saved.Info["metrics"];
-        var d = saved.Info["data"];
-        bool same = saved.Options is TrainOptions o && Hyperparameter.OptionsToJson(o).ToJsonString() == Hyperparameter.OptionsToJson(trial.Options).ToJsonString()
-            && saved.DataSourceText == dataSource && (int?)d?["limit"] == limit;
-        if (!same || m?["test_accuracy"] is null || m["test_loss"] is null || d?["test_count"] is null) return null;
-        return new BestModel(trial, searched, new EvalStats((double)m["test_loss"]!, (double)m["test_accuracy"]!, (int)d["test_count"]!),
-            (double?)m["final_val_accuracy"], Reused: true, dir);
+        try
+        {
+            var d = saved.Info["data"] as JsonObject;
+            bool same = saved.Options is TrainOptions o && Hyperparameter.OptionsToJson(o).ToJsonString() == Hyperparameter.OptionsToJson(trial.Options).ToJsonString()
+                && saved.Data is DataSource was && Identity(was) == Identity(dataSource) && (int?)d?["limit"] == limit;
+            if (!same || saved.Metric("test_accuracy") is not double accuracy || saved.Metric("test_loss") is not double loss || (int?)d?["test_count"] is not int count) return null;
+            return new BestModel(trial, searched, new EvalStats(loss, accuracy, count), saved.Metric("final_val_accuracy"), Reused: true, dir);
+        }
+        catch (Exception e) when (e is UserError or InvalidOperationException or FormatException or OverflowException) { return null; }   // a damaged model.json: train it again
     }
 }

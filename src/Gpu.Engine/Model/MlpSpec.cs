@@ -56,7 +56,7 @@ public sealed class MlpSpec
     public override string ToString() => string.Join("-", Sizes);
 
     /// <summary>"784-256-128-10 relu, softmax-ce"</summary>
-    public string Describe() => $"{this} {Words.Name(Activation)}, {Words.Name(Loss)}";
+    public string Describe() => Layers == 1 ? $"{this} (no hidden layer), {Words.Name(Loss)}" : $"{this} {Words.Name(Activation)}, {Words.Name(Loss)}";
 
     /// <summary>
     /// Seeded initialisation: W[l] ~ U(-limit, +limit) with the limit of <paramref name="kind"/> (He/Kaiming

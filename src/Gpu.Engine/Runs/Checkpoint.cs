@@ -8,8 +8,23 @@ using Gpu.Engine.Training;
 
 namespace Gpu.Engine.Runs;
 
-/// <summary>What a checkpoint records about the run besides the trainer's state: network, hyperparameters, data.</summary>
-public sealed record CheckpointRun(int[] Sizes, TrainOptions Options, string DataFolder, int Limit, int TrainImages, string Device);
+/// <summary>
+/// What a checkpoint records about the run besides the trainer's state: network, hyperparameters, data (where
+/// it was, <paramref name="Limit"/>, the training images used, and its <see cref="DataFingerprint"/>, absent
+/// in checkpoints of earlier versions), and the device.
+/// </summary>
+public sealed record CheckpointRun(int[] Sizes, TrainOptions Options, DataSource Data, int Limit, int TrainImages, string Device,
+    DataFingerprint? Fingerprint = null);
+
+/// <summary>
+/// A checkpoint as <see cref="Checkpoint.Read"/> found it: the run, the state, the folder it came from, and, when
+/// the newest checkpoint was damaged and the older complete one (<c>checkpoint.old/</c>) was read instead,
+/// what was wrong with the newest (<see cref="Damaged"/>).
+/// </summary>
+public sealed record LoadedCheckpoint(CheckpointRun Run, TrainState State, string Folder, string? Damaged = null)
+{
+    public void Deconstruct(out CheckpointRun run, out TrainState state) { run = Run; state = State; }
+}
 
 /// <summary>
 /// A resumable checkpoint: folder <c>OUT/checkpoint/</c> holding <c>model.npy</c> (the flat float32
@@ -37,6 +52,7 @@ public static class Checkpoint
     public static string Write(string outDir, CheckpointRun run, TrainState state)
     {
         string final = Path.Combine(outDir, FolderName), fresh = final + ".new", old = final + ".old";
+        bool hadOne = File.Exists(Path.Combine(final, "state.json")) || File.Exists(Path.Combine(old, "state.json"));
         try
         {
             if (Directory.Exists(fresh)) Directory.Delete(fresh, true);
@@ -65,7 +81,34 @@ public static class Checkpoint
         }
         catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
         {
-            throw new UserError($"cannot write the checkpoint in {outDir}: {e.Message.TrimEnd('.')}; choose another --output folder");
+            try { if (Directory.Exists(fresh)) Directory.Delete(fresh, true); } catch (Exception) { }   // no half-written checkpoint.new/ left behind
+            throw new UserError($"cannot write the checkpoint of epoch {state.EpochsDone}{(state.MidEpoch ? $", step {state.StepInEpoch}" : "")} in {outDir}: {e.Message.TrimEnd('.')} " +
+                (hadOne ? "(the previous checkpoint is kept)" : "(no checkpoint yet)"));
+        }
+    }
+
+    /// <summary>Whether <paramref name="outDir"/> holds a checkpoint (complete or not) that a resume could start from.</summary>
+    public static bool Exists(string outDir) =>
+        File.Exists(Path.Combine(outDir, FolderName, "state.json")) || File.Exists(Path.Combine(outDir, FolderName + ".old", "state.json"));
+
+    /// <summary>
+    /// After <see cref="Read"/> fell back to <c>checkpoint.old/</c>: moves the damaged <c>checkpoint/</c> to
+    /// <c>checkpoint.damaged/</c> (replacing an earlier one) and the older checkpoint into its place, so that
+    /// the next write never deletes the only good checkpoint. Returns where the damaged one went.
+    /// </summary>
+    public static string SetAsideDamaged(string outDir)
+    {
+        string final = Path.Combine(outDir, FolderName), old = final + ".old", damaged = final + ".damaged";
+        try
+        {
+            if (Directory.Exists(damaged)) Directory.Delete(damaged, true);
+            if (Directory.Exists(final)) Directory.Move(final, damaged);
+            Directory.Move(old, final);
+            return damaged;
+        }
+        catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+        {
+            throw new UserError($"cannot move the damaged checkpoint in {outDir} aside: {e.Message.TrimEnd('.')}");
         }
     }
 
@@ -99,7 +142,11 @@ public static class Checkpoint
             ["layers"] = new JsonArray(run.Sizes.Select(v => (JsonNode)v).ToArray()),
             ["parameter_count"] = s.Parameters.Length,
             ["hyperparameters"] = Hyperparameter.OptionsToJson(o),
-            ["data"] = new JsonObject { ["folder"] = run.DataFolder, ["limit"] = run.Limit, ["train_images"] = run.TrainImages },
+            ["data"] = new JsonObject
+            {
+                ["source"] = DataJson.Source(run.Data), ["limit"] = run.Limit, ["train_images"] = run.TrainImages,
+                ["fingerprint"] = run.Fingerprint == null ? null : DataJson.Fingerprint(run.Fingerprint),
+            },
             ["position"] = new JsonObject
             {
                 ["epochs_done"] = s.EpochsDone, ["step_in_epoch"] = s.StepInEpoch, ["steps_per_epoch"] = s.StepsPerEpoch,
@@ -121,12 +168,32 @@ public static class Checkpoint
     /// Reads and validates a checkpoint. <paramref name="dir"/> is the checkpoint folder itself or an
     /// output folder holding <c>checkpoint/</c> (or, after a crash mid-write, <c>checkpoint.old/</c>).
     /// </summary>
-    public static (CheckpointRun Run, TrainState State) Read(string dir)
+    /// When the newest checkpoint (<c>checkpoint/</c>) is damaged and a complete older one (<c>checkpoint.old/</c>,
+    /// left by a crash between two steps of a write) lies beside it, the older one is read and the result says
+    /// what was wrong with the newest.
+    public static LoadedCheckpoint Read(string dir)
     {
         string folder = Locate(dir);
+        try { return ReadFolder(folder); }
+        catch (UserError damaged) when (Older(folder) is string older)
+        {
+            try { return ReadFolder(older) with { Damaged = damaged.Message }; }
+            catch (UserError) { throw damaged; }
+        }
+    }
+
+    /// <summary>checkpoint.old/ beside a checkpoint/ folder, when it holds a state.json.</summary>
+    static string? Older(string folder)
+    {
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
+        return Path.GetFileName(full) == FolderName && File.Exists(Path.Combine(full + ".old", "state.json")) ? full + ".old" : null;
+    }
+
+    static LoadedCheckpoint ReadFolder(string folder)
+    {
         string statePath = Path.Combine(folder, "state.json");
         JsonNode root;
-        try { root = JsonNode.Parse(File.ReadAllText(statePath)) ?? throw new JsonException("empty"); }
+        try { root = JsonText.Parse(File.ReadAllText(statePath)); }
         catch (JsonException e) { throw Corrupt(statePath, $"not valid JSON ({e.Message.Split('\n')[0].TrimEnd('.')})"); }
         catch (IOException e) { throw Corrupt(statePath, $"cannot read it ({e.Message.TrimEnd('.')})"); }
         try
@@ -153,8 +220,10 @@ public static class Checkpoint
             if (state.EpochsDone < 0 || state.StepInEpoch < 0 || state.StepInEpoch >= state.StepsPerEpoch || history.Length != state.EpochsDone
                 || state.GlobalStep != (long)state.EpochsDone * state.StepsPerEpoch + state.StepInEpoch)
                 throw Corrupt(statePath, "inconsistent position (epochs done, step in epoch, global step, history)");
-            var run = new CheckpointRun(sizes, options, (string)d["folder"]!, (int)d["limit"]!, (int)d["train_images"]!, (string?)root["device"] ?? "");
-            return (run, state);
+            var source = DataJson.ReadSource(d["source"] ?? d["folder"]) ?? throw new FormatException("data.source is missing");   // "folder": earlier versions
+            var run = new CheckpointRun(sizes, options, source, (int)d["limit"]!, (int)d["train_images"]!, (string?)root["device"] ?? "",
+                DataJson.ReadFingerprint(d["fingerprint"]));
+            return new LoadedCheckpoint(run, state, folder);
         }
         catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException or ArgumentException or OverflowException or JsonException)
         {

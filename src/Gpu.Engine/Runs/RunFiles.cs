@@ -21,6 +21,13 @@ public static class RunFiles
     /// <summary>history.csv (one row per epoch) and curves.png (loss and accuracy per epoch) in <paramref name="dir"/>.</summary>
     public static void WriteHistory(string dir, IReadOnlyList<EpochStats> history, string title)
     {
+        if (history.Count == 0)   // no finished epoch: no history yet (a resume from the first epoch drops what a failed write left)
+        {
+            foreach (var name in new[] { HistoryName, CurvesName })
+                try { File.Delete(Path.Combine(dir, name)); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UserError($"cannot remove {Path.Combine(dir, name)}: {e.Message.TrimEnd('.')}"); }
+            return;
+        }
         var sb = new StringBuilder("epoch,train_loss,train_accuracy,val_loss,val_accuracy,train_seconds,samples_per_s,eval_seconds\n");
         foreach (var e in history)
             sb.Append(CultureInfo.InvariantCulture, $"{e.Epoch},{F(e.TrainLoss)},{F(e.TrainAccuracy)},{(e.ValLoss is double vl ? F(vl) : "")},{(e.ValAccuracy is double va ? F(va) : "")},{F(e.TrainSeconds)},{F(e.SamplesPerSecond)},{F(e.EvalSeconds)}\n");
@@ -34,7 +41,7 @@ public static class RunFiles
     public static string CurvesTitle(MlpSpec spec, DataPair data, TrainOptions o) => $"{spec} on {data.Train.Name}, seed {o.Seed}";
 
     /// <summary>model.npy and model.json: the trained weights and everything needed to use and reproduce them.</summary>
-    public static void WriteModel(string dir, ComputeDevice device, DataPair data, string dataSource, int limit, TrainOptions o, TrainResult r)
+    public static void WriteModel(string dir, ComputeDevice device, DataPair data, DataSource dataSource, int limit, TrainOptions o, TrainResult r)
     {
         var last = r.History[^1];
         SavedModel.Write(dir, r.Spec, r.Parameters, new JsonObject
@@ -44,7 +51,7 @@ public static class RunFiles
             ["hyperparameters"] = Hyperparameter.OptionsToJson(o),
             ["data"] = new JsonObject
             {
-                ["name"] = data.Train.Name, ["source"] = dataSource, ["limit"] = limit, ["features"] = data.Train.Features, ["classes"] = data.Train.Classes,
+                ["name"] = data.Train.Name, ["source"] = DataJson.Source(dataSource), ["limit"] = limit, ["features"] = data.Train.Features, ["classes"] = data.Train.Classes,
                 ["train_count"] = r.TrainCount, ["val_count"] = r.ValCount, ["test_count"] = r.Test.Count,
                 ["data_path"] = Words.Name(r.DataPath),
             },

@@ -30,18 +30,31 @@ public sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject Inf
         {
             if (Info["hyperparameters"] is not JsonNode h) return null;
             try { return Hyperparameter.OptionsFromJson(h); }
-            catch (Exception e) when (e is FormatException or InvalidOperationException)
+            catch (Exception e) when (e is FormatException or InvalidOperationException or ArgumentException or NullReferenceException or OverflowException)
             {
                 throw new UserError($"bad model file {Path.Combine(Folder, JsonName)}: hyperparameters: {e.Message}; train the model again or give another --model folder");
             }
         }
     }
 
-    /// <summary>The data the model was trained on (a folder, or explicit files as <see cref="DataSource"/> writes them).</summary>
-    public string? DataSourceText => (string?)Info["data"]?["source"];
+    /// <summary>The data the model was trained on (null when model.json names none); an unreadable entry is a <see cref="UserError"/>.</summary>
+    public DataSource? Data
+    {
+        get
+        {
+            try { return DataJson.ReadSource((Info["data"] as JsonObject)?["source"]); }
+            catch (Exception e) when (e is FormatException or InvalidOperationException or ArgumentException)
+            {
+                throw new UserError($"bad model file {Path.Combine(Folder, JsonName)}: data.source: {e.Message.Split('\n')[0].TrimEnd('.')}; give --data, or train the model again");
+            }
+        }
+    }
 
     /// <summary>The names of the model's classes: Fashion-MNIST's when it was trained on Fashion-MNIST, else the class numbers.</summary>
-    public string[] ClassNames => Data.ClassNames.For($"{DataSourceText} {(string?)Info["data"]?["name"]}", Spec.Classes);
+    public string[] ClassNames => Gpu.Engine.Data.ClassNames.For((Info["data"] as JsonObject)?.ToJsonString(), Spec.Classes);
+
+    /// <summary>A number model.json's metrics hold (test_loss, test_accuracy, ...); null when absent or not a number.</summary>
+    public double? Metric(string key) => (Info["metrics"] as JsonObject)?[key] is JsonValue v && v.TryGetValue(out double d) ? d : null;
 
     /// <summary>"DIR (784-256-128-10 relu, softmax-ce, 235,146 parameters)"</summary>
     public string Describe() => $"{Folder} ({Spec.Describe()}, {Spec.ParameterCount:N0} parameters)";
@@ -83,7 +96,7 @@ public sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject Inf
             throw new UserError($"--model {path}: no {JsonName} there; give the --output folder of a 'gpu train' run (train writes {NpyName} and {JsonName} at its end)");
         UserError Bad(string file, string why) => new($"bad model file {file}: {why}; train the model again or give another --model folder");
         JsonObject info;
-        try { info = JsonNode.Parse(File.ReadAllText(jsonPath))?.AsObject() ?? throw new JsonException("empty"); }
+        try { info = JsonText.Parse(File.ReadAllText(jsonPath)).AsObject(); }
         catch (Exception e) when (e is JsonException or InvalidOperationException) { throw Bad(jsonPath, $"not a JSON object ({e.Message.Split('\n')[0].TrimEnd('.')})"); }
         catch (IOException e) { throw Bad(jsonPath, $"cannot read it ({e.Message.TrimEnd('.')})"); }
         MlpSpec spec;

@@ -81,6 +81,8 @@ public sealed class ComputeDevice : IDisposable
         }
         if (kind is not ("auto" or "cpu" or "cuda" or "opencl"))
             throw new UserError($"unknown device '{spec}': use auto, cpu, cuda[:N] or opencl[:N] (see 'gpu devices')");
+        if (colon >= 0 && kind is "auto" or "cpu")
+            throw new UserError($"bad device '{spec}': {kind} takes no index (there is one CPU accelerator); use {kind}, cuda[:N] or opencl[:N] (see 'gpu devices')");
 
         var context = CreateContext(level, gpus: kind != "cpu");
         try

@@ -52,6 +52,10 @@ public sealed class ExperimentConfig
         {
             throw new UserError($"{path} line {e.Start.Line}: not valid YAML ({Inner(e).Message.Split('\n')[0].TrimEnd('.')}); write 'Train:' and 'Model:' sections of 'key: value' lines");
         }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or OverflowException)   // YamlDotNet's own failures on some broken files
+        {
+            throw new UserError($"{path}: not valid YAML ({e.Message.Split('\n')[0].TrimEnd('.')}); write 'Train:' and 'Model:' sections of 'key: value' lines");
+        }
         if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
             throw new UserError($"{path}: expected one YAML mapping with Train: and Model: sections (e.g. 'Train:' then '  learning_rate: 0.1')");
 

@@ -137,7 +137,7 @@ public abstract class Hyperparameter
     [
         new Row<int[]>("layers", Model, ["hidden_size", "hidden_sizes", "hidden"], "hidden", Codec.Widths,
             "hidden widths: a whole number >= 1, a list of them, or a comma string like 256,128",
-            "Hidden layer widths, comma-separated (e.g. 40,40,40). Empty for none.",
+            "Hidden layer widths, comma-separated (e.g. 40,40,40); none for a network without hidden layers.",
             w => w.All(v => v >= 1), o => o.Hidden, (o, v) => o with { Hidden = v }, grid: true, required: true),
         new Row<float>("lr", Train, ["learning_rate"], "learning_rate", Codec.Float, "a positive number, e.g. 0.05", "Learning rate.",
             v => v > 0 && float.IsFinite(v), o => o.LearningRate, (o, v) => o with { LearningRate = v }, grid: true, required: true),
@@ -247,7 +247,7 @@ public abstract class Hyperparameter
         public static readonly Codec<float> Float = Plain(t => float.Parse(t, NumberStyles.Float, Inv), v => v.ToString(Inv), v => v);
         public static readonly Codec<double> Double = Plain(t => double.Parse(t, NumberStyles.Float, Inv), v => v.ToString(Inv), v => v);
         public static readonly Codec<ulong> Seed = Plain(t => ulong.Parse(t, NumberStyles.None, Inv), v => v.ToString(Inv), v => v);
-        public static readonly Codec<int[]> Widths = Plain(TrainOptions.ParseHidden, w => string.Join(",", w), w => new JsonArray(w.Select(v => (JsonNode)v).ToArray()));
+        public static readonly Codec<int[]> Widths = Plain(TrainOptions.ParseHidden, w => w.Length == 0 ? "none" : string.Join(",", w), w => new JsonArray(w.Select(v => (JsonNode)v).ToArray()));
 
         public static Codec<T> Word<T>() where T : struct, Enum => new(Words.Parse<T>, v => Words.Name(v), v => Words.Name(v), Words.ParseStored<T>);
 

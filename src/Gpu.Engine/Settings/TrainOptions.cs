@@ -59,7 +59,9 @@ public sealed record TrainOptions
     /// <summary>Parses "256,128" (or "256-128", as search.csv and progress lines write widths) into hidden widths (empty string: no hidden layer).</summary>
     public static int[] ParseHidden(string text)
     {
-        if (string.IsNullOrWhiteSpace(text)) return [];
+        if (string.IsNullOrWhiteSpace(text))   // most often an unset shell variable: say so rather than train a network without hidden layers
+            throw new UserError($"--layers '{text}': no widths given; give comma-separated whole numbers >= 1, e.g. 256,128, or 'none' for a network without hidden layers");
+        if (text.Trim().Equals("none", StringComparison.OrdinalIgnoreCase)) return [];
         var parts = text.Split([',', '-'], StringSplitOptions.TrimEntries);
         var widths = new int[parts.Length];
         for (int i = 0; i < parts.Length; i++)

@@ -34,6 +34,7 @@ public static class Trainer
         o.Validate();
         var total = Stopwatch.StartNew();
         var (trainSet, valSet) = data.Train.Split(o.ValFraction, o.Seed);
+        if (o.BatchSize > trainSet.Count) o = o with { BatchSize = trainSet.Count };   // the same single batch per epoch, without the memory of a larger one
         var spec = MlpSpec.FromHidden(trainSet.Features, o.Hidden, trainSet.Classes, o.Activation, o.Loss);
         var kernels = KernelSet.For(device);
         int maxRows = Math.Max(o.BatchSize, Math.Min(o.EvalBatchSize, Math.Max(data.Test.Count, valSet?.Count ?? 0)));
@@ -73,7 +74,7 @@ public static class Trainer
                 if (total.Elapsed >= nextDivergenceCheck)   // a few reads a minute, never per step
                 {
                     nextDivergenceCheck = total.Elapsed + (control?.DivergenceCheckInterval ?? TimeSpan.FromSeconds(5));
-                    ThrowIfDiverged(model, o, scheduler, model.PeekMetrics().LossSum, control);
+                    ThrowIfDiverged(model, o, scheduler, model.PeekMetrics().LossSum, RowsDone(done, o, trainSet), e, history, control);
                 }
             });
             at.Op = "reading the epoch's metrics";
@@ -82,7 +83,7 @@ public static class Trainer
             trainSeconds += seconds;
             trained += epochRows;
             double trainLoss = lossSum / trainSet.Count;
-            ThrowIfDiverged(model, o, scheduler, lossSum, control);
+            ThrowIfDiverged(model, o, scheduler, lossSum, trainSet.Count, epoch, history, control);   // before the checkpoint: only a sane state is kept
 
             at.Op = "validation";
             var ev = Stopwatch.StartNew();
@@ -136,16 +137,67 @@ public static class Trainer
         model.SetMetrics(r.PartialLossSum, r.PartialCorrect);   // a resumed epoch continues its sums exactly
     }
 
-    /// <summary>Reads the device's divergence record (the caller is synchronising anyway) and stops the run if the loss went NaN/Inf.</summary>
-    static void ThrowIfDiverged(DeviceMlp model, TrainOptions o, MinibatchScheduler scheduler, double lossSum, TrainControl? control)
+    /// <summary>Training rows of an epoch covered by its first <paramref name="steps"/> steps (every batch but the last is full).</summary>
+    static long RowsDone(int steps, TrainOptions o, Dataset trainSet) => Math.Min((long)steps * o.BatchSize, trainSet.Count);
+
+    /// <summary>
+    /// The mean training loss above which a run is diverging: ten times the larger of the loss of a uniform
+    /// guess (ln C for softmax-ce over C classes, C/8 for sigmoid-sse, whose outputs then sit at 0.5) and the
+    /// first epoch's loss. A run that learns stays far below it; one that explodes passes it long before its
+    /// loss overflows to infinity or NaN.
+    /// </summary>
+    public static double DivergenceLimit(TrainOptions o, int classes, IReadOnlyList<EpochStats> history) =>
+        10 * Math.Max(UniformLoss(o, classes), history.Count > 0 && double.IsFinite(history[0].TrainLoss) ? history[0].TrainLoss : 0);
+
+    static double UniformLoss(TrainOptions o, int classes) => o.Loss == LossKind.SoftmaxCrossEntropy ? Math.Log(classes) : classes / 8.0;
+
+    /// <summary>
+    /// Stops the run (exit code 3) if the loss went NaN/Inf (the device's record, read while the caller
+    /// synchronises anyway) or its mean over the <paramref name="rows"/> rows of epoch <paramref name="epoch"/>
+    /// trained so far is above <see cref="DivergenceLimit"/>. Called before a checkpoint is handed on, so
+    /// only a state whose loss was sane is ever kept as the last good checkpoint.
+    /// </summary>
+    static void ThrowIfDiverged(DeviceMlp model, TrainOptions o, MinibatchScheduler scheduler, double lossSum, long rows, int epoch,
+        IReadOnlyList<EpochStats> history, TrainControl? control)
     {
         var bad = model.FirstNonFiniteStep();
-        if (bad == null && double.IsFinite(lossSum)) return;
-        long g = bad ?? 0;
-        int epoch = (int)(g / scheduler.StepsPerEpoch) + 1, step = (int)(g % scheduler.StepsPerEpoch) + 1;
-        string kept = control?.OnCheckpoint != null && epoch > 1 ? $"; the last good checkpoint (end of epoch {epoch - 1}) is kept" : "";
-        throw new UserError($"training diverged in epoch {epoch}, step {step} of {scheduler.StepsPerEpoch}: the loss became " +
-            $"{(double.IsNaN(lossSum) ? "NaN" : "infinite")}; lower --lr (now {o.LearningRate}), e.g. --lr {o.LearningRate / 10}{kept}", 3);
+        int classes = model.Spec.Classes;
+        double limit = DivergenceLimit(o, classes, history), mean = rows > 0 ? lossSum / rows : 0;
+        if (bad == null && double.IsFinite(lossSum) && mean <= limit) return;
+        string what;
+        if (bad != null || !double.IsFinite(lossSum))
+        {
+            long g = bad ?? (long)(epoch - 1) * scheduler.StepsPerEpoch;
+            epoch = (int)(g / scheduler.StepsPerEpoch) + 1;
+            what = $"in epoch {epoch}, step {g % scheduler.StepsPerEpoch + 1} of {scheduler.StepsPerEpoch}: the loss became {(double.IsNaN(lossSum) ? "NaN" : "infinite")}";
+        }
+        else
+        {
+            string baseline = history.Count > 0 && history[0].TrainLoss * 10 >= limit
+                ? $"the first epoch's {history[0].TrainLoss:0.###}"
+                : $"that of a uniform guess, {UniformLoss(o, classes):0.###}";
+            what = $"in epoch {epoch}: the mean training loss reached {mean:G3}{(rows < scheduler.Count ? $" over its first {rows:N0} images" : "")}, " +
+                $"more than 10 times {baseline}";
+        }
+        int sane = history.Count(h => h.Epoch < epoch);
+        string kept = control?.OnCheckpoint != null && sane > 0 ? $"; the last good checkpoint (end of epoch {sane}) is kept" : "";
+        throw new UserError($"training diverged {what}; lower --lr (now {o.LearningRate}), e.g. --lr {SuggestedRate(o, sane)}{kept}", 3);
+    }
+
+    /// <summary>
+    /// A learning rate to try after a divergence, from the run's history: a third of the rate when
+    /// <paramref name="saneEpochs"/> epochs trained before the loss exploded (the rate was nearly right), a
+    /// tenth when it exploded at once; and never above the rates at which the optimizer usually trains
+    /// these networks (0.1 for SGD or Nesterov with momentum 0.5 or more, 0.5 below it, 0.003 for Adam and
+    /// AdamW), so that a rate far too high (1e4) is not answered with one still far too high (1e3).
+    /// One significant digit.
+    /// </summary>
+    public static double SuggestedRate(TrainOptions o, int saneEpochs)
+    {
+        double usual = o.Optimizer is OptimizerKind.Adam or OptimizerKind.AdamW ? 0.003 : o.Momentum >= 0.5 ? 0.1 : 0.5;
+        double r = Math.Min(o.LearningRate / (saneEpochs > 0 ? 3 : 10), usual);
+        double scale = Math.Pow(10, Math.Floor(Math.Log10(r)));
+        return Math.Round(Math.Floor(r / scale) * scale, 12);
     }
 
     /// <summary>A requested stop mid-epoch: checks for divergence, hands the exact state to the checkpoint hook, and throws <see cref="TrainingInterrupted"/>.</summary>
@@ -154,7 +206,7 @@ public static class Trainer
     {
         at.Op = "reading the state for the checkpoint";
         var (lossSum, correct) = model.PeekMetrics();
-        ThrowIfDiverged(model, o, scheduler, lossSum, control);
+        ThrowIfDiverged(model, o, scheduler, lossSum, Math.Min((long)stepInEpoch * o.BatchSize, scheduler.Count), epoch, history, control);
         var state = new TrainState(epoch - 1, stepInEpoch, scheduler.StepsPerEpoch, globalStep,
             model.GetParameters(), model.GetVelocity(), lossSum, correct, history.ToArray(), bestSoFar.Best, bestSoFar.Epoch);
         control.OnCheckpoint?.Invoke(state);

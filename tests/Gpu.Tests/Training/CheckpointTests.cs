@@ -24,7 +24,7 @@ public sealed class CheckpointTests : TempFolderTest
 
     static readonly TrainOptions Options = new() { Hidden = [33, 17], Epochs = 4, BatchSize = 64, Seed = 7 };   // cosine schedule, momentum 0.9
 
-    CheckpointRun RunInfo(DataPair d, TrainOptions? o = null) => new([784, 33, 17, 10], o ?? Options, d.Folder, 1000, d.Train.Count, "cpu");
+    CheckpointRun RunInfo(DataPair d, TrainOptions? o = null) => new([784, 33, 17, 10], o ?? Options, DataSource.OfFolder(d.Folder), 1000, d.Train.Count, "cpu");
 
     /// <summary>Trains with checkpoints written to dir; stops (as Ctrl-C would) after <paramref name="stopAfter"/> steps.</summary>
     TrainingInterrupted TrainAndStop(ComputeDevice device, DataPair data, long stopAfter, TrainOptions? options = null)

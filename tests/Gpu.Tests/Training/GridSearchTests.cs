@@ -11,11 +11,11 @@ public sealed class GridSearchTests : TempFolderTest
     [Test]
     public void A_search_compiles_the_kernels_once_for_all_trials()
     {
-        var data = DataSource.Load(Repo.FashionMnist);
+        var data = DataSource.OfFolder(Repo.FashionMnist).Load();
         data = data with { Train = data.Train.Take(400) };
         using var device = ComputeDevice.Open("cpu");
         var grid = SearchGrid.Build(new TrainOptions(), null, new Dictionary<string, string> { ["layers"] = "6;10", ["lr"] = "0.05,0.1", ["epochs"] = "1" });
-        var search = GridSearch.Open(Path.Combine(dir, "out"), grid, data, "fashion-mnist", 400);
+        var search = GridSearch.Open(Path.Combine(dir, "out"), grid, data, DataSource.OfFolder(Repo.FashionMnist), 400);
         int before = KernelSet.Compilations;
         var reports = new List<TrialReport>();
         Assert.That(search.Run(device, data, onTrial: reports.Add), Is.True);
@@ -28,13 +28,13 @@ public sealed class GridSearchTests : TempFolderTest
     [Test]
     public void A_device_failure_names_the_trial_ends_with_the_callers_advice_and_keeps_the_finished_trials()
     {
-        var data = DataSource.Load(Repo.FashionMnist);
+        var data = DataSource.OfFolder(Repo.FashionMnist).Load();
         data = data with { Train = data.Train.Take(400) };
         var grid = SearchGrid.Build(new TrainOptions(), null, new Dictionary<string, string> { ["layers"] = "6", ["lr"] = "0.05,0.1", ["epochs"] = "1" });
         string folder = Path.Combine(dir, "out");
         using (var device = ComputeDevice.Open("cpu"))
         {
-            var search = GridSearch.Open(folder, grid, data, "fashion-mnist", 400);
+            var search = GridSearch.Open(folder, grid, data, DataSource.OfFolder(Repo.FashionMnist), 400);
             // the device goes away after the first trial: the second one's first kernel launch fails
             var e = Assert.Throws<Gpu.Engine.UserError>(() => search.Run(device, data, onTrial: _ => device.Accelerator.Dispose(), faultAdvice: "rerun to continue"))!;
             Assert.That(e.ExitCode, Is.EqualTo(4));
@@ -44,7 +44,7 @@ public sealed class GridSearchTests : TempFolderTest
         }
         using (var device = ComputeDevice.Open("cpu"))
         {
-            var again = GridSearch.Open(folder, grid, data, "fashion-mnist", 400);
+            var again = GridSearch.Open(folder, grid, data, DataSource.OfFolder(Repo.FashionMnist), 400);
             Assert.That(again.Skipped, Is.EqualTo(1), "search.csv kept the finished trial");
             Assert.That(again.Run(device, data), Is.True);
             device.Accelerator.Dispose();
