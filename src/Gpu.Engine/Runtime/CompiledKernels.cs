@@ -1,3 +1,4 @@
+using System.Reflection;
 using Gpu.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
@@ -30,6 +31,14 @@ sealed class CompiledKernels
     public readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, long, long> gatherShifted;
 
     public readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>> tiled8, tiled64;
+
+    /// <summary>The element-wise kernels: loaded in groups of the profile's ElementwiseGroupSize when it is set (the constructor's loads below), auto-grouped otherwise.</summary>
+    public static readonly MethodInfo[] GroupSized =
+    [
+        typeof(DropoutKernels).GetMethod(nameof(DropoutKernels.Forward))!, typeof(DropoutKernels).GetMethod(nameof(DropoutKernels.Backward))!,
+        typeof(OptimizerKernels).GetMethod(nameof(OptimizerKernels.SgdMomentum))!, typeof(OptimizerKernels).GetMethod(nameof(OptimizerKernels.Adam))!,
+        typeof(DataKernels).GetMethod(nameof(DataKernels.GatherBatch))!, typeof(DataKernels).GetMethod(nameof(DataKernels.GatherBatchShifted))!,
+    ];
 
     static readonly Dictionary<Accelerator, CompiledKernels> cache = new();
 

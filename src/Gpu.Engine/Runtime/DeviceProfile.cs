@@ -80,15 +80,17 @@ public sealed record DeviceProfile
     /// OpenCL CPU devices: the cl-vector products, element-wise work in 8 chunks per core, one work-item per group, the host's memory.
     /// Resident data up to half the budget.
     /// </summary>
-    public static DeviceProfile For(Accelerator a)
+    public static DeviceProfile For(Accelerator a) => For(KindOf(a), a.MemorySize);
+
+    /// <summary>The profile of a kind of device with <paramref name="deviceMemory"/> bytes (the PTX check uses the CUDA profile without a GPU).</summary>
+    public static DeviceProfile For(DeviceKind kind, long deviceMemory)
     {
         long host = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        var kind = KindOf(a);
         long memory = kind switch
         {
             DeviceKind.CpuAccelerator => host,
-            DeviceKind.OpenClCpu => Math.Min(host, a.MemorySize),
-            _ => a.MemorySize,
+            DeviceKind.OpenClCpu => Math.Min(host, deviceMemory),
+            _ => deviceMemory,
         };
         return new DeviceProfile
         {
