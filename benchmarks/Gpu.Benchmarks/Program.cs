@@ -85,6 +85,14 @@ public sealed class SamplesPerSecondColumn() : DerivedColumn("SamplesPerSecond",
     }
 }
 
+/// <summary>Kernel launches per training step, as the kernel set counted them in the suite's setup.</summary>
+public sealed class LaunchesPerStepColumn() : DerivedColumn("LaunchesPerStep", "launches/step", "kernel launches per training step (KernelSet.Launches)")
+{
+    protected override string Compute(BenchmarkCase c, double ns) =>
+        Param(c, "Device") is string d && Param(c, "Workload") is string w && TrainingStepBenchmarks.LaunchesPerStep.TryGetValue((d, w), out var n)
+            ? n.ToString("0.##") : "-";
+}
+
 public static class BenchDevices
 {
     /// <summary>Whether a device id names the host's processor: the CPU accelerator, or an OpenCL CPU device (judged by the device list).</summary>
