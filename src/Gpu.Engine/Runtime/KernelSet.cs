@@ -71,16 +71,17 @@ public sealed class KernelSet
     {
         if (Profile.Gemm == GemmFamily.Tiled) Tiled(dz, h, dw, dw, n, k, m, 1, n, 1, k, Epilogue.None, Activation.Identity);
         else if (Profile.Gemm == GemmFamily.ClVector) Launched(cl!.WeightGrad(dz, h, dw, dw, m, n, k, withBias: false, Profile.PackAboveMacs));
-        else if (Vector4Fits(n, dz, k, h)) { Launched(); c_.weightGrad4.Value(VectorGemmKernels.Threads(n, k), dz, h, dw, m, n, k); }
-        else { Launched(); c_.weightGrad.Value(GemmKernels.Threads(n, k), dz, h, dw, m, n, k); }
+        else if (Vector4Fits(n, dz, k, h)) { Launched(); c_.weightGrad4.Value(VectorGemmKernels.Threads(n, k), dz, h, dw, dw, m, n, k, 0); }
+        else { Launched(); c_.weightGrad.Value(GemmKernels.Threads(n, k), dz, h, dw, dw, m, n, k, 0); }
     }
 
-    /// <summary>dW[n,k] = dZ[m,n]^T . H[m,k] and db[n] = column sums of dZ: one launch in the cl-vector family, two in the others.</summary>
+    /// <summary>dW[n,k] = dZ[m,n]^T . H[m,k] and db[n] = column sums of dZ (each summed over the rows in order), in one launch: the product's first column block sums the columns too.</summary>
     public void WeightAndBiasGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db, int m, int n, int k)
     {
-        if (Profile.Gemm == GemmFamily.ClVector) { Launched(cl!.WeightGrad(dz, h, dw, db, m, n, k, withBias: true, Profile.PackAboveMacs)); return; }
-        WeightGrad(dz, h, dw, m, n, k);
-        BiasGrad(dz, db, m, n);
+        if (Profile.Gemm == GemmFamily.Tiled) Tiled(dz, h, dw, db, n, k, m, 1, n, 1, k, Epilogue.RowSums, Activation.Identity);
+        else if (Profile.Gemm == GemmFamily.ClVector) Launched(cl!.WeightGrad(dz, h, dw, db, m, n, k, withBias: true, Profile.PackAboveMacs));
+        else if (Vector4Fits(n, dz, k, h)) { Launched(); c_.weightGrad4.Value(VectorGemmKernels.Threads(n, k), dz, h, dw, db, m, n, k, 1); }
+        else { Launched(); c_.weightGrad.Value(GemmKernels.Threads(n, k), dz, h, dw, db, m, n, k, 1); }
     }
 
     /// <summary>dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]); Identity: no factor.</summary>
@@ -92,20 +93,27 @@ public sealed class KernelSet
         else { Launched(); c_.inputGrad.Value(GemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, (int)act); }
     }
 
-    /// <summary>Row-wise softmax cross-entropy over Z[m,c]; writes per-row loss/correct and, when grad, dZ = (P - onehot) * scale.</summary>
+    /// <summary>One group of the profile's loss group size (at most the device's limit).</summary>
+    KernelConfig LossGroup => new(1, Math.Min(Profile.LossGroupSize, Accelerator.MaxNumThreadsPerGroup));
+
+    /// <summary>
+    /// Row-wise softmax cross-entropy over Z[m,c]; writes per-row loss/correct and, when grad, dZ = (P - onehot) * scale; adds the
+    /// rows' loss and correct count to acc[0], acc[1]; for a training step (<paramref name="watchStep"/> &gt;= 0) records it in
+    /// firstBad[0] if acc[0] is now NaN or infinite and nothing is recorded yet. One launch.
+    /// </summary>
     public void SoftmaxCrossEntropy(ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
-        int m, int c, float scale, bool grad)
+        ArrayView<double> acc, ArrayView<long> firstBad, int m, int c, float scale, bool grad, long watchStep = -1)
     {
         Launched();
-        c_.softmaxCe(m, z, y, dz, rowLoss, rowCorrect, c, scale, grad ? 1 : 0);
+        c_.softmaxCe(LossGroup, z, y, dz, rowLoss, rowCorrect, acc, firstBad, m, c, scale, grad ? 1 : 0, watchStep);
     }
 
-    /// <summary>Row-wise sum-of-squares cost over sigmoid outputs A[m,c]; writes per-row loss/correct and, when grad, dZ = (A - onehot) A (1 - A) * scale.</summary>
+    /// <summary>As <see cref="SoftmaxCrossEntropy"/> for the sum-of-squares cost over sigmoid outputs A[m,c]; dZ = (A - onehot) A (1 - A) * scale.</summary>
     public void SigmoidSquaredError(ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
-        int m, int c, float scale, bool grad)
+        ArrayView<double> acc, ArrayView<long> firstBad, int m, int c, float scale, bool grad, long watchStep = -1)
     {
         Launched();
-        c_.sigmoidSse(m, a, y, dz, rowLoss, rowCorrect, c, scale, grad ? 1 : 0);
+        c_.sigmoidSse(LossGroup, a, y, dz, rowLoss, rowCorrect, acc, firstBad, m, c, scale, grad ? 1 : 0, watchStep);
     }
 
     /// <summary>Inverted dropout in place on the first n elements of H (mask from seed, step, layer, index).</summary>
@@ -123,15 +131,6 @@ public sealed class KernelSet
         Launched();
         c_.dropoutBackward((n + chunk - 1) / chunk, g, hDropped, rate, seed, step, layer, (int)act, n, chunk);
     }
-
-    /// <summary>db[n] = column sums of dZ[m,n].</summary>
-    public void BiasGrad(ArrayView<float> dz, ArrayView<float> db, int m, int n) { Launched(); c_.biasGrad(n, dz, db, m, n); }
-
-    /// <summary>acc[0] += sum rowLoss, acc[1] += sum rowCorrect (first m rows).</summary>
-    public void AccumulateMetrics(ArrayView<float> rowLoss, ArrayView<float> rowCorrect, ArrayView<double> acc, int m) { Launched(); c_.accumulate(1, rowLoss, rowCorrect, acc, m); }
-
-    /// <summary>firstBad[0] = step if it is still negative and acc[0] is NaN or infinite (one thread, no host wait).</summary>
-    public void MarkNonFinite(ArrayView<double> acc, ArrayView<long> firstBad, long step) { Launched(); c_.markNonFinite(1, acc, firstBad, step); }
 
     /// <summary>Fused SGD + momentum (classical or Nesterov) + L2 (weights only) over the whole flat vector.</summary>
     public void SgdMomentum(ArrayView<float> p, ArrayView<float> grad, ArrayView<float> v, float lr, float momentum, float l2, int weightCount,

@@ -180,8 +180,7 @@ public static class Trainer
         {
             var (x, y, rows) = train.Next();
             model.Dropout = (o.Dropout, (long)o.Seed, step);
-            model.Evaluate(x, y, rows, backward: true);
-            model.WatchDivergence(step);   // a one-thread launch, no wait: records the first step whose loss is NaN/Inf
+            model.Evaluate(x, y, rows, backward: true, watchStep: step);   // the loss kernel records the first step whose loss is NaN/Inf, no wait
             model.Step(optimizer, LearningRateAt(o, step, totalSteps, scheduler.StepsPerEpoch), step);
             step++;
             afterStep?.Invoke(s + 1, step);   // host-side hook (progress, stop requests); may throw to interrupt
