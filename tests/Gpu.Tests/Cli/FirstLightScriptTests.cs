@@ -50,7 +50,7 @@ public sealed class FirstLightScriptTests : TempFolderTest
         {
             var path = Path.Combine(dir, name);
             File.WriteAllText(path, text.Replace("\r\n", "\n") + "\n");
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             return path;
         }
         var out_ = Path.Combine(dir, "out");
