@@ -21,9 +21,14 @@ public class GemmBenchmarks
 
     public static IEnumerable<string> Devices() => BenchDevices.Present();
 
-    /// <summary>The W1 layer shapes, 512^3 and 1024^3; 4096^3 too when no host device (CPU accelerator, OpenCL CPU) is among the devices, or with GPU_BENCH_LARGE=1.</summary>
+    /// <summary>
+    /// The W1 layer shapes, 512^3 and 1024^3; 4096^3 too when no host device (CPU accelerator, OpenCL CPU) is among the devices, or with
+    /// GPU_BENCH_LARGE=1. GPU_BENCH_SHAPES=1024x1024x1024,4096x4096x4096 measures only those (benchmarks/gpu/first-light.sh).
+    /// </summary>
     public static IEnumerable<string> Shapes()
     {
+        var only = Environment.GetEnvironmentVariable("GPU_BENCH_SHAPES");
+        if (!string.IsNullOrWhiteSpace(only)) return only.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         string[] shapes = ["128x256x784", "128x128x256", "128x10x128", "512x512x512", "1024x1024x1024"];
         bool large = Environment.GetEnvironmentVariable("GPU_BENCH_LARGE") == "1" || !Devices().Any(BenchDevices.IsHost);
         return large ? [.. shapes, "4096x4096x4096"] : shapes;

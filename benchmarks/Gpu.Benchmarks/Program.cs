@@ -14,11 +14,17 @@ public static class Program
     /// Runs the suites with BenchmarkDotNet's in-process toolchain, so a self-contained published
     /// build runs on a machine without the .NET SDK (the GPU machine). Arguments go to
     /// BenchmarkSwitcher: e.g. <c>--filter *Gemm*</c>. <c>GPU_BENCH_DEVICES=cpu,cuda</c> limits devices.
+    /// <c>Gpu.Benchmarks gpu VERB ...</c> runs the gpu program instead, so that one self-contained file
+    /// (one .NET runtime inside) carries both to a GPU machine (benchmarks/gpu/publish.sh).
     /// </summary>
-    public static void Main(string[] args) =>
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "gpu") return Gpu.Cli.Program.Main(args[1..]);
         // Each suite names its own job through [Config]; the global config adds no job of its own.
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args,
             ManualConfig.CreateEmpty().WithOptions(ConfigOptions.DisableOptimizationsValidator | ConfigOptions.JoinSummary));
+        return 0;
+    }
 }
 
 public sealed class GpuBenchConfig : ManualConfig
@@ -78,11 +84,20 @@ public sealed class SamplesPerSecondColumn() : DerivedColumn("SamplesPerSecond",
     protected override string Compute(BenchmarkCase c, double ns)
     {
         var workload = Param(c, "Workload");
+        if (workload == null && Param(c, "Path") == null) return "-";   // not a training benchmark (a joined summary shows every column)
         double images = workload != null
             ? Workloads.Options(workload).BatchSize * TrainingStepBenchmarks.StepsPerInvocation(workload)
             : 54000;
         return (images / (ns * 1e-9)).ToString("N0");
     }
+}
+
+/// <summary>Kernel launches per training step, as the kernel set counted them in the suite's setup.</summary>
+public sealed class LaunchesPerStepColumn() : DerivedColumn("LaunchesPerStep", "launches/step", "kernel launches per training step (KernelSet.Launches)")
+{
+    protected override string Compute(BenchmarkCase c, double ns) =>
+        Param(c, "Device") is string d && Param(c, "Workload") is string w && TrainingStepBenchmarks.LaunchesPerStep.TryGetValue((d, w), out var n)
+            ? n.ToString("0.##") : "-";
 }
 
 public static class BenchDevices

@@ -35,6 +35,7 @@ public sealed class SlowBenchConfig : ManualConfig
             .WithInvocationCount(1).WithUnrollFactor(1).WithId("in-process"));
         AddColumnProvider(BenchmarkDotNet.Columns.DefaultColumnProviders.Instance);
         AddColumn(new SamplesPerSecondColumn());
+        AddColumn(new LaunchesPerStepColumn());
         AddLogger(BenchmarkDotNet.Loggers.ConsoleLogger.Default);
         AddExporter(BenchmarkDotNet.Exporters.MarkdownExporter.GitHub);
         WithOptions(ConfigOptions.DisableOptimizationsValidator | ConfigOptions.JoinSummary);
@@ -56,6 +57,9 @@ public class TrainingStepBenchmarks
     [ParamsSource(nameof(WorkloadNames))] public string Workload { get; set; } = "W1";
     public static IEnumerable<string> Devices() => BenchDevices.Present();
     public static IEnumerable<string> WorkloadNames() => Workloads.Selected();
+
+    /// <summary>Kernel launches per training step of each (device, workload), counted by the kernel set in the setup (the launches/step column).</summary>
+    public static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Device, string Workload), double> LaunchesPerStep = new();
 
     ComputeDevice device = null!;
     DeviceMlp model = null!;
@@ -80,7 +84,9 @@ public class TrainingStepBenchmarks
         model.SetParameters(spec.Initialize(1));
         data = new DeviceDataset(kernels, set, options.BatchSize);
         scheduler = new MinibatchScheduler(count, options.BatchSize, 1);
+        long before = kernels.Launches;
         Run();   // compile and warm up
+        LaunchesPerStep[(Device, Workload)] = (double)(kernels.Launches - before) / Steps;
     }
 
     [GlobalCleanup] public void Cleanup() { model.Dispose(); data.Dispose(); device.Dispose(); }

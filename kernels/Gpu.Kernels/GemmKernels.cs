@@ -42,9 +42,10 @@ public static class GemmKernels
         StoreBiasAct(y, b, i0 + 3, j0, m, n, act, c.R3);
     }
 
-    // Weight gradient (outer products summed over the batch): dW[n,k] = dZ[m,n]^T . H[m,k].
-    public static void WeightGrad(Index1D t, ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw,
-        int m, int n, int k)
+    // Weight gradient (outer products summed over the batch): dW[n,k] = dZ[m,n]^T . H[m,k]; with bias != 0 also the bias
+    // gradient db[n] = column sums of dZ, by the threads of the first column block, each summing its rows over the batch in order.
+    public static void WeightGrad(Index1D t, ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db,
+        int m, int n, int k, int bias)
     {
         int kb = (k + Block - 1) / Block;
         int i0 = (t / kb) * Block;   // rows of dW (output units)
@@ -63,6 +64,23 @@ public static class GemmKernels
         Store(dw, i0 + 1, j0, n, k, c.R1);
         Store(dw, i0 + 2, j0, n, k, c.R2);
         Store(dw, i0 + 3, j0, n, k, c.R3);
+        if (bias != 0 && j0 == 0) ColumnSums(dz, db, i0, m, n);
+    }
+
+    /// <summary>db[j] = sum over rows r of dZ[r, j] (r in order) for the block's columns j0 .. j0 + 3 below n.</summary>
+    internal static void ColumnSums(ArrayView<float> dz, ArrayView<float> db, int j0, int m, int n)
+    {
+        int ja = Math.Min(j0, n - 1), jb = Math.Min(j0 + 1, n - 1), jc = Math.Min(j0 + 2, n - 1), jd = Math.Min(j0 + 3, n - 1);
+        float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+        for (int r = 0; r < m; r++)
+        {
+            long zr = (long)r * n;
+            s0 += dz[zr + ja]; s1 += dz[zr + jb]; s2 += dz[zr + jc]; s3 += dz[zr + jd];
+        }
+        if (j0 < n) db[j0] = s0;
+        if (j0 + 1 < n) db[j0 + 1] = s1;
+        if (j0 + 2 < n) db[j0 + 2] = s2;
+        if (j0 + 3 < n) db[j0 + 3] = s3;
     }
 
     // Input gradient through the previous layer's activation: dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]), act an Activations code (Identity: none).

@@ -3,16 +3,42 @@ using ILGPU.Algorithms;
 
 namespace Gpu.Kernels;
 
-/// <summary>Per-row and per-column kernels of a dense layer and its loss. Row-major float32.</summary>
+/// <summary>
+/// The loss kernels: per row of the output layer the cost, the argmax check and the gradient dZ, then, in the same
+/// launch, the batch's sums added to the device accumulators and the divergence watch. Each runs as one group of
+/// threads (launch with one group, any size): the threads share the rows, meet at a barrier, and thread 0 sums the
+/// per-row results in row order (deterministic; no atomics). Row-major float32.
+/// </summary>
 public static class LayerKernels
 {
     // Softmax + cross-entropy per row of logits Z[m,c] with int labels y[m]:
     // P = softmax(Z) (max-shifted), rowLoss[i] = -log P[i,y], rowCorrect[i] = (argmax Z[i] == y),
-    // and, when grad != 0, dZ[m,c] = (P - onehot(y)) * scale (scale = 1/B for a mean loss).
-    public static void SoftmaxCrossEntropy(Index1D i, ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz,
-        ArrayView<float> rowLoss, ArrayView<float> rowCorrect, int c, float scale, int grad)
+    // and, when grad != 0, dZ[m,c] = (P - onehot(y)) * scale (scale = 1/B for a mean loss); then Accumulate.
+    public static void SoftmaxCrossEntropy(ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz,
+        ArrayView<float> rowLoss, ArrayView<float> rowCorrect, ArrayView<double> acc, ArrayView<long> firstBad,
+        int m, int c, float scale, int grad, long step)
     {
-        long r = (long)i.X * c;
+        for (int i = Group.IdxX; i < m; i += Group.DimX) SoftmaxRow(i, z, y, dz, rowLoss, rowCorrect, c, scale, grad);
+        Group.Barrier();
+        if (Group.IdxX == 0) Accumulate(rowLoss, rowCorrect, acc, firstBad, m, step);
+    }
+
+    // Sigmoid outputs with the sum-of-squares cost, per row of activations A[m,c] = sigmoid(Z) and int labels y[m]:
+    // rowLoss[i] = 1/2 sum_j (A[i,j] - onehot(y)[j])^2, rowCorrect[i] = (argmax A[i] == y), and, when grad != 0,
+    // dZ[i,j] = (A - onehot) * A * (1 - A) * scale (dC/dA = A - y, times sigmoid'(Z) written from A); then Accumulate.
+    public static void SigmoidSquaredError(ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz,
+        ArrayView<float> rowLoss, ArrayView<float> rowCorrect, ArrayView<double> acc, ArrayView<long> firstBad,
+        int m, int c, float scale, int grad, long step)
+    {
+        for (int i = Group.IdxX; i < m; i += Group.DimX) SigmoidRow(i, a, y, dz, rowLoss, rowCorrect, c, scale, grad);
+        Group.Barrier();
+        if (Group.IdxX == 0) Accumulate(rowLoss, rowCorrect, acc, firstBad, m, step);
+    }
+
+    static void SoftmaxRow(int i, ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
+        int c, float scale, int grad)
+    {
+        long r = (long)i * c;
         float max = z[r];
         int arg = 0;
         for (int j = 1; j < c; j++)
@@ -35,13 +61,10 @@ public static class LayerKernels
         }
     }
 
-    // Sigmoid outputs with the sum-of-squares cost, per row of activations A[m,c] = sigmoid(Z) and int labels y[m]:
-    // rowLoss[i] = 1/2 sum_j (A[i,j] - onehot(y)[j])^2, rowCorrect[i] = (argmax A[i] == y), and, when grad != 0,
-    // dZ[i,j] = (A - onehot) * A * (1 - A) * scale (dC/dA = A - y, times sigmoid'(Z) written from A).
-    public static void SigmoidSquaredError(Index1D i, ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz,
-        ArrayView<float> rowLoss, ArrayView<float> rowCorrect, int c, float scale, int grad)
+    static void SigmoidRow(int i, ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
+        int c, float scale, int grad)
     {
-        long r = (long)i.X * c;
+        long r = (long)i * c;
         int label = y[i];
         float loss = 0f, max = a[r];
         int arg = 0;
@@ -57,32 +80,19 @@ public static class LayerKernels
         rowCorrect[i] = arg == label ? 1f : 0f;
     }
 
-    // Bias gradient: db[j] = sum over rows i of dZ[i,j], dZ is [m,n].
-    public static void BiasGrad(Index1D j, ArrayView<float> dz, ArrayView<float> db, int m, int n)
-    {
-        float s = 0f;
-        for (int i = 0; i < m; i++) s += dz[(long)i * n + j];
-        db[j] = s;
-    }
-
-    // Metrics accumulator (one thread, fixed order, so deterministic): acc[0] += sum rowLoss[0..m), acc[1] += sum rowCorrect[0..m).
-    public static void AccumulateMetrics(Index1D t, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
-        ArrayView<double> acc, int m)
+    /// <summary>
+    /// One thread, rows in order: acc[0] += sum rowLoss[0..m), acc[1] += sum rowCorrect[0..m) (in double); then the
+    /// divergence watch: for a training step (<paramref name="step"/> &gt;= 0), if the running loss acc[0] is NaN or
+    /// infinite and no bad step is recorded yet, records the step in firstBad[0], so the host learns the first bad
+    /// step without waiting per step.
+    /// </summary>
+    static void Accumulate(ArrayView<float> rowLoss, ArrayView<float> rowCorrect, ArrayView<double> acc, ArrayView<long> firstBad, int m, long step)
     {
         double loss = 0, correct = 0;
         for (int i = 0; i < m; i++) { loss += rowLoss[i]; correct += rowCorrect[i]; }
-        acc[0] += loss;
+        double total = acc[0] + loss;
+        acc[0] = total;
         acc[1] += correct;
-    }
-
-    /// <summary>
-    /// Divergence watch (one thread): if the running loss sum acc[0] is NaN or infinite and no bad step
-    /// is recorded yet, records <paramref name="step"/> in firstBad[0]. Launched after every training
-    /// step's AccumulateMetrics, so the host can learn the first bad step without waiting per step.
-    /// </summary>
-    public static void MarkNonFinite(Index1D t, ArrayView<double> acc, ArrayView<long> firstBad, long step)
-    {
-        double v = acc[0];
-        if (firstBad[0] < 0 && (double.IsNaN(v) || double.IsInfinity(v))) firstBad[0] = step;
+        if (step >= 0 && firstBad[0] < 0 && (double.IsNaN(total) || double.IsInfinity(total))) firstBad[0] = step;
     }
 }

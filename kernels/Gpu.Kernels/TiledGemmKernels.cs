@@ -38,6 +38,7 @@ public static class Epilogue
     public const int None = 0;          // C = A.B
     public const int BiasAct = 1;       // C = act(A.B + aux[col])             (aux: bias)
     public const int ActBackprop = 2;   // C = (A.B) * act'(from aux[row,col]) (aux: the activation's output H)
+    public const int RowSums = 3;       // C = A.B and aux[row] = sum_p A(row, p)   (aux: the bias gradient, with the weight gradient)
 }
 
 /// <summary>
@@ -100,6 +101,19 @@ public static class TiledGemmKernels
         Store(c, aux, i0 + 1, j0, rows, cols, epilogue, act, acc.R1);
         Store(c, aux, i0 + 2, j0, rows, cols, epilogue, act, acc.R2);
         Store(c, aux, i0 + 3, j0, rows, cols, epilogue, act, acc.R3);
+        if (epilogue == Epilogue.RowSums && Grid.IdxX == 0 && tx < 4)
+        {
+            // the groups of the first column block: a thread's row of threads owns 4 rows of C; its first (at most) 4
+            // threads sum one or more of those rows of A over p, in order
+            for (int r = tx; r < 4; r += tile.ThreadsX)
+            {
+                int i = i0 + r;
+                if (i >= rows) continue;
+                float s = 0f;
+                for (int p = 0; p < depth; p++) s += a[(long)i * aRow + (long)p * aCol];
+                aux[i] = s;
+            }
+        }
     }
 
     static void Store(ArrayView<float> c, ArrayView<float> aux, int i, int j0, int rows, int cols, int epilogue, int act, Float4 v)

@@ -65,7 +65,9 @@ public static class VectorGemmKernels
     }
 
     // Weight gradient: dW[n,k] = dZ[m,n]^T . H[m,k] (outer products summed over the m batch rows). Needs n % 4 == 0 and k % 4 == 0.
-    public static void WeightGrad(Index1D t, ArrayView<float> dzs, ArrayView<float> hs, ArrayView<float> dw, int m, int n, int k)
+    // With bias != 0 also db[n] = column sums of dZ, by the threads of the first column block (GemmKernels.ColumnSums).
+    public static void WeightGrad(Index1D t, ArrayView<float> dzs, ArrayView<float> hs, ArrayView<float> dw, ArrayView<float> db,
+        int m, int n, int k, int bias)
     {
         var dz = dzs.Cast<Float4>();
         var h = hs.Cast<Float4>();
@@ -84,6 +86,7 @@ public static class VectorGemmKernels
         Store(dw, i0 + 1, j0, n, k, c1, d1);
         Store(dw, i0 + 2, j0, n, k, c2, d2);
         Store(dw, i0 + 3, j0, n, k, c3, d3);
+        if (bias != 0 && j0 == 0) GemmKernels.ColumnSums(dzs, db, i0, m, n);
     }
 
     // Input gradient through the previous layer's activation: dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]). Needs n % 4 == 0 and k % 4 == 0.

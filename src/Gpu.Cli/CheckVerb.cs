@@ -6,7 +6,7 @@ using Gpu.Engine.Settings;
 
 namespace Gpu.Cli;
 
-[Verb("check", HelpText = "Check every kernel on a device against the float64 reference (random awkward shapes, NaN-poisoned outputs).")]
+[Verb("check", HelpText = "Check every kernel on a device against the float64 reference (random awkward shapes, NaN-poisoned outputs); with --ptx, compile every kernel to CUDA PTX and check it, with no GPU needed.")]
 public sealed class CheckVerb
 {
     [Option("device", Default = "auto", HelpText = "auto, cpu, cuda[:N] or opencl[:N].")]
@@ -15,8 +15,16 @@ public sealed class CheckVerb
     [Option("family", HelpText = "Check only this family of the dense-layer products (scalar, vector4, tiled or cl-vector; the device must run it), and every other kernel.")]
     public string? Family { get; set; }
 
+    [Option("ptx", HelpText = "Compile every kernel to CUDA PTX for sm_80 and sm_90 at ILGPU optimisation levels O1 and O2, as a CUDA device would (no GPU or CUDA driver needed), and check it: it compiles, no local memory in a product, no approximate instruction less exact than the kernel checks' tolerance. Exit code 4 if any fails.")]
+    public bool Ptx { get; set; }
+
+    [Option("ptx-out", HelpText = "With --ptx: also write each kernel's PTX to this folder (Kernel_sm_90_O2.ptx), what the build would send to the driver.")]
+    public string? PtxOut { get; set; }
+
     public int Execute(TextWriter stdout)
     {
+        if (PtxOut != null && !Ptx) throw new UserError("--ptx-out needs --ptx");
+        if (Ptx) return CheckPtx(stdout);
         GemmFamily? only = null;
         try { if (Family != null) only = Words.Parse<GemmFamily>(Family); }
         catch (FormatException e) { throw new UserError($"--family: {e.Message}"); }
@@ -34,6 +42,31 @@ public sealed class CheckVerb
         int failed = results.Count(r => !r.Passed);
         stdout.WriteLine($"{results.Count - failed} of {results.Count} checks passed (tolerance {KernelCheck.Tolerance:E0})");
         if (failed > 0) throw new UserError($"{failed} kernel checks failed on {device.Id} ({device.Name}); see the table above", 4);
+        return 0;
+    }
+
+    int CheckPtx(TextWriter stdout)
+    {
+        if (Family != null) throw new UserError("--family does not go with --ptx: the PTX check compiles every kernel");
+        string? folder = PtxOut == null ? null : AtomicFile.EnsureFolder(PtxOut);
+        stdout.WriteLine($"PTX: ILGPU's PTX backend, instruction set {PtxCheck.InstructionSet}, no GPU; the CUDA profile ({DeviceProfile.For(DeviceKind.Cuda, 0).Describe().Split(',')[0]}); " +
+            $"{KernelCatalogue.All.Count} kernels x {string.Join(", ", PtxCheck.Architectures.Select(a => a.ToString().ToLowerInvariant()))} x {string.Join(", ", PtxCheck.Levels.Select(PtxCheck.Name))}");
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var results = PtxCheck.Run();
+        stdout.WriteLine($"{"kernel",-38} {"launch",-8} {"arch",-6} {"target",-6} {"level",-5} {"lines",6} {"shared",7} {"local",6}  approximate instructions / result");
+        foreach (var r in results)
+        {
+            string approx = r.Approximate.Count == 0 ? "-" : PtxCheck.Describe(r.Approximate);
+            stdout.WriteLine($"{r.Kernel,-38} {(r.Grouping == KernelGrouping.Explicit ? "explicit" : "implicit"),-8} {r.Architecture,-6} {r.Target,-6} {r.LevelName,-5} {r.Lines,6} {r.SharedBytes,7} {r.LocalBytes,6}  " +
+                $"{approx}; {(r.Passed ? "ok" : "FAILED: " + string.Join("; ", r.Problems))}");
+            if (folder != null && r.Ptx.Length > 0) File.WriteAllText(Path.Combine(folder, r.FileName), r.Ptx);
+        }
+        int failed = results.Count(r => !r.Passed);
+        var targets = results.Where(r => r.Target != r.Architecture && r.Target != "-").Select(r => $"{r.Architecture} -> {r.Target}").Distinct().ToList();
+        if (targets.Count > 0)
+            stdout.WriteLine($"note: ILGPU 1.5.3 targets at most sm_80, the newest architecture any of its instructions needs ({string.Join(", ", targets)}); the driver compiles that PTX for the GPU it runs on");
+        stdout.WriteLine($"{results.Count - failed} of {results.Count} compilations passed ({watch.Elapsed.TotalSeconds:F1} s){(folder != null ? $"; PTX written to {folder}" : "")}");
+        if (failed > 0) throw new UserError($"{failed} PTX checks failed; see the table above", 4);
         return 0;
     }
 }

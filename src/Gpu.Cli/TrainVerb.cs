@@ -31,7 +31,10 @@ public sealed class TrainVerb : TrainingRunOptions
     [Option("config", HelpText = "YAML experiment file (like config_exp.yaml): a Train: section (batch_size, learning_rate, reg, epochs, momentum, and any other option under its flag's name) and a Model: section (hidden_size: widths, activation, ...). Flags given on the command line override it.")]
     public string? Config { get; set; }
 
-    [Option("resume", HelpText = "Continue the run whose --output folder (or checkpoint folder) is DIR, with its settings; only --epochs, --device and the data (--data or the file flags, when it moved: it must be the same data) may be given too.")]
+    [Option("verbose", HelpText = "Also print the kernel launches per training step: at small batches a GPU step costs about one launch overhead per kernel.")]
+    public bool Verbose { get; set; }
+
+    [Option("resume", HelpText = "Continue the run whose --output folder (or checkpoint folder) is DIR, with its settings; only --epochs, --device, --verbose and the data (--data or the file flags, when it moved: it must be the same data) may be given too.")]
     public string? Resume { get; set; }
 
     [Option("overwrite", HelpText = "Start afresh in an --output folder that holds an earlier run: its checkpoint, model, history and curves are removed once the new run has its data and device. Without it such a folder is refused.")]
@@ -41,7 +44,7 @@ public sealed class TrainVerb : TrainingRunOptions
     static readonly string[] DataFlags = ["--data", "--train-images", "--train-labels", "--test-images", "--test-labels"];
 
     /// <summary>Flags that may accompany --resume: the rest come from the checkpoint (declared after <see cref="DataFlags"/>, which it uses).</summary>
-    static readonly string[] ResumeOverrides = ["--resume", "--epochs", "--device", .. DataFlags];
+    static readonly string[] ResumeOverrides = ["--resume", "--epochs", "--device", "--verbose", .. DataFlags];
 
     public int Execute(TextWriter stdout, TextWriter stderr, string[]? args = null, CancellationToken stop = default, bool terminal = false)
     {
@@ -70,7 +73,7 @@ public sealed class TrainVerb : TrainingRunOptions
         {
             var extra = given.Except(ResumeOverrides).FirstOrDefault();
             if (extra != null)
-                throw new UserError($"{extra} cannot be changed when resuming: --resume takes its settings from the checkpoint; only --epochs, --device and the data's location may be given");
+                throw new UserError($"{extra} cannot be changed when resuming: --resume takes its settings from the checkpoint; only --epochs, --device, --verbose and the data's location may be given");
             var loaded = Checkpoint.Read(Resume);
             if (loaded.Damaged != null)
             {
@@ -167,6 +170,8 @@ public sealed class TrainVerb : TrainingRunOptions
             display.Line($"early stopping: no better validation {Words.Name(options.StopOn)} for {options.Patience} epochs; restored the weights of epoch {bestEpoch}");
         display.Line($"test accuracy {result.Test.Accuracy:F4}, test loss {result.Test.Loss:F4} ({result.Test.Count:N0} images); " +
             $"{result.TrainCount:N0} train / {result.ValCount:N0} validation images, {result.Seconds:F1} s in all");
+        if (Verbose)
+            stdout.WriteLine($"kernel launches: {result.LaunchesPerStep:0.##} per training step on {device.Id} ({Words.Name(device.Profile.Gemm)} products; evaluation not counted)");
         if (outDir != null)
         {
             RunFiles.WriteModel(outDir, device, data, source, limit, options, result);

@@ -99,7 +99,7 @@ public static class KernelCheck
                 GemmFamily.Scalar => ["GemmKernels.InputGrad"], GemmFamily.Vector4 => ["VectorGemmKernels.InputGrad"],
                 GemmFamily.Tiled => ["TiledGemmKernels.Gemm"], _ => ["dense_layers.cl:input_grad"],
             };
-            string[] fused = [.. weight, f == GemmFamily.ClVector ? "dense_layers.cl:weight_grad" : "LayerKernels.BiasGrad"];
+            string[] fused = weight;   // every family sums the bias gradient in the weight gradient's launch
             if (packed)
                 (forward, weight, input, fused) = (["dense_layers.cl:pack_rows", "dense_layers.cl:gemm_packed"],
                     ["dense_layers.cl:pack_cols", "dense_layers.cl:gemm_packed"], ["dense_layers.cl:pack_rows", "dense_layers.cl:pack_cols", "dense_layers.cl:gemm_packed"],
@@ -117,10 +117,12 @@ public static class KernelCheck
             cases.Add(new($"softmax cross-entropy {m}x{c}", "-", null, Same, ["LayerKernels.SoftmaxCrossEntropy"], (ks, seed) => Loss(ks, LossKind.SoftmaxCrossEntropy, m, c, seed)));
             cases.Add(new($"sigmoid squared error {m}x{c}", "-", null, Same, ["LayerKernels.SigmoidSquaredError"], (ks, seed) => Loss(ks, LossKind.SigmoidSquaredError, m, c, seed)));
         }
-        foreach (var (m, n) in new[] { (1, 1), (7, 33), (129, 10), (1000, 5) })
-            cases.Add(new($"bias gradient {m}x{n}", "-", null, Same, ["LayerKernels.BiasGrad"], (ks, seed) => [BiasGrad(ks, m, n, seed)]));
-        cases.Add(new("metric accumulation 37+20 rows", "-", null, Same, ["LayerKernels.AccumulateMetrics"], (ks, seed) => [AccumulateMetrics(ks, seed)]));
-        cases.Add(new("non-finite marker", "-", null, Same, ["LayerKernels.MarkNonFinite"], (ks, _) => MarkNonFinite(ks)));
+        foreach (var kind in new[] { LossKind.SoftmaxCrossEntropy, LossKind.SigmoidSquaredError })
+        {
+            string[] covers = [kind == LossKind.SoftmaxCrossEntropy ? "LayerKernels.SoftmaxCrossEntropy" : "LayerKernels.SigmoidSquaredError"];
+            foreach (var m in new[] { 37, 1000 })
+                cases.Add(new($"metric accumulation and non-finite marker, {Words.Name(kind)}, {m} rows", "-", null, Same, covers, (ks, seed) => Accumulation(ks, kind, m, seed)));
+        }
         foreach (int threads in Layouts)
         {
             string layout = threads == 0 ? "per-element" : $"{threads} chunks";
@@ -233,8 +235,9 @@ public static class KernelCheck
         var labels = Enumerable.Range(0, m).Select(_ => r.Next(c)).ToArray();
         using var dz_ = a.Allocate1D(z); using var dy = a.Allocate1D(labels);
         using var grad = Poisoned(a, m * c); using var loss = Poisoned(a, m); using var correct = Poisoned(a, m);
-        if (softmax) k.SoftmaxCrossEntropy(dz_.View, dy.View, grad.View, loss.View, correct.View, m, c, 1f / m, grad: true);
-        else k.SigmoidSquaredError(dz_.View, dy.View, grad.View, loss.View, correct.View, m, c, 1f / m, grad: true);
+        using var acc = a.Allocate1D<double>(2); using var firstBad = a.Allocate1D(new[] { -1L });
+        acc.MemSetToZero();
+        LossKernel(k, kind, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, m, c, 1f / m, grad: true, watchStep: 0);
         var (wl, wc, wd) = softmax ? ReferenceMlp.SoftmaxCrossEntropy(D(z), labels, m, c, 1.0 / m) : ReferenceMlp.SigmoidSquaredError(D(z), labels, m, c, 1.0 / m);
         string name = softmax ? "softmax cross-entropy" : "sigmoid squared-error";
         yield return Compare($"{name} loss", $"{m}x{c}", loss.GetAsArray1D(), wl);
@@ -242,43 +245,53 @@ public static class KernelCheck
         yield return Exact($"{name} argmax correct", $"{m}x{c}", correct.GetAsArray1D().Select(v => (double)v).SequenceEqual(wc));
     }
 
-    static CheckResult BiasGrad(KernelSet k, int m, int n, int seed)
+    static void LossKernel(KernelSet k, LossKind kind, ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> loss, ArrayView<float> correct,
+        ArrayView<double> acc, ArrayView<long> firstBad, int m, int c, float scale, bool grad, long watchStep)
     {
-        var a = k.Accelerator;
-        var dz = Random(m * n, new Random(seed));
-        using var ddz = a.Allocate1D(dz); using var db = Poisoned(a, n);
-        k.BiasGrad(ddz.View, db.View, m, n);
-        return Compare("bias gradient", $"{m}x{n}", db.GetAsArray1D(), ReferenceMlp.ColumnSums(D(dz), m, n));
+        if (kind == LossKind.SoftmaxCrossEntropy) k.SoftmaxCrossEntropy(z, y, dz, loss, correct, acc, firstBad, m, c, scale, grad, watchStep);
+        else k.SigmoidSquaredError(z, y, dz, loss, correct, acc, firstBad, m, c, scale, grad, watchStep);
     }
 
-    static CheckResult AccumulateMetrics(KernelSet k, int seed)
+    /// <summary>
+    /// The loss kernel's own sums: over several launches (a batch, then the first rows again) the accumulators gain the
+    /// launch's per-row losses summed in row order in double, bit for bit, and its correct count; a training step whose
+    /// loss is NaN is recorded once (the first one), an evaluation's never.
+    /// </summary>
+    static IEnumerable<CheckResult> Accumulation(KernelSet k, LossKind kind, int m, int seed)
     {
         var a = k.Accelerator;
         var r = new Random(seed);
-        var loss = Random(37, r).Select(Math.Abs).ToArray();
-        var correct = Enumerable.Range(0, 37).Select(i => (float)(i % 3 == 0 ? 1 : 0)).ToArray();
-        using var dl = a.Allocate1D(loss); using var dc = a.Allocate1D(correct); using var acc = a.Allocate1D<double>(2);
-        acc.MemSetToZero();
-        k.AccumulateMetrics(dl.View, dc.View, acc.View, 37);
-        k.AccumulateMetrics(dl.View, dc.View, acc.View, 20);   // the device sums across calls
+        const int c = 10;
+        bool softmax = kind == LossKind.SoftmaxCrossEntropy;
+        var z = softmax ? Random(m * c, r, 5) : Random(m * c, r).Select(v => 0.5f + 0.49f * v).ToArray();
+        var labels = Enumerable.Range(0, m).Select(_ => r.Next(c)).ToArray();
+        using var dz_ = a.Allocate1D(z); using var dy = a.Allocate1D(labels);
+        using var grad = a.Allocate1D<float>(m * c); using var loss = Poisoned(a, m); using var correct = Poisoned(a, m);
+        using var acc = a.Allocate1D(new[] { 1.5, 2.0 }); using var firstBad = a.Allocate1D(new[] { -1L });
+        int half = Math.Max(1, m / 2);
+        double wantLoss = 1.5, wantCorrect = 2;
+        foreach (var (rows, step) in new[] { (m, 3L), (half, -1L) })   // a training step, then an evaluation of the first rows
+        {
+            LossKernel(k, kind, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, rows, c, 1f / rows, grad: step >= 0, watchStep: step);
+            var l = loss.GetAsArray1D(); var cr = correct.GetAsArray1D();
+            double sum = 0, count = 0;
+            for (int i = 0; i < rows; i++) { sum += l[i]; count += cr[i]; }
+            wantLoss += sum; wantCorrect += count;
+        }
         var got = acc.GetAsArray1D();
-        double wantLoss = loss.Sum(v => (double)v) + loss.Take(20).Sum(v => (double)v), wantCorrect = correct.Sum() + correct.Take(20).Sum();
-        double rel = Math.Abs(got[0] - wantLoss) / wantLoss;
-        return new CheckResult("metric accumulation (loss, correct)", "", "37+20", rel, 0, rel < 1e-12 && got[1] == wantCorrect);
-    }
+        string name = softmax ? "softmax cross-entropy" : "sigmoid squared-error";
+        yield return new CheckResult($"{name} metric accumulation (loss, correct)", "", $"{m}+{half}", got[0] == wantLoss ? 0 : Math.Abs(got[0] - wantLoss) / wantLoss, 0,
+            got[0] == wantLoss && got[1] == wantCorrect);
+        bool quiet = firstBad.GetAsArray1D()[0] == -1;
 
-    static IEnumerable<CheckResult> MarkNonFinite(KernelSet k)
-    {
-        var a = k.Accelerator;
-        using var acc = a.Allocate1D(new[] { 1.5, 0 }); using var first = a.Allocate1D(new[] { -1L });
-        k.MarkNonFinite(acc.View, first.View, 3);   // finite: nothing recorded
-        bool quiet = first.GetAsArray1D()[0] == -1;
-        acc.CopyFromCPU([double.PositiveInfinity, 0]);
-        k.MarkNonFinite(acc.View, first.View, 7);   // the first bad step is recorded ...
-        acc.CopyFromCPU([double.NaN, 0]);
-        k.MarkNonFinite(acc.View, first.View, 9);   // ... and kept
-        yield return Exact("non-finite marker (finite loss)", "1", quiet);
-        yield return Exact("non-finite marker (first bad step kept)", "1", first.GetAsArray1D()[0] == 7);
+        z[(m - 1) * c] = float.NaN;   // the last row's loss becomes NaN, and with it the running sum
+        dz_.CopyFromCPU(z);
+        LossKernel(k, kind, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, m, c, 1f / m, grad: false, watchStep: -1);
+        bool evaluationIgnored = firstBad.GetAsArray1D()[0] == -1 && double.IsNaN(acc.GetAsArray1D()[0]);
+        LossKernel(k, kind, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, m, c, 1f / m, grad: true, watchStep: 7);
+        LossKernel(k, kind, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, m, c, 1f / m, grad: true, watchStep: 9);
+        yield return Exact($"{name} non-finite marker (finite: none; evaluation: none; first bad step kept)", $"{m}",
+            quiet && evaluationIgnored && firstBad.GetAsArray1D()[0] == 7);
     }
 
     static IEnumerable<CheckResult> Sgd(KernelSet k, int n, int weights, bool nesterov, int seed)

@@ -76,8 +76,8 @@ sealed unsafe class ClVectorGemm : IDisposable
         return string.Join(" | ", lines.Take(3));
     }
 
-    /// <summary>Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]); packed when m n k reaches <paramref name="packAbove"/>.</summary>
-    public void DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act, long packAbove)
+    /// <summary>Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]); packed when m n k reaches <paramref name="packAbove"/>. Returns the launches enqueued (1, or 3 packed).</summary>
+    public int DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act, long packAbove)
     {
         lock (gate)
         {
@@ -87,14 +87,15 @@ sealed unsafe class ClVectorGemm : IDisposable
                 PackRows(x, m, k, OpenClSources.OuterRows, a8);
                 PackRows(w, n, k, OpenClSources.OuterCols, b32);
                 Packed(k, y, m, n, b, OpenClSources.EpilogueBiasAct, act, b);
-                return;
+                return 3;
             }
             Launch(forward, x, w, b, y, m, n, k, (int)act, Blocks(n, OpenClSources.ForwardCols), Blocks(m, OpenClSources.ForwardRows));
+            return 1;
         }
     }
 
     /// <summary>dW[n,k] = dZ[m,n]^T . H[m,k], and db[n] = column sums of dZ in the same pass when <paramref name="withBias"/>; packed when m n k reaches <paramref name="packAbove"/>.</summary>
-    public void WeightGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db, int m, int n, int k, bool withBias, long packAbove)
+    public int WeightGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db, int m, int n, int k, bool withBias, long packAbove)
     {
         lock (gate)
         {
@@ -104,14 +105,15 @@ sealed unsafe class ClVectorGemm : IDisposable
                 PackCols(dz, m, n, OpenClSources.OuterRows, a8);    // A(r, p) = dZ[p, r]: dZ's columns in blocks of 8
                 PackCols(h, m, k, OpenClSources.OuterCols, b32);
                 Packed(m, dw, n, k, dw, withBias ? OpenClSources.EpilogueRowSums : OpenClSources.EpilogueNone, Activation.Identity, db);
-                return;
+                return 3;
             }
             Launch(weightGrad, dz, h, dw, db, m, n, k, withBias ? 1 : 0, Blocks(n, OpenClSources.OuterRows), Blocks(k, OpenClSources.OuterCols));
+            return 1;
         }
     }
 
     /// <summary>dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]); packed when m n k reaches <paramref name="packAbove"/>.</summary>
-    public void InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act, long packAbove)
+    public int InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act, long packAbove)
     {
         lock (gate)
         {
@@ -121,9 +123,10 @@ sealed unsafe class ClVectorGemm : IDisposable
                 PackRows(dz, m, n, OpenClSources.OuterRows, a8);
                 PackCols(w, n, k, OpenClSources.OuterCols, b32);
                 Packed(n, dx, m, k, h, OpenClSources.EpilogueActBackprop, act, h);
-                return;
+                return 3;
             }
             Launch(inputGrad, dz, w, h, dx, m, n, k, (int)act, Blocks(m, OpenClSources.OuterRows), Blocks(k, OpenClSources.OuterCols));
+            return 1;
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Reflection;
 using Gpu.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
@@ -13,23 +14,27 @@ sealed class CompiledKernels
 {
     public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>> denseForward;
     public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>> denseForward4;
-    public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>> weightGrad;
-    public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>> weightGrad4;
+    public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>> weightGrad;
+    public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>> weightGrad4;
     public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>> inputGrad4;
     public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>> inputGrad;
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int> softmaxCe;
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int> sigmoidSse;
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> biasGrad;
+    public readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<long>, int, int, float, int, long> softmaxCe, sigmoidSse;
     public readonly Action<Index1D, ArrayView<float>, float, long, long, int, int, int> dropoutForward;
     public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, float, long, long, int, int, int, int> dropoutBackward;
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int> accumulate;
-    public readonly Action<Index1D, ArrayView<double>, ArrayView<long>, long> markNonFinite;
     public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int> sgd;
     public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamSettings, int, int, int> adam;
     public readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int> gather;
     public readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, long, long> gatherShifted;
 
     public readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>> tiled8, tiled64;
+
+    /// <summary>The element-wise kernels: loaded in groups of the profile's ElementwiseGroupSize when it is set (the constructor's loads below), auto-grouped otherwise.</summary>
+    public static readonly MethodInfo[] GroupSized =
+    [
+        typeof(DropoutKernels).GetMethod(nameof(DropoutKernels.Forward))!, typeof(DropoutKernels).GetMethod(nameof(DropoutKernels.Backward))!,
+        typeof(OptimizerKernels).GetMethod(nameof(OptimizerKernels.SgdMomentum))!, typeof(OptimizerKernels).GetMethod(nameof(OptimizerKernels.Adam))!,
+        typeof(DataKernels).GetMethod(nameof(DataKernels.GatherBatch))!, typeof(DataKernels).GetMethod(nameof(DataKernels.GatherBatchShifted))!,
+    ];
 
     static readonly Dictionary<Accelerator, CompiledKernels> cache = new();
 
@@ -57,22 +62,19 @@ sealed class CompiledKernels
         // element-wise kernels: auto-grouped, or in groups of groupSize (see DeviceProfile.ElementwiseGroupSize)
         // the products are compiled on first use: a device runs one family (gpu check and the tests run the others)
         denseForward = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.DenseForward));
-        weightGrad = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(GemmKernels.WeightGrad));
+        weightGrad = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.WeightGrad));
         denseForward4 = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(VectorGemmKernels.DenseForward));
-        weightGrad4 = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(VectorGemmKernels.WeightGrad));
+        weightGrad4 = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(VectorGemmKernels.WeightGrad));
         tiled8 = new(() => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(TiledGemmKernels.Gemm<Tile8>));
         tiled64 = new(() => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(TiledGemmKernels.Gemm<Tile64>));
         inputGrad4 = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(VectorGemmKernels.InputGrad));
         inputGrad = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.InputGrad));
-        softmaxCe = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(LayerKernels.SoftmaxCrossEntropy);
-        sigmoidSse = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(LayerKernels.SigmoidSquaredError);
+        softmaxCe = a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<long>, int, int, float, int, long>(LayerKernels.SoftmaxCrossEntropy);
+        sigmoidSse = a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<long>, int, int, float, int, long>(LayerKernels.SigmoidSquaredError);
         dropoutForward = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<float>, float, long, long, int, int, int>(DropoutKernels.Forward, groupSize)
             : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float, long, long, int, int, int>(DropoutKernels.Forward);
         dropoutBackward = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, long, long, int, int, int, int>(DropoutKernels.Backward, groupSize)
             : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, long, long, int, int, int, int>(DropoutKernels.Backward);
-        biasGrad = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(LayerKernels.BiasGrad);
-        accumulate = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int>(LayerKernels.AccumulateMetrics);
-        markNonFinite = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<long>, long>(LayerKernels.MarkNonFinite);
         sgd = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int>(OptimizerKernels.SgdMomentum, groupSize)
             : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int>(OptimizerKernels.SgdMomentum);
         adam = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamSettings, int, int, int>(OptimizerKernels.Adam, groupSize)

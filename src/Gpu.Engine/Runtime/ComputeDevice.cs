@@ -54,10 +54,14 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>The CPU accelerator used as the fallback: one multiprocessor per core, 4 threads per warp, 1 warp per group.</summary>
     public static CPUDevice CpuDevice() => new(4, 1, Math.Max(1, Environment.ProcessorCount));
 
+    /// <summary>The context settings every device is opened with (and the PTX check compiles with): optimisation level, default math, profiling, ILGPU.Algorithms.</summary>
+    public static Context.Builder Configure(Context.Builder b, OptimizationLevel level) =>
+        b.Optimize(level).Math(MathMode.Default).Profiling().EnableAlgorithms();   // profiling: markers let the streamed data path wait for one copy
+
     static Context CreateContext(OptimizationLevel level, bool gpus) =>
         Context.Create(b =>
         {
-            b.Optimize(level).Math(MathMode.Default).Profiling().EnableAlgorithms();   // profiling: markers let the streamed data path wait for one copy
+            Configure(b, level);
             b.CPU(CpuDevice());
             if (gpus)
             {

@@ -113,13 +113,7 @@ public sealed class DeviceMlp : IDisposable
         second.CopyFromCPU(v[n..]);
     }
 
-    /// <summary>
-    /// Records <paramref name="step"/> on the device if the running loss sum is now NaN or infinite and
-    /// no earlier step was recorded. A launch, not a wait: read it with <see cref="FirstNonFiniteStep"/>.
-    /// </summary>
-    public void WatchDivergence(long step) => k.MarkNonFinite(metrics.View, firstBad.View, step);
-
-    /// <summary>The first step recorded by <see cref="WatchDivergence"/>, or null. Synchronises.</summary>
+    /// <summary>The first training step whose loss made the running loss sum NaN or infinite (recorded by the loss kernel of an <see cref="Evaluate"/> given its step), or null. Synchronises.</summary>
     public long? FirstNonFiniteStep()
     {
         var b = new long[1];
@@ -163,18 +157,19 @@ public sealed class DeviceMlp : IDisposable
     /// <summary>
     /// Forward pass, the cost (per-row loss and correct count added to the device accumulators)
     /// and, when <paramref name="backward"/>, the gradient of the mean loss over the m rows into the
-    /// flat gradient vector (without L2, which the optimizer adds).
+    /// flat gradient vector (without L2, which the optimizer adds). With <paramref name="watchStep"/> &gt;= 0 (a training
+    /// step's number) the loss kernel also records that step if the running loss sum became NaN or infinite and no
+    /// earlier step was recorded: no wait, read it with <see cref="FirstNonFiniteStep"/>.
     /// </summary>
-    public void Evaluate(ArrayView<float> x, ArrayView<int> y, int m, bool backward)
+    public void Evaluate(ArrayView<float> x, ArrayView<int> y, int m, bool backward, long watchStep = -1)
     {
         var logits = Forward(x, m, training: backward);
         int last = Spec.Layers - 1;
         var dz = dzA.View;
         if (Spec.Loss == LossKind.SigmoidSquaredError)
-            k.SigmoidSquaredError(logits, y, dz, rowLoss.View, rowCorrect.View, m, Spec.Classes, 1f / m, backward);
+            k.SigmoidSquaredError(logits, y, dz, rowLoss.View, rowCorrect.View, metrics.View, firstBad.View, m, Spec.Classes, 1f / m, backward, watchStep);
         else
-            k.SoftmaxCrossEntropy(logits, y, dz, rowLoss.View, rowCorrect.View, m, Spec.Classes, 1f / m, backward);
-        k.AccumulateMetrics(rowLoss.View, rowCorrect.View, metrics.View, m);
+            k.SoftmaxCrossEntropy(logits, y, dz, rowLoss.View, rowCorrect.View, metrics.View, firstBad.View, m, Spec.Classes, 1f / m, backward, watchStep);
         if (!backward) return;
         var other = dzB.View;
         for (int l = last; l >= 0; l--)

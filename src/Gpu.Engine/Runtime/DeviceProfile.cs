@@ -47,6 +47,12 @@ public sealed record DeviceProfile
     public int ElementwiseGroupSize { get; init; }
 
     /// <summary>
+    /// Threads of the one group a loss kernel runs in (its rows shared out, then summed in row order by one thread):
+    /// 4 on ILGPU's CPU accelerator (its largest group), 256 elsewhere (capped by the device's group limit).
+    /// </summary>
+    public int LossGroupSize { get; init; } = 256;
+
+    /// <summary>
     /// cl-vector family: a product of at least this many multiply-adds (m n k) first packs its operands into
     /// contiguous panels. Large layers' rows are far apart (and 2048-wide ones all fall in one cache set), so
     /// without packing their products run at half speed; small ones do not pay back the two packing launches.
@@ -80,15 +86,17 @@ public sealed record DeviceProfile
     /// OpenCL CPU devices: the cl-vector products, element-wise work in 8 chunks per core, one work-item per group, the host's memory.
     /// Resident data up to half the budget.
     /// </summary>
-    public static DeviceProfile For(Accelerator a)
+    public static DeviceProfile For(Accelerator a) => For(KindOf(a), a.MemorySize);
+
+    /// <summary>The profile of a kind of device with <paramref name="deviceMemory"/> bytes (the PTX check uses the CUDA profile without a GPU).</summary>
+    public static DeviceProfile For(DeviceKind kind, long deviceMemory)
     {
         long host = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        var kind = KindOf(a);
         long memory = kind switch
         {
             DeviceKind.CpuAccelerator => host,
-            DeviceKind.OpenClCpu => Math.Min(host, a.MemorySize),
-            _ => a.MemorySize,
+            DeviceKind.OpenClCpu => Math.Min(host, deviceMemory),
+            _ => deviceMemory,
         };
         return new DeviceProfile
         {
@@ -102,6 +110,7 @@ public sealed record DeviceProfile
             SmallTile = kind == DeviceKind.CpuAccelerator,
             ElementwiseThreads = kind is DeviceKind.CpuAccelerator or DeviceKind.OpenClCpu ? 8 * Environment.ProcessorCount : 0,
             ElementwiseGroupSize = kind == DeviceKind.OpenClCpu ? 1 : 0,
+            LossGroupSize = kind == DeviceKind.CpuAccelerator ? 4 : 256,
             PackAboveMacs = kind == DeviceKind.OpenClCpu ? PackedProductMacs : long.MaxValue,
             MemoryBytes = memory,
             ResidentDataBytes = memory / 2,

@@ -10,7 +10,8 @@ namespace Gpu.Engine.Runtime;
 /// ILGPU kernels are compiled once per accelerator and kept as delegates (<see cref="CompiledKernels"/>),
 /// the cl-vector products come from the device. Launches go to the accelerator's default stream.
 /// Each wrapper takes the logical shapes and computes the launch size, so callers never do index
-/// arithmetic. A kernel set is cheap and immutable: tests make one per GEMM family with <c>profile with { ... }</c>.
+/// arithmetic. A kernel set is cheap: tests make one per GEMM family with <c>profile with { ... }</c>. It counts the
+/// launches it enqueues (<see cref="Launches"/>): at small batches a GPU step costs about one launch overhead per kernel.
 /// </summary>
 public sealed class KernelSet
 {
@@ -32,12 +33,20 @@ public sealed class KernelSet
     /// <summary>The kernel set of a device, with its own profile or a variant of it (another GEMM family, a smaller memory budget).</summary>
     public static KernelSet For(ComputeDevice device, DeviceProfile? profile = null) => new(device.Accelerator, profile ?? device.Profile, device.ClGemm);
 
+    long launches;
+
+    /// <summary>Kernel launches enqueued through this kernel set so far (every product, packing pass and element-wise kernel counts one; copies do not).</summary>
+    public long Launches => Interlocked.Read(ref launches);
+
+    void Launched(int n = 1) => Interlocked.Add(ref launches, n);
+
     /// <summary>Kernel sets compiled in this process so far (tests check that a search over many trials compiles once).</summary>
     internal static int Compilations => CompiledKernels.Compilations;
 
     void Tiled(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> aux, int rows, int cols, int depth,
         int aRow, int aCol, int bRow, int bCol, int epilogue, Activation act)
     {
+        Launched();
         if (Profile.SmallTile) c_.tiled8.Value(TiledGemmKernels.Config<Tile8>(rows, cols), a, b, c, aux, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, (int)act);
         else c_.tiled64.Value(TiledGemmKernels.Config<Tile64>(rows, cols), a, b, c, aux, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, (int)act);
     }
@@ -52,51 +61,66 @@ public sealed class KernelSet
     public void DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act)
     {
         if (Profile.Gemm == GemmFamily.Tiled) Tiled(x, w, y, b, m, n, k, k, 1, k, 1, Epilogue.BiasAct, act);
-        else if (Profile.Gemm == GemmFamily.ClVector) cl!.DenseForward(x, w, b, y, m, n, k, act, Profile.PackAboveMacs);
-        else if (Vector4Fits(k, x, k, w)) c_.denseForward4.Value(VectorGemmKernels.Threads(m, n), x, w, b, y, m, n, k, (int)act);
-        else c_.denseForward.Value(GemmKernels.Threads(m, n), x, w, b, y, m, n, k, (int)act);
+        else if (Profile.Gemm == GemmFamily.ClVector) Launched(cl!.DenseForward(x, w, b, y, m, n, k, act, Profile.PackAboveMacs));
+        else if (Vector4Fits(k, x, k, w)) { Launched(); c_.denseForward4.Value(VectorGemmKernels.Threads(m, n), x, w, b, y, m, n, k, (int)act); }
+        else { Launched(); c_.denseForward.Value(GemmKernels.Threads(m, n), x, w, b, y, m, n, k, (int)act); }
     }
 
     /// <summary>dW[n,k] = dZ[m,n]^T . H[m,k].</summary>
     public void WeightGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, int m, int n, int k)
     {
         if (Profile.Gemm == GemmFamily.Tiled) Tiled(dz, h, dw, dw, n, k, m, 1, n, 1, k, Epilogue.None, Activation.Identity);
-        else if (Profile.Gemm == GemmFamily.ClVector) cl!.WeightGrad(dz, h, dw, dw, m, n, k, withBias: false, Profile.PackAboveMacs);
-        else if (Vector4Fits(n, dz, k, h)) c_.weightGrad4.Value(VectorGemmKernels.Threads(n, k), dz, h, dw, m, n, k);
-        else c_.weightGrad.Value(GemmKernels.Threads(n, k), dz, h, dw, m, n, k);
+        else if (Profile.Gemm == GemmFamily.ClVector) Launched(cl!.WeightGrad(dz, h, dw, dw, m, n, k, withBias: false, Profile.PackAboveMacs));
+        else if (Vector4Fits(n, dz, k, h)) { Launched(); c_.weightGrad4.Value(VectorGemmKernels.Threads(n, k), dz, h, dw, dw, m, n, k, 0); }
+        else { Launched(); c_.weightGrad.Value(GemmKernels.Threads(n, k), dz, h, dw, dw, m, n, k, 0); }
     }
 
-    /// <summary>dW[n,k] = dZ[m,n]^T . H[m,k] and db[n] = column sums of dZ: one launch in the cl-vector family, two in the others.</summary>
+    /// <summary>dW[n,k] = dZ[m,n]^T . H[m,k] and db[n] = column sums of dZ (each summed over the rows in order), in one launch: the product's first column block sums the columns too.</summary>
     public void WeightAndBiasGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db, int m, int n, int k)
     {
-        if (Profile.Gemm == GemmFamily.ClVector) { cl!.WeightGrad(dz, h, dw, db, m, n, k, withBias: true, Profile.PackAboveMacs); return; }
-        WeightGrad(dz, h, dw, m, n, k);
-        BiasGrad(dz, db, m, n);
+        if (Profile.Gemm == GemmFamily.Tiled) Tiled(dz, h, dw, db, n, k, m, 1, n, 1, k, Epilogue.RowSums, Activation.Identity);
+        else if (Profile.Gemm == GemmFamily.ClVector) Launched(cl!.WeightGrad(dz, h, dw, db, m, n, k, withBias: true, Profile.PackAboveMacs));
+        else if (Vector4Fits(n, dz, k, h)) { Launched(); c_.weightGrad4.Value(VectorGemmKernels.Threads(n, k), dz, h, dw, db, m, n, k, 1); }
+        else { Launched(); c_.weightGrad.Value(GemmKernels.Threads(n, k), dz, h, dw, db, m, n, k, 1); }
     }
 
     /// <summary>dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]); Identity: no factor.</summary>
     public void InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act)
     {
         if (Profile.Gemm == GemmFamily.Tiled) Tiled(dz, w, dx, h, m, k, n, n, 1, 1, k, Epilogue.ActBackprop, act);
-        else if (Profile.Gemm == GemmFamily.ClVector) cl!.InputGrad(dz, w, h, dx, m, n, k, act, Profile.PackAboveMacs);
-        else if (Vector4Fits(n, dz, k, w)) c_.inputGrad4.Value(VectorGemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, (int)act);
-        else c_.inputGrad.Value(GemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, (int)act);
+        else if (Profile.Gemm == GemmFamily.ClVector) Launched(cl!.InputGrad(dz, w, h, dx, m, n, k, act, Profile.PackAboveMacs));
+        else if (Vector4Fits(n, dz, k, w)) { Launched(); c_.inputGrad4.Value(VectorGemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, (int)act); }
+        else { Launched(); c_.inputGrad.Value(GemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, (int)act); }
     }
 
-    /// <summary>Row-wise softmax cross-entropy over Z[m,c]; writes per-row loss/correct and, when grad, dZ = (P - onehot) * scale.</summary>
-    public void SoftmaxCrossEntropy(ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
-        int m, int c, float scale, bool grad) =>
-        c_.softmaxCe(m, z, y, dz, rowLoss, rowCorrect, c, scale, grad ? 1 : 0);
+    /// <summary>One group of the profile's loss group size (at most the device's limit).</summary>
+    KernelConfig LossGroup => new(1, Math.Min(Profile.LossGroupSize, Accelerator.MaxNumThreadsPerGroup));
 
-    /// <summary>Row-wise sum-of-squares cost over sigmoid outputs A[m,c]; writes per-row loss/correct and, when grad, dZ = (A - onehot) A (1 - A) * scale.</summary>
+    /// <summary>
+    /// Row-wise softmax cross-entropy over Z[m,c]; writes per-row loss/correct and, when grad, dZ = (P - onehot) * scale; adds the
+    /// rows' loss and correct count to acc[0], acc[1]; for a training step (<paramref name="watchStep"/> &gt;= 0) records it in
+    /// firstBad[0] if acc[0] is now NaN or infinite and nothing is recorded yet. One launch.
+    /// </summary>
+    public void SoftmaxCrossEntropy(ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
+        ArrayView<double> acc, ArrayView<long> firstBad, int m, int c, float scale, bool grad, long watchStep = -1)
+    {
+        Launched();
+        c_.softmaxCe(LossGroup, z, y, dz, rowLoss, rowCorrect, acc, firstBad, m, c, scale, grad ? 1 : 0, watchStep);
+    }
+
+    /// <summary>As <see cref="SoftmaxCrossEntropy"/> for the sum-of-squares cost over sigmoid outputs A[m,c]; dZ = (A - onehot) A (1 - A) * scale.</summary>
     public void SigmoidSquaredError(ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
-        int m, int c, float scale, bool grad) =>
-        c_.sigmoidSse(m, a, y, dz, rowLoss, rowCorrect, c, scale, grad ? 1 : 0);
+        ArrayView<double> acc, ArrayView<long> firstBad, int m, int c, float scale, bool grad, long watchStep = -1)
+    {
+        Launched();
+        c_.sigmoidSse(LossGroup, a, y, dz, rowLoss, rowCorrect, acc, firstBad, m, c, scale, grad ? 1 : 0, watchStep);
+    }
 
     /// <summary>Inverted dropout in place on the first n elements of H (mask from seed, step, layer, index).</summary>
     public void DropoutForward(ArrayView<float> h, int n, float rate, long seed, long step, int layer)
     {
         int chunk = Profile.Chunk(n);
+        Launched();
         c_.dropoutForward((n + chunk - 1) / chunk, h, rate, seed, step, layer, n, chunk);
     }
 
@@ -104,24 +128,16 @@ public sealed class KernelSet
     public void DropoutBackward(ArrayView<float> g, ArrayView<float> hDropped, int n, float rate, long seed, long step, int layer, Activation act)
     {
         int chunk = Profile.Chunk(n);
+        Launched();
         c_.dropoutBackward((n + chunk - 1) / chunk, g, hDropped, rate, seed, step, layer, (int)act, n, chunk);
     }
-
-    /// <summary>db[n] = column sums of dZ[m,n].</summary>
-    public void BiasGrad(ArrayView<float> dz, ArrayView<float> db, int m, int n) => c_.biasGrad(n, dz, db, m, n);
-
-    /// <summary>acc[0] += sum rowLoss, acc[1] += sum rowCorrect (first m rows).</summary>
-    public void AccumulateMetrics(ArrayView<float> rowLoss, ArrayView<float> rowCorrect, ArrayView<double> acc, int m) =>
-        c_.accumulate(1, rowLoss, rowCorrect, acc, m);
-
-    /// <summary>firstBad[0] = step if it is still negative and acc[0] is NaN or infinite (one thread, no host wait).</summary>
-    public void MarkNonFinite(ArrayView<double> acc, ArrayView<long> firstBad, long step) => c_.markNonFinite(1, acc, firstBad, step);
 
     /// <summary>Fused SGD + momentum (classical or Nesterov) + L2 (weights only) over the whole flat vector.</summary>
     public void SgdMomentum(ArrayView<float> p, ArrayView<float> grad, ArrayView<float> v, float lr, float momentum, float l2, int weightCount,
         bool nesterov = false)
     {
         int n = (int)p.Length, chunk = Profile.Chunk(n);
+        Launched();
         c_.sgd((n + chunk - 1) / chunk, p, grad, v, lr, momentum, l2, weightCount, n, chunk, nesterov ? 1 : 0);
     }
 
@@ -135,6 +151,7 @@ public sealed class KernelSet
             Lr = lr, Beta1 = beta1, Beta2 = beta2, Eps = eps, L2 = l2, Decoupled = decoupled ? 1 : 0,
             C1 = (float)(1 - Math.Pow(beta1, step)), C2 = (float)(1 - Math.Pow(beta2, step)),
         };
+        Launched();
         c_.adam((n + chunk - 1) / chunk, p, grad, m, v, s, weightCount, n, chunk);
     }
 
@@ -142,6 +159,7 @@ public sealed class KernelSet
     public void GatherBatch(ArrayView<byte> pixels, ArrayView<int> labels, ArrayView<int> order, ArrayView<float> x, ArrayView<int> y, int offset, int b, int d)
     {
         int n = b * d, chunk = Profile.Chunk(n);
+        Launched();
         c_.gather((n + chunk - 1) / chunk, pixels, labels, order, x, y, offset, b, d, chunk);
     }
 
@@ -150,6 +168,7 @@ public sealed class KernelSet
         int offset, int b, int d, int width, int maxShift, long seed, long pass)
     {
         int n = b * d, chunk = Profile.Chunk(n);
+        Launched();
         c_.gatherShifted((n + chunk - 1) / chunk, pixels, labels, order, x, y, offset, b, d, chunk, width, maxShift, seed, pass);
     }
 }

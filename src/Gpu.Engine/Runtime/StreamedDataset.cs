@@ -11,6 +11,10 @@ namespace Gpu.Engine.Runtime;
 /// and the training loop copies it asynchronously (<c>CopyFromPageLockedAsync</c>) on the device's
 /// stream while earlier batches compute. A profiling marker recorded after each copy tells the
 /// producer when a host buffer may be refilled, so neither side waits for the whole device.
+/// Device objects (buffers, markers) are created and destroyed on the thread that uses the accelerator
+/// (the caller of the constructor, <see cref="BeginPass"/>, <see cref="Next"/> and <see cref="Dispose"/>); the
+/// producer, on its own thread, only fills host memory and waits on markers, with the accelerator bound to
+/// that thread (a CUDA context is per thread: a driver call without one fails).
 /// </summary>
 public sealed class StreamedDataset : IBatchSource
 {
@@ -57,21 +61,22 @@ public sealed class StreamedDataset : IBatchSource
         var queue = new BlockingCollection<(int, int)>();
         var token = (cancel = new CancellationTokenSource()).Token;
         filled = queue;
-        producer = Task.Run(() => Produce(order, list, augment, queue, token), token);
+        // a thread of its own (not the pool's): it binds the accelerator, and the binding ends with the thread
+        producer = Task.Factory.StartNew(() => Produce(order, list, augment, queue, token), token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     void Produce(int[] order, (int Offset, int Rows)[] batches, Augmentation? augment, BlockingCollection<(int, int)> queue, CancellationToken token)
     {
         try
         {
+            using var bound = acc.BindScoped();   // the marker waits below are driver calls: make the accelerator's context current here
+            ProducerBound = Accelerator.Current == acc;
             int d = Host.Features, w = augment is { MaxShift: > 0 } ? Augmentation.Width(d) : 0;
             for (int k = 0; k < batches.Length; k++)
             {
                 free.Wait(token);
                 int s = k % Slots;
-                copied[s]?.Synchronize();   // the device has finished copying this buffer's previous batch
-                copied[s]?.Dispose();
-                copied[s] = null;
+                copied[s]?.Synchronize();   // the device has finished copying this buffer's previous batch (Next disposes the marker)
                 var (start, rows) = batches[k];
                 var xs = hostX[s].Span;
                 var ys = hostY[s].Span;
@@ -116,10 +121,26 @@ public sealed class StreamedDataset : IBatchSource
         var stream = acc.DefaultStream;
         devX[s].View.CopyFromPageLockedAsync(stream, hostX[s]);
         devY[s].View.CopyFromPageLockedAsync(stream, hostY[s]);
-        copied[s] = stream.AddProfilingMarker();
+        Retire(copied[s]);   // the producer waited on it before refilling this buffer
+        copied[s] = Marked(stream.AddProfilingMarker());
         free.Release();
         remaining--;
         return (devX[s].View, devY[s].View, rows);
+    }
+
+    /// <summary>Whether the producer thread had the accelerator bound (tests check it).</summary>
+    internal bool ProducerBound { get; private set; }
+
+    /// <summary>Managed thread ids on which markers were created or disposed (tests check that it is one: the caller's).</summary>
+    internal ConcurrentBag<int> MarkerThreads { get; } = [];
+
+    ProfilingMarker Marked(ProfilingMarker m) { MarkerThreads.Add(Environment.CurrentManagedThreadId); return m; }
+
+    void Retire(ProfilingMarker? m)
+    {
+        if (m == null) return;
+        MarkerThreads.Add(Environment.CurrentManagedThreadId);
+        m.Dispose();
     }
 
     void StopProducer()
@@ -132,7 +153,7 @@ public sealed class StreamedDataset : IBatchSource
         filled?.Dispose();
         filled = null;
         acc.Synchronize();
-        for (int s = 0; s < Slots; s++) { copied[s]?.Dispose(); copied[s] = null; }
+        for (int s = 0; s < Slots; s++) { Retire(copied[s]); copied[s] = null; }
         while (free.CurrentCount < Slots) free.Release();
     }
 

@@ -9,5 +9,7 @@ public sealed record EpochStats(int Epoch, double TrainLoss, double TrainAccurac
 
 public sealed record EvalStats(double Loss, double Accuracy, int Count);
 
+/// <summary>A finished run; <see cref="LaunchesPerStep"/>: kernel launches per training step (the kernel set's count over the training steps, evaluation left out).</summary>
 public sealed record TrainResult(MlpSpec Spec, float[] Parameters, IReadOnlyList<EpochStats> History, EvalStats Test,
-    double TrainSamplesPerSecond, double Seconds, int TrainCount, int ValCount, DataPath DataPath, int? StoppedEarlyAtBestEpoch = null);
+    double TrainSamplesPerSecond, double Seconds, int TrainCount, int ValCount, DataPath DataPath, int? StoppedEarlyAtBestEpoch = null,
+    double LaunchesPerStep = 0);

@@ -51,6 +51,7 @@ public static class Trainer
         if (resume != null) ApplyResume(resume, model, spec, scheduler, o);
         var history = new List<EpochStats>(resume?.History ?? []);
         double trainSeconds = 0, trained = 0;
+        long trainLaunches = 0, trainSteps = 0;
         var nextDivergenceCheck = control?.DivergenceCheckInterval ?? TimeSpan.FromSeconds(5);
         long step = resume?.GlobalStep ?? 0, totalSteps = (long)scheduler.StepsPerEpoch * o.Epochs;
         float[]? best = resume?.Best;
@@ -64,6 +65,7 @@ public static class Trainer
             double epochRows = scheduler.Batches(fromStep: s).Sum(b => b.Rows);   // rows this run trains on in this epoch
             int e = epoch;
             (at.Op, at.Epoch, at.Step) = ("a training step", e, s + 1);
+            long launchesBefore = kernels.Launches, stepBefore = step;
             step = TrainEpoch(model, dTrain, scheduler, epoch, o, step, totalSteps, startStep: s, afterStep: (done, globalStep) =>
             {
                 control?.OnStep?.Invoke(new StepProgress(e, o.Epochs, done, scheduler.StepsPerEpoch, globalStep, totalSteps));
@@ -77,6 +79,7 @@ public static class Trainer
                     ThrowIfDiverged(model, o, scheduler, model.PeekMetrics().LossSum, RowsDone(done, o, trainSet), e, history, control);
                 }
             });
+            (trainLaunches, trainSteps) = (trainLaunches + kernels.Launches - launchesBefore, trainSteps + step - stepBefore);
             at.Op = "reading the epoch's metrics";
             var (lossSum, correct) = model.TakeMetrics();   // the epoch's synchronisation (besides the divergence reads every few seconds)
             double seconds = sw.Elapsed.TotalSeconds;
@@ -113,7 +116,7 @@ public static class Trainer
         var test = dTest == null ? new EvalStats(double.NaN, double.NaN, 0) : Evaluate(model, dTest, o.EvalBatchSize);
         return new TrainResult(spec, model.GetParameters(), history, test,
             trainSeconds > 0 ? trained / trainSeconds : 0, total.Elapsed.TotalSeconds, trainSet.Count, valSet?.Count ?? 0, path,
-            stopEarly ? bestEpoch : null);
+            stopEarly ? bestEpoch : null, trainSteps > 0 ? (double)trainLaunches / trainSteps : 0);
     }
 
     /// <summary>Hands the parameters to <see cref="TrainControl.OnParameters"/> when <paramref name="step"/> is a multiple of <see cref="TrainControl.ParametersEvery"/>.</summary>
@@ -229,8 +232,7 @@ public static class Trainer
         {
             var (x, y, rows) = train.Next();
             model.Dropout = (o.Dropout, (long)o.Seed, step);
-            model.Evaluate(x, y, rows, backward: true);
-            model.WatchDivergence(step);   // a one-thread launch, no wait: records the first step whose loss is NaN/Inf
+            model.Evaluate(x, y, rows, backward: true, watchStep: step);   // the loss kernel records the first step whose loss is NaN/Inf, no wait
             model.Step(optimizer, LearningRateAt(o, step, totalSteps, scheduler.StepsPerEpoch), step);
             step++;
             afterStep?.Invoke(s + 1, step);   // host-side hook (progress, stop requests); may throw to interrupt

@@ -151,6 +151,21 @@ public sealed class CliTests : TempFolderTest
         AssertOneLineError(Run("check", "--family", "Tiled4"), "is not one of scalar, vector4, tiled or cl-vector", 2);
     }
 
+    [Test]
+    public void Check_ptx_compiles_every_kernel_with_no_gpu_and_writes_the_ptx()
+    {
+        var folder = Path.Combine(dir, "ptx");
+        var r = Run("check", "--ptx", "--ptx-out", folder);
+        Assert.That(r.Code, Is.Zero, r.Out + r.Err);
+        int n = KernelCatalogue.All.Count * 4;
+        Assert.That(r.Out, Does.Contain($"{n} of {n} compilations passed"));
+        Assert.That(r.Out, Does.Match(@"TiledGemmKernels\.Gemm<Tile64>\s+explicit\s+sm_90\s+sm_80\s+O2\s"));
+        Assert.That(r.Out, Does.Not.Contain("tanh.approx").And.Not.Contain("FAILED"));
+        Assert.That(Directory.GetFiles(folder, "*.ptx"), Has.Length.EqualTo(n));
+        Assert.That(File.ReadAllText(Path.Combine(folder, "TiledGemmKernels.Gemm_Tile64_sm_90_O2.ptx")), Does.Contain(".target sm_80"));
+        AssertOneLineError(Run("check", "--ptx-out", folder), "--ptx-out needs --ptx", 2);
+    }
+
     [Test] public void Unknown_flag() => AssertOneLineError(Run("train", "--frobnicate", "3"), "unknown option '--frobnicate'");
     [Test] public void Unknown_verb() => AssertOneLineError(Run("fly"), "unknown verb 'fly'");
     [Test] public void Non_numeric_value() => AssertOneLineError(Run("train", "--epochs", "many"), "--epochs");

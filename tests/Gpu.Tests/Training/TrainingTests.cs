@@ -146,6 +146,32 @@ public sealed class TrainingTests(DeviceCase deviceCase)
         Assert.That(source.Rows, Is.EqualTo(new[] { 128, 104 }));
     }
 
+    /// <summary>
+    /// The streamed path's device objects live on the thread that drives the accelerator: every marker is created
+    /// and disposed there (a CUDA event destroyed on a thread without its context fails), and the producer thread,
+    /// which waits on them, has the accelerator bound.
+    /// </summary>
+    [Test]
+    public void The_streamed_path_keeps_its_markers_on_the_callers_thread_and_binds_the_producer()
+    {
+        using var device = Open();
+        var train = Slice(1000, 10).Train;
+        var o = new TrainOptions { Hidden = [8], Epochs = 2, BatchSize = 64, Seed = 8 };
+        var kernels = KernelSet.For(device);
+        var spec = MlpSpec.FromHidden(train.Features, o.Hidden, train.Classes, o.Activation, o.Loss);
+        using var model = new DeviceMlp(kernels, spec, o.BatchSize);
+        model.SetParameters(spec.Initialize(o.Seed));
+        var scheduler = new MinibatchScheduler(train.Count, o.BatchSize, o.Seed);
+        var source = new StreamedDataset(device.Accelerator, train, o.BatchSize);
+        long step = Trainer.TrainEpoch(model, source, scheduler, 1, o, 0, 2L * scheduler.StepsPerEpoch);
+        Trainer.TrainEpoch(model, source, scheduler, 2, o, step, 2L * scheduler.StepsPerEpoch);   // the second pass retires the first one's markers
+        model.TakeMetrics();
+        source.Dispose();
+        Assert.That(source.ProducerBound, Is.True, "the producer thread has the accelerator bound");
+        Assert.That(source.MarkerThreads, Has.Count.EqualTo(4 * scheduler.StepsPerEpoch), "each step's marker created once and disposed once");
+        Assert.That(source.MarkerThreads.Distinct(), Is.EqualTo(new[] { Environment.CurrentManagedThreadId }), "all on the caller's thread");
+    }
+
     /// <summary>A batch source that records the batches it is given and the rows it hands out.</summary>
     sealed class RecordingSource(IBatchSource inner) : IBatchSource
     {

@@ -1,0 +1,60 @@
+using System.Reflection;
+using Gpu.Kernels;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Runtime;
+
+namespace Gpu.Engine.Runtime;
+
+/// <summary>How a kernel is launched: one thread per index, grouped by ILGPU (an <c>Index1D</c> first parameter), or in explicit groups with shared memory and barriers.</summary>
+public enum KernelGrouping { Implicit, Explicit }
+
+/// <summary>One ILGPU kernel as the engine loads it: the method (generic ones instantiated with one tile), how it is grouped, whether it is a dense-layer product.</summary>
+public sealed record KernelEntry(string Name, MethodInfo Method, KernelGrouping Grouping, bool IsProduct)
+{
+    /// <summary>The entry point ILGPU compiles: implicitly grouped (auto-grouped or in fixed groups) or explicitly grouped.</summary>
+    public EntryPointDescription EntryPoint => Grouping == KernelGrouping.Explicit
+        ? EntryPointDescription.FromExplicitlyGroupedKernel(Method)
+        : EntryPointDescription.FromImplicitlyGroupedKernel(Method);
+
+    /// <summary>The specialisation the engine loads it with on a device of <paramref name="profile"/>: a fixed group size for the element-wise kernels where the profile sets one, none otherwise.</summary>
+    public KernelSpecialization Specialization(DeviceProfile profile) =>
+        Grouping == KernelGrouping.Implicit && profile.ElementwiseGroupSize > 0 && CompiledKernels.GroupSized.Contains(Method)
+            ? new KernelSpecialization(profile.ElementwiseGroupSize, null)
+            : KernelSpecialization.Empty;
+
+    public override string ToString() => Name;
+}
+
+/// <summary>
+/// Every ILGPU kernel of kernels/Gpu.Kernels, found the way the coverage test finds them (public static void methods of
+/// public static classes taking an ArrayView), each generic one instantiated with every tile struct (<see cref="ITile"/>):
+/// what the PTX check compiles. A kernel added to kernels/ is in this list without further work.
+/// </summary>
+public static class KernelCatalogue
+{
+    public static IReadOnlyList<KernelEntry> All { get; } = Scan();
+
+    static List<KernelEntry> Scan()
+    {
+        var assembly = typeof(GemmKernels).Assembly;
+        var tiles = assembly.GetTypes().Where(t => t.IsPublic && t.IsValueType && typeof(ITile).IsAssignableFrom(t)).OrderBy(t => t.Name).ToList();
+        var list = new List<KernelEntry>();
+        foreach (var type in assembly.GetTypes().Where(t => t.IsPublic && t.IsAbstract && t.IsSealed).OrderBy(t => t.Name))   // static classes
+            foreach (var m in type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly).OrderBy(m => m.Name))
+            {
+                if (m.ReturnType != typeof(void) || !m.GetParameters().Any(p => p.ParameterType.Name.StartsWith("ArrayView"))) continue;
+                bool product = type.Name.EndsWith("GemmKernels");
+                var instances = m.IsGenericMethodDefinition
+                    ? tiles.Select(t => (Method: m.MakeGenericMethod(t), Name: $"{type.Name}.{m.Name}<{t.Name}>"))
+                    : [(m, $"{type.Name}.{m.Name}")];
+                foreach (var (method, name) in instances)
+                {
+                    var first = method.GetParameters()[0].ParameterType;
+                    var grouping = first == typeof(Index1D) || first == typeof(Index2D) || first == typeof(Index3D) ? KernelGrouping.Implicit : KernelGrouping.Explicit;
+                    list.Add(new KernelEntry(name, method, grouping, product));
+                }
+            }
+        return list;
+    }
+}

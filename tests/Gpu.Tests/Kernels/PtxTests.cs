@@ -1,0 +1,111 @@
+using Gpu.Engine.Analysis;
+using Gpu.Engine.Runtime;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime.Cuda;
+
+namespace Gpu.Tests.Kernels;
+
+/// <summary>
+/// Every kernel compiled to CUDA PTX, with no GPU (ILGPU's PTX backend and a CUDA capability context), for sm_80 and
+/// sm_90 at O1 and O2, as a CUDA device would load it (<see cref="PtxCheck"/>, also `gpu check --ptx`): it must compile,
+/// a product must hold no local memory, and no approximate instruction may be less exact than the kernel checks allow.
+/// </summary>
+public sealed class PtxTests
+{
+    static readonly Dictionary<(string Arch, OptimizationLevel Level), List<PtxResult>> compiled = new();
+
+    /// <summary>All kernels for one architecture and level, compiled once (one context and backend) and shared by the cases.</summary>
+    static List<PtxResult> Compiled(CudaArchitecture arch, OptimizationLevel level)
+    {
+        lock (compiled)
+        {
+            var key = (arch.ToString(), level);
+            if (!compiled.TryGetValue(key, out var list)) compiled[key] = list = PtxCheck.Compile(KernelCatalogue.All, arch, level).ToList();
+            return list;
+        }
+    }
+
+    static IEnumerable<TestCaseData> Cases() =>
+        from level in PtxCheck.Levels
+        from arch in PtxCheck.Architectures
+        from k in KernelCatalogue.All
+        select new TestCaseData(k.Name, arch.Major * 10 + arch.Minor, level).SetArgDisplayNames(k.Name, arch.ToString().ToLowerInvariant(), PtxCheck.Name(level));
+
+    [TestCaseSource(nameof(Cases))]
+    public void Kernel_compiles_to_clean_ptx(string kernel, int sm, OptimizationLevel level)
+    {
+        var arch = PtxCheck.Architectures.Single(a => a.Major * 10 + a.Minor == sm);
+        var r = Compiled(arch, level).Single(x => x.Kernel == kernel);
+        Assert.That(r.Problems, Is.Empty, string.Join("\n", r.Problems));
+        Assert.That(r.Ptx, Does.Contain(".entry"));
+        TestContext.Out.WriteLine($"{r.Lines} lines, {r.SharedBytes} bytes shared, approximate: {PtxCheck.Describe(r.Approximate)}");
+    }
+
+    [Test]
+    public void The_catalogue_holds_every_kernel_as_the_engine_loads_it()
+    {
+        var names = KernelCatalogue.All.Select(k => k.Name).ToList();
+        Assert.That(names, Does.Contain("TiledGemmKernels.Gemm<Tile8>").And.Contain("TiledGemmKernels.Gemm<Tile64>"), "each tile is its own kernel");
+        Assert.That(KernelCatalogue.All.Where(k => k.Grouping == KernelGrouping.Explicit).Select(k => k.Name),
+            Is.EquivalentTo(new[] { "TiledGemmKernels.Gemm<Tile8>", "TiledGemmKernels.Gemm<Tile64>", "LayerKernels.SoftmaxCrossEntropy", "LayerKernels.SigmoidSquaredError" }),
+            "explicitly grouped: the shared-memory products and the one-group loss kernels");
+        Assert.That(names, Is.Unique);
+        Assert.That(KernelCatalogue.All.Where(k => k.IsProduct).Select(k => k.Name), Has.All.Contain("Gemm"));
+        var cuda = DeviceProfile.For(DeviceKind.Cuda, 0);
+        Assert.That(KernelCatalogue.All.Select(k => k.Specialization(cuda)), Has.All.EqualTo(ILGPU.Runtime.KernelSpecialization.Empty), "CUDA: auto-grouped, no specialisation");
+        var openCl = DeviceProfile.For(DeviceKind.OpenClCpu, 1L << 30);
+        var grouped = KernelCatalogue.All.Where(k => k.Specialization(openCl).MaxNumThreadsPerGroup == 1).Select(k => k.Method).ToList();
+        Assert.That(grouped, Is.EquivalentTo(CompiledKernels.GroupSized), "an OpenCL CPU device loads the element-wise kernels in groups of one");
+    }
+
+    [Test]
+    public void Sm_90_ptx_targets_sm_80_under_ilgpu_1_5_3()
+    {
+        // README and `gpu check --ptx` say so: ILGPU writes at most the newest architecture its instructions need
+        var r = Compiled(CudaArchitecture.SM_90, OptimizationLevel.O2);
+        Assert.That(r.Select(x => x.Target).Distinct(), Is.EqualTo(new[] { "sm_80" }));
+    }
+
+    [Test]
+    public void XMath_Tanh_becomes_tanh_approx_and_is_refused()
+    {
+        var probe = new KernelEntry("probe tanh", typeof(PtxProbeKernels).GetMethod(nameof(PtxProbeKernels.Tanh))!, KernelGrouping.Implicit, false);
+        var r = PtxCheck.Compile([probe], CudaArchitecture.SM_80, OptimizationLevel.O2).Single();
+        Assert.That(r.Approximate, Does.Contain("tanh.approx.f32"));
+        Assert.That(r.Problems, Has.Some.Contain("tanh.approx.f32").And.Some.Contain("exceeds"));
+    }
+
+    [Test]
+    public void Local_memory_in_a_product_is_refused()
+    {
+        var method = typeof(PtxProbeKernels).GetMethod(nameof(PtxProbeKernels.LocalArray))!;
+        var asProduct = PtxCheck.Compile([new KernelEntry("probe local", method, KernelGrouping.Implicit, true)], CudaArchitecture.SM_80, OptimizationLevel.O2).Single();
+        Assert.That(asProduct.LocalBytes, Is.GreaterThan(0));
+        Assert.That(asProduct.Problems, Has.Some.Contain("local memory in a product"));
+        var elsewhere = PtxCheck.Compile([new KernelEntry("probe local", method, KernelGrouping.Implicit, false)], CudaArchitecture.SM_80, OptimizationLevel.O2).Single();
+        Assert.That(elsewhere.Problems, Is.Empty, "only the products must keep everything in registers");
+    }
+
+    [Test]
+    public void Undocumented_and_unbounded_approximations_are_refused()
+    {
+        Assert.That(PtxCheck.Analyze("\tfoo.approx.f32 %f1, %f2;\n", false).Problems, Has.One.Contain("no documented bound"));
+        Assert.That(PtxCheck.Analyze("\tsin.approx.ftz.f32 %f1, %f2;\n", false).Problems, Has.One.Contain("unbounded"));
+        Assert.That(PtxCheck.Analyze("\tex2.approx.ftz.f32 %f1, %f2;\n\tlg2.approx.f32 %f3, %f1;\n", true).Problems, Is.Empty, "exp and log: a few ulp");
+    }
+}
+
+/// <summary>Kernels the PTX check must refuse (not in kernels/, so not in the catalogue).</summary>
+public static class PtxProbeKernels
+{
+    public static void Tanh(Index1D i, ArrayView<float> x) => x[i] = XMath.Tanh(x[i]);
+
+    // an array indexed by a runtime value: ILGPU keeps it in local memory
+    public static void LocalArray(Index1D i, ArrayView<float> x, int j)
+    {
+        var a = LocalMemory.Allocate1D<float>(16);
+        for (int q = 0; q < 16; q++) a[q] = x[q] * q;
+        x[i] = a[j & 15];
+    }
+}
