@@ -126,7 +126,7 @@ public sealed class TrainVerb : TrainingRunOptions
         stdout.WriteLine($"training: {Describe(options)}");
         options = options with { DataPath = Trainer.ChooseDataPath(options.DataPath, device, data) };
         stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({options.ValFraction * 100:0.#}% held out for validation), " +
-            $"{data.Test.Count:N0} test images; {Words.Name(options.DataPath)} data path{InPlace(data, options)}");
+            $"{data.Test.Count:N0} test images; {Words.Name(options.DataPath)} data path{InPlace(data, trainImages, options)}");
         string title = RunFiles.CurvesTitle(spec, data, options);
         if (resume != null)
         {
@@ -181,12 +181,12 @@ public sealed class TrainVerb : TrainingRunOptions
         return 0;
     }
 
-    /// <summary>", training images read in place ..." when the training set is memory-mapped: what its shuffle is.</summary>
-    static string InPlace(DataPair data, TrainOptions o)
+    /// <summary>", training images read in place ..." when the training set is memory-mapped: what the shuffle of its <paramref name="trainImages"/> training rows is (Trainer's rule).</summary>
+    static string InPlace(DataPair data, int trainImages, TrainOptions o)
     {
         if (data.Train.Mapped == null) return "";
         var blocks = BlockShuffle.ForBuffer((long)o.StreamBuffer << 20, data.Train.Features);
-        return $", training images read in place from {data.Train.Mapped.Path} ({data.Train.Bytes / 1e6:N0} MB; " + (blocks.Fits(data.Train.Count)
+        return $", training images read in place from {data.Train.Mapped.Path} ({data.Train.Bytes / 1e6:N0} MB; " + (blocks.Fits(trainImages)
             ? $"they fit the {o.StreamBuffer} MB --stream-buffer: read once, fully shuffled)"
             : $"more than the {o.StreamBuffer} MB --stream-buffer: each epoch shuffles blocks of {blocks.BlockRows:N0} rows, and rows within {blocks.BufferBlocks:N0} blocks at a time)");
     }
