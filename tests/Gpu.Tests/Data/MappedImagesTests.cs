@@ -85,10 +85,12 @@ public sealed class MappedImagesTests : TempFolderTest
         var i8 = Path.Combine(dir, "i64.npy");
         WriteNpy(i8, "<i8", [Real.Count, 784], Longs(Real.Pixels.Select(p => (long)p)));
         var idxLabels = Labels(idx: true);
-        foreach (var (file, why) in new[] { (gz, "gzip-compressed and cannot be memory-mapped"), (i8, "not uint8 or float32") })
+        var csv = Path.Combine(dir, "images.csv");
+        File.WriteAllText(csv, Csv(Real, header: true));
+        foreach (var (file, why) in new[] { (gz, "gzip-compressed and cannot be memory-mapped"), (i8, "not uint8 or float32"), (csv, "CSV text and cannot be memory-mapped") })
         {
             var notes = new List<string>();
-            var d = TableData.Read(file, file == gz ? idxLabels : Labels(), "x", map: notes.Add);
+            var d = TableData.Read(file, file == gz ? idxLabels : file == csv ? null : Labels(), "x", map: notes.Add);
             Assert.That(d.Mapped, Is.Null);
             Assert.That(d.Pixels, Is.EqualTo(Real.Pixels));
             Assert.That(notes, Has.Count.EqualTo(1));
