@@ -109,7 +109,8 @@ public sealed class TrainVerb : TrainingRunOptions
         options.Validate();
         if (limit < 0) throw new UserError($"--limit {limit}: give a whole number >= 0");
 
-        var data = source.Load();
+        // the streamed path reads uncompressed image files in place (memory-mapped) rather than loading them; a file it cannot map is loaded, with a note
+        var data = source.Load(options.DataPath == DataPath.Stream ? note => stdout.WriteLine($"note: {note}") : null);
         if (limit > 0) data = data with { Train = data.Train.Take(limit) };
         var fingerprint = DataFingerprint.Of(data);
         if (resumedRun != null) CheckSameData(resumedRun, data, fingerprint, DataFlags.Any(given.Contains));
@@ -125,7 +126,7 @@ public sealed class TrainVerb : TrainingRunOptions
         stdout.WriteLine($"training: {Describe(options)}");
         options = options with { DataPath = Trainer.ChooseDataPath(options.DataPath, device, data) };
         stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({options.ValFraction * 100:0.#}% held out for validation), " +
-            $"{data.Test.Count:N0} test images; {Words.Name(options.DataPath)} data path");
+            $"{data.Test.Count:N0} test images; {Words.Name(options.DataPath)} data path{InPlace(data, trainImages, options)}");
         string title = RunFiles.CurvesTitle(spec, data, options);
         if (resume != null)
         {
@@ -178,6 +179,16 @@ public sealed class TrainVerb : TrainingRunOptions
             stdout.WriteLine($"wrote {Path.Combine(outDir, SavedModel.NpyName)}, {SavedModel.JsonName}, {RunFiles.HistoryName}, {RunFiles.CurvesName} and {Checkpoint.FolderName}/ in {outDir}");
         }
         return 0;
+    }
+
+    /// <summary>", training images read in place ..." when the training set is memory-mapped: what the shuffle of its <paramref name="trainImages"/> training rows is (Trainer's rule).</summary>
+    static string InPlace(DataPair data, int trainImages, TrainOptions o)
+    {
+        if (data.Train.Mapped == null) return "";
+        var blocks = BlockShuffle.ForBuffer((long)o.StreamBuffer << 20, data.Train.Features);
+        return $", training images read in place from {data.Train.Mapped.Path} ({data.Train.Bytes / 1e6:N0} MB; " + (blocks.Fits(trainImages)
+            ? $"they fit the {o.StreamBuffer} MB --stream-buffer: read once, fully shuffled)"
+            : $"more than the {o.StreamBuffer} MB --stream-buffer: each epoch shuffles blocks of {blocks.BlockRows:N0} rows, and rows within {blocks.BufferBlocks:N0} blocks at a time)");
     }
 
     /// <summary>The output folder of --resume (DIR, or the folder above when DIR is the checkpoint folder itself), taken for this run.</summary>

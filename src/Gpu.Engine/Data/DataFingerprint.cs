@@ -15,7 +15,18 @@ public sealed record DataFingerprint(int TrainImages, int TestImages, int Featur
         using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         foreach (var d in new[] { data.Train, data.Test })
         {
-            h.AppendData(d.Pixels);
+            if (d.Mapped == null) h.AppendData(d.Pixels);
+            else   // read in place, a few MB at a time: the same bytes as the loaded pixels
+            {
+                int rows = Math.Max(1, (8 << 20) / d.Features);
+                var chunk = new byte[(long)rows * d.Features];
+                for (int r = 0; r < d.Count; r += rows)
+                {
+                    int n = Math.Min(rows, d.Count - r);
+                    d.CopyRows(r, n, chunk);
+                    h.AppendData(chunk, 0, n * d.Features);
+                }
+            }
             h.AppendData(MemoryMarshal.AsBytes(d.Labels.AsSpan()));
         }
         return new DataFingerprint(data.Train.Count, data.Test.Count, data.Train.Features, data.Train.Classes, Convert.ToHexStringLower(h.GetHashAndReset()));

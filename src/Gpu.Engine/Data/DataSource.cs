@@ -69,13 +69,17 @@ public sealed record DataSource(DataSource.Entry? Folder, DataSource.Entry? Trai
         return $"{Part("train", TrainImages!, TrainLabels)}, {Part("test", TestImages!, TestLabels)}";
     }
 
-    /// <summary>Reads the data (every value checked); a problem is one <see cref="UserError"/> naming the file.</summary>
-    public DataPair Load()
+    /// <summary>
+    /// Reads the data (every value checked); a problem is one <see cref="UserError"/> naming the file. With
+    /// <paramref name="map"/> (the streamed data path) image files are read in place from a memory mapping where
+    /// the format allows (<see cref="MappedImages"/>); each that does not is loaded, and <paramref name="map"/> told why.
+    /// </summary>
+    public DataPair Load(Action<string>? map = null)
     {
-        if (Folder != null) return Idx.ReadFolder(Folder.Locate(Directory.Exists), Folder.Given);
+        if (Folder != null) return Idx.ReadFolder(Folder.Locate(Directory.Exists), Folder.Given, map);
         string? Path(Entry? e) => e?.Locate(System.IO.File.Exists);
-        var train = TableData.Read(Path(TrainImages)!, Path(TrainLabels), "train");
-        var test = TableData.Read(Path(TestImages)!, Path(TestLabels), "test");
+        var train = TableData.Read(Path(TrainImages)!, Path(TrainLabels), "train", map: map);
+        var test = TableData.Read(Path(TestImages)!, Path(TestLabels), "test", map: map);
         return TableData.Pair(train, test, Describe());
     }
 

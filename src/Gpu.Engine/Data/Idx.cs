@@ -82,7 +82,8 @@ public static class Idx
     /// t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz].
     /// </summary>
     /// <paramref name="shown"/> is the folder as the user gave it (the pair's <see cref="DataPair.Folder"/>).
-    public static DataPair ReadFolder(string folder, string? shown = null)
+    /// With <paramref name="map"/> the image files are read in place where they can be (<see cref="TableData.Read"/>).
+    public static DataPair ReadFolder(string folder, string? shown = null, Action<string>? map = null)
     {
         shown ??= folder;
         if (File.Exists(folder))
@@ -91,7 +92,7 @@ public static class Idx
         if (!Directory.Exists(folder))
             throw new UserError($"data folder '{shown}' not found; pass --data DIR with the four IDX files (see data/README.md)");
         if (!Directory.GetFiles(folder).Any(f => Path.GetFileName(f).Contains("idx", StringComparison.OrdinalIgnoreCase))
-            && TableData.TryReadFolder(folder) is DataPair table)
+            && TableData.TryReadFolder(folder, map) is DataPair table)
             return table with { Folder = shown };   // a folder of .npy or .csv files
         string Find(string stem)
         {
@@ -102,8 +103,11 @@ public static class Idx
             }
             throw new UserError($"data folder '{folder}' has no {stem}[.gz]; it needs the four IDX files, or train/test .npy or .csv files (see data/README.md)");
         }
-        var train = ReadPair(Find("train-images-idx3-ubyte"), Find("train-labels-idx1-ubyte"), Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')) + "/train");
-        var test = ReadPair(Find("t10k-images-idx3-ubyte"), Find("t10k-labels-idx1-ubyte"), Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')) + "/test");
+        string name = Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/'));
+        var train = TableData.TryMap(Find("train-images-idx3-ubyte"), Find("train-labels-idx1-ubyte"), name + "/train", 10, map)
+            ?? ReadPair(Find("train-images-idx3-ubyte"), Find("train-labels-idx1-ubyte"), name + "/train");
+        var test = TableData.TryMap(Find("t10k-images-idx3-ubyte"), Find("t10k-labels-idx1-ubyte"), name + "/test", 10, map)
+            ?? ReadPair(Find("t10k-images-idx3-ubyte"), Find("t10k-labels-idx1-ubyte"), name + "/test");
         if (train.Features != test.Features)
             throw new UserError($"train images have {train.Features} features but test images have {test.Features}");
         return new DataPair(train, test, shown);

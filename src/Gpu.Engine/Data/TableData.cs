@@ -11,18 +11,33 @@ namespace Gpu.Engine.Data;
 /// </summary>
 public static class TableData
 {
-    /// <summary>Reads an image file (IDX, .npy or .csv by extension) and its labels (IDX or .npy; none for .csv, whose first column is the label).</summary>
-    public static Dataset Read(string images, string? labels, string name, int classes = 10)
+    /// <summary>
+    /// Reads an image file (IDX, .npy or .csv by extension) and its labels (IDX or .npy; none for .csv, whose first column is the label).
+    /// With <paramref name="map"/> the images are read in place (<see cref="MappedImages"/>) when the file allows it; when
+    /// it does not, they are loaded and <paramref name="map"/> gets a one-line note saying why.
+    /// </summary>
+    public static Dataset Read(string images, string? labels, string name, int classes = 10, Action<string>? map = null)
     {
         string ext = Path.GetExtension(images).ToLowerInvariant();
         if (ext == ".csv")
         {
             if (labels != null) throw new UserError($"{labels}: a CSV file holds its labels in its first column; give no separate labels file");
+            map?.Invoke($"{images} is CSV text and cannot be memory-mapped, so it is loaded into memory; to stream it from disk, save it as .npy (uint8)");
             return ReadCsv(images, name, classes);
         }
         if (labels == null) throw new UserError($"{images}: a labels file is needed (IDX or .npy)");
+        if (TryMap(images, labels, name, classes, map) is Dataset mapped) return mapped;
         if (ext == ".npy") return ReadNpy(images, labels, name, classes);
         return Idx.ReadPair(images, labels, name, classes);
+    }
+
+    /// <summary>The images read in place with their labels loaded, or null (no <paramref name="map"/>, or a file that cannot be mapped, which <paramref name="map"/> is told).</summary>
+    internal static Dataset? TryMap(string images, string labels, string name, int classes, Action<string>? map)
+    {
+        if (map == null) return null;
+        var file = MappedImages.TryOpen(images, out var why);
+        if (file == null) { map(why!); return null; }
+        return new Dataset(name, file, null, MatchingLabels(labels, file.Count, images, classes), classes);
     }
 
     public static Dataset ReadNpy(string imagesPath, string labelsPath, string name, int classes = 10)
@@ -193,7 +208,7 @@ public static class TableData
     /// A folder of NPY or CSV files: <c>*train*images*.npy</c> + <c>*train*labels*.npy</c> and the same for
     /// test (or <c>t10k</c>), or <c>*train*.csv</c> and <c>*test*.csv</c>. Null when the folder has neither.
     /// </summary>
-    public static DataPair? TryReadFolder(string folder)
+    public static DataPair? TryReadFolder(string folder, Action<string>? map = null)
     {
         string? Find(string pattern, params string[] words) => Directory.GetFiles(folder, pattern)
             .Where(f => words.All(w => Path.GetFileName(f).Contains(w, StringComparison.OrdinalIgnoreCase))).OrderBy(f => f).FirstOrDefault();
@@ -201,10 +216,10 @@ public static class TableData
         string? testImages = Find("*.npy", "test", "image") ?? Find("*.npy", "t10k", "image");
         string? testLabels = Find("*.npy", "test", "label") ?? Find("*.npy", "t10k", "label");
         if (trainImages != null && trainLabels != null && testImages != null && testLabels != null)
-            return Pair(ReadNpy(trainImages, trainLabels, "train"), ReadNpy(testImages, testLabels, "test"), folder);
+            return Pair(Read(trainImages, trainLabels, "train", map: map), Read(testImages, testLabels, "test", map: map), folder);
         string? trainCsv = Find("*.csv", "train"), testCsv = Find("*.csv", "test");
         if (trainCsv != null && testCsv != null)
-            return Pair(ReadCsv(trainCsv, "train"), ReadCsv(testCsv, "test"), folder);
+            return Pair(Read(trainCsv, null, "train", map: map), Read(testCsv, null, "test", map: map), folder);
         return null;
     }
 

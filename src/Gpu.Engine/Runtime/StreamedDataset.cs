@@ -15,6 +15,10 @@ namespace Gpu.Engine.Runtime;
 /// (the caller of the constructor, <see cref="BeginPass"/>, <see cref="Next"/> and <see cref="Dispose"/>); the
 /// producer, on its own thread, only fills host memory and waits on markers, with the accelerator bound to
 /// that thread (a CUDA context is per thread: a driver call without one fails).
+/// A dataset read in place from a memory-mapped file (<see cref="Dataset.Mapped"/>) is read by the producer too,
+/// a block of consecutive rows at a time into a <see cref="BlockCache"/> of a few blocks: with the training
+/// scheduler's block-shuffled order (Training/BlockShuffle.cs) each block is read once per pass, and with a set
+/// that fits the cache it is read once in all; only the cache and the page-locked batches are in memory.
 /// </summary>
 public sealed class StreamedDataset : IBatchSource
 {
@@ -31,10 +35,16 @@ public sealed class StreamedDataset : IBatchSource
     Task? producer;
     CancellationTokenSource? cancel;
     int remaining;
+    readonly BlockCache? cache;
 
-    public StreamedDataset(Accelerator accelerator, Dataset data, int maxRows)
+    /// <summary>
+    /// A streamed source of batches of up to <paramref name="maxRows"/> rows. For a mapped dataset, <paramref name="cacheBlocks"/>
+    /// blocks of <paramref name="blockRows"/> rows are held (the training set's buffer; evaluation reads in file order and needs two).
+    /// </summary>
+    public StreamedDataset(Accelerator accelerator, Dataset data, int maxRows, int blockRows = 1024, int cacheBlocks = 2)
     {
         acc = accelerator; Host = data;
+        if (data.Mapped != null) cache = new BlockCache(data, blockRows, cacheBlocks);
         try
         {
             for (int s = 0; s < Slots; s++)
@@ -83,7 +93,7 @@ public sealed class StreamedDataset : IBatchSource
                 for (int r = 0; r < rows; r++)
                 {
                     int src = order[start + r];
-                    var pixels = Host.Pixels.AsSpan(src * d, d);
+                    var pixels = cache != null ? cache.Row(src) : Host.Pixels.AsSpan(src * d, d);
                     var dst = xs.Slice(r * d, d);
                     if (w > 0) Shift(pixels, dst, w, augment!, src);
                     else for (int c = 0; c < d; c++) dst[c] = Dataset.Normalize(pixels[c]);
@@ -128,6 +138,9 @@ public sealed class StreamedDataset : IBatchSource
         return (devX[s].View, devY[s].View, rows);
     }
 
+    /// <summary>Blocks read from the mapped file so far (tests check that a pass reads each once).</summary>
+    internal long BlocksRead => cache?.Reads ?? 0;
+
     /// <summary>Whether the producer thread had the accelerator bound (tests check it).</summary>
     internal bool ProducerBound { get; private set; }
 
@@ -165,5 +178,40 @@ public sealed class StreamedDataset : IBatchSource
             hostX[s]?.Dispose(); hostY[s]?.Dispose(); devX[s]?.Dispose(); devY[s]?.Dispose();
         }
         free.Dispose();
+    }
+}
+
+/// <summary>
+/// Blocks of consecutive rows of a mapped dataset held in memory, at most <c>capacity</c> of them; the least
+/// recently used one makes room for the next. Used by one thread at a time (the producer).
+/// </summary>
+sealed class BlockCache(Dataset data, int blockRows, int capacity)
+{
+    readonly Dictionary<int, (byte[] Rows, long Used)> held = [];
+    long clock;
+
+    public long Reads { get; private set; }
+
+    /// <summary>The pixels of row <paramref name="row"/>, its block read in first if it is not held.</summary>
+    public ReadOnlySpan<byte> Row(int row)
+    {
+        int b = row / blockRows, d = data.Features;
+        if (!held.TryGetValue(b, out var e))
+        {
+            byte[] rows;
+            if (held.Count < capacity) rows = new byte[(long)blockRows * d];
+            else
+            {
+                var oldest = held.MinBy(kv => kv.Value.Used).Key;
+                rows = held[oldest].Rows;
+                held.Remove(oldest);
+            }
+            int first = b * blockRows, n = Math.Min(blockRows, data.Count - first);
+            data.CopyRows(first, n, rows);
+            Reads++;
+            e = (rows, 0);
+        }
+        held[b] = (e.Rows, ++clock);
+        return e.Rows.AsSpan((row - b * blockRows) * d, d);
     }
 }

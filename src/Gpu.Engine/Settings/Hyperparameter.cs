@@ -186,6 +186,9 @@ public abstract class Hyperparameter
             "Fraction of the training set held out (seeded) for validation; 0 for none.",
             v => v >= 0 && v < 1, o => o.ValFraction, (o, v) => o with { ValFraction = v }, required: true),
         Choice<DataPath>("data-path", Train, "How batches reach the device", o => o.DataPath, (o, v) => o with { DataPath = v }),
+        new Row<int>("stream-buffer", Train, [], null, Codec.Int, "a whole number of MB >= 1, e.g. 1024",
+            "With --data-path stream over an uncompressed .npy or IDX file (read in place, not loaded): MB of training rows held in memory. A set that fits is shuffled exactly as resident; a larger one by blocks within a buffer this size.",
+            v => v >= 1, o => o.StreamBuffer, (o, v) => o with { StreamBuffer = v }),
         new Row<int>("eval-batch-size", Train, [], null, Codec.Int, "a whole number >= 1", "Rows per forward pass when evaluating.",
             v => v >= 1, o => o.EvalBatchSize, (o, v) => o with { EvalBatchSize = v }, onCommandLine: false, required: true),
     ];

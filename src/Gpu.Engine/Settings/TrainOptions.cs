@@ -44,6 +44,8 @@ public sealed record TrainOptions
     public int EvalBatchSize { get; init; } = 1000;
     /// <summary>Resident (dataset on the device, batches gathered there) or streamed (page-locked host buffers); Auto decides by size.</summary>
     public DataPath DataPath { get; init; } = DataPath.Auto;
+    /// <summary>MB of host memory the streamed path may hold of a training set read in place from its file: its shuffle buffer (Training/BlockShuffle.cs).</summary>
+    public int StreamBuffer { get; init; } = 1024;
 
     /// <summary>
     /// Checks every setting against its range rule in <see cref="Hyperparameter.All"/>, then the rules

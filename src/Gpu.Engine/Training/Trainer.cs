@@ -43,11 +43,14 @@ public static class Trainer
         var resume = control?.Resume;
         model.SetParameters(resume?.Parameters ?? spec.Initialize(o.Seed, o.BiasInit, o.Init));
         var path = ChooseDataPath(o.DataPath, device, data);
-        using var dTrain = OpenSource(path, kernels, trainSet, o.BatchSize);
+        // a training set read in place from its file: block-shuffled epochs within a buffer of --stream-buffer MB (the full permutation when it fits)
+        var blocks = path == DataPath.Stream && trainSet.Mapped != null ? BlockShuffle.ForBuffer((long)o.StreamBuffer << 20, trainSet.Features) : null;
+        var scheduler = new MinibatchScheduler(trainSet.Count, o.BatchSize, o.Seed, blocks);
+        int trainBlocks = blocks == null ? 2 : (int)Math.Min(blocks.BufferBlocks, (trainSet.Count + (long)blocks.BlockRows - 1) / blocks.BlockRows);
+        using var dTrain = OpenSource(path, kernels, trainSet, o.BatchSize, trainBlocks);
         using var dVal = valSet == null ? null : OpenSource(path, kernels, valSet, maxRows);
         using var dTest = control?.EvaluateTest == false ? null : OpenSource(path, kernels, data.Test, maxRows);
 
-        var scheduler = new MinibatchScheduler(trainSet.Count, o.BatchSize, o.Seed);
         if (resume != null) ApplyResume(resume, model, spec, scheduler, o);
         var history = new List<EpochStats>(resume?.History ?? []);
         double trainSeconds = 0, trained = 0;
@@ -281,11 +284,11 @@ public static class Trainer
     public static DataPath ChooseDataPath(DataPath requested, ComputeDevice device, DataPair data)
     {
         if (requested != DataPath.Auto) return requested;
-        long bytes = data.Train.Pixels.LongLength + data.Test.Pixels.LongLength + 8L * (data.Train.Count + data.Test.Count);
+        long bytes = data.Train.Bytes + data.Test.Bytes + 8L * (data.Train.Count + data.Test.Count);
         return bytes <= device.Profile.ResidentDataBytes ? DataPath.Resident : DataPath.Stream;
     }
 
-    static IBatchSource OpenSource(DataPath path, KernelSet kernels, Dataset data, int maxRows) => path == DataPath.Stream
-        ? new StreamedDataset(kernels.Accelerator, data, maxRows)
+    static IBatchSource OpenSource(DataPath path, KernelSet kernels, Dataset data, int maxRows, int cacheBlocks = 2) => path == DataPath.Stream
+        ? new StreamedDataset(kernels.Accelerator, data, maxRows, BlockShuffle.DefaultBlockRows, cacheBlocks)
         : new DeviceDataset(kernels, data, maxRows);
 }
