@@ -192,4 +192,43 @@ public sealed class ShardSearchTests : TempFolderTest
         }
         Assert.That(Run("--help").Out, Does.Contain("search merge"));
     }
+
+    /// <summary>The Kubernetes example: an Indexed Job whose JOB_COMPLETIONS equals its completions and parallelism, a gpu search without --shard, and a merge Job on the same output folder, image and claim.</summary>
+    [Test]
+    public void Kubernetes_example_is_an_indexed_job_with_its_count_and_a_merge()
+    {
+        static YamlDotNet.RepresentationModel.YamlMappingNode Read(string name)
+        {
+            var stream = new YamlDotNet.RepresentationModel.YamlStream();
+            stream.Load(new StringReader(File.ReadAllText(Path.Combine(Repo.Root, "examples", "kubernetes", name))));
+            return (YamlDotNet.RepresentationModel.YamlMappingNode)stream.Documents.Single().RootNode;
+        }
+        static YamlDotNet.RepresentationModel.YamlNode At(YamlDotNet.RepresentationModel.YamlNode n, params object[] path)
+        {
+            foreach (var step in path)
+                n = step is int i ? ((YamlDotNet.RepresentationModel.YamlSequenceNode)n).Children[i] : ((YamlDotNet.RepresentationModel.YamlMappingNode)n).Children[new YamlDotNet.RepresentationModel.YamlScalarNode((string)step)];
+            return n;
+        }
+        static string S(YamlDotNet.RepresentationModel.YamlNode n) => ((YamlDotNet.RepresentationModel.YamlScalarNode)n).Value!;
+        static List<string> Command(YamlDotNet.RepresentationModel.YamlNode job) =>
+            ((YamlDotNet.RepresentationModel.YamlSequenceNode)At(job, "spec", "template", "spec", "containers", 0, "command")).Children.Select(S).ToList();
+
+        var job = Read("search-indexed-job.yaml");
+        Assert.That(S(At(job, "kind")), Is.EqualTo("Job"));
+        Assert.That(S(At(job, "spec", "completionMode")), Is.EqualTo("Indexed"));
+        string n = S(At(job, "spec", "completions"));
+        Assert.That(S(At(job, "spec", "parallelism")), Is.EqualTo(n));
+        var env = ((YamlDotNet.RepresentationModel.YamlSequenceNode)At(job, "spec", "template", "spec", "containers", 0, "env")).Children;
+        Assert.That(env.Where(e => S(At(e, "name")) == Shard.KubernetesCount).Select(e => S(At(e, "value"))).Single(), Is.EqualTo(n));
+        var search = Command(job);
+        Assert.That(search[..2], Is.EqualTo(new[] { "gpu", "search" }));
+        Assert.That(search, Does.Not.Contain("--shard"), "the shard comes from the Job's variables");
+        string output = search[search.IndexOf("--output") + 1];
+
+        var merge = Read("search-merge-job.yaml");
+        Assert.That(Command(merge), Is.EqualTo(new[] { "gpu", "search", "merge", output, "--retrain" }));
+        Assert.That(S(At(merge, "spec", "template", "spec", "containers", 0, "image")), Is.EqualTo(S(At(job, "spec", "template", "spec", "containers", 0, "image"))));
+        Assert.That(S(At(merge, "spec", "template", "spec", "volumes", 0, "persistentVolumeClaim", "claimName")),
+            Is.EqualTo(S(At(job, "spec", "template", "spec", "volumes", 0, "persistentVolumeClaim", "claimName"))));
+    }
 }
