@@ -29,7 +29,8 @@ public static class Program
     /// <summary>Runs the program; <paramref name="stop"/> requests an interruption, <paramref name="terminal"/> enables the live progress bar.</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken stop = default, bool terminal = false)
     {
-        if (args.Length == 2 && args[0] == "help") args = [args[1], "--help"];   // "gpu help train" == "gpu train --help"
+        if (args.Length is 2 or 3 && args[0] == "help") args = [.. args[1..], "--help"];   // "gpu help train" == "gpu train --help"
+        if (args.Length >= 2 && args[0] == "search" && args[1] == "merge") args = [MergeVerb, .. args[2..]];   // a verb of two words
         return Guard(stderr, () =>
         {
             var verb = VerbTypes.FirstOrDefault(t => args.Length > 0 && VerbHelp.Name(t) == args[0]);
@@ -61,6 +62,7 @@ public static class Program
                 (PredictVerb v) => v.Execute(stdout),
                 (WeightsVerb v) => v.Execute(stdout),
                 (SearchVerb v) => v.Execute(stdout, stderr, args, stop),
+                (SearchMergeVerb v) => v.Execute(stdout, stderr, stop),
                 (DevicesVerb v) => v.Execute(stdout),
                 (CheckVerb v) => v.Execute(stdout),
                 (GradcheckVerb v) => v.Execute(stdout, args),
@@ -123,10 +125,13 @@ public static class Program
         return relative.StartsWith("..") || Path.IsPathRooted(relative) ? path : relative.Contains('/') ? relative : "./" + relative;
     }
 
-    const string Verbs = "train, eval, predict, weights, search, gradcheck, landscape, devices, check";
+    const string Verbs = "train, eval, predict, weights, search, search merge, gradcheck, landscape, devices, check";
+
+    /// <summary>"search merge": the verb <see cref="SearchMergeVerb"/>, typed as two words, which CommandLineParser sees as one.</summary>
+    const string MergeVerb = "search merge";
 
     static readonly Type[] VerbTypes =
-        [typeof(TrainVerb), typeof(EvalVerb), typeof(PredictVerb), typeof(WeightsVerb), typeof(SearchVerb), typeof(GradcheckVerb), typeof(LandscapeVerb), typeof(DevicesVerb), typeof(CheckVerb)];
+        [typeof(TrainVerb), typeof(EvalVerb), typeof(PredictVerb), typeof(WeightsVerb), typeof(SearchVerb), typeof(SearchMergeVerb), typeof(GradcheckVerb), typeof(LandscapeVerb), typeof(DevicesVerb), typeof(CheckVerb)];
 
     const string Heading = "gpu: train multilayer perceptrons on ILGPU kernels (CUDA, OpenCL or the CPU accelerator)";
 

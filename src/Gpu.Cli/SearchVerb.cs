@@ -13,7 +13,7 @@ namespace Gpu.Cli;
 [Settings("val-fraction", GridAxes = true)]
 public sealed class SearchVerb : SettingsVerb
 {
-    [Option("output", Required = true, HelpText = "Folder for search.csv (a row per finished trial), best.json (the best trial, then its test metrics), search.json (the shared settings) and best/ (the best retrained: model.npy, model.json, history.csv, curves.png). Rerunning with the same folder skips the trials search.csv holds.")]
+    [Option("output", Required = true, HelpText = "Folder for search.csv (a row per finished trial), best.json (the best trial, then its test metrics), search.json (the shared settings) and best/ (the best retrained: model.npy, model.json, history.csv, curves.png). Rerunning with the same folder skips the trials search.csv holds. A shard (--shard) writes the same files, but no best/, in its own folder inside it, shard-K-of-N/.")]
     public string Output { get; set; } = "";
 
     [Option("config", HelpText = "YAML grid file: Train: and Model: sections as for 'train --config', where a list gives the choices (learning_rate: [0.01, 0.1]); hidden_size choices are numbers, lists ([[256, 128], [512]]) or strings ('256,128;512'). Other keys (optimizer, schedule, activation, ...) set what all trials share. Flags override it.")]
@@ -28,6 +28,9 @@ public sealed class SearchVerb : SettingsVerb
     [Option("device", Default = "auto", HelpText = "auto (CUDA, then OpenCL, then CPU), cpu, cuda[:N] or opencl[:N]. Every trial runs on it; kernels are compiled once.")]
     public string Device { get; set; } = "auto";
 
+    [Option("shard", HelpText = "K/N: run only shard K (0 to N-1) of N, the trials whose grid index (trial number - 1) is K modulo N, into --output's shard-K-of-N/ folder, without retraining; 'gpu search merge DIR' combines the shards. Without it, a Slurm array job (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, JOB_COMPLETIONS) gives the shard.")]
+    public string? ShardText { get; set; }
+
     public int Execute(TextWriter stdout, TextWriter stderr, string[] args, CancellationToken stop)
     {
         var given = args.Where(a => a.StartsWith("--")).Select(a => a.Split('=')[0]).ToHashSet();
@@ -37,8 +40,15 @@ public sealed class SearchVerb : SettingsVerb
         shared = Settings.ApplyTo(shared);
         var grid = SearchGrid.Build(shared, file, Settings.Choices);
         if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0");
+        var shard = ShardText != null ? Shard.Parse(ShardText) : Shard.FromEnvironment(Environment.GetEnvironmentVariable);
+        string written = GridSearch.FolderFor(Output, shard);
+        if (shard != null)   // the first line says where the shard came from
+        {
+            int mine = grid.Trials.Count(shard.Owns);
+            stdout.WriteLine($"shard {shard} from {shard.Source}: {mine} of the {grid.Trials.Count} trials, into {written}");
+        }
 
-        using var folder = RunFolder.Take(Output, "gpu search");   // one writer per folder
+        using var folder = RunFolder.Take(written, shard == null ? "gpu search" : $"gpu search --shard {shard}");   // one writer per folder
         var source = DataSource.OfFolder(Data);
         var data = source.Load();
         if (Limit > 0) data = data with { Train = data.Train.Take(Limit) };
@@ -46,25 +56,43 @@ public sealed class SearchVerb : SettingsVerb
         stdout.WriteLine($"device: {device.Describe()}");
         stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({shared.ValFraction * 100:0.#}% held out to score the trials), {data.Test.Count:N0} test images");
         stdout.WriteLine($"grid: {grid.Summary()} = {grid.Trials.Count} trial{(grid.Trials.Count == 1 ? "" : "s")}");
-        var search = GridSearch.Open(Output, grid, data, source, Limit);
+        var search = GridSearch.Open(written, grid, data, source, Limit, shard);
+        if (search.Torn != null) stdout.WriteLine($"{search.Torn}: dropped; its trial runs again");
+        int total = search.Trials.Count;
         if (search.Skipped > 0)
-            stdout.WriteLine($"{Path.Combine(Output, GridSearch.CsvName)} holds {search.Skipped} of the {grid.Trials.Count} trials already: skipping them, {grid.Trials.Count - search.Skipped} to run");
+            stdout.WriteLine($"{Path.Combine(written, GridSearch.CsvName)} holds {search.Skipped} of the {total} trials already: skipping them, {total - search.Skipped} to run");
 
-        string csv = Path.Combine(Output, GridSearch.CsvName);
+        string csv = Path.Combine(written, GridSearch.CsvName);
         bool complete = search.Run(device, data, stop, r => stdout.WriteLine(ProgressLine(grid, r)),
             faultAdvice: $"{csv} keeps the finished trials; rerun the same command (e.g. with --device cpu) to continue");
         if (!complete)
         {
-            stderr.WriteLine($"interrupted after {search.Done} of {grid.Trials.Count} trials; {Path.Combine(Output, GridSearch.CsvName)} keeps them; " +
+            stderr.WriteLine($"interrupted after {search.Done} of {total} trials; {csv} keeps them; " +
                 "continue with the same command (finished trials are skipped)");
             return 130;
         }
+        if (shard != null)
+        {
+            stdout.WriteLine($"shard {shard} done: its {total} trials are in {csv}; when every shard is done: gpu search merge {Output} [--retrain]");
+            return 0;
+        }
+        return RetrainAndReport(search, device, data, Output, stdout, stderr, stop);
+    }
+
+    /// <summary>
+    /// The end of a complete search (or merge, in <paramref name="output"/>): names the best trial, retrains it (or
+    /// reuses best/), reports its test accuracy and the files written. Exit code 0, 3 when every trial diverged, 130 when interrupted.
+    /// </summary>
+    internal static int RetrainAndReport(GridSearch search, ComputeDevice device, DataPair data, string output, TextWriter stdout, TextWriter stderr, CancellationToken stop)
+    {
+        var grid = search.Grid;
+        string csv = Path.Combine(output, GridSearch.CsvName);
         var (bestTrial, bestResult) = search.Best
-            ?? throw new UserError($"every trial diverged (see {Path.Combine(Output, GridSearch.CsvName)}); try lower --lr values", 3);
+            ?? throw new UserError($"every trial diverged (see {csv}); try lower --lr values", 3);
         stdout.WriteLine($"best: trial {bestTrial.Number} ({grid.Describe(bestTrial, all: true)}): val acc {bestResult.ValAccuracy:F4}, val loss {bestResult.ValLoss:F4}");
         if (stop.IsCancellationRequested)
         {
-            stderr.WriteLine($"interrupted before retraining the best trial; all {grid.Trials.Count} trials are in {Path.Combine(Output, GridSearch.CsvName)}; rerun the same command to retrain it");
+            stderr.WriteLine($"interrupted before retraining the best trial; all {grid.Trials.Count} trials are in {csv}; rerun the same command to retrain it");
             return 130;
         }
 
@@ -76,19 +104,19 @@ public sealed class SearchVerb : SettingsVerb
         }
         catch (TrainingInterrupted)
         {
-            stderr.WriteLine($"interrupted while retraining the best trial; all {grid.Trials.Count} trials are in {Path.Combine(Output, GridSearch.CsvName)}; rerun the same command to retrain it");
+            stderr.WriteLine($"interrupted while retraining the best trial; all {grid.Trials.Count} trials are in {csv}; rerun the same command to retrain it");
             return 130;
         }
         stdout.WriteLine(best.Reused
             ? $"best/ already holds trial {bestTrial.Number} retrained (from an earlier run): reused it"
             : $"retrained trial {bestTrial.Number} on the same split: val acc {best.RetrainedValAccuracy:F4} (in the search: {bestResult.ValAccuracy:F4})");
         stdout.WriteLine($"test accuracy {best.Test.Accuracy:F4}, test loss {best.Test.Loss:F4} ({best.Test.Count:N0} images)");
-        stdout.WriteLine($"wrote {GridSearch.CsvName}, {GridSearch.BestName}, {GridSearch.SettingsName} and {GridSearch.BestFolder}/ (model.npy, model.json, {RunFiles.HistoryName}, {RunFiles.CurvesName}) in {Output}");
+        stdout.WriteLine($"wrote {GridSearch.CsvName}, {GridSearch.BestName}, {GridSearch.SettingsName} and {GridSearch.BestFolder}/ (model.npy, model.json, {RunFiles.HistoryName}, {RunFiles.CurvesName}) in {output}");
         return 0;
     }
 
     /// <summary>"[3/8] trial 3: layers 16, lr 0.01 | val acc 0.7533, loss 0.702 | best 0.8000 (trial 2) | 2.1s; 9s elapsed, ~8s left"</summary>
-    static string ProgressLine(SearchGrid grid, TrialReport r)
+    internal static string ProgressLine(SearchGrid grid, TrialReport r)
     {
         string settings = grid.Describe(r.Trial);
         string score = r.Result.Diverged ? "diverged" : $"val acc {r.Result.ValAccuracy:F4}, loss {r.Result.ValLoss:F4}";

@@ -52,6 +52,8 @@ public static class VerbHelp
             entries.Add(("--" + a.LongName, text, p.PropertyType == typeof(bool) ? "" : Metavar(a.LongName, Name(verb)), a.Required));
         }
         entries = [.. entries.OrderBy(e => Array.IndexOf(CommonFlags, e.Name) is var i && i >= 0 ? i : CommonFlags.Length)];   // stable: the rest keep their order
+        foreach (var p in verb.GetProperties().Reverse())   // positional values (gpu search merge DIR) first
+            if (p.GetCustomAttribute<ValueAttribute>() is { } value) entries.Insert(0, (value.MetaName, value.HelpText, "", true));
         entries.Add(("--help", "Display this help screen.", "", false));
         entries.Add(("--version", "Display version information.", "", false));
 
@@ -62,7 +64,7 @@ public static class VerbHelp
             string what = $"gpu {v.Name}: {v.HelpText}" + (Prints.TryGetValue(v.Name, out var prints) ? " " + prints : "");
             foreach (var line in Wrap(what, Width)) sb.Append(line).Append('\n');
             var usage = new StringBuilder($"usage: gpu {v.Name}");
-            foreach (var e in entries.Where(e => e.Required)) usage.Append($" {e.Name} {e.Value}");
+            foreach (var e in entries.Where(e => e.Required)) usage.Append(e.Value.Length > 0 ? $" {e.Name} {e.Value}" : $" {e.Name}");
             foreach (var e in entries.Where(e => !e.Required && CommonFlags.Contains(e.Name))) usage.Append($" [{e.Name} {e.Value}]");
             if (entries.Any(e => !e.Required && !CommonFlags.Contains(e.Name) && e.Name is not ("--help" or "--version"))) usage.Append(" [options]");
             sb.Append('\n');

@@ -92,6 +92,36 @@ public sealed class SearchGrid
         return new SearchGrid(baseOptions, axes);
     }
 
+    /// <summary>
+    /// The grid a search.json describes (its "shared" settings and its "grid" of values per axis), as
+    /// <see cref="GridSearch"/> wrote it; a value that cannot be read is a <see cref="FormatException"/> naming it.
+    /// </summary>
+    public static SearchGrid FromJson(JsonNode settings)
+    {
+        var shared = settings["shared"] ?? throw new FormatException("no \"shared\" settings");
+        var grid = settings["grid"] as JsonObject ?? throw new FormatException("no \"grid\"");
+        var axes = new List<GridAxis>();
+        foreach (var key in Hyperparameter.All.Where(h => h.IsGridAxis))
+        {
+            string column = GridSearch.Column(key);
+            var values = grid[column] as JsonArray ?? throw new FormatException($"grid has no \"{column}\" list");
+            if (values.Count == 0) throw new FormatException($"grid.{column} is empty");
+            axes.Add(new GridAxis(key, values.Select(v =>
+            {
+                try { return key.FromJson(v ?? throw new FormatException("null")); }
+                catch (Exception e) when (e is FormatException or OverflowException or UserError or InvalidOperationException)
+                {
+                    throw new FormatException($"grid.{column}: {v?.ToJsonString() ?? "null"} is not {key.Accepts}");
+                }
+            }).ToList()));
+        }
+        TrainOptions baseOptions;
+        try { baseOptions = Hyperparameter.OptionsFromJson(shared); }
+        catch (UserError e) { throw new FormatException(e.Message); }
+        try { return new SearchGrid(baseOptions, axes); }
+        catch (UserError e) { throw new FormatException(e.Message); }
+    }
+
     /// <summary>"layers 16, lr 0.1, batch-size 32": the axes that vary (all of them with <paramref name="all"/>).</summary>
     public string Describe(Trial t, bool all = false) => string.Join(", ",
         Axes.Select((a, i) => (a, i)).Where(x => all || x.a.Values.Count > 1).Select(x => $"{x.a.Key.Flag} {Hyperparameter.Format(t.Values[x.i])}"));
@@ -129,23 +159,34 @@ public sealed class SearchGrid
 public sealed class GridSearch
 {
     public const string CsvName = "search.csv", SettingsName = "search.json", BestName = "best.json", BestFolder = "best";
-    const string Format = "gpu-search";
+    internal const string Format = "gpu-search";
     static readonly string[] MetricColumns = ["status", "val_accuracy", "val_loss", "train_loss", "train_accuracy", "epochs_trained", "seconds"];
 
     public SearchGrid Grid { get; }
     public string Folder { get; }
-    /// <summary>Trials of the grid that search.csv already held when the search was opened.</summary>
+    /// <summary>The part of the grid this process runs; null: all of it.</summary>
+    public Shard? Shard { get; }
+    /// <summary>The trials this search runs: the grid's, or those of its shard.</summary>
+    public IReadOnlyList<Trial> Trials { get; }
+    /// <summary>Trials of <see cref="Trials"/> that search.csv already held when the search was opened.</summary>
     public int Skipped { get; }
+    /// <summary>
+    /// What was wrong with the end of search.csv when it was read, or null: a last line without its line
+    /// end is a row cut off by a crash or a copy (a torn line). It is dropped, so its trial counts as not run.
+    /// </summary>
+    public string? Torn { get; private set; }
 
     readonly List<TrialResult> rows;   // every row of search.csv, in file order (rows of other grids are kept)
     readonly JsonObject data;
-    readonly DataSource dataSource;
+    readonly DataSource? dataSource;   // null: opened to read its rows only (SearchMerge)
     readonly int limit;
 
-    GridSearch(SearchGrid grid, string folder, JsonObject data, DataSource dataSource, int limit)
+    internal GridSearch(SearchGrid grid, string folder, JsonObject data, DataSource? dataSource, int limit, Shard? shard)
     {
         Grid = grid;
         Folder = folder;
+        Shard = shard;
+        Trials = shard == null ? grid.Trials : grid.Trials.Where(shard.Owns).ToList();
         this.data = data;
         this.dataSource = dataSource;
         this.limit = limit;
@@ -155,18 +196,36 @@ public sealed class GridSearch
 
     string CsvPath => Path.Combine(Folder, CsvName);
     string[] Header => [.. Grid.Axes.Select(a => Column(a.Key)), .. MetricColumns];
-    static string Column(Hyperparameter h) => h.Flag.Replace('-', '_');
+    internal static string Column(Hyperparameter h) => h.Flag.Replace('-', '_');
+
+    /// <summary>Where a search with output folder <paramref name="output"/> writes: that folder, or for a shard its folder inside it (shard-1-of-3/).</summary>
+    public static string FolderFor(string output, Shard? shard) => shard == null ? output : Path.Combine(output, shard.FolderName);
 
     /// <summary>
-    /// Opens the search in <paramref name="folder"/> (created if missing): reads the trials search.csv
-    /// already holds, refuses a folder whose earlier search had other data or shared settings, and
-    /// records this search's settings in search.json. <paramref name="dataSource"/> and
-    /// <paramref name="limit"/> say where <paramref name="data"/> came from.
+    /// Opens the search in <paramref name="folder"/> (created if missing; for a shard, its own folder, see
+    /// <see cref="FolderFor"/>): reads the trials search.csv already holds, refuses a folder whose earlier
+    /// search had other data or shared settings, and records this search's settings in search.json.
+    /// <paramref name="dataSource"/> and <paramref name="limit"/> say where <paramref name="data"/> came from;
+    /// <paramref name="shard"/> limits the search to that shard's trials.
     /// </summary>
-    public static GridSearch Open(string folder, SearchGrid grid, DataPair data, DataSource dataSource, int limit)
+    public static GridSearch Open(string folder, SearchGrid grid, DataPair data, DataSource dataSource, int limit, Shard? shard = null)
     {
         AtomicFile.EnsureFolder(folder);
         var dataJson = new JsonObject { ["source"] = Identity(dataSource), ["limit"] = limit, ["train_images"] = data.Train.Count };
+        var settings = SettingsJson(grid, dataJson, dataSource, shard);
+        var search = new GridSearch(grid, folder, dataJson, dataSource, limit, shard);
+        if (search.rows.Count > 0) CheckSameSettings(folder, settings);
+        AtomicFile.WriteAllText(Path.Combine(folder, SettingsName), Json(settings));
+        return search;
+    }
+
+    /// <summary>
+    /// search.json: the format, the fingerprint of the search (<see cref="Fingerprint"/>), the data (as
+    /// matched between runs, and where to find it again), the shared settings, the grid, its size, and the
+    /// shard when the folder holds one.
+    /// </summary>
+    internal static JsonObject SettingsJson(SearchGrid grid, JsonObject dataJson, DataSource dataSource, Shard? shard)
+    {
         var settings = new JsonObject
         {
             ["format"] = Format,
@@ -175,19 +234,29 @@ public sealed class GridSearch
             ["grid"] = new JsonObject(grid.Axes.Select(a => KeyValuePair.Create(Column(a.Key), (JsonNode?)new JsonArray(a.Values.Select(v => (JsonNode?)a.Key.ToJson(v)).ToArray())))),
             ["trials"] = grid.Trials.Count,
         };
-        var search = new GridSearch(grid, folder, dataJson, dataSource, limit);
-        if (search.rows.Count > 0) CheckSameSettings(folder, settings);
-        AtomicFile.WriteAllText(Path.Combine(folder, SettingsName), Json(settings));
-        return search;
+        settings["fingerprint"] = Fingerprint(settings);
+        settings["data_source"] = DataJson.Source(dataSource);
+        if (shard != null) settings["shard"] = new JsonObject { ["index"] = shard.Index, ["count"] = shard.Count };
+        return settings;
+    }
+
+    /// <summary>
+    /// What makes two searches the same search (their rows comparable, their shards mergeable): the first 16
+    /// hex digits of the SHA-256 of the data (as matched), the shared settings and the grid, as search.json holds them.
+    /// </summary>
+    internal static string Fingerprint(JsonNode settings)
+    {
+        string text = string.Join("\n", new[] { "data", "shared", "grid" }.Select(p => $"{p}={settings[p]?.ToJsonString() ?? "null"}"));
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
     }
 
     /// <summary>The data as search.json names it, to match reruns by: the resolved folder (or the resolved files).</summary>
     static string Identity(DataSource s) => s.Folder?.Resolved ?? string.Join(";", s.Entries().Select(e => $"{e.Key}={e.Entry.Resolved}"));
 
-    static string Json(JsonNode node) => node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+    internal static string Json(JsonNode node) => node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
 
     /// <summary>The rows of an earlier run are only comparable with this one when the data and the shared settings are the same.</summary>
-    static void CheckSameSettings(string folder, JsonObject now)
+    internal static void CheckSameSettings(string folder, JsonObject now)
     {
         string path = Path.Combine(folder, SettingsName);
         JsonObject then;
@@ -223,12 +292,32 @@ public sealed class GridSearch
         try { lines = File.ReadAllLines(CsvPath); }
         catch (IOException e) { throw new UserError($"cannot read {CsvPath}: {e.Message.TrimEnd('.')}; use another --output"); }
         if (lines.Length == 0) return list;
+        if (!EndsWithNewline(CsvPath))
+        {
+            string cut = lines[^1].Length > 40 ? lines[^1][..40] + "..." : lines[^1];
+            Torn = $"{CsvPath} line {lines.Length} is torn (the file ends in the middle of it: '{cut}')";
+            lines = lines[..^1];
+            if (lines.Length == 0) return list;
+        }
         string header = string.Join(",", Header);
         if (lines[0].Trim() != header)
             throw new UserError($"{CsvPath}: the header is not '{header}'; this is not a gpu search result file: use another --output");
         for (int n = 1; n < lines.Length; n++)
             if (lines[n].Trim().Length > 0) list.Add(ParseRow(lines[n], n + 1));
         return list;
+    }
+
+    /// <summary>Whether the file's last byte is a line end (every row search.csv writes ends with one).</summary>
+    static bool EndsWithNewline(string path)
+    {
+        try
+        {
+            using var f = File.OpenRead(path);
+            if (f.Length == 0) return true;
+            f.Seek(-1, SeekOrigin.End);
+            return f.ReadByte() == '\n';
+        }
+        catch (IOException e) { throw new UserError($"cannot read {path}: {e.Message.TrimEnd('.')}; use another --output"); }
     }
 
     TrialResult ParseRow(string line, int lineNumber)
@@ -272,38 +361,48 @@ public sealed class GridSearch
     /// <summary>The row of search.csv that holds <paramref name="t"/>, if it ran.</summary>
     public TrialResult? Find(Trial t) => rows.LastOrDefault(r => r.Key == t.Key);
 
-    /// <summary>Trials of the grid with a row in search.csv.</summary>
-    public int Done => Grid.Trials.Count(t => Find(t) != null);
+    /// <summary>Trials of <see cref="Trials"/> with a row in search.csv.</summary>
+    public int Done => Trials.Count(t => Find(t) != null);
 
-    /// <summary>The best finished trial of this grid: highest validation accuracy; ties: lower validation loss, then the earlier trial.</summary>
-    public (Trial Trial, TrialResult Result)? Best
+    /// <summary>Records <paramref name="r"/> as its trial's row, in place of an earlier row of the same settings (SearchMerge).</summary>
+    internal void Put(TrialResult r)
     {
-        get
-        {
-            (Trial Trial, TrialResult Result)? best = null;
-            foreach (var t in Grid.Trials)   // grid order: on a full tie the earlier trial stays
-            {
-                if (Find(t) is not { Diverged: false } r) continue;
-                var b = best?.Result;
-                if (b == null || r.ValAccuracy > b.ValAccuracy || (r.ValAccuracy == b.ValAccuracy && r.ValLoss < b.ValLoss)) best = (t, r);
-            }
-            return best;
-        }
+        rows.RemoveAll(x => x.Key == r.Key);
+        rows.Add(r);
+    }
+
+    /// <summary>Writes search.csv and best.json as they stand (SearchMerge).</summary>
+    internal void Save()
+    {
+        WriteCsv();
+        WriteBest(null);
     }
 
     /// <summary>
-    /// Runs every trial of the grid that search.csv does not hold yet, in grid order, on
-    /// <paramref name="device"/>; after each, search.csv and best.json are rewritten and
+    /// The finished trials of <see cref="Trials"/> from best to worst, as <see cref="Best"/> ranks them:
+    /// highest validation accuracy; ties: lower validation loss, then the earlier trial. Diverged trials are not ranked.
+    /// </summary>
+    public IReadOnlyList<(Trial Trial, TrialResult Result)> Ranking() =>
+        Trials.Select(t => (Trial: t, Result: Find(t))).Where(x => x.Result is { Diverged: false })
+            .Select(x => (x.Trial, Result: x.Result!))
+            .OrderByDescending(x => x.Result.ValAccuracy).ThenBy(x => x.Result.ValLoss).ThenBy(x => x.Trial.Number).ToList();
+
+    /// <summary>The best finished trial of <see cref="Trials"/>: the first of <see cref="Ranking"/>.</summary>
+    public (Trial Trial, TrialResult Result)? Best => Ranking() is { Count: > 0 } r ? r[0] : null;
+
+    /// <summary>
+    /// Runs every trial of <see cref="Trials"/> that search.csv does not hold yet, in grid order, on
+    /// <paramref name="device"/>; after each, search.csv and best.json (not for a shard: the merge writes it) are rewritten and
     /// <paramref name="onTrial"/> is told. A trial whose loss diverges is recorded as such and the
     /// search goes on. When <paramref name="stop"/> is cancelled the current trial finishes and the
-    /// search returns. Returns true when every trial of the grid is done. A device failure is a one-line
+    /// search returns. Returns true when every trial of <see cref="Trials"/> is done. A device failure is a one-line
     /// <see cref="UserError"/> (exit code 4) naming the trial and ending with <paramref name="faultAdvice"/>;
     /// search.csv keeps the trials finished before it.
     /// </summary>
     public bool Run(ComputeDevice device, DataPair data, CancellationToken stop = default, Action<TrialReport>? onTrial = null,
         string faultAdvice = TrainControl.DefaultFaultAdvice)
     {
-        var todo = Grid.Trials.Where(t => Find(t) == null).ToList();
+        var todo = Trials.Where(t => Find(t) == null).ToList();
         var clock = Stopwatch.StartNew();
         // time left is estimated from the time per epoch so far: trials of more epochs take longer
         double epochsRun = 0, epochsLeft = todo.Sum(t => t.Options.Epochs);
@@ -313,13 +412,13 @@ public sealed class GridSearch
             var result = RunTrial(device, data, trial, faultAdvice);
             rows.Add(result);
             WriteCsv();
-            WriteBest(null);
+            if (Shard == null) WriteBest(null);
             epochsRun += trial.Options.Epochs;
             epochsLeft -= trial.Options.Epochs;
             double elapsed = clock.Elapsed.TotalSeconds;
-            onTrial?.Invoke(new TrialReport(Done, Grid.Trials.Count, trial, result, Best, elapsed, elapsed / epochsRun * epochsLeft));
+            onTrial?.Invoke(new TrialReport(Done, Trials.Count, trial, result, Best, elapsed, elapsed / epochsRun * epochsLeft));
         }
-        return Done == Grid.Trials.Count;
+        return Done == Trials.Count;
     }
 
     TrialResult RunTrial(ComputeDevice device, DataPair data, Trial trial, string faultAdvice)
@@ -394,6 +493,7 @@ public sealed class GridSearch
         string faultAdvice = TrainControl.DefaultFaultAdvice)
     {
         var (trial, searched) = Best ?? throw new InvalidOperationException("no finished trial to retrain");
+        if (dataSource == null || Shard != null) throw new InvalidOperationException("a shard, or a search opened to read, is not retrained");
         string dir = AtomicFile.EnsureFolder(Path.Combine(Folder, BestFolder));
         var model = Reusable(dir, trial, searched) ?? Retrain(device, data, trial, searched, dir, stop, onEpoch, faultAdvice);
         WriteBest(model);
@@ -419,7 +519,7 @@ public sealed class GridSearch
         {
             throw new UserError($"retraining the best trial, {trial.Number} ({Grid.Describe(trial, all: true)}): {e.Message}", 4);
         }
-        RunFiles.WriteModel(dir, device, data, dataSource, limit, trial.Options, r);
+        RunFiles.WriteModel(dir, device, data, dataSource!, limit, trial.Options, r);
         return new BestModel(trial, searched, r.Test, Scored(r).ValAccuracy, Reused: false, dir);
     }
 
@@ -434,7 +534,7 @@ public sealed class GridSearch
         {
             var d = saved.Info["data"] as JsonObject;
             bool same = saved.Options is TrainOptions o && Hyperparameter.OptionsToJson(o).ToJsonString() == Hyperparameter.OptionsToJson(trial.Options).ToJsonString()
-                && saved.Data is DataSource was && Identity(was) == Identity(dataSource) && (int?)d?["limit"] == limit;
+                && saved.Data is DataSource was && Identity(was) == Identity(dataSource!) && (int?)d?["limit"] == limit;
             if (!same || saved.Metric("test_accuracy") is not double accuracy || saved.Metric("test_loss") is not double loss || (int?)d?["test_count"] is not int count) return null;
             return new BestModel(trial, searched, new EvalStats(loss, accuracy, count), saved.Metric("final_val_accuracy"), Reused: true, dir);
         }
