@@ -104,8 +104,10 @@ public static class Program
             string? self = Environment.ProcessPath;
             if (self != null && Path.GetFileNameWithoutExtension(self) == "gpu")
                 return OnPath("gpu") is string found && SameFile(found, self) ? "gpu" : Shown(self);
-            string? entry = System.Reflection.Assembly.GetEntryAssembly()?.Location;
-            return !string.IsNullOrEmpty(entry) && Path.GetFileNameWithoutExtension(entry) == "gpu" ? $"dotnet {Shown(entry)}" : "gpu";
+            // Not Assembly.Location: it is empty in a single-file publish (benchmarks/gpu/publish.sh --cli), warning IL3000.
+            if (System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name != "gpu") return "gpu";
+            string entry = Path.Combine(AppContext.BaseDirectory, "gpu.dll");
+            return File.Exists(entry) ? $"dotnet {Shown(entry)}" : "gpu";
         }
     }
 
