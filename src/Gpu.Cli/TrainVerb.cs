@@ -37,6 +37,9 @@ public sealed class TrainVerb : TrainingRunOptions
     [Option("resume", HelpText = "Continue the run whose --output folder (or checkpoint folder) is DIR, with its settings; only --epochs, --device, --verbose and the data (--data or the file flags, when it moved: it must be the same data) may be given too.")]
     public string? Resume { get; set; }
 
+    [Option("init-from", HelpText = "Start from these weights instead of the seeded initialisation (--init, --bias-init): a model.npy (flat float32 vector, the engine's packing) or a .safetensors file (gpu export, or a PyTorch Sequential of Linear layers: 0.weight [out, in], 0.bias, 2.weight, ...) of this network's shape.")]
+    public string? InitFrom { get; set; }
+
     [Option("overwrite", HelpText = "Start afresh in an --output folder that holds an earlier run: its checkpoint, model, history and curves are removed once the new run has its data and device. Without it such a folder is refused.")]
     public bool Overwrite { get; set; }
 
@@ -51,6 +54,7 @@ public sealed class TrainVerb : TrainingRunOptions
         var given = (args ?? []).Where(a => a.StartsWith("--")).Select(a => a.Split('=')[0]).ToHashSet();
         string cmd = Program.Command;
         if (Overwrite && Resume != null) throw new UserError("--overwrite starts a run afresh; it cannot be combined with --resume");
+        if (InitFrom != null && Resume != null) throw new UserError("--init-from starts a fresh run from given weights; a resumed run continues from its checkpoint's, so give one or the other");
         if (Overwrite && Output == null) throw new UserError("--overwrite needs --output DIR: it replaces the run in that folder");
         TrainOptions options;
         DataSource source;
@@ -117,6 +121,8 @@ public sealed class TrainVerb : TrainingRunOptions
         using var device = OpenDevice(resumedRun, given.Contains("--device"), stdout);
         var spec = MlpSpec.FromHidden(data.Train.Features, options.Hidden, data.Train.Classes, options.Activation, options.Loss);
         stdout.WriteLine($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters)");
+        float[]? initial = InitFrom == null ? null : ModelWeights.ReadInitial(InitFrom, spec);
+        if (initial != null) stdout.WriteLine($"initial weights: {InitFrom} (instead of --init {Words.Name(options.Init)})");
         int trainImages = options.ValFraction > 0 ? data.Train.Count - (int)Math.Round(options.ValFraction * data.Train.Count) : data.Train.Count;
         if (options.BatchSize > trainImages && trainImages > 0)
         {
@@ -147,6 +153,7 @@ public sealed class TrainVerb : TrainingRunOptions
         var control = new TrainControl
         {
             Resume = resume,
+            InitialParameters = initial,
             Stop = stop,
             OnStep = display.Step,
             OnCheckpoint = outDir == null ? null : state => SaveCheckpoint(outDir, run, state, title, cmd),
@@ -175,7 +182,7 @@ public sealed class TrainVerb : TrainingRunOptions
             stdout.WriteLine($"kernel launches: {result.LaunchesPerStep:0.##} per training step on {device.Id} ({Words.Name(device.Profile.Gemm)} products; evaluation not counted)");
         if (outDir != null)
         {
-            RunFiles.WriteModel(outDir, device, data, source, limit, options, result);
+            RunFiles.WriteModel(outDir, device, data, source, limit, options, result, initFrom: InitFrom == null ? null : Path.GetFullPath(InitFrom));
             stdout.WriteLine($"wrote {Path.Combine(outDir, SavedModel.NpyName)}, {SavedModel.JsonName}, {RunFiles.HistoryName}, {RunFiles.CurvesName} and {Checkpoint.FolderName}/ in {outDir}");
         }
         return 0;

@@ -41,7 +41,9 @@ public static class Trainer
 
         using var model = new DeviceMlp(kernels, spec, maxRows);
         var resume = control?.Resume;
-        model.SetParameters(resume?.Parameters ?? spec.Initialize(o.Seed, o.BiasInit, o.Init));
+        if (resume == null && control?.InitialParameters is { } given && given.Length != spec.ParameterCount)
+            throw new ArgumentException($"{given.Length} initial parameters for the network {spec} ({spec.ParameterCount})");
+        model.SetParameters(resume?.Parameters ?? control?.InitialParameters ?? spec.Initialize(o.Seed, o.BiasInit, o.Init));
         var path = ChooseDataPath(o.DataPath, device, data);
         // a training set read in place from its file: block-shuffled epochs within a buffer of --stream-buffer MB (the full permutation when it fits)
         var blocks = path == DataPath.Stream && trainSet.Mapped != null ? BlockShuffle.ForBuffer((long)o.StreamBuffer << 20, trainSet.Features) : null;
