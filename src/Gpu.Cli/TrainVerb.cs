@@ -25,6 +25,9 @@ public sealed class TrainVerb : TrainingRunOptions
     [Option("test-labels", HelpText = "Test labels, as --train-labels.")]
     public string? TestLabels { get; set; }
 
+    [Option("pixel-range", Default = "auto", HelpText = "Range of the values in .npy and .csv images: 0-255 (as they are), 0-1 (times 255), or auto (integers 0-255; floats 0-1 unless a value is above 1). IDX files hold uint8 0-255.")]
+    public string PixelRange { get; set; } = "auto";
+
     [Option("output", HelpText = "Folder for model.npy + model.json (the trained model, at the end), history.csv + curves.png (every epoch) and checkpoint/ (every epoch and on Ctrl-C), created if missing.")]
     public string? Output { get; set; }
 
@@ -89,7 +92,7 @@ public sealed class TrainVerb : TrainingRunOptions
             options = Settings.Given("epochs") ? resumedRun.Options with { Epochs = TrainOptions().Epochs } : resumedRun.Options;
             if (resume.EpochsDone >= options.Epochs)
                 throw new UserError($"the run in {Resume} has done {resume.EpochsDone} of {options.Epochs} epochs; give --epochs N with N > {resume.EpochsDone} to train further");
-            source = DataFlags.Any(given.Contains) ? GivenData() : resumedRun.Data;
+            source = DataFlags.Any(given.Contains) ? GivenData() with { PixelRange = resumedRun.Data.PixelRange } : resumedRun.Data;   // the range it trained with
             if (!DataFlags.Any(given.Contains) && source.Missing() is { } gone)
                 throw new UserError($"the data this run trained on is not there any more: {gone.Given} (at {gone.Resolved} when it trained); " +
                     "give --data DIR (or --train-images ... as it was given) where the same data is now, to resume");
@@ -132,7 +135,7 @@ public sealed class TrainVerb : TrainingRunOptions
         stdout.WriteLine($"training: {Describe(options)}");
         options = options with { DataPath = Trainer.ChooseDataPath(options.DataPath, device, data) };
         stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({options.ValFraction * 100:0.#}% held out for validation), " +
-            $"{data.Test.Count:N0} test images; {Words.Name(options.DataPath)} data path{InPlace(data, trainImages, options)}");
+            $"{data.Test.Count:N0} test images; {Words.Name(options.DataPath)} data path{InPlace(data, trainImages, options)}; pixels: {data.Train.Scaling}");
         string title = RunFiles.CurvesTitle(spec, data, options);
         if (resume != null)
         {
@@ -212,10 +215,10 @@ public sealed class TrainVerb : TrainingRunOptions
     }
 
     /// <summary>The data the flags name: explicit files, or the --data folder.</summary>
-    DataSource GivenData() => TrainImages != null || TestImages != null || TrainLabels != null || TestLabels != null
+    DataSource GivenData() => (TrainImages != null || TestImages != null || TrainLabels != null || TestLabels != null
         ? DataSource.OfFiles(TrainImages ?? throw new UserError("--test-images needs --train-images too"), TrainLabels,
             TestImages ?? throw new UserError("--train-images needs --test-images too"), TestLabels)
-        : DataSource.OfFolder(Data);
+        : DataSource.OfFolder(Data)) with { PixelRange = PixelRanges.Parse(PixelRange) };
 
     /// <summary>A resumed run continues only on the data it trained on: same inputs, classes and images, and, where the checkpoint has one, the same fingerprint.</summary>
     void CheckSameData(CheckpointRun run, DataPair data, DataFingerprint now, bool moved)
