@@ -44,6 +44,7 @@ public sealed class Dataset
         if (labels.Length != (rows?.Length ?? file.Count))
             throw new UserError($"{file.Path} holds {rows?.Length ?? file.Count} images but there are {labels.Length} labels; use matching files");
         CheckLabels(name, labels, classes);
+        Scaling = file.Scaling;
         Name = name; Mapped = file; fileRows = rows; Labels = labels; Count = labels.Length; Features = file.Features; Classes = classes;
     }
 

@@ -36,7 +36,7 @@ public sealed class MappedImages
         Path = path; this.file = file; this.dataOffset = dataOffset; Count = count; Features = features; this.elementSize = elementSize;
         scale = 1;
         if (elementSize == 4) (scale, Scaling) = TableData.Scale(integer: false, ScanFloats(), range, path);
-        else if (range == PixelRange.Byte) Scaling = "uint8 pixels read as 0..255 (--pixel-range 0-255)";
+        else if (System.IO.Path.GetExtension(path).Equals(".npy", StringComparison.OrdinalIgnoreCase)) Scaling = TableData.Scale(integer: true, 0, range, path).Scaling;   // as a loaded uint8 .npy says it
     }
 
     /// <summary>

@@ -57,7 +57,7 @@ public static class TableData
         if (map == null) return null;
         var file = MappedImages.TryOpen(images, out var why, range);
         if (file == null) { map(why!); return null; }
-        return new Dataset(name, file, null, MatchingLabels(labels, file.Count, images, classes), classes) { Scaling = file.Scaling };
+        return new Dataset(name, file, null, MatchingLabels(labels, file.Count, images, classes), classes);
     }
 
     public static Dataset ReadNpy(string imagesPath, string labelsPath, string name, int classes = 10, PixelRange range = PixelRange.Auto)

@@ -34,6 +34,22 @@ public sealed class PixelRangeTests : TempFolderTest
         Assert.That(TableData.ReadNpy(F("x.npy"), F("y.npy"), "npy", range: PixelRange.Unit).Pixels, Is.EqualTo(real.Pixels));
     }
 
+    [TestCase(PixelRange.Auto)]
+    [TestCase(PixelRange.Byte)]
+    [TestCase(PixelRange.Unit)]
+    public void A_memory_mapped_float_file_is_scaled_by_the_same_rule(PixelRange range)
+    {
+        DarkFloats(30);
+        var loaded = TableData.Read(F("x.npy"), F("y.npy"), "npy", range: range);
+        string? note = null;
+        var mapped = TableData.Read(F("x.npy"), F("y.npy"), "npy", map: why => note = why, range: range);
+        Assert.That((mapped.Mapped != null, note), Is.EqualTo((true, (string?)null)), "read in place");
+        var bytes = new byte[mapped.Count * mapped.Features];
+        mapped.CopyRows(0, mapped.Count, bytes);
+        Assert.That(bytes, Is.EqualTo(loaded.Pixels));
+        Assert.That(mapped.Scaling, Is.EqualTo(loaded.Scaling));
+    }
+
     [Test]
     public void Values_above_1_with_0_1_are_refused_and_auto_reads_them_as_0_255()
     {
