@@ -29,7 +29,7 @@ public static class OptimizerKernels
     public static void Adam(Index1D t, ArrayView<float> p, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v,
         AdamSettings s, int weightCount, int n, int chunk)
     {
-        float lr = s.Lr, beta1 = s.Beta1, beta2 = s.Beta2, eps = s.Eps, c1 = s.C1, c2 = s.C2, l2 = s.L2;
+        float lr = s.Lr, beta1 = s.Beta1, beta2 = s.Beta2, oneMinusBeta1 = s.OneMinusBeta1, oneMinusBeta2 = s.OneMinusBeta2, eps = s.Eps, c1 = s.C1, c2 = s.C2, l2 = s.L2;
         int decoupled = s.Decoupled;
         int start = t * chunk, end = Math.Min(start + chunk, n);
         for (int i = start; i < end; i++)
@@ -37,8 +37,8 @@ public static class OptimizerKernels
             float pi = p[i];
             float decay = i < weightCount ? l2 * pi : 0f;
             float g = grad[i] + (decoupled != 0 ? 0f : decay);
-            float mi = beta1 * m[i] + (1f - beta1) * g;
-            float vi = beta2 * v[i] + (1f - beta2) * g * g;
+            float mi = beta1 * m[i] + oneMinusBeta1 * g;
+            float vi = beta2 * v[i] + oneMinusBeta2 * g * g;
             m[i] = mi;
             v[i] = vi;
             float update = (mi / c1) / (XMath.Sqrt(vi / c2) + eps) + (decoupled != 0 ? decay : 0f);
@@ -47,9 +47,10 @@ public static class OptimizerKernels
     }
 }
 
-/// <summary>Scalars of one Adam/AdamW step (bias corrections C1 = 1 - beta1^t and C2 = 1 - beta2^t computed on the host).</summary>
+/// <summary>Scalars of one Adam/AdamW step, each computed on the host in double and rounded to float once: 1 - beta1,
+/// 1 - beta2 and the bias corrections C1 = 1 - beta1^t and C2 = 1 - beta2^t.</summary>
 public struct AdamSettings
 {
-    public float Lr, Beta1, Beta2, Eps, C1, C2, L2;
+    public float Lr, Beta1, Beta2, OneMinusBeta1, OneMinusBeta2, Eps, C1, C2, L2;
     public int Decoupled;
 }

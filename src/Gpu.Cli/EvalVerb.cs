@@ -23,6 +23,9 @@ public sealed class EvalVerb : ModelVerb
     [Option("test-labels", HelpText = "Labels for --test-images: IDX or .npy (not for .csv images).")]
     public string? TestLabels { get; set; }
 
+    [Option("pixel-range", Default = "auto", HelpText = "Range of the values in .npy and .csv images: 0-255 (as they are), 0-1 (times 255), or auto (integers 0-255; floats 0-1 unless a value is above 1). IDX files hold uint8 0-255.")]
+    public string PixelRange { get; set; } = "auto";
+
     [Option("device", Default = "auto", HelpText = "auto (CUDA, then OpenCL, then CPU), cpu, cuda[:N] or opencl[:N].")]
     public string Device { get; set; } = "auto";
 
@@ -45,12 +48,12 @@ public sealed class EvalVerb : ModelVerb
         if (TestImages != null)
         {
             source = TestLabels == null ? Path.GetFullPath(TestImages) : $"{Path.GetFullPath(TestImages)} with labels {Path.GetFullPath(TestLabels)}";
-            test = TableData.Read(TestImages, TestLabels, "test", spec.Classes);
+            test = TableData.Read(TestImages, TestLabels, "test", spec.Classes, range: PixelRanges.Parse(PixelRange));
             names = ClassNames.For(source, spec.Classes);
         }
         else
         {
-            var from = (Data != null ? DataSource.OfFolder(Data) : model.Data)
+            var from = (Data != null ? DataSource.OfFolder(Data) with { PixelRange = PixelRanges.Parse(PixelRange) } : model.Data)
                 ?? throw new UserError($"{Path.Combine(model.Folder, SavedModel.JsonName)} names no training data; give --data DIR or --test-images FILE");
             source = from.Describe();
             test = from.LoadTest(spec.Classes);
@@ -62,7 +65,7 @@ public sealed class EvalVerb : ModelVerb
         string outDir = AtomicFile.EnsureFolder(Output ?? model.Folder);
 
         using var device = ComputeDevice.Open(Device);
-        stdout.WriteLine($"data: {source}, {test.Count:N0} test images");
+        stdout.WriteLine($"data: {source}, {test.Count:N0} test images; pixels: {test.Scaling}");
         stdout.WriteLine($"device: {device.Describe()}");
         var result = Predictor.Run(device, spec, model.Parameters, test.Pixels, test.Labels, BatchSize, faultAdvice: "retry with --device cpu");
         var report = result.Report(test.Labels);

@@ -15,6 +15,9 @@ public sealed class PredictVerb : ModelVerb
     [Option("input", Required = true, HelpText = "Images: IDX, .npy ([N, pixels] or [N, h, w]; uint8, or floats in [0, 255] or [0, 1]) or .csv (pixel0,... rows, optionally after a label column and a header).")]
     public string Input { get; set; } = "";
 
+    [Option("pixel-range", Default = "auto", HelpText = "Range of the values in .npy and .csv images: 0-255 (as they are), 0-1 (times 255), or auto (integers 0-255; floats 0-1 unless a value is above 1). IDX files hold uint8 0-255.")]
+    public string PixelRange { get; set; } = "auto";
+
     [Option("labels", HelpText = "True labels for --input (IDX or .npy); then the accuracy is reported. A .csv input carries its own label column.")]
     public string? Labels { get; set; }
 
@@ -39,7 +42,7 @@ public sealed class PredictVerb : ModelVerb
         var spec = model.Spec;
         if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0 (0: all images)");
         if (Top < 0 || Top > spec.Classes) throw new UserError($"--top {Top}: give a number of classes from 1 to {spec.Classes} (0: all)");
-        var (pixels, count, labels) = TableData.ReadImages(Input, Labels, spec.Inputs, spec.Classes);
+        var (pixels, count, labels, scaling) = TableData.ReadImages(Input, Labels, spec.Inputs, spec.Classes, PixelRanges.Parse(PixelRange));
         if (Limit > 0 && Limit < count)
         {
             pixels = pixels[..(Limit * spec.Inputs)];
@@ -51,7 +54,7 @@ public sealed class PredictVerb : ModelVerb
         using var device = ComputeDevice.Open(Device);
         bool sigmoid = spec.Loss == LossKind.SigmoidSquaredError;
         string[] names = model.ClassNames;
-        stdout.WriteLine($"input: {Input}, {count:N0} images, " + (labels == null ? "no labels" : Labels != null ? $"labels from {Labels}" : "labels from its first column"));
+        stdout.WriteLine($"input: {Input}, {count:N0} images, " + (labels == null ? "no labels" : Labels != null ? $"labels from {Labels}" : "labels from its first column") + $"; pixels: {scaling}");
         stdout.WriteLine($"device: {device.Describe()}");
         var r = Predictor.Run(device, spec, model.Parameters, pixels, labels, Batch, faultAdvice: "retry with --device cpu");
         stdout.WriteLine(sigmoid

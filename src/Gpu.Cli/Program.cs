@@ -61,6 +61,7 @@ public static class Program
                 (EvalVerb v) => v.Execute(stdout),
                 (PredictVerb v) => v.Execute(stdout),
                 (WeightsVerb v) => v.Execute(stdout),
+                (ExportVerb v) => v.Execute(stdout),
                 (SearchVerb v) => v.Execute(stdout, stderr, args, stop),
                 (SearchMergeVerb v) => v.Execute(stdout, stderr, stop),
                 (DevicesVerb v) => v.Execute(stdout),
@@ -127,13 +128,13 @@ public static class Program
         return relative.StartsWith("..") || Path.IsPathRooted(relative) ? path : relative.Contains('/') ? relative : "./" + relative;
     }
 
-    const string Verbs = "train, eval, predict, weights, search, search merge, gradcheck, landscape, devices, check";
+    const string Verbs = "train, eval, predict, weights, export, search, search merge, gradcheck, landscape, devices, check";
 
     /// <summary>"search merge": the verb <see cref="SearchMergeVerb"/>, typed as two words, which CommandLineParser sees as one.</summary>
     const string MergeVerb = "search merge";
 
     static readonly Type[] VerbTypes =
-        [typeof(TrainVerb), typeof(EvalVerb), typeof(PredictVerb), typeof(WeightsVerb), typeof(SearchVerb), typeof(SearchMergeVerb), typeof(GradcheckVerb), typeof(LandscapeVerb), typeof(DevicesVerb), typeof(CheckVerb)];
+        [typeof(TrainVerb), typeof(EvalVerb), typeof(PredictVerb), typeof(WeightsVerb), typeof(ExportVerb), typeof(SearchVerb), typeof(SearchMergeVerb), typeof(GradcheckVerb), typeof(LandscapeVerb), typeof(DevicesVerb), typeof(CheckVerb)];
 
     const string Heading = "gpu: train multilayer perceptrons on ILGPU kernels (CUDA, OpenCL or the CPU accelerator)";
 

@@ -25,6 +25,9 @@ public sealed class TrainVerb : TrainingRunOptions
     [Option("test-labels", HelpText = "Test labels, as --train-labels.")]
     public string? TestLabels { get; set; }
 
+    [Option("pixel-range", Default = "auto", HelpText = "Range of the values in .npy and .csv images: 0-255 (as they are), 0-1 (times 255), or auto (integers 0-255; floats 0-1 unless a value is above 1). IDX files hold uint8 0-255.")]
+    public string PixelRange { get; set; } = "auto";
+
     [Option("output", HelpText = "Folder for model.npy + model.json (the trained model, at the end), history.csv + curves.png (every epoch) and checkpoint/ (every epoch and on Ctrl-C), created if missing.")]
     public string? Output { get; set; }
 
@@ -36,6 +39,9 @@ public sealed class TrainVerb : TrainingRunOptions
 
     [Option("resume", HelpText = "Continue the run whose --output folder (or checkpoint folder) is DIR, with its settings; only --epochs, --device, --verbose and the data (--data or the file flags, when it moved: it must be the same data) may be given too.")]
     public string? Resume { get; set; }
+
+    [Option("init-from", HelpText = "Start from these weights instead of the seeded initialisation (--init, --bias-init): a model.npy (flat float32 vector, the engine's packing) or a .safetensors file (gpu export, or a PyTorch Sequential of Linear layers: 0.weight [out, in], 0.bias, 2.weight, ...) of this network's shape.")]
+    public string? InitFrom { get; set; }
 
     [Option("overwrite", HelpText = "Start afresh in an --output folder that holds an earlier run: its checkpoint, model, history and curves are removed once the new run has its data and device. Without it such a folder is refused.")]
     public bool Overwrite { get; set; }
@@ -51,6 +57,7 @@ public sealed class TrainVerb : TrainingRunOptions
         var given = (args ?? []).Where(a => a.StartsWith("--")).Select(a => a.Split('=')[0]).ToHashSet();
         string cmd = Program.Command;
         if (Overwrite && Resume != null) throw new UserError("--overwrite starts a run afresh; it cannot be combined with --resume");
+        if (InitFrom != null && Resume != null) throw new UserError("--init-from starts a fresh run from given weights; a resumed run continues from its checkpoint's, so give one or the other");
         if (Overwrite && Output == null) throw new UserError("--overwrite needs --output DIR: it replaces the run in that folder");
         TrainOptions options;
         DataSource source;
@@ -85,7 +92,7 @@ public sealed class TrainVerb : TrainingRunOptions
             options = Settings.Given("epochs") ? resumedRun.Options with { Epochs = TrainOptions().Epochs } : resumedRun.Options;
             if (resume.EpochsDone >= options.Epochs)
                 throw new UserError($"the run in {Resume} has done {resume.EpochsDone} of {options.Epochs} epochs; give --epochs N with N > {resume.EpochsDone} to train further");
-            source = DataFlags.Any(given.Contains) ? GivenData() : resumedRun.Data;
+            source = DataFlags.Any(given.Contains) ? GivenData() with { PixelRange = resumedRun.Data.PixelRange } : resumedRun.Data;   // the range it trained with
             if (!DataFlags.Any(given.Contains) && source.Missing() is { } gone)
                 throw new UserError($"the data this run trained on is not there any more: {gone.Given} (at {gone.Resolved} when it trained); " +
                     "give --data DIR (or --train-images ... as it was given) where the same data is now, to resume");
@@ -117,6 +124,8 @@ public sealed class TrainVerb : TrainingRunOptions
         using var device = OpenDevice(resumedRun, given.Contains("--device"), stdout);
         var spec = MlpSpec.FromHidden(data.Train.Features, options.Hidden, data.Train.Classes, options.Activation, options.Loss);
         stdout.WriteLine($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters)");
+        float[]? initial = InitFrom == null ? null : ModelWeights.ReadInitial(InitFrom, spec);
+        if (initial != null) stdout.WriteLine($"initial weights: {InitFrom} (instead of --init {Words.Name(options.Init)})");
         int trainImages = options.ValFraction > 0 ? data.Train.Count - (int)Math.Round(options.ValFraction * data.Train.Count) : data.Train.Count;
         if (options.BatchSize > trainImages && trainImages > 0)
         {
@@ -126,7 +135,7 @@ public sealed class TrainVerb : TrainingRunOptions
         stdout.WriteLine($"training: {Describe(options)}");
         options = options with { DataPath = Trainer.ChooseDataPath(options.DataPath, device, data) };
         stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({options.ValFraction * 100:0.#}% held out for validation), " +
-            $"{data.Test.Count:N0} test images; {Words.Name(options.DataPath)} data path{InPlace(data, trainImages, options)}");
+            $"{data.Test.Count:N0} test images; {Words.Name(options.DataPath)} data path{InPlace(data, trainImages, options)}; pixels: {data.Train.Scaling}");
         string title = RunFiles.CurvesTitle(spec, data, options);
         if (resume != null)
         {
@@ -147,6 +156,7 @@ public sealed class TrainVerb : TrainingRunOptions
         var control = new TrainControl
         {
             Resume = resume,
+            InitialParameters = initial,
             Stop = stop,
             OnStep = display.Step,
             OnCheckpoint = outDir == null ? null : state => SaveCheckpoint(outDir, run, state, title, cmd),
@@ -175,7 +185,7 @@ public sealed class TrainVerb : TrainingRunOptions
             stdout.WriteLine($"kernel launches: {result.LaunchesPerStep:0.##} per training step on {device.Id} ({Words.Name(device.Profile.Gemm)} products; evaluation not counted)");
         if (outDir != null)
         {
-            RunFiles.WriteModel(outDir, device, data, source, limit, options, result);
+            RunFiles.WriteModel(outDir, device, data, source, limit, options, result, initFrom: InitFrom == null ? null : Path.GetFullPath(InitFrom));
             stdout.WriteLine($"wrote {Path.Combine(outDir, SavedModel.NpyName)}, {SavedModel.JsonName}, {RunFiles.HistoryName}, {RunFiles.CurvesName} and {Checkpoint.FolderName}/ in {outDir}");
         }
         return 0;
@@ -205,10 +215,10 @@ public sealed class TrainVerb : TrainingRunOptions
     }
 
     /// <summary>The data the flags name: explicit files, or the --data folder.</summary>
-    DataSource GivenData() => TrainImages != null || TestImages != null || TrainLabels != null || TestLabels != null
+    DataSource GivenData() => (TrainImages != null || TestImages != null || TrainLabels != null || TestLabels != null
         ? DataSource.OfFiles(TrainImages ?? throw new UserError("--test-images needs --train-images too"), TrainLabels,
             TestImages ?? throw new UserError("--train-images needs --test-images too"), TestLabels)
-        : DataSource.OfFolder(Data);
+        : DataSource.OfFolder(Data)) with { PixelRange = PixelRanges.Parse(PixelRange) };
 
     /// <summary>A resumed run continues only on the data it trained on: same inputs, classes and images, and, where the checkpoint has one, the same fingerprint.</summary>
     void CheckSameData(CheckpointRun run, DataPair data, DataFingerprint now, bool moved)

@@ -12,6 +12,9 @@ namespace Gpu.Engine.Data;
 public sealed record DataSource(DataSource.Entry? Folder, DataSource.Entry? TrainImages, DataSource.Entry? TrainLabels,
     DataSource.Entry? TestImages, DataSource.Entry? TestLabels)
 {
+    /// <summary>The range of an NPY or CSV file's values (--pixel-range); IDX files hold uint8 pixels 0..255.</summary>
+    public PixelRange PixelRange { get; init; } = PixelRange.Auto;
+
     /// <summary>A path as given and as resolved (absolute).</summary>
     public sealed record Entry(string Given, string Resolved)
     {
@@ -76,10 +79,10 @@ public sealed record DataSource(DataSource.Entry? Folder, DataSource.Entry? Trai
     /// </summary>
     public DataPair Load(Action<string>? map = null)
     {
-        if (Folder != null) return Idx.ReadFolder(Folder.Locate(Directory.Exists), Folder.Given, map);
+        if (Folder != null) return Idx.ReadFolder(Folder.Locate(Directory.Exists), Folder.Given, map, PixelRange);
         string? Path(Entry? e) => e?.Locate(System.IO.File.Exists);
-        var train = TableData.Read(Path(TrainImages)!, Path(TrainLabels), "train", map: map);
-        var test = TableData.Read(Path(TestImages)!, Path(TestLabels), "test", map: map);
+        var train = TableData.Read(Path(TrainImages)!, Path(TrainLabels), "train", map: map, range: PixelRange);
+        var test = TableData.Read(Path(TestImages)!, Path(TestLabels), "test", map: map, range: PixelRange);
         return TableData.Pair(train, test, Describe());
     }
 
@@ -87,6 +90,6 @@ public sealed record DataSource(DataSource.Entry? Folder, DataSource.Entry? Trai
     public Dataset LoadTest(int classes = 10)
     {
         if (Folder != null || TrainImages != null) return Load().Test;
-        return TableData.Read(TestImages!.Locate(System.IO.File.Exists), TestLabels?.Locate(System.IO.File.Exists), "test", classes);
+        return TableData.Read(TestImages!.Locate(System.IO.File.Exists), TestLabels?.Locate(System.IO.File.Exists), "test", classes, range: PixelRange);
     }
 }

@@ -25,6 +25,8 @@ public sealed class Dataset
     public int Features { get; }
     public int Classes { get; }
     public string Name { get; }
+    /// <summary>How the file's values became these uint8 pixels, for the output line that names the data: "uint8 pixels 0..255", "floats read as 0..1 (--pixel-range 0-1), times 255".</summary>
+    public string Scaling { get; init; } = "uint8 pixels 0..255";
 
     public Dataset(string name, byte[] pixels, int[] labels, int features, int classes)
     {
@@ -42,6 +44,7 @@ public sealed class Dataset
         if (labels.Length != (rows?.Length ?? file.Count))
             throw new UserError($"{file.Path} holds {rows?.Length ?? file.Count} images but there are {labels.Length} labels; use matching files");
         CheckLabels(name, labels, classes);
+        Scaling = file.Scaling;
         Name = name; Mapped = file; fileRows = rows; Labels = labels; Count = labels.Length; Features = file.Features; Classes = classes;
     }
 
@@ -90,7 +93,7 @@ public sealed class Dataset
             Buffer.BlockCopy(Pixels, rows[i] * Features, pixels, i * Features, Features);
             labels[i] = Labels[rows[i]];
         }
-        return new Dataset(name, pixels, labels, Features, Classes);
+        return new Dataset(name, pixels, labels, Features, Classes) { Scaling = Scaling };
     }
 
     static bool IsAscending(IReadOnlyList<int> rows)

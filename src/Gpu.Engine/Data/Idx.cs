@@ -83,7 +83,7 @@ public static class Idx
     /// </summary>
     /// <paramref name="shown"/> is the folder as the user gave it (the pair's <see cref="DataPair.Folder"/>).
     /// With <paramref name="map"/> the image files are read in place where they can be (<see cref="TableData.Read"/>).
-    public static DataPair ReadFolder(string folder, string? shown = null, Action<string>? map = null)
+    public static DataPair ReadFolder(string folder, string? shown = null, Action<string>? map = null, PixelRange range = PixelRange.Auto)
     {
         shown ??= folder;
         if (File.Exists(folder))
@@ -92,7 +92,7 @@ public static class Idx
         if (!Directory.Exists(folder))
             throw new UserError($"data folder '{shown}' not found; pass --data DIR with the four IDX files (see data/README.md)");
         if (!Directory.GetFiles(folder).Any(f => Path.GetFileName(f).Contains("idx", StringComparison.OrdinalIgnoreCase))
-            && TableData.TryReadFolder(folder, map) is DataPair table)
+            && TableData.TryReadFolder(folder, map, range) is DataPair table)
             return table with { Folder = shown };   // a folder of .npy or .csv files
         string Find(string stem)
         {

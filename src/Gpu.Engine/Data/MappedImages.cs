@@ -24,15 +24,19 @@ public sealed class MappedImages
     readonly MemoryMappedFile file;
     readonly long dataOffset;
     readonly int elementSize;   // 1 (uint8) or 4 (float32)
-    readonly double scale;      // float32 only: 255 when every value is in [0, 1], else 1
+    readonly double scale;      // float32 only: TableData.Scale's factor (255 for 0..1 values, else 1)
     public string Path { get; }
+    /// <summary>How the file's values become pixels, in TableData.Scale's words.</summary>
+    public string Scaling { get; } = "uint8 pixels 0..255";
     public int Count { get; }
     public int Features { get; }
 
-    MappedImages(string path, MemoryMappedFile file, long dataOffset, int count, int features, int elementSize)
+    MappedImages(string path, MemoryMappedFile file, long dataOffset, int count, int features, int elementSize, PixelRange range)
     {
         Path = path; this.file = file; this.dataOffset = dataOffset; Count = count; Features = features; this.elementSize = elementSize;
-        scale = elementSize == 4 ? ScanFloats() : 1;
+        scale = 1;
+        if (elementSize == 4) (scale, Scaling) = TableData.Scale(integer: false, ScanFloats(), range, path);
+        else if (System.IO.Path.GetExtension(path).Equals(".npy", StringComparison.OrdinalIgnoreCase)) Scaling = TableData.Scale(integer: true, 0, range, path).Scaling;   // as a loaded uint8 .npy says it
     }
 
     /// <summary>
@@ -40,7 +44,7 @@ public sealed class MappedImages
     /// type other than uint8 or float32, CSV): the caller then loads it. A file that can be mapped but is
     /// broken (truncated, bad header, NaN pixels) is a <see cref="UserError"/>, as when it is loaded.
     /// </summary>
-    public static MappedImages? TryOpen(string path, out string? why)
+    public static MappedImages? TryOpen(string path, out string? why, PixelRange range = PixelRange.Auto)
     {
         why = null;
         if (!File.Exists(path)) throw new UserError($"{path}: file not found");
@@ -63,8 +67,13 @@ public sealed class MappedImages
         var (offset, count, features, size, reason) = ext == ".npy" ? NpyHeader(path, head, length) : IdxHeader(path, head, length);
         if (reason != null) { why = reason; return null; }
         if (count == 0) throw new UserError($"{path}: the dataset is empty");
+        if (size == 1 && range == PixelRange.Unit && ext == ".npy")   // rare: uint8 values meant as 0..1 (0 and 1) are checked and scaled as the loaded reader does
+        {
+            why = $"{path} holds uint8 values and --pixel-range 0-1 asks to scale them, so it is loaded into memory to check that every value is 0 or 1";
+            return null;
+        }
         var mapped = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        try { return new MappedImages(path, mapped, offset, count, features, size); }
+        try { return new MappedImages(path, mapped, offset, count, features, size, range); }
         catch { mapped.Dispose(); throw; }
     }
 
@@ -126,8 +135,8 @@ public sealed class MappedImages
     }
 
     /// <summary>
-    /// The checks and scaling of a float file, as <see cref="TableData"/> does them when it loads one: no NaN,
-    /// Inf or negative value, none above 255; when every value is at most 1 they are scaled by 255.
+    /// The checks of a float file, as <see cref="TableData"/> does them when it loads one: no NaN, Inf or
+    /// negative value; returns the largest value, which <see cref="TableData.Scale"/> turns into the scaling.
     /// </summary>
     double ScanFloats()
     {
@@ -150,8 +159,7 @@ public sealed class MappedImages
             }
             done += n;
         }
-        if (max > 255) throw new UserError($"{Path}: pixel value {max.ToString(CultureInfo.InvariantCulture)} above 255; pixels must be 0..255 (or 0..1 as floats)");
-        return max <= 1 ? 255 : 1;
+        return max;
     }
 
     /// <summary>

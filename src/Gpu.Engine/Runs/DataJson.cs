@@ -19,6 +19,7 @@ public static class DataJson
             o[key] = e.Given;
             o[key + "_resolved"] = e.Resolved;
         }
+        if (s.PixelRange != PixelRange.Auto) o["pixel_range"] = PixelRanges.Name(s.PixelRange);
         return o;
     }
 
@@ -42,7 +43,8 @@ public static class DataJson
         foreach (var key in new[] { "folder", "train_images", "train_labels", "test_images", "test_labels" })
             if ((string?)o[key] is string given)
                 entries[key] = new DataSource.Entry(given, (string?)o[key + "_resolved"] is string resolved && Path.IsPathRooted(resolved) ? resolved : Path.GetFullPath(given));
-        return DataSource.FromEntries(entries);
+        var range = (string?)o["pixel_range"] is string r ? PixelRanges.Parse(r) : PixelRange.Auto;
+        return DataSource.FromEntries(entries) with { PixelRange = range };
     }
 
     public static JsonObject Fingerprint(DataFingerprint f) => new()

@@ -41,11 +41,13 @@ public static class RunFiles
     public static string CurvesTitle(MlpSpec spec, DataPair data, TrainOptions o) => $"{spec} on {data.Train.Name}, seed {o.Seed}";
 
     /// <summary>model.npy and model.json: the trained weights and everything needed to use and reproduce them.</summary>
-    public static void WriteModel(string dir, ComputeDevice device, DataPair data, DataSource dataSource, int limit, TrainOptions o, TrainResult r)
+    public static void WriteModel(string dir, ComputeDevice device, DataPair data, DataSource dataSource, int limit, TrainOptions o, TrainResult r,
+        string? initFrom = null)
     {
         var last = r.History[^1];
         SavedModel.Write(dir, r.Spec, r.Parameters, new JsonObject
         {
+            ["init_from"] = initFrom,
             ["device"] = $"{device.Id} ({device.Name})",
             ["seed"] = o.Seed,
             ["hyperparameters"] = Hyperparameter.OptionsToJson(o),

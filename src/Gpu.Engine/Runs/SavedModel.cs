@@ -21,7 +21,7 @@ public sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject Inf
     const int FormatVersion = 1;
 
     /// <summary>The preprocessing every input goes through, as model.json states it.</summary>
-    public const string Preprocessing = "pixels as uint8 0..255 (float inputs in [0, 1] are scaled by 255 first), then x / 255 - 0.5";
+    public const string Preprocessing = "pixels as uint8 0..255 (NPY and CSV values in [0, 1] scaled by 255 first, as --pixel-range says), then x / 255 - 0.5";
 
     /// <summary>The run's hyperparameters (absent in a hand-written model.json); an unreadable one is a <see cref="UserError"/>.</summary>
     public TrainOptions? Options

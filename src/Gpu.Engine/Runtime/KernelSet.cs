@@ -142,13 +142,16 @@ public sealed class KernelSet
     }
 
     /// <summary>Fused Adam (L2 in the gradient) or AdamW (decoupled weight decay) over the whole flat vector; <paramref name="step"/> is 1-based.</summary>
-    public void Adam(ArrayView<float> p, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, float lr, float beta1, float beta2,
-        float eps, long step, float l2, bool decoupled, int weightCount)
+    public void Adam(ArrayView<float> p, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, float lr, double beta1, double beta2,
+        double eps, long step, float l2, bool decoupled, int weightCount)
     {
         int n = (int)p.Length, chunk = Profile.Chunk(n);
         var s = new AdamSettings
         {
-            Lr = lr, Beta1 = beta1, Beta2 = beta2, Eps = eps, L2 = l2, Decoupled = decoupled ? 1 : 0,
+            // every constant is computed in double from the double decays and rounded to float once, here
+            // (1 - 0.999f in float is 4.7e-5 off 0.001: a systematic scale on every step against PyTorch's double decays)
+            Lr = lr, Beta1 = (float)beta1, Beta2 = (float)beta2, OneMinusBeta1 = (float)(1 - beta1), OneMinusBeta2 = (float)(1 - beta2),
+            Eps = (float)eps, L2 = l2, Decoupled = decoupled ? 1 : 0,
             C1 = (float)(1 - Math.Pow(beta1, step)), C2 = (float)(1 - Math.Pow(beta2, step)),
         };
         Launched();

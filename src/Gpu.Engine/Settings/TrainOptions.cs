@@ -17,8 +17,8 @@ public sealed record TrainOptions
     public float Momentum { get; init; } = 0.9f;
     public float L2 { get; init; } = 1e-4f;
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
-    public float Beta1 { get; init; } = 0.9f;
-    public float Beta2 { get; init; } = 0.999f;
+    public double Beta1 { get; init; } = 0.9;
+    public double Beta2 { get; init; } = 0.999;
     public InitKind Init { get; init; } = InitKind.He;
     /// <summary>Early stopping: stop after this many epochs without a better validation score, and restore the best epoch's weights (0: off).</summary>
     public int Patience { get; init; }
@@ -29,7 +29,7 @@ public sealed record TrainOptions
     /// <summary>Inverted dropout rate on the hidden layers' outputs while training (0: off; never at evaluation).</summary>
     public float Dropout { get; init; }
     public float BiasInit { get; init; } = 0.01f;
-    /// <summary>Linear warm-up from 0 to the peak learning rate over this many epochs (counted in steps), then the schedule.</summary>
+    /// <summary>Linear warm-up over this many epochs (counted in steps, W of them): step s (0-based) uses lr (s + 1) / W, from lr / W up to the peak; then the schedule.</summary>
     public double WarmupEpochs { get; init; }
     /// <summary>Step schedule: multiply the learning rate by <see cref="StepGamma"/> every <see cref="StepEvery"/> epochs.</summary>
     public int StepEvery { get; init; } = 10;

@@ -9,6 +9,9 @@ public sealed class TrainControl
     /// <summary>Continue from this state (parameters, momentum, position in the run, partial epoch sums) instead of the seeded initialisation.</summary>
     public TrainState? Resume { get; init; }
 
+    /// <summary>Start a fresh run from these parameters (the flat vector of the run's network, e.g. <c>train --init-from</c>) instead of the seeded initialisation; ignored when resuming.</summary>
+    public float[]? InitialParameters { get; init; }
+
     /// <summary>When cancelled, training finishes the current step, reports a checkpoint and throws <see cref="TrainingInterrupted"/>.</summary>
     public CancellationToken Stop { get; init; }
 

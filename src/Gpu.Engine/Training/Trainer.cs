@@ -41,7 +41,9 @@ public static class Trainer
 
         using var model = new DeviceMlp(kernels, spec, maxRows);
         var resume = control?.Resume;
-        model.SetParameters(resume?.Parameters ?? spec.Initialize(o.Seed, o.BiasInit, o.Init));
+        if (resume == null && control?.InitialParameters is { } given && given.Length != spec.ParameterCount)
+            throw new ArgumentException($"{given.Length} initial parameters for the network {spec} ({spec.ParameterCount})");
+        model.SetParameters(resume?.Parameters ?? control?.InitialParameters ?? spec.Initialize(o.Seed, o.BiasInit, o.Init));
         var path = ChooseDataPath(o.DataPath, device, data);
         // a training set read in place from its file: block-shuffled epochs within a buffer of --stream-buffer MB (the full permutation when it fits)
         var blocks = path == DataPath.Stream && trainSet.Mapped != null ? BlockShuffle.ForBuffer((long)o.StreamBuffer << 20, trainSet.Features) : null;
@@ -247,7 +249,8 @@ public static class Trainer
     /// Learning rate of step <paramref name="step"/> (0-based) of <paramref name="totalSteps"/>. During the
     /// warm-up (the first WarmupEpochs * stepsPerEpoch steps) it rises linearly from lr / W to lr; after it:
     /// constant; cosine: lr * (1 + cos(pi * s / S)) / 2 over the S steps after the warm-up; step:
-    /// lr * gamma^floor(epoch / StepEvery).
+    /// lr * gamma^floor(e / StepEvery), e the whole epochs (in steps) after the warm-up. Both count from the end of the
+    /// warm-up, as PyTorch's SequentialLR runs the scheduler after a warm-up (tests/parity/torch_parity.py).
     /// </summary>
     public static float LearningRateAt(TrainOptions o, long step, long totalSteps, int stepsPerEpoch)
     {
@@ -256,7 +259,7 @@ public static class Trainer
         return o.Schedule switch
         {
             LrSchedule.Cosine => (float)(o.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - warm) / Math.Max(1, totalSteps - warm)))),
-            LrSchedule.Step => (float)(o.LearningRate * Math.Pow(o.StepGamma, step / stepsPerEpoch / o.StepEvery)),
+            LrSchedule.Step => (float)(o.LearningRate * Math.Pow(o.StepGamma, (step - warm) / stepsPerEpoch / o.StepEvery)),
             _ => o.LearningRate,
         };
     }

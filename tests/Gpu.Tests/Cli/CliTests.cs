@@ -60,7 +60,7 @@ public sealed class CliTests : TempFolderTest
         Assert.That(png, Has.Length.GreaterThan(10_000), "curves.png has content");
     }
 
-    static readonly string[] VerbNames = ["train", "eval", "predict", "weights", "search", "search merge", "devices", "check", "gradcheck", "landscape"];
+    static readonly string[] VerbNames = ["train", "eval", "predict", "weights", "export", "search", "search merge", "devices", "check", "gradcheck", "landscape"];
 
     /// <summary>The program's verbs, read from its classes: name, what it does, and its flags (the setting flags it takes, its own options, inherited ones included, hidden ones not).</summary>
     static Dictionary<string, (string HelpText, string[] Flags)> Verbs() =>

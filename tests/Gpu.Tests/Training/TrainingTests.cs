@@ -263,6 +263,9 @@ public sealed class TrainingTests(DeviceCase deviceCase)
         Assert.That(Trainer.LearningRateAt(warm, 9, total, 10), Is.EqualTo(0.05f).Within(1e-7));
         Assert.That(Trainer.LearningRateAt(warm, 19, total, 10), Is.EqualTo(0.1f).Within(1e-7));
         Assert.That(Trainer.LearningRateAt(warm with { Schedule = LrSchedule.Cosine }, 20, total, 10), Is.EqualTo(0.1f).Within(1e-7), "cosine starts after the warm-up");
+        var warmStep = warm with { Schedule = LrSchedule.Step, StepEvery = 3, StepGamma = 0.5f };
+        Assert.That(Trainer.LearningRateAt(warmStep, 49, total, 10), Is.EqualTo(0.1f), "the step schedule counts epochs from the end of the warm-up");
+        Assert.That(Trainer.LearningRateAt(warmStep, 50, total, 10), Is.EqualTo(0.05f).Within(1e-7));
     }
 
     [Test]
