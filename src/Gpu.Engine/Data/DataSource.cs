@@ -9,7 +9,7 @@ namespace Gpu.Engine.Data;
 /// it exists, and otherwise resolves the given one again from where the program runs now: the same rule
 /// for train, resume, eval and gradcheck.
 /// </summary>
-public sealed record DataSource(DataSource.Entry? Folder, DataSource.Entry? TrainImages, DataSource.Entry? TrainLabels,
+internal sealed record DataSource(DataSource.Entry? Folder, DataSource.Entry? TrainImages, DataSource.Entry? TrainLabels,
     DataSource.Entry? TestImages, DataSource.Entry? TestLabels)
 {
     /// <summary>A path as given and as resolved (absolute).</summary>

@@ -9,7 +9,7 @@ namespace Gpu.Engine.Data;
 /// with an integer label array [N], and CSV files of rows <c>label,pixel0,...,pixelF</c> with an optional header.
 /// Every value is checked: no NaN or Inf, pixels within range, labels whole numbers in 0..classes-1.
 /// </summary>
-public static class TableData
+internal static class TableData
 {
     /// <summary>
     /// Reads an image file (IDX, .npy or .csv by extension) and its labels (IDX or .npy; none for .csv, whose first column is the label).

@@ -14,7 +14,7 @@ namespace Gpu.Engine.Runs;
 /// The files a training run leaves in its output folder, written the same way by <c>train --output</c>
 /// and by <c>search</c> for its best configuration: history.csv + curves.png and model.npy + model.json.
 /// </summary>
-public static class RunFiles
+internal static class RunFiles
 {
     public const string HistoryName = "history.csv", CurvesName = "curves.png";
 

@@ -9,7 +9,7 @@ using Gpu.Engine.Settings;
 namespace Gpu.Engine.Runtime;
 
 /// <summary>One line of the device list: what ILGPU sees, what its driver reports, and whether and why the engine uses it.</summary>
-public sealed record DeviceInfo(string Id, string Kind, string Name, long MemoryBytes, bool Usable, string Note);
+internal sealed record DeviceInfo(string Id, string Kind, string Name, long MemoryBytes, bool Usable, string Note);
 
 /// <summary>
 /// An ILGPU context plus one accelerator and its <see cref="DeviceProfile"/>. Device selection lives
@@ -18,7 +18,7 @@ public sealed record DeviceInfo(string Id, string Kind, string Name, long Memory
 /// force one. Which OpenCL devices are usable is decided by <see cref="OpenClRule"/>.
 /// The CPU accelerator is built with one multiprocessor per core so barrier-free kernels use every core.
 /// </summary>
-public sealed class ComputeDevice : IDisposable
+internal sealed class ComputeDevice : IDisposable
 {
     public Context Context { get; }
     public Accelerator Accelerator { get; }

@@ -49,7 +49,7 @@ public enum DataPath { Auto, Resident, Stream }
 /// A family of dense-layer product kernels (forward, weight gradient, input gradient). The device
 /// profile picks one per device; <c>gpu check</c> and the kernel tests run every family a device can run.
 /// </summary>
-public enum GemmFamily
+internal enum GemmFamily
 {
     /// <summary>Barrier-free 4x4 register blocks, any shape, any device (kernels/Gpu.Kernels/GemmKernels.cs).</summary>
     Scalar,

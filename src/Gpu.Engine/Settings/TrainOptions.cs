@@ -35,7 +35,7 @@ public sealed record TrainOptions
     public int StepEvery { get; init; } = 10;
     public float StepGamma { get; init; } = 0.1f;
 
-    public Optimizer OptimizerSettings => new(Optimizer, Momentum, L2, Beta1, Beta2);
+    internal Optimizer OptimizerSettings => new(Optimizer, Momentum, L2, Beta1, Beta2);
     /// <summary>How the learning rate moves over the run; <see cref="LearningRate"/> is its peak.</summary>
     public LrSchedule Schedule { get; init; } = LrSchedule.Cosine;
     public ulong Seed { get; init; } = 1;

@@ -6,7 +6,7 @@ namespace Gpu.Engine.Settings;
 /// lines. Each value has one canonical word (what <see cref="Name{T}"/> gives and every file and
 /// line shows) and may have other spellings that <see cref="Parse{T}"/> accepts too.
 /// </summary>
-public static class Words
+internal static class Words
 {
     /// <summary>
     /// One word of the table: the value, its canonical word, what it means (for help texts; empty for
