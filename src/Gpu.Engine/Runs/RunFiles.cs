@@ -41,10 +41,14 @@ internal static class RunFiles
     public static string CurvesTitle(MlpSpec spec, DataPair data, TrainOptions o) => $"{spec} on {data.Train.Name}, seed {o.Seed}";
 
     /// <summary>model.npy and model.json: the trained weights and everything needed to use and reproduce them.</summary>
-    public static void WriteModel(string dir, ComputeDevice device, DataPair data, DataSource dataSource, int limit, TrainOptions o, TrainResult r)
+    public static void WriteModel(string dir, ComputeDevice device, DataPair data, DataSource dataSource, int limit, TrainOptions o, TrainResult r) =>
+        SavedModel.Write(dir, r.Spec, r.Parameters, ModelInfo(device, data, dataSource, limit, o, r));
+
+    /// <summary>What model.json says of a finished run beyond the network itself: device, seed, hyperparameters, data and metrics.</summary>
+    public static JsonObject ModelInfo(ComputeDevice device, DataPair data, DataSource dataSource, int limit, TrainOptions o, TrainResult r)
     {
         var last = r.History[^1];
-        SavedModel.Write(dir, r.Spec, r.Parameters, new JsonObject
+        return new JsonObject
         {
             ["device"] = $"{device.Id} ({device.Name})",
             ["seed"] = o.Seed,
@@ -63,7 +67,7 @@ internal static class RunFiles
                 ["final_val_loss"] = last.ValLoss is double vl && double.IsFinite(vl) ? vl : null, ["final_val_accuracy"] = last.ValAccuracy,
                 ["train_samples_per_s"] = r.TrainSamplesPerSecond, ["seconds"] = r.Seconds,
             },
-        });
+        };
     }
 
     /// <summary>An epoch's line, under 80 columns so a terminal never wraps it under a live progress bar.</summary>

@@ -97,7 +97,7 @@ internal sealed class ComputeDevice : IDisposable
             for (int i = 0; i < clDevices.Count; i++) cl.Add(clDevices[i]);
             // a device the rule accepts at O2 only cannot run kernels built at a lower level: leave it out of auto, refuse it by name
             bool Opens(CLDevice d) => level >= OptimizationLevel.O2 || !OpenClRule.Judge(d).OverridesDriver;
-            Device device;
+            ILGPU.Runtime.Device device;   // qualified: Gpu.Device (the public API) is nearer in name lookup
             string id, reason;
             switch (kind)
             {

@@ -18,7 +18,7 @@ internal enum DeviceKind
 }
 
 /// <summary>
-/// Every per-device decision of the engine, made once when a device opens (<see cref="For"/>) and
+/// Every per-device decision of the engine, made once when a device opens (<see cref="For(Accelerator)"/>) and
 /// read by the kernel set, the device model and the trainer. A new kind of device plugs in here.
 /// Tests and benchmarks derive variants with <c>with</c> (another GEMM family, a smaller memory budget).
 /// </summary>

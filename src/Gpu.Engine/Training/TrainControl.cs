@@ -1,7 +1,7 @@
 namespace Gpu.Engine.Training;
 
 /// <summary>
-/// Optional hooks into <see cref="Trainer.Run"/>: where to resume from, when to stop, and who is told
+/// Optional hooks into <c>Trainer.Run</c>: where to resume from, when to stop, and who is told
 /// about progress and checkpoints. None of them makes the host wait for the device inside an epoch.
 /// </summary>
 internal sealed class TrainControl
@@ -65,7 +65,7 @@ internal sealed record TrainState(int EpochsDone, int StepInEpoch, int StepsPerE
     public bool MidEpoch => StepInEpoch > 0;
 }
 
-/// <summary>Thrown by <see cref="Trainer.Run"/> after a requested stop, once the checkpoint hook has been given <see cref="State"/>.</summary>
+/// <summary>Thrown by <c>Trainer.Run</c> after a requested stop, once the checkpoint hook has been given <see cref="State"/>.</summary>
 internal sealed class TrainingInterrupted(TrainState state)
     : Exception($"training interrupted after {state.EpochsDone} epochs and {state.StepInEpoch} steps")
 {
