@@ -38,9 +38,9 @@ internal static class KernelCatalogue
     static List<KernelEntry> Scan()
     {
         var assembly = typeof(GemmKernels).Assembly;
-        var tiles = assembly.GetTypes().Where(t => t.IsPublic && t.IsValueType && typeof(ITile).IsAssignableFrom(t)).OrderBy(t => t.Name).ToList();
+        var tiles = assembly.GetTypes().Where(t => !t.IsNested && t.IsValueType && typeof(ITile).IsAssignableFrom(t)).OrderBy(t => t.Name).ToList();
         var list = new List<KernelEntry>();
-        foreach (var type in assembly.GetTypes().Where(t => t.IsPublic && t.IsAbstract && t.IsSealed).OrderBy(t => t.Name))   // static classes
+        foreach (var type in assembly.GetTypes().Where(t => !t.IsNested && t.IsAbstract && t.IsSealed).OrderBy(t => t.Name))   // static classes
             foreach (var m in type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly).OrderBy(m => m.Name))
             {
                 if (m.ReturnType != typeof(void) || !m.GetParameters().Any(p => p.ParameterType.Name.StartsWith("ArrayView"))) continue;
