@@ -18,7 +18,7 @@ internal sealed record ShardReport(Shard Shard, string Folder, int Trials, int D
 internal sealed class SearchMerge
 {
     public SearchGrid Grid { get; }
-    /// <summary>The merged search in the output folder, read back: its rows, ranking and best; <see cref="Retrain"/> opens it for retraining.</summary>
+    /// <summary>The merged search in the output folder, read back: its rows, ranking and best; its <see cref="GridSearch.RetrainBest"/> retrains the best.</summary>
     public GridSearch Search { get; }
     public string Fingerprint { get; }
     public IReadOnlyList<ShardReport> Shards { get; }
