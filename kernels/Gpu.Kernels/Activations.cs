@@ -10,7 +10,7 @@ namespace Gpu.Kernels;
 /// tanh is <see cref="TanhF"/>, not XMath.Tanh: on CUDA (sm_75 and newer) XMath.Tanh becomes the PTX
 /// instruction tanh.approx.f32, whose relative error (about 5e-4) is 50 times the kernel checks' 1e-5.
 /// </summary>
-public static class Activations
+internal static class Activations
 {
     public const int Identity = 0, Relu = 1, Sigmoid = 2, Tanh = 3, LeakyRelu = 4;
     public const float LeakySlope = 0.01f;

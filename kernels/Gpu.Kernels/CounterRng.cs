@@ -4,7 +4,7 @@ namespace Gpu.Kernels;
 /// Counter-based random numbers for kernels: a value depends only on its coordinates, so any thread
 /// (or the host) can recompute it, and a run with the same seed is reproducible.
 /// </summary>
-public static class CounterRng
+internal static class CounterRng
 {
     /// <summary>A uniform number in [0, 1) from (seed, step, layer, index): SplitMix64-style mixing.</summary>
     public static float Uniform(long seed, long step, int layer, int index)

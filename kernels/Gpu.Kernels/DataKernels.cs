@@ -3,7 +3,7 @@ using ILGPU;
 namespace Gpu.Kernels;
 
 /// <summary>Device-side minibatch assembly from a dataset resident on the device as bytes.</summary>
-public static class DataKernels
+internal static class DataKernels
 {
     // Gather and normalise one batch: X[r,c] = pixels[order[offset + r], c] / 255 - 0.5 for X [b,d] row-major,
     // pixels [count,d] bytes row-major, and y[r] = labels[order[offset + r]]. Thread t does elements

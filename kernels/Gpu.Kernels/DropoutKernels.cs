@@ -7,7 +7,7 @@ namespace Gpu.Kernels;
 /// training step s depends only on (seed, s, l, i), so the backward pass recomputes the same mask
 /// instead of storing it, and a run is reproducible.
 /// </summary>
-public static class DropoutKernels
+internal static class DropoutKernels
 {
     // Forward, in place on H[n] (a hidden layer's output, row-major): H[i] = kept(i) ? H[i] / (1 - rate) : 0,
     // kept(i) = CounterRng.Uniform(seed, step, layer, i) >= rate. Thread t does [t*chunk, (t+1)*chunk).

@@ -9,7 +9,7 @@ namespace Gpu.Kernels;
 /// dense, row-major float32. Edge blocks clamp their loads and guard their stores, so any
 /// shape is valid (no tile-multiple requirement). Launch with ceil(rows/4) * ceil(cols/4) threads.
 /// </summary>
-public static class GemmKernels
+internal static class GemmKernels
 {
     /// <summary>Rows and columns of output computed by one thread.</summary>
     public const int Block = 4;
@@ -145,7 +145,7 @@ public static class GemmKernels
 /// The 4x4 register block of the scalar and tiled products: four rows of output sums, four columns each,
 /// grown by outer products of four rows' and four columns' values.
 /// </summary>
-public struct Block4x4
+internal struct Block4x4
 {
     public Float4 R0, R1, R2, R3;
 

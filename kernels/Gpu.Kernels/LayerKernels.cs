@@ -9,7 +9,7 @@ namespace Gpu.Kernels;
 /// threads (launch with one group, any size): the threads share the rows, meet at a barrier, and thread 0 sums the
 /// per-row results in row order (deterministic; no atomics). Row-major float32.
 /// </summary>
-public static class LayerKernels
+internal static class LayerKernels
 {
     // Softmax + cross-entropy per row of logits Z[m,c] with int labels y[m]:
     // P = softmax(Z) (max-shifted), rowLoss[i] = -log P[i,y], rowCorrect[i] = (argmax Z[i] == y),

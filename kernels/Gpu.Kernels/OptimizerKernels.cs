@@ -4,7 +4,7 @@ using ILGPU.Algorithms;
 namespace Gpu.Kernels;
 
 /// <summary>Optimizer updates over the whole flat parameter vector (all weights first, then all biases).</summary>
-public static class OptimizerKernels
+internal static class OptimizerKernels
 {
     // SGD with momentum and L2 on weights only, for each element i of the flat vector (length n):
     // g = grad[i] + (i < weightCount ? l2 * p[i] : 0); v[i] = momentum * v[i] + g;
@@ -49,7 +49,7 @@ public static class OptimizerKernels
 
 /// <summary>Scalars of one Adam/AdamW step, each computed on the host in double and rounded to float once: 1 - beta1,
 /// 1 - beta2 and the bias corrections C1 = 1 - beta1^t and C2 = 1 - beta2^t.</summary>
-public struct AdamSettings
+internal struct AdamSettings
 {
     public float Lr, Beta1, Beta2, OneMinusBeta1, OneMinusBeta2, Eps, C1, C2, L2;
     public int Decoupled;

@@ -9,7 +9,7 @@ namespace Gpu.Kernels;
 /// A group of <see cref="ThreadsX"/> x <see cref="ThreadsY"/> threads computes a (4*ThreadsY) x (4*ThreadsX)
 /// block of C, each thread a 4x4 register block, stepping through the contraction <see cref="Depth"/> at a time.
 /// </summary>
-public interface ITile
+internal interface ITile
 {
     int ThreadsX { get; }
     int ThreadsY { get; }
@@ -17,7 +17,7 @@ public interface ITile
 }
 
 /// <summary>GPU tile: 16 x 16 threads, 64 x 64 outputs per group, 16-deep slices (8 KB of shared memory).</summary>
-public struct Tile64 : ITile
+internal struct Tile64 : ITile
 {
     public int ThreadsX => 16;
     public int ThreadsY => 16;
@@ -25,7 +25,7 @@ public struct Tile64 : ITile
 }
 
 /// <summary>Small tile: 2 x 2 threads, 8 x 8 outputs, 4-deep slices. Fits the CPU accelerator's 4-thread groups, so tests can run the tiled code there.</summary>
-public struct Tile8 : ITile
+internal struct Tile8 : ITile
 {
     public int ThreadsX => 2;
     public int ThreadsY => 2;
@@ -33,7 +33,7 @@ public struct Tile8 : ITile
 }
 
 /// <summary>What the tiled GEMM does with each output after the product (with an <see cref="Activations"/> code).</summary>
-public static class Epilogue
+internal static class Epilogue
 {
     public const int None = 0;          // C = A.B
     public const int BiasAct = 1;       // C = act(A.B + aux[col])             (aux: bias)
@@ -53,7 +53,7 @@ public static class Epilogue
 /// matrix read 0 and stores outside are skipped. Launch with a grid of
 /// (ceil(cols / (4*ThreadsX)), ceil(rows / (4*ThreadsY))) groups of (ThreadsX, ThreadsY) threads.
 /// </summary>
-public static class TiledGemmKernels
+internal static class TiledGemmKernels
 {
     // C[rows,cols] = epilogue(sum_p A(i,p) B(j,p)) over p < depth; see the class comment for the strides.
     public static void Gemm<TTile>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> aux,

@@ -4,7 +4,7 @@ using ILGPU;
 namespace Gpu.Kernels;
 
 /// <summary>Four consecutive floats, loaded with one access (a 16-byte view element).</summary>
-public struct Float4(float x, float y, float z, float w)
+internal struct Float4(float x, float y, float z, float w)
 {
     public float X = x, Y = y, Z = z, W = w;
 
@@ -25,7 +25,7 @@ public struct Float4(float x, float y, float z, float w)
 /// dimensions may be anything: loads are clamped and stores guarded at the edges.
 /// Row-major float32 throughout; launch with ceil(rows/4) * ceil(cols/8) threads.
 /// </summary>
-public static class VectorGemmKernels
+internal static class VectorGemmKernels
 {
     public const int Rows = 4, Cols = 8;
 

@@ -7,7 +7,7 @@ using Gpu.Engine.Settings;
 namespace Gpu.Cli;
 
 [Verb("check", HelpText = "Check every kernel on a device against the float64 reference (random awkward shapes, NaN-poisoned outputs); with --ptx, compile every kernel to CUDA PTX and check it, with no GPU needed.")]
-public sealed class CheckVerb
+internal sealed class CheckVerb
 {
     [Option("device", Default = "auto", HelpText = "auto, cpu, cuda[:N] or opencl[:N].")]
     public string Device { get; set; } = "auto";

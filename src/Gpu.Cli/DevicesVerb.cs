@@ -4,7 +4,7 @@ using CommandLine;
 namespace Gpu.Cli;
 
 [Verb("devices", HelpText = "List the devices ILGPU sees, and why any of them cannot be used.")]
-public sealed class DevicesVerb
+internal sealed class DevicesVerb
 {
     public int Execute(TextWriter stdout)
     {

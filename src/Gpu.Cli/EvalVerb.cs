@@ -12,7 +12,7 @@ using CommandLine;
 namespace Gpu.Cli;
 
 [Verb("eval", HelpText = "Evaluate a trained model on a test split: loss, accuracy, per-class accuracy and the confusion matrix; writes eval.json and confusion.csv.")]
-public sealed class EvalVerb : ModelVerb
+internal sealed class EvalVerb : ModelVerb
 {
     [Option("data", HelpText = "Data folder whose test split to use, as train's --data (default: the data the model was trained on, from model.json).")]
     public string? Data { get; set; }

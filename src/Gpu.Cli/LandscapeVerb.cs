@@ -10,7 +10,7 @@ namespace Gpu.Cli;
 
 [Verb("landscape", HelpText = "Train while recording the parameters, then draw the training loss over the plane of the trajectory's first two principal components with the SGD path on it (Li et al. 2018): landscape.csv and landscape.png.")]
 [Settings("layers", "activation", "loss", "init", "seed", "epochs", "batch-size", "lr", "momentum", "l2", "optimizer")]
-public sealed class LandscapeVerb : TrainingRunOptions
+internal sealed class LandscapeVerb : TrainingRunOptions
 {
     [Option("record-every", Default = 0, HelpText = "Record the flat parameter vector every N SGD steps (plus the start and the end); 0: about 10 points per epoch. At most 500 points.")]
     public int RecordEvery { get; set; }

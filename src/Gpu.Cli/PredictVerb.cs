@@ -10,7 +10,7 @@ using CommandLine;
 namespace Gpu.Cli;
 
 [Verb("predict", HelpText = "Classify images with a trained model: the predicted class and the class probabilities per image, and the accuracy when labels are known.")]
-public sealed class PredictVerb : ModelVerb
+internal sealed class PredictVerb : ModelVerb
 {
     [Option("input", Required = true, HelpText = "Images: IDX, .npy ([N, pixels] or [N, h, w]; uint8, or floats in [0, 255] or [0, 1]) or .csv (pixel0,... rows, optionally after a label column and a header).")]
     public string Input { get; set; } = "";

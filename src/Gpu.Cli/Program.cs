@@ -9,7 +9,7 @@ namespace Gpu.Cli;
 /// Entry point: parses the verb, runs it, and turns every error a user can cause into one line on
 /// stderr and a non-zero exit code (2: bad input, 3: training diverged, 4: device fault, 130: interrupted, 1: internal error).
 /// </summary>
-public static class Program
+internal static class Program
 {
     public static int Main(string[] args)
     {

@@ -9,7 +9,7 @@ namespace Gpu.Cli;
 /// terminal, plain periodic lines otherwise (CI, pipes; no escape codes). It is driven by the
 /// trainer's host-side step counter, so it never makes the host wait for the device.
 /// </summary>
-public abstract class ProgressDisplay
+internal abstract class ProgressDisplay
 {
     public static ProgressDisplay For(TextWriter stdout, bool terminal, int batchSize) =>
         terminal ? new LiveProgress(batchSize) : new PlainProgress(stdout, batchSize, TimeSpan.FromSeconds(15));
@@ -50,7 +50,7 @@ public abstract class ProgressDisplay
 }
 
 /// <summary>Plain lines every <c>interval</c>: where the run is, its rate and the time left. For pipes and logs.</summary>
-public sealed class PlainProgress(TextWriter stdout, int batchSize, TimeSpan interval) : ProgressDisplay
+internal sealed class PlainProgress(TextWriter stdout, int batchSize, TimeSpan interval) : ProgressDisplay
 {
     readonly Stopwatch clock = Stopwatch.StartNew();
     TimeSpan last;
@@ -75,7 +75,7 @@ public sealed class PlainProgress(TextWriter stdout, int batchSize, TimeSpan int
 }
 
 /// <summary>A live bar at the bottom of the terminal; epoch lines scroll above it.</summary>
-public sealed class LiveProgress(int batchSize) : ProgressDisplay
+internal sealed class LiveProgress(int batchSize) : ProgressDisplay
 {
     ProgressTask? task;
     readonly Stopwatch clock = new();

@@ -13,7 +13,7 @@ namespace Gpu.Cli;
 /// "search merge" into this verb.
 /// </summary>
 [Verb("search merge", HelpText = "Combines the shards of a search ('gpu search --shard K/N --output DIR', e.g. the tasks of a Slurm array job) into DIR: search.csv with every trial, search.json and best.json, as an unsharded search writes them. Refuses shards of different grids or settings; reports missing trials by number and the shard that runs them (exit code 2).")]
-public sealed class SearchMergeVerb
+internal sealed class SearchMergeVerb
 {
     [Value(0, MetaName = "DIR", HelpText = "The --output folder of the sharded search, holding shard-K-of-N/ folders.")]
     public IEnumerable<string> Folders { get; set; } = [];

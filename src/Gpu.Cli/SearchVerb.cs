@@ -11,7 +11,7 @@ namespace Gpu.Cli;
 
 [Verb("search", HelpText = "Hyperparameter grid search: train every combination on the training split, score it on the validation split, then retrain the best and report its test accuracy.")]
 [Settings("val-fraction", GridAxes = true)]
-public sealed class SearchVerb : SettingsVerb
+internal sealed class SearchVerb : SettingsVerb
 {
     [Option("output", Required = true, HelpText = "Folder for search.csv (a row per finished trial), best.json (the best trial, then its test metrics), search.json (the shared settings) and best/ (the best retrained: model.npy, model.json, history.csv, curves.png). Rerunning with the same folder skips the trials search.csv holds. A shard (--shard) writes the same files, but no best/, in its own folder inside it, shard-K-of-N/.")]
     public string Output { get; set; } = "";

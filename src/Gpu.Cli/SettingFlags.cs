@@ -10,14 +10,14 @@ namespace Gpu.Cli;
 /// axes are taken too, each as a list of choices (<c>gpu search</c>).
 /// </summary>
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]
-public sealed class SettingsAttribute(params string[] flags) : Attribute
+internal sealed class SettingsAttribute(params string[] flags) : Attribute
 {
     public IReadOnlyList<string> Flags { get; } = flags;
     public bool GridAxes { get; set; }
 }
 
 /// <summary>A verb whose command line may hold setting flags: <see cref="Program"/> reads them into <see cref="Settings"/>.</summary>
-public abstract class SettingsVerb
+internal abstract class SettingsVerb
 {
     /// <summary>The setting flags given on the command line, parsed with the setting table.</summary>
     public SettingFlags Settings { get; set; } = SettingFlags.None;
@@ -29,7 +29,7 @@ public abstract class SettingsVerb
 /// <see cref="Take"/> reads them out of the arguments (a flag without a value, or given twice, is an
 /// error) and hands the rest on; <see cref="VerbHelp"/> lists them in the verb's help.
 /// </summary>
-public sealed class SettingFlags
+internal sealed class SettingFlags
 {
     /// <summary>One setting flag of a verb: the setting, and whether it takes a list of choices (a grid axis of search).</summary>
     public sealed record Flag(Hyperparameter Setting, bool Choices)

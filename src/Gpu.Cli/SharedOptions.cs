@@ -8,7 +8,7 @@ namespace Gpu.Cli;
 /// The options shared by train, landscape and gradcheck besides their setting flags (which come from the
 /// setting table, see <see cref="SettingFlags"/>): the device.
 /// </summary>
-public abstract class NetworkOptions : SettingsVerb
+internal abstract class NetworkOptions : SettingsVerb
 {
     [Option("device", Default = "auto", HelpText = "auto (CUDA, then OpenCL, then CPU), cpu, cuda[:N] or opencl[:N].")]
     public string Device { get; set; } = "auto";
@@ -25,7 +25,7 @@ public abstract class NetworkOptions : SettingsVerb
 }
 
 /// <summary>The options of a training run that train and landscape share.</summary>
-public abstract class TrainingRunOptions : NetworkOptions
+internal abstract class TrainingRunOptions : NetworkOptions
 {
     [Option("data", Default = "data/fashion-mnist", HelpText = "Folder with the four IDX files (train-/t10k- images and labels, .gz or plain), or train/test .npy or .csv files; data/mnist-10k also ships.")]
     public string Data { get; set; } = "data/fashion-mnist";

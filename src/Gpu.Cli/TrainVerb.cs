@@ -11,7 +11,7 @@ namespace Gpu.Cli;
 
 [Verb("train", HelpText = "Train an MLP (default: W1, 784-256-128-10 on Fashion-MNIST) and report test accuracy.")]
 [Settings]
-public sealed class TrainVerb : TrainingRunOptions
+internal sealed class TrainVerb : TrainingRunOptions
 {
     [Option("train-images", HelpText = "Training images: IDX, .npy ([N, features] or [N, h, w]; uint8 or float) or .csv (label,pixel0,...). Overrides --data; needs --test-images.")]
     public string? TrainImages { get; set; }

@@ -9,7 +9,7 @@ namespace Gpu.Cli;
 /// A verb's --help: its setting flags (name, default and help from the setting table), then its
 /// CommandLineParser options (from their [Option] attributes), in CommandLineParser's layout.
 /// </summary>
-public static class VerbHelp
+internal static class VerbHelp
 {
     const int Width = 80;
 

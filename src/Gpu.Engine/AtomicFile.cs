@@ -1,7 +1,7 @@
 namespace Gpu.Engine;
 
 /// <summary>Writes a file through a temporary file and a rename, so a reader never sees half a file.</summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     public static void WriteAllText(string path, string text) => Write(path, tmp => File.WriteAllText(tmp, text));
 

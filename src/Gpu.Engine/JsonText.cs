@@ -9,7 +9,7 @@ namespace Gpu.Engine;
 /// would only find a repeated key ("An item with the same key has already been added") when a reader
 /// first touches it. Here every problem is a <see cref="JsonException"/> from the parse itself.
 /// </summary>
-public static class JsonText
+internal static class JsonText
 {
     public static JsonNode Parse(string text)
     {

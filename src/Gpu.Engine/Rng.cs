@@ -4,7 +4,7 @@ namespace Gpu.Engine;
 /// Seeded random numbers with a fixed, documented algorithm (SplitMix64 to seed xoshiro256**),
 /// so the same seed gives the same shuffles and initial weights on every platform and .NET version.
 /// </summary>
-public sealed class Rng
+internal sealed class Rng
 {
     ulong s0, s1, s2, s3;
 

@@ -6,5 +6,6 @@ namespace Gpu.Engine;
 /// </summary>
 public sealed class UserError(string message, int exitCode = 2) : Exception(message)
 {
+    /// <summary>The exit code the CLI ends with: 2 for bad input, 3 for a diverged run, 4 for a device or check failure.</summary>
     public int ExitCode { get; } = exitCode;
 }

@@ -43,7 +43,7 @@ public sealed record DeviceCase(string Device, OptimizationLevel Level)
     public static bool Required(string device) => Environment.GetEnvironmentVariable($"GPU_REQUIRE_{device.ToUpperInvariant()}") == "1";
 
     /// <summary>Opens the device, or marks the calling test(s) as skipped when it is not present (and not required).</summary>
-    public ComputeDevice OpenOrIgnore()
+    internal ComputeDevice OpenOrIgnore()
     {
         try { return ComputeDevice.Open(Device, Level); }
         catch (UserError e) when (Device != "cpu" && !Required(Device))
@@ -155,7 +155,7 @@ public static class TestFiles
     public static byte[] Longs(IEnumerable<long> v) => v.SelectMany(BitConverter.GetBytes).ToArray();
 
     /// <summary>The dataset as CSV rows <c>label,pixel0,...</c> (pixels only without <paramref name="labels"/>), with an optional header.</summary>
-    public static string Csv(Dataset d, bool header, bool labels = true)
+    internal static string Csv(Dataset d, bool header, bool labels = true)
     {
         var sb = new StringBuilder();
         string first = labels ? "label," : "";

@@ -8,7 +8,7 @@ namespace Gpu.Kernels.OpenCl;
 /// products for OpenCL CPU devices. The source ships inside this assembly; the runtime builds it with the
 /// device's own compiler.
 /// </summary>
-public static class OpenClSources
+internal static class OpenClSources
 {
     /// <summary>
     /// The OpenCL C source of <c>dense_layers.cl</c>: the products dense_forward, weight_grad and input_grad,

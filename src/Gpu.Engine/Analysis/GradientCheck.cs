@@ -7,7 +7,7 @@ using ILGPU.Runtime;
 namespace Gpu.Engine.Analysis;
 
 /// <summary>Where one entry of the flat parameter vector sits: layer (0-based), weight or bias, row and column (column 0 for a bias).</summary>
-public readonly record struct ParameterLocation(int Layer, bool IsWeight, int Row, int Col)
+internal readonly record struct ParameterLocation(int Layer, bool IsWeight, int Row, int Col)
 {
     public static ParameterLocation Of(MlpSpec spec, int index)
     {
@@ -32,14 +32,14 @@ public readonly record struct ParameterLocation(int Layer, bool IsWeight, int Ro
 /// element-wise relative error, and whether a kink (a ReLU or leaky ReLU switching) lies within
 /// plus or minus epsilon, which makes the central difference itself wrong.
 /// </summary>
-public sealed record CheckedParameter(int Index, ParameterLocation Where, double Analytic, double Numeric, double RelativeError, bool Kink);
+internal sealed record CheckedParameter(int Index, ParameterLocation Where, double Analytic, double Numeric, double RelativeError, bool Kink);
 
 /// <summary>
 /// The outcome of a gradient check. <see cref="DifferenceNorm"/> is ||analytic - numeric|| (what
 /// scipy.optimize.check_grad returns) and <see cref="RelativeError"/> is that over ||numeric||, both
 /// over the checked parameters that are not at a kink. Losses are the data loss (no L2 term).
 /// </summary>
-public sealed record GradientCheckResult(IReadOnlyList<CheckedParameter> Parameters, double DifferenceNorm, double NumericNorm,
+internal sealed record GradientCheckResult(IReadOnlyList<CheckedParameter> Parameters, double DifferenceNorm, double NumericNorm,
     double DeviceLoss, double ReferenceLoss, int Examples, double Epsilon, double ElementFloor)
 {
     /// <summary>||a - n|| / ||n||; infinite when the analytic gradient holds NaN or Inf, or when ||n|| is 0 and ||a - n|| is not.</summary>
@@ -58,7 +58,7 @@ public sealed record GradientCheckResult(IReadOnlyList<CheckedParameter> Paramet
 /// central finite differences of the independent float64 reference loss (<see cref="ReferenceMlp.Loss"/>),
 /// on all parameters or on a seeded sample that covers every layer's weights and biases.
 /// </summary>
-public static class GradientCheck
+internal static class GradientCheck
 {
     /// <summary>
     /// The finite-difference step. In float64 the central difference's truncation error grows as eps^2

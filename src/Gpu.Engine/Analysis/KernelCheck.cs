@@ -8,7 +8,7 @@ using ILGPU.Runtime;
 namespace Gpu.Engine.Analysis;
 
 /// <summary>One comparison of a kernel's output against the float64 reference.</summary>
-public sealed record CheckResult(string Kernel, string Variant, string Shape, double RelativeError, int Unwritten, bool Passed);
+internal sealed record CheckResult(string Kernel, string Variant, string Shape, double RelativeError, int Unwritten, bool Passed);
 
 /// <summary>
 /// One check of one or more kernels against the float64 reference: its name, what it runs with (a GEMM
@@ -16,7 +16,7 @@ public sealed record CheckResult(string Kernel, string Variant, string Shape, do
 /// <see cref="Adjust"/> makes it from the device's profile), the kernel methods it covers (by
 /// <c>Class.Method</c>, or <c>dense_layers.cl:kernel</c> for OpenCL C), and what it runs.
 /// </summary>
-public sealed record KernelCase(string Name, string Variant, GemmFamily? Family, Func<DeviceProfile, DeviceProfile> Adjust, string[] Covers,
+internal sealed record KernelCase(string Name, string Variant, GemmFamily? Family, Func<DeviceProfile, DeviceProfile> Adjust, string[] Covers,
     Func<KernelSet, int, IEnumerable<CheckResult>> Check)
 {
     public override string ToString() => $"{Name} [{Variant}]";
@@ -40,7 +40,7 @@ public sealed record KernelCase(string Name, string Variant, GemmFamily? Family,
 /// verify its kernels) and the kernel tests (tests/Gpu.Tests/Kernels/KernelTests.cs), which also fail when a
 /// kernel method in kernels/ has no case.
 /// </summary>
-public static class KernelCheck
+internal static class KernelCheck
 {
     public const double Tolerance = 1e-5;
 

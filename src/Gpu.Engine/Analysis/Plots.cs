@@ -4,7 +4,7 @@ using ScottPlot;
 namespace Gpu.Engine.Analysis;
 
 /// <summary>The pictures runs write (ScottPlot, PNG). Each is written atomically.</summary>
-public static class Plots
+internal static class Plots
 {
     /// <summary>
     /// <c>curves.png</c>: loss (left) and accuracy (right) per epoch, training and validation (when

@@ -8,7 +8,7 @@ using ILGPU.Runtime.Cuda;
 namespace Gpu.Engine.Analysis;
 
 /// <summary>One kernel compiled to PTX for one architecture at one optimisation level, and what the PTX holds.</summary>
-public sealed record PtxResult(string Kernel, KernelGrouping Grouping, string Architecture, string Target, string Isa, OptimizationLevel Level,
+internal sealed record PtxResult(string Kernel, KernelGrouping Grouping, string Architecture, string Target, string Isa, OptimizationLevel Level,
     int Lines, int LocalBytes, int SharedBytes, IReadOnlyList<string> Approximate, IReadOnlyList<string> Problems, string Ptx)
 {
     public bool Passed => Problems.Count == 0;
@@ -30,7 +30,7 @@ public sealed record PtxResult(string Kernel, KernelGrouping Grouping, string Ar
 /// tolerance (<see cref="KernelCheck.Tolerance"/>) or is not documented here. `gpu check --ptx` prints it; the PTX
 /// tests run it in CI.
 /// </summary>
-public static class PtxCheck
+internal static class PtxCheck
 {
     /// <summary>The architectures checked: A100 (sm_80) and H100/H200 (sm_90).</summary>
     public static IReadOnlyList<CudaArchitecture> Architectures { get; } = [CudaArchitecture.SM_80, CudaArchitecture.SM_90];

@@ -5,7 +5,7 @@ namespace Gpu.Engine.Analysis;
 /// the share of the variance each explains, and every recorded vector's coordinates (A, B) relative
 /// to the origin (the final vector, so the end of the path is (0, 0)).
 /// </summary>
-public sealed record PcaPlane(double[] Direction1, double[] Direction2, double Explained1, double Explained2, double[] A, double[] B);
+internal sealed record PcaPlane(double[] Direction1, double[] Direction2, double Explained1, double Explained2, double[] A, double[] B);
 
 /// <summary>
 /// PCA of T recorded parameter vectors of P values each, as in Li et al. 2018, "Visualizing the Loss
@@ -14,7 +14,7 @@ public sealed record PcaPlane(double[] Direction1, double[] Direction2, double E
 /// the T x T Gram matrix of the centred vectors rather than the P x P covariance, so it stays cheap for
 /// P = 235,146: if G = C C^T = U L U^T, the k-th direction is C^T u_k / sqrt(l_k) and explains l_k / trace(G).
 /// </summary>
-public static class TrajectoryPca
+internal static class TrajectoryPca
 {
     /// <summary>At most this many vectors: the Gram matrix costs T^2 P / 2 products and the eigensolver T^3.</summary>
     public const int MaxVectors = 500;

@@ -1,7 +1,7 @@
 namespace Gpu.Engine.Data;
 
 /// <summary>Names to print for class numbers: Fashion-MNIST's ten garment names, or the numbers themselves (digits for MNIST).</summary>
-public static class ClassNames
+internal static class ClassNames
 {
     public static readonly string[] FashionMnist =
         ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];

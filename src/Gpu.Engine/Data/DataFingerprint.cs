@@ -8,7 +8,7 @@ namespace Gpu.Engine.Data;
 /// --limit) and test images, the pixels per image, the classes, and a SHA-256 over every pixel and label of
 /// both splits. A run may continue on data at another path when the fingerprints match.
 /// </summary>
-public sealed record DataFingerprint(int TrainImages, int TestImages, int Features, int Classes, string Sha256)
+internal sealed record DataFingerprint(int TrainImages, int TestImages, int Features, int Classes, string Sha256)
 {
     public static DataFingerprint Of(DataPair data)
     {

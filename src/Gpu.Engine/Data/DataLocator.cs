@@ -4,7 +4,7 @@ namespace Gpu.Engine.Data;
 /// Finds a data path given relative to the working folder, or, when the program runs from elsewhere, relative
 /// to a folder above the program (the repository root, for the data that ships in data/).
 /// </summary>
-public static class DataLocator
+internal static class DataLocator
 {
     /// <summary>A folder, as given when it exists or is absolute, else under a folder above the program, else as given.</summary>
     public static string Resolve(string folder) => Resolve(folder, Directory.Exists);

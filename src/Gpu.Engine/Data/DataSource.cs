@@ -9,7 +9,7 @@ namespace Gpu.Engine.Data;
 /// it exists, and otherwise resolves the given one again from where the program runs now: the same rule
 /// for train, resume, eval and gradcheck.
 /// </summary>
-public sealed record DataSource(DataSource.Entry? Folder, DataSource.Entry? TrainImages, DataSource.Entry? TrainLabels,
+internal sealed record DataSource(DataSource.Entry? Folder, DataSource.Entry? TrainImages, DataSource.Entry? TrainLabels,
     DataSource.Entry? TestImages, DataSource.Entry? TestLabels)
 {
     /// <summary>The range of an NPY or CSV file's values (--pixel-range); IDX files hold uint8 pixels 0..255.</summary>

@@ -7,7 +7,7 @@ namespace Gpu.Engine.Data;
 /// <c>--data-path stream</c> over sets larger than memory): then only its labels and the file rows it holds
 /// are in memory, <see cref="CopyRows"/> reads pixels, and <see cref="Pixels"/> reads the whole set in once.
 /// </summary>
-public sealed class Dataset
+internal sealed class Dataset
 {
     byte[]? pixels;
     /// <summary>The mapped file the pixels are read from, or null when they are in memory.</summary>
@@ -134,4 +134,4 @@ public sealed class Dataset
 }
 
 /// <summary>The standard train/test pair of a dataset folder.</summary>
-public sealed record DataPair(Dataset Train, Dataset Test, string Folder);
+internal sealed record DataPair(Dataset Train, Dataset Test, string Folder);

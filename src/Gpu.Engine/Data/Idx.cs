@@ -6,7 +6,7 @@ namespace Gpu.Engine.Data;
 /// Reader for the IDX format of MNIST and Fashion-MNIST (gzip-compressed or plain):
 /// big-endian magic 0x00000800 | ndims (0x08 = unsigned byte), then ndims big-endian int32 sizes, then the data.
 /// </summary>
-public static class Idx
+internal static class Idx
 {
     /// <summary>Reads an IDX file of unsigned bytes; returns the dimensions and the data.</summary>
     public static (int[] Dims, byte[] Data) Read(string path)

@@ -16,7 +16,7 @@ namespace Gpu.Engine.Data;
 /// again at once: the file's pages never stay mapped, so they do not count as the process's memory and the
 /// kernel may drop them from its cache whenever it likes. Gzipped files cannot be mapped (<see cref="TryOpen"/> says so).
 /// </summary>
-public sealed class MappedImages
+internal sealed class MappedImages
 {
     /// <summary>Bytes scanned per view when a whole file is read (checks, fingerprint).</summary>
     const int ChunkBytes = 8 << 20;

@@ -10,7 +10,7 @@ namespace Gpu.Engine.Data;
 /// Layout: "\x93NUMPY", version 1 0, uint16 little-endian header length, an ASCII Python dict
 /// header padded with spaces and ended by '\n' so the data starts at a multiple of 64 bytes, then the data.
 /// </summary>
-public static class Npy
+internal static class Npy
 {
     static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 

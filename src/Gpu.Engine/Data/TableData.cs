@@ -7,9 +7,9 @@ namespace Gpu.Engine.Data;
 /// <c>0-1</c> (times 255), or <c>auto</c>: the type's convention, integers 0..255, floats 0..1 unless a value is
 /// above 1 (then 0..255). A very dark 0..255 float file (every value at most 1) needs <c>0-255</c>.
 /// </summary>
-public enum PixelRange { Auto, Unit, Byte }
+internal enum PixelRange { Auto, Unit, Byte }
 
-public static class PixelRanges
+internal static class PixelRanges
 {
     public static string Name(PixelRange r) => r switch { PixelRange.Unit => "0-1", PixelRange.Byte => "0-255", _ => "auto" };
 
@@ -29,7 +29,7 @@ public static class PixelRanges
 /// with an integer label array [N], and CSV files of rows <c>label,pixel0,...,pixelF</c> with an optional header.
 /// Every value is checked: no NaN or Inf, pixels within range, labels whole numbers in 0..classes-1.
 /// </summary>
-public static class TableData
+internal static class TableData
 {
     /// <summary>
     /// Reads an image file (IDX, .npy or .csv by extension) and its labels (IDX or .npy; none for .csv, whose first column is the label).

@@ -13,10 +13,10 @@ using Gpu.Engine.Training;
 namespace Gpu.Engine.Experiments;
 
 /// <summary>A grid axis: a hyperparameter and the values the search tries, in order.</summary>
-public sealed record GridAxis(Hyperparameter Key, IReadOnlyList<object> Values);
+internal sealed record GridAxis(Hyperparameter Key, IReadOnlyList<object> Values);
 
 /// <summary>One point of the grid: its 1-based number in grid order, its value per axis, and the options it trains with.</summary>
-public sealed record Trial(int Number, IReadOnlyList<object> Values, TrainOptions Options)
+internal sealed record Trial(int Number, IReadOnlyList<object> Values, TrainOptions Options)
 {
     /// <summary>Its settings as search.csv writes them: the identity a rerun matches finished trials by.</summary>
     public string Key => string.Join(",", Values.Select(Hyperparameter.Format));
@@ -26,18 +26,18 @@ public sealed record Trial(int Number, IReadOnlyList<object> Values, TrainOption
 /// A row of search.csv: a trial's settings (formatted, axis order) and what it measured on the
 /// validation split. A diverged trial (loss NaN or infinite) has no metrics.
 /// </summary>
-public sealed record TrialResult(IReadOnlyList<string> Settings, bool Diverged, double? ValAccuracy, double? ValLoss,
+internal sealed record TrialResult(IReadOnlyList<string> Settings, bool Diverged, double? ValAccuracy, double? ValLoss,
     double? TrainLoss, double? TrainAccuracy, int? EpochsTrained, double? Seconds)
 {
     public string Key => string.Join(",", Settings);
 }
 
 /// <summary>What <see cref="GridSearch.Run"/> tells after each trial: trials done of the grid, this one, the best so far, time spent and an estimate of the time left.</summary>
-public sealed record TrialReport(int Done, int Total, Trial Trial, TrialResult Result, (Trial Trial, TrialResult Result)? Best,
+internal sealed record TrialReport(int Done, int Total, Trial Trial, TrialResult Result, (Trial Trial, TrialResult Result)? Best,
     double ElapsedSeconds, double SecondsLeft);
 
 /// <summary>The best trial trained again (or its earlier retraining reused): its test metrics and where the model is.</summary>
-public sealed record BestModel(Trial Trial, TrialResult Search, EvalStats Test, double? RetrainedValAccuracy, bool Reused, string Folder);
+internal sealed record BestModel(Trial Trial, TrialResult Search, EvalStats Test, double? RetrainedValAccuracy, bool Reused, string Folder);
 
 /// <summary>
 /// The trials of a search: every combination of the axes' values (the first axis outermost) on top of
@@ -45,7 +45,7 @@ public sealed record BestModel(Trial Trial, TrialResult Search, EvalStats Test, 
 /// (hidden widths, learning rate, batch size, epochs, L2, momentum, seed), always all of them, so
 /// search.csv has the same columns whatever was varied.
 /// </summary>
-public sealed class SearchGrid
+internal sealed class SearchGrid
 {
     /// <summary>The settings every trial shares (the axes' values replace theirs).</summary>
     public TrainOptions Base { get; }
@@ -156,7 +156,7 @@ public sealed class SearchGrid
 /// writes a model (model.npy, model.json, history.csv, curves.png).</item>
 /// </list>
 /// </summary>
-public sealed class GridSearch
+internal sealed class GridSearch
 {
     public const string CsvName = "search.csv", SettingsName = "search.json", BestName = "best.json", BestFolder = "best";
     internal const string Format = "gpu-search";

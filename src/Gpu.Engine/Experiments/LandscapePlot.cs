@@ -4,7 +4,7 @@ using ScottPlot;
 namespace Gpu.Engine.Experiments;
 
 /// <summary>The picture of a <see cref="LossLandscape"/> run.</summary>
-public static class LandscapePlot
+internal static class LandscapePlot
 {
     /// <summary>
     /// <c>landscape.png</c>: the training loss over the PCA plane as a heat map with contour lines

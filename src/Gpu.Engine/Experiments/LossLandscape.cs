@@ -10,13 +10,13 @@ using Gpu.Engine.Training;
 namespace Gpu.Engine.Experiments;
 
 /// <summary>One recorded point of the SGD path: global step, coordinates in the PCA plane, training loss at the recorded parameters themselves.</summary>
-public sealed record PathPoint(long Step, double A, double B, double Loss);
+internal sealed record PathPoint(long Step, double A, double B, double Loss);
 
 /// <summary>
 /// A loss landscape: the training loss on a G x G grid of the plane through the final parameters
 /// spanned by the trajectory's first two principal components (Loss[i, j] at A[i], B[j]), and the path.
 /// </summary>
-public sealed record LandscapeResult(MlpSpec Spec, PcaPlane Plane, double[] A, double[] B, double[,] Loss, IReadOnlyList<PathPoint> Path,
+internal sealed record LandscapeResult(MlpSpec Spec, PcaPlane Plane, double[] A, double[] B, double[,] Loss, IReadOnlyList<PathPoint> Path,
     int RecordEvery, int EvalImages, TrainResult Training)
 {
     /// <summary>
@@ -41,7 +41,7 @@ public sealed record LandscapeResult(MlpSpec Spec, PcaPlane Plane, double[] A, d
 /// and evaluate the training loss on a grid of the plane they span through the final parameters,
 /// on the device: one parameter upload and one evaluation pass over the evaluation images per point.
 /// </summary>
-public static class LossLandscape
+internal static class LossLandscape
 {
     /// <summary>Each side of the grid extends past the path by this share of the path's extent.</summary>
     public const double Margin = 0.3;

@@ -6,7 +6,7 @@ using Gpu.Engine.Runs;
 namespace Gpu.Engine.Experiments;
 
 /// <summary>A shard folder as the merge found it: its shard, its folder, and the trials its search.csv holds.</summary>
-public sealed record ShardReport(Shard Shard, string Folder, int Trials, int Done, string? Torn);
+internal sealed record ShardReport(Shard Shard, string Folder, int Trials, int Done, string? Torn);
 
 /// <summary>
 /// Combines the shards of a search (<c>gpu search --shard K/N --output DIR</c> writes <c>DIR/shard-K-of-N/</c>)
@@ -15,10 +15,10 @@ public sealed record ShardReport(Shard Shard, string Folder, int Trials, int Don
 /// fingerprint (data, shared settings, grid; see <see cref="GridSearch.Fingerprint"/>) and the same count.
 /// A trial no shard holds is missing; <c>DIR</c> can then be merged again once its shard has run.
 /// </summary>
-public sealed class SearchMerge
+internal sealed class SearchMerge
 {
     public SearchGrid Grid { get; }
-    /// <summary>The merged search in the output folder, read back: its rows, ranking and best; <see cref="Retrain"/> opens it for retraining.</summary>
+    /// <summary>The merged search in the output folder, read back: its rows, ranking and best; its <see cref="GridSearch.RetrainBest"/> retrains the best.</summary>
     public GridSearch Search { get; }
     public string Fingerprint { get; }
     public IReadOnlyList<ShardReport> Shards { get; }

@@ -9,7 +9,7 @@ namespace Gpu.Engine.Experiments;
 /// Index modulo Count, so every shard agrees on the split without talking to the others.
 /// <see cref="Source"/> says where it came from, in words: "--shard 1/3" or the array job's variables.
 /// </summary>
-public sealed partial record Shard(int Index, int Count, string Source)
+internal sealed partial record Shard(int Index, int Count, string Source)
 {
     /// <summary>The variables of a Slurm array job (set by Slurm in every task).</summary>
     public const string SlurmIndex = "SLURM_ARRAY_TASK_ID", SlurmCount = "SLURM_ARRAY_TASK_COUNT";

@@ -18,7 +18,7 @@ namespace Gpu.Engine.Inference;
 /// </code>
 /// The model's metadata_props repeat this (input, preprocessing, outputs, layers, activation, loss).
 /// </summary>
-public static class OnnxModel
+internal static class OnnxModel
 {
     public const int Opset = 17, IrVersion = 8;
     public const string Input = "pixels", Logits = "logits", Probabilities = "probabilities";

@@ -12,7 +12,7 @@ namespace Gpu.Engine.Inference;
 /// model, sigmoid outputs for a sigmoid-sse one. <see cref="Loss"/> is the mean cost per image as
 /// training reports it (from the same device cost kernels), when labels were given.
 /// </summary>
-public sealed record InferenceResult(MlpSpec Spec, float[] Outputs, int Count, double? Loss)
+internal sealed record InferenceResult(MlpSpec Spec, float[] Outputs, int Count, double? Loss)
 {
     /// <summary>The predicted class of a row: the first largest output, as the device's cost kernels count it.</summary>
     public int Predicted(int row)
@@ -51,7 +51,7 @@ public sealed record InferenceResult(MlpSpec Spec, float[] Outputs, int Count, d
 }
 
 /// <summary>A confusion matrix: <see cref="Confusion"/>[true class, predicted class] = number of images.</summary>
-public sealed record ClassReport(int[,] Confusion)
+internal sealed record ClassReport(int[,] Confusion)
 {
     public int Classes => Confusion.GetLength(0);
     public int Count(int c) => Enumerable.Range(0, Classes).Sum(p => Confusion[c, p]);
@@ -63,7 +63,7 @@ public sealed record ClassReport(int[,] Confusion)
 }
 
 /// <summary>Runs a trained model forward over images on a device, in batches.</summary>
-public static class Predictor
+internal static class Predictor
 {
     /// <summary>
     /// The outputs of the model (<paramref name="spec"/>, <paramref name="parameters"/>) for every image in

@@ -8,7 +8,7 @@ namespace Gpu.Engine.Model;
 /// Parameters live in one flat vector: every W[l] (shape [out, in], row-major) layer by layer,
 /// then every b[l] (length out). This is the packing NumPy code that unpacks the flat vector expects (README: NumPy code).
 /// </summary>
-public sealed class MlpSpec
+internal sealed class MlpSpec
 {
     public int[] Sizes { get; }
     public int Layers => Sizes.Length - 1;

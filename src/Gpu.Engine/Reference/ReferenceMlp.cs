@@ -8,7 +8,7 @@ namespace Gpu.Engine.Reference;
 /// pass, loss, backward pass and SGD update. It shares no code with the kernels and favours being
 /// obviously right over being fast. Parameters use the flat packing of <see cref="MlpSpec"/>.
 /// </summary>
-public static class ReferenceMlp
+internal static class ReferenceMlp
 {
     /// <summary>h = act(z) in float64.</summary>
     public static double Activate(double z, Activation act) => act switch

@@ -13,7 +13,7 @@ namespace Gpu.Engine.Runs;
 /// it was, <paramref name="Limit"/>, the training images used, and its <see cref="DataFingerprint"/>, absent
 /// in checkpoints of earlier versions), and the device.
 /// </summary>
-public sealed record CheckpointRun(int[] Sizes, TrainOptions Options, DataSource Data, int Limit, int TrainImages, string Device,
+internal sealed record CheckpointRun(int[] Sizes, TrainOptions Options, DataSource Data, int Limit, int TrainImages, string Device,
     DataFingerprint? Fingerprint = null);
 
 /// <summary>
@@ -21,7 +21,7 @@ public sealed record CheckpointRun(int[] Sizes, TrainOptions Options, DataSource
 /// the newest checkpoint was damaged and the older complete one (<c>checkpoint.old/</c>) was read instead,
 /// what was wrong with the newest (<see cref="Damaged"/>).
 /// </summary>
-public sealed record LoadedCheckpoint(CheckpointRun Run, TrainState State, string Folder, string? Damaged = null)
+internal sealed record LoadedCheckpoint(CheckpointRun Run, TrainState State, string Folder, string? Damaged = null)
 {
     public void Deconstruct(out CheckpointRun run, out TrainState state) { run = Run; state = State; }
 }
@@ -40,7 +40,7 @@ public sealed record LoadedCheckpoint(CheckpointRun Run, TrainState State, strin
 /// Reading validates everything (format, shapes, parameter count, checksums) before returning, and
 /// reports any problem as one <see cref="UserError"/>: a corrupt checkpoint is never half-loaded.
 /// </summary>
-public static class Checkpoint
+internal static class Checkpoint
 {
     public const string FolderName = "checkpoint";
     const string Format = "gpu-checkpoint";

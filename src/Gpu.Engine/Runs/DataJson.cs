@@ -9,7 +9,7 @@ namespace Gpu.Engine.Runs;
 /// (or <c>train_images</c>, <c>train_labels</c>, <c>test_images</c>, <c>test_labels</c>, each with its
 /// <c>_resolved</c> twin), and <c>"fingerprint": {"train_images": ..., "sha256": ...}</c>.
 /// </summary>
-public static class DataJson
+internal static class DataJson
 {
     public static JsonObject Source(DataSource s)
     {

@@ -11,7 +11,7 @@ namespace Gpu.Engine.Runs;
 /// <c>Sigmoid</c> module, which has no tensors), in a safetensors file; and the starting weights of
 /// <c>train --init-from</c>: such a file, or a flat model.npy vector in the engine's packing.
 /// </summary>
-public static class ModelWeights
+internal static class ModelWeights
 {
     /// <summary>The names of layer <paramref name="l"/>'s weight and bias in the Sequential.</summary>
     public static (string Weight, string Bias) SequentialNames(int l) => ($"{2 * l}.weight", $"{2 * l}.bias");

@@ -14,7 +14,7 @@ namespace Gpu.Engine.Runs;
 /// The files a training run leaves in its output folder, written the same way by <c>train --output</c>
 /// and by <c>search</c> for its best configuration: history.csv + curves.png and model.npy + model.json.
 /// </summary>
-public static class RunFiles
+internal static class RunFiles
 {
     public const string HistoryName = "history.csv", CurvesName = "curves.png";
 
@@ -42,10 +42,15 @@ public static class RunFiles
 
     /// <summary>model.npy and model.json: the trained weights and everything needed to use and reproduce them.</summary>
     public static void WriteModel(string dir, ComputeDevice device, DataPair data, DataSource dataSource, int limit, TrainOptions o, TrainResult r,
+        string? initFrom = null) =>
+        SavedModel.Write(dir, r.Spec, r.Parameters, ModelInfo(device, data, dataSource, limit, o, r, initFrom));
+
+    /// <summary>What model.json says of a finished run beyond the network itself: device, seed, hyperparameters, data and metrics.</summary>
+    public static JsonObject ModelInfo(ComputeDevice device, DataPair data, DataSource dataSource, int limit, TrainOptions o, TrainResult r,
         string? initFrom = null)
     {
         var last = r.History[^1];
-        SavedModel.Write(dir, r.Spec, r.Parameters, new JsonObject
+        return new JsonObject
         {
             ["init_from"] = initFrom,
             ["device"] = $"{device.Id} ({device.Name})",
@@ -65,7 +70,7 @@ public static class RunFiles
                 ["final_val_loss"] = last.ValLoss is double vl && double.IsFinite(vl) ? vl : null, ["final_val_accuracy"] = last.ValAccuracy,
                 ["train_samples_per_s"] = r.TrainSamplesPerSecond, ["seconds"] = r.Seconds,
             },
-        });
+        };
     }
 
     /// <summary>An epoch's line, under 80 columns so a terminal never wraps it under a live progress bar.</summary>

@@ -12,7 +12,7 @@ namespace Gpu.Engine.Runs;
 /// naming them. Taking the folder also removes what an earlier process left half-written there
 /// (<c>checkpoint.new/</c>, temporary files).
 /// </summary>
-public sealed class RunFolder : IDisposable
+internal sealed class RunFolder : IDisposable
 {
     public const string LockName = ".gpu.lock";
 
@@ -163,4 +163,4 @@ public sealed class RunFolder : IDisposable
 }
 
 /// <summary>What an earlier run left in an output folder: whether it can be resumed, and a description ("an unfinished run (2 of 4 epochs done)").</summary>
-public sealed record PreviousRun(bool Resumable, string Description);
+internal sealed record PreviousRun(bool Resumable, string Description);

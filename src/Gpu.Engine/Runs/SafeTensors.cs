@@ -6,7 +6,7 @@ using System.Text.Json.Nodes;
 namespace Gpu.Engine.Runs;
 
 /// <summary>One tensor of a safetensors file: its dtype word (F32, F64, BF16, ...), shape, and its values when the dtype is F32 (else null).</summary>
-public sealed record SafeTensor(string Name, string DType, long[] Shape, float[]? Values)
+internal sealed record SafeTensor(string Name, string DType, long[] Shape, float[]? Values)
 {
     /// <summary>"[256, 784]"</summary>
     public string ShapeText => $"[{string.Join(", ", Shape)}]";
@@ -20,7 +20,7 @@ public sealed record SafeTensor(string Name, string DType, long[] Shape, float[]
 /// end of the header. The engine writes float32 (F32) only; reading keeps every tensor's dtype and shape and
 /// decodes F32 values. A malformed file is a <see cref="UserError"/> naming it.
 /// </summary>
-public static class SafeTensors
+internal static class SafeTensors
 {
     public const string Extension = ".safetensors";
 

@@ -14,7 +14,7 @@ namespace Gpu.Engine.Runs;
 /// version. Both are written atomically (temporary file + rename), model.npy first, so a model.json
 /// always describes a complete model.npy. Reading validates everything and reports one <see cref="UserError"/>.
 /// </summary>
-public sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject Info, string Folder)
+internal sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject Info, string Folder)
 {
     public const string NpyName = "model.npy", JsonName = "model.json";
     const string Format = "gpu-model";

@@ -9,7 +9,7 @@ using Gpu.Engine.Settings;
 namespace Gpu.Engine.Runtime;
 
 /// <summary>One line of the device list: what ILGPU sees, what its driver reports, and whether and why the engine uses it.</summary>
-public sealed record DeviceInfo(string Id, string Kind, string Name, long MemoryBytes, bool Usable, string Note);
+internal sealed record DeviceInfo(string Id, string Kind, string Name, long MemoryBytes, bool Usable, string Note);
 
 /// <summary>
 /// An ILGPU context plus one accelerator and its <see cref="DeviceProfile"/>. Device selection lives
@@ -18,7 +18,7 @@ public sealed record DeviceInfo(string Id, string Kind, string Name, long Memory
 /// force one. Which OpenCL devices are usable is decided by <see cref="OpenClRule"/>.
 /// The CPU accelerator is built with one multiprocessor per core so barrier-free kernels use every core.
 /// </summary>
-public sealed class ComputeDevice : IDisposable
+internal sealed class ComputeDevice : IDisposable
 {
     public Context Context { get; }
     public Accelerator Accelerator { get; }
@@ -97,7 +97,7 @@ public sealed class ComputeDevice : IDisposable
             for (int i = 0; i < clDevices.Count; i++) cl.Add(clDevices[i]);
             // a device the rule accepts at O2 only cannot run kernels built at a lower level: leave it out of auto, refuse it by name
             bool Opens(CLDevice d) => level >= OptimizationLevel.O2 || !OpenClRule.Judge(d).OverridesDriver;
-            Device device;
+            ILGPU.Runtime.Device device;   // qualified: Gpu.Device (the public API) is nearer in name lookup
             string id, reason;
             switch (kind)
             {

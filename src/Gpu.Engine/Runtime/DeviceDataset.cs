@@ -8,7 +8,7 @@ namespace Gpu.Engine.Runtime;
 /// Where a batch comes from: one pass (epoch) at a time, over the rows in a given order, cut into the
 /// batches the caller hands over (the training scheduler owns the cut; a source never cuts a pass itself).
 /// </summary>
-public interface IBatchSource : IDisposable
+internal interface IBatchSource : IDisposable
 {
     Dataset Host { get; }
     int Count => Host.Count;
@@ -40,7 +40,7 @@ public interface IBatchSource : IDisposable
 /// Random shifts of square images by up to <see cref="MaxShift"/> pixels per axis, drawn per image
 /// and pass from a counter-based hash of (seed, pass, image): reproducible, and the same on either data path.
 /// </summary>
-public sealed record Augmentation(int MaxShift, long Seed, long Pass)
+internal sealed record Augmentation(int MaxShift, long Seed, long Pass)
 {
     /// <summary>Image width for <paramref name="features"/> pixels: the images must be square.</summary>
     public static int Width(int features)
@@ -56,7 +56,7 @@ public sealed record Augmentation(int MaxShift, long Seed, long Pass)
 /// 60,000 training images are 47 MB) plus a device copy of the pass's row order. Each batch is
 /// gathered and normalised on the device, so per step nothing crosses the bus: one copy per pass.
 /// </summary>
-public sealed class DeviceDataset : IBatchSource
+internal sealed class DeviceDataset : IBatchSource
 {
     public Dataset Host { get; }
     readonly KernelSet k;

@@ -10,7 +10,7 @@ namespace Gpu.Engine.Runtime;
 /// buffer, with per-layer sub-views), activation and gradient buffers for up to <see cref="MaxBatch"/>
 /// rows, and the loss/correct accumulators that stay on the device until read.
 /// </summary>
-public sealed class DeviceMlp : IDisposable
+internal sealed class DeviceMlp : IDisposable
 {
     public MlpSpec Spec { get; }
     public int MaxBatch { get; }

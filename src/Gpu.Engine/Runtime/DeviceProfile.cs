@@ -5,7 +5,7 @@ using ILGPU.Runtime.OpenCL;
 namespace Gpu.Engine.Runtime;
 
 /// <summary>What kind of device an accelerator is, as far as the engine's choices go.</summary>
-public enum DeviceKind
+internal enum DeviceKind
 {
     /// <summary>ILGPU's CPU accelerator: each simulated thread is an OS thread; groups of at most 4; launches cost hundreds of microseconds.</summary>
     CpuAccelerator,
@@ -18,11 +18,11 @@ public enum DeviceKind
 }
 
 /// <summary>
-/// Every per-device decision of the engine, made once when a device opens (<see cref="For"/>) and
+/// Every per-device decision of the engine, made once when a device opens (<see cref="For(Accelerator)"/>) and
 /// read by the kernel set, the device model and the trainer. A new kind of device plugs in here.
 /// Tests and benchmarks derive variants with <c>with</c> (another GEMM family, a smaller memory budget).
 /// </summary>
-public sealed record DeviceProfile
+internal sealed record DeviceProfile
 {
     public required DeviceKind Kind { get; init; }
 

@@ -7,10 +7,10 @@ using ILGPU.Runtime;
 namespace Gpu.Engine.Runtime;
 
 /// <summary>How a kernel is launched: one thread per index, grouped by ILGPU (an <c>Index1D</c> first parameter), or in explicit groups with shared memory and barriers.</summary>
-public enum KernelGrouping { Implicit, Explicit }
+internal enum KernelGrouping { Implicit, Explicit }
 
 /// <summary>One ILGPU kernel as the engine loads it: the method (generic ones instantiated with one tile), how it is grouped, whether it is a dense-layer product.</summary>
-public sealed record KernelEntry(string Name, MethodInfo Method, KernelGrouping Grouping, bool IsProduct)
+internal sealed record KernelEntry(string Name, MethodInfo Method, KernelGrouping Grouping, bool IsProduct)
 {
     /// <summary>The entry point ILGPU compiles: implicitly grouped (auto-grouped or in fixed groups) or explicitly grouped.</summary>
     public EntryPointDescription EntryPoint => Grouping == KernelGrouping.Explicit
@@ -31,16 +31,16 @@ public sealed record KernelEntry(string Name, MethodInfo Method, KernelGrouping 
 /// public static classes taking an ArrayView), each generic one instantiated with every tile struct (<see cref="ITile"/>):
 /// what the PTX check compiles. A kernel added to kernels/ is in this list without further work.
 /// </summary>
-public static class KernelCatalogue
+internal static class KernelCatalogue
 {
     public static IReadOnlyList<KernelEntry> All { get; } = Scan();
 
     static List<KernelEntry> Scan()
     {
         var assembly = typeof(GemmKernels).Assembly;
-        var tiles = assembly.GetTypes().Where(t => t.IsPublic && t.IsValueType && typeof(ITile).IsAssignableFrom(t)).OrderBy(t => t.Name).ToList();
+        var tiles = assembly.GetTypes().Where(t => !t.IsNested && t.IsValueType && typeof(ITile).IsAssignableFrom(t)).OrderBy(t => t.Name).ToList();
         var list = new List<KernelEntry>();
-        foreach (var type in assembly.GetTypes().Where(t => t.IsPublic && t.IsAbstract && t.IsSealed).OrderBy(t => t.Name))   // static classes
+        foreach (var type in assembly.GetTypes().Where(t => !t.IsNested && t.IsAbstract && t.IsSealed).OrderBy(t => t.Name))   // static classes
             foreach (var m in type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly).OrderBy(m => m.Name))
             {
                 if (m.ReturnType != typeof(void) || !m.GetParameters().Any(p => p.ParameterType.Name.StartsWith("ArrayView"))) continue;

@@ -13,7 +13,7 @@ namespace Gpu.Engine.Runtime;
 /// arithmetic. A kernel set is cheap: tests make one per GEMM family with <c>profile with { ... }</c>. It counts the
 /// launches it enqueues (<see cref="Launches"/>): at small batches a GPU step costs about one launch overhead per kernel.
 /// </summary>
-public sealed class KernelSet
+internal sealed class KernelSet
 {
     public Accelerator Accelerator { get; }
     public DeviceProfile Profile { get; }

@@ -4,7 +4,7 @@ using ILGPU.Runtime.OpenCL;
 namespace Gpu.Engine.Runtime;
 
 /// <summary>Whether the engine uses an OpenCL device, and why, in words for <c>gpu devices</c>.</summary>
-public sealed record OpenClVerdict(bool Accepted, bool OverridesDriver, string Why);
+internal sealed record OpenClVerdict(bool Accepted, bool OverridesDriver, string Why);
 
 /// <summary>
 /// The one rule for OpenCL devices. ILGPU refuses every OpenCL device whose driver does not report the
@@ -18,7 +18,7 @@ public sealed record OpenClVerdict(bool Accepted, bool OverridesDriver, string W
 /// the rule is the same there, but no such GPU has been tried, and <c>auto</c> must not pick a device
 /// nobody has run. Every kernel is verified on an accepted device by <c>gpu check</c> and the kernel tests.
 /// </summary>
-public static unsafe class OpenClRule
+internal static unsafe class OpenClRule
 {
     public static bool IsCpu(CLDevice d) => (d.DeviceType & CLDeviceType.CL_DEVICE_TYPE_CPU) != 0;
 

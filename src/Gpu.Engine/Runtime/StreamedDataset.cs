@@ -20,7 +20,7 @@ namespace Gpu.Engine.Runtime;
 /// scheduler's block-shuffled order (Training/BlockShuffle.cs) each block is read once per pass, and with a set
 /// that fits the cache it is read once in all; only the cache and the page-locked batches are in memory.
 /// </summary>
-public sealed class StreamedDataset : IBatchSource
+internal sealed class StreamedDataset : IBatchSource
 {
     public const int Slots = 3;
     public Dataset Host { get; }

@@ -1,7 +1,19 @@
 namespace Gpu.Engine.Settings;
 
 /// <summary>Activation of the hidden layers (the values equal the kernels' Activations codes).</summary>
-public enum Activation { Identity = 0, Relu = 1, Sigmoid = 2, Tanh = 3, LeakyRelu = 4 }
+public enum Activation
+{
+    /// <summary>No activation (the output layer of a softmax-ce network).</summary>
+    Identity = 0,
+    /// <summary>max(0, x).</summary>
+    Relu = 1,
+    /// <summary>1 / (1 + exp(-x)).</summary>
+    Sigmoid = 2,
+    /// <summary>tanh(x).</summary>
+    Tanh = 3,
+    /// <summary>x for x &gt; 0, else 0.01 x.</summary>
+    LeakyRelu = 4,
+}
 
 /// <summary>Weight initialisation: uniform on [-limit, limit].</summary>
 public enum InitKind
@@ -37,19 +49,41 @@ public enum OptimizerKind
 }
 
 /// <summary>What early stopping watches on the validation split.</summary>
-public enum EarlyStopMetric { Loss, Accuracy }
+public enum EarlyStopMetric
+{
+    /// <summary>The validation loss (lower is better).</summary>
+    Loss,
+    /// <summary>The validation accuracy (higher is better).</summary>
+    Accuracy,
+}
 
 /// <summary>Learning-rate schedule over the whole run.</summary>
-public enum LrSchedule { Constant, Cosine, Step }
+public enum LrSchedule
+{
+    /// <summary>The learning rate throughout.</summary>
+    Constant,
+    /// <summary>Cosine decay from the learning rate to 0 over the run (after any warm-up).</summary>
+    Cosine,
+    /// <summary>The learning rate times <see cref="TrainOptions.StepGamma"/> every <see cref="TrainOptions.StepEvery"/> epochs.</summary>
+    Step,
+}
 
 /// <summary>How batches reach the device.</summary>
-public enum DataPath { Auto, Resident, Stream }
+public enum DataPath
+{
+    /// <summary>Resident when the data fits the device's budget for it, else streamed.</summary>
+    Auto,
+    /// <summary>The dataset on the device once; batches gathered there.</summary>
+    Resident,
+    /// <summary>Batches copied from page-locked host buffers while the previous step computes.</summary>
+    Stream,
+}
 
 /// <summary>
 /// A family of dense-layer product kernels (forward, weight gradient, input gradient). The device
 /// profile picks one per device; <c>gpu check</c> and the kernel tests run every family a device can run.
 /// </summary>
-public enum GemmFamily
+internal enum GemmFamily
 {
     /// <summary>Barrier-free 4x4 register blocks, any shape, any device (kernels/Gpu.Kernels/GemmKernels.cs).</summary>
     Scalar,
@@ -59,4 +93,13 @@ public enum GemmFamily
     Tiled,
     /// <summary>OpenCL C with 16-wide vectors and fma, for OpenCL CPU devices (OpenCl/dense_layers.cl).</summary>
     ClVector,
+}
+
+/// <summary>A file format a trained network is exported to (<c>gpu export --format</c>, <c>Network.Export</c>).</summary>
+public enum ExportFormat
+{
+    /// <summary>ONNX (opset 17): raw pixel values 0..255 in, the preprocessing inside the graph, probabilities and logits out.</summary>
+    Onnx,
+    /// <summary>safetensors: the tensors of a PyTorch Sequential of Linear layers (0.weight, 0.bias, 2.weight, ...), the spec in its metadata.</summary>
+    Safetensors,
 }

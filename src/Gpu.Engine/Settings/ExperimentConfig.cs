@@ -4,7 +4,7 @@ using YamlDotNet.RepresentationModel;
 namespace Gpu.Engine.Settings;
 
 /// <summary>One setting of an experiment file: which hyperparameter, where it was written, and its value(s).</summary>
-public sealed record ConfigEntry(Hyperparameter Key, string Where, IReadOnlyList<object> Values);
+internal sealed record ConfigEntry(Hyperparameter Key, string Where, IReadOnlyList<object> Values);
 
 /// <summary>
 /// An experiment file in YAML, in the layout of the NumPy code's <c>config_exp.yaml</c> (README):
@@ -28,7 +28,7 @@ public sealed record ConfigEntry(Hyperparameter Key, string Where, IReadOnlyList
 /// a value of the wrong type or out of range) is one <see cref="UserError"/> naming the file, the line,
 /// the key and what is accepted.
 /// </summary>
-public sealed class ExperimentConfig
+internal sealed class ExperimentConfig
 {
     public string Path { get; }
     public IReadOnlyList<ConfigEntry> Entries { get; }

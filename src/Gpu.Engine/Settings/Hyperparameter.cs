@@ -16,7 +16,7 @@ namespace Gpu.Engine.Settings;
 /// list or a JSON file, and written back by <see cref="Name"/> as text that parser accepts (enums as
 /// their words, see <see cref="Words"/>).
 /// </summary>
-public abstract class Hyperparameter
+internal abstract class Hyperparameter
 {
     /// <summary>The train flag without its dashes: "lr", "batch-size", "layers".</summary>
     public string Flag { get; }

@@ -8,17 +8,29 @@ namespace Gpu.Engine.Settings;
 /// </summary>
 public sealed record TrainOptions
 {
+    /// <summary>Hidden layer widths, input side first (<c>--layers</c>); empty: no hidden layer.</summary>
     public int[] Hidden { get; init; } = [256, 128];
+    /// <summary>Activation of the hidden layers (<c>--activation</c>).</summary>
     public Activation Activation { get; init; } = Activation.Relu;
+    /// <summary>Output layer and cost (<c>--loss</c>).</summary>
     public LossKind Loss { get; init; } = LossKind.SoftmaxCrossEntropy;
+    /// <summary>Passes over the training images (<c>--epochs</c>).</summary>
     public int Epochs { get; init; } = 10;
+    /// <summary>Images per training step (<c>--batch-size</c>).</summary>
     public int BatchSize { get; init; } = 128;
+    /// <summary>Peak learning rate (<c>--lr</c>); the schedule moves it over the run.</summary>
     public float LearningRate { get; init; } = 0.05f;
+    /// <summary>Momentum of SGD and Nesterov (<c>--momentum</c>); 0: plain SGD.</summary>
     public float Momentum { get; init; } = 0.9f;
+    /// <summary>L2 penalty on the weights, never the biases (<c>--l2</c>); AdamW's decoupled weight decay.</summary>
     public float L2 { get; init; } = 1e-4f;
+    /// <summary>The update rule (<c>--optimizer</c>).</summary>
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
+    /// <summary>Adam and AdamW: decay of the gradient's running mean (<c>--beta1</c>); double until the kernel, as PyTorch keeps it.</summary>
     public double Beta1 { get; init; } = 0.9;
+    /// <summary>Adam and AdamW: decay of the squared gradient's running mean (<c>--beta2</c>).</summary>
     public double Beta2 { get; init; } = 0.999;
+    /// <summary>Weight initialisation (<c>--init</c>).</summary>
     public InitKind Init { get; init; } = InitKind.He;
     /// <summary>Early stopping: stop after this many epochs without a better validation score, and restore the best epoch's weights (0: off).</summary>
     public int Patience { get; init; }
@@ -28,17 +40,21 @@ public sealed record TrainOptions
     public int Shift { get; init; }
     /// <summary>Inverted dropout rate on the hidden layers' outputs while training (0: off; never at evaluation).</summary>
     public float Dropout { get; init; }
+    /// <summary>The value every bias starts at (<c>--bias-init</c>).</summary>
     public float BiasInit { get; init; } = 0.01f;
     /// <summary>Linear warm-up over this many epochs (counted in steps, W of them): step s (0-based) uses lr (s + 1) / W, from lr / W up to the peak; then the schedule.</summary>
     public double WarmupEpochs { get; init; }
     /// <summary>Step schedule: multiply the learning rate by <see cref="StepGamma"/> every <see cref="StepEvery"/> epochs.</summary>
     public int StepEvery { get; init; } = 10;
+    /// <summary>Step schedule: the factor applied every <see cref="StepEvery"/> epochs (<c>--step-gamma</c>).</summary>
     public float StepGamma { get; init; } = 0.1f;
 
-    public Optimizer OptimizerSettings => new(Optimizer, Momentum, L2, Beta1, Beta2);
+    internal Optimizer OptimizerSettings => new(Optimizer, Momentum, L2, Beta1, Beta2);
     /// <summary>How the learning rate moves over the run; <see cref="LearningRate"/> is its peak.</summary>
     public LrSchedule Schedule { get; init; } = LrSchedule.Cosine;
+    /// <summary>Seeds the initialisation, the validation split, the shuffles, dropout and shifts: the same seed gives the same run (<c>--seed</c>).</summary>
     public ulong Seed { get; init; } = 1;
+    /// <summary>Share of the training images held out for validation (<c>--val-fraction</c>); 0: none.</summary>
     public double ValFraction { get; init; } = 0.1;
     /// <summary>Rows per forward pass when evaluating (no gradients, so larger batches are cheap).</summary>
     public int EvalBatchSize { get; init; } = 1000;

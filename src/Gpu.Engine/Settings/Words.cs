@@ -6,7 +6,7 @@ namespace Gpu.Engine.Settings;
 /// lines. Each value has one canonical word (what <see cref="Name{T}"/> gives and every file and
 /// line shows) and may have other spellings that <see cref="Parse{T}"/> accepts too.
 /// </summary>
-public static class Words
+internal static class Words
 {
     /// <summary>
     /// One word of the table: the value, its canonical word, what it means (for help texts; empty for
@@ -52,6 +52,11 @@ public static class Words
             new(LrSchedule.Cosine, "cosine", "from --lr down to 0 over the run"),
             new(LrSchedule.Step, "step", "times --step-gamma every --step-every epochs"),
             new(LrSchedule.Constant, "constant"),
+        ],
+        [typeof(ExportFormat)] =
+        [
+            new(ExportFormat.Onnx, "onnx", "ONNX graph, preprocessing inside"),
+            new(ExportFormat.Safetensors, "safetensors", "PyTorch Sequential tensors"),
         ],
         [typeof(EarlyStopMetric)] =
         [

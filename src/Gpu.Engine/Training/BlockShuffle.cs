@@ -15,7 +15,7 @@ namespace Gpu.Engine.Training;
 /// When the set fits the buffer (<see cref="Fits"/>) the order is the full permutation, exactly the resident path's.
 /// </para>
 /// </summary>
-public sealed record BlockShuffle(int BlockRows, int BufferBlocks)
+internal sealed record BlockShuffle(int BlockRows, int BufferBlocks)
 {
     /// <summary>Rows per block: 1,024 rows of 784 pixels are 0.8 MB, one sequential read.</summary>
     public const int DefaultBlockRows = 1024;

@@ -10,7 +10,7 @@ namespace Gpu.Engine.Training;
 /// buffer) the order is <see cref="BlockShuffle.Order"/>'s instead; when the set fits the buffer it is the
 /// full permutation all the same.
 /// </summary>
-public sealed class MinibatchScheduler(int count, int batchSize, ulong seed, BlockShuffle? blocks = null)
+internal sealed class MinibatchScheduler(int count, int batchSize, ulong seed, BlockShuffle? blocks = null)
 {
     public int Count { get; } = count > 0 ? count : throw new ArgumentOutOfRangeException(nameof(count));
     public int BatchSize { get; } = batchSize > 0 ? batchSize : throw new ArgumentOutOfRangeException(nameof(batchSize));

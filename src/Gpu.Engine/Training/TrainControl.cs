@@ -1,10 +1,10 @@
 namespace Gpu.Engine.Training;
 
 /// <summary>
-/// Optional hooks into <see cref="Trainer.Run"/>: where to resume from, when to stop, and who is told
+/// Optional hooks into <c>Trainer.Run</c>: where to resume from, when to stop, and who is told
 /// about progress and checkpoints. None of them makes the host wait for the device inside an epoch.
 /// </summary>
-public sealed class TrainControl
+internal sealed class TrainControl
 {
     /// <summary>Continue from this state (parameters, momentum, position in the run, partial epoch sums) instead of the seeded initialisation.</summary>
     public TrainState? Resume { get; init; }
@@ -51,7 +51,7 @@ public sealed class TrainControl
 }
 
 /// <summary>Where a run stands, from the host's own counters: epoch (1-based), steps of it done, steps per epoch, steps of the run done and in all.</summary>
-public readonly record struct StepProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, long GlobalStep, long TotalSteps);
+internal readonly record struct StepProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, long GlobalStep, long TotalSteps);
 
 /// <summary>
 /// Everything needed to continue a run exactly: the parameters and momentum vectors, the position
@@ -61,15 +61,15 @@ public readonly record struct StepProgress(int Epoch, int Epochs, int Step, int 
 /// are derived from the seed, so no generator state needs saving. With early stopping, <see cref="Best"/>
 /// holds the parameters of the best epoch so far (<see cref="BestEpoch"/>).
 /// </summary>
-public sealed record TrainState(int EpochsDone, int StepInEpoch, int StepsPerEpoch, long GlobalStep,
+internal sealed record TrainState(int EpochsDone, int StepInEpoch, int StepsPerEpoch, long GlobalStep,
     float[] Parameters, float[] Velocity, double PartialLossSum, double PartialCorrect, IReadOnlyList<EpochStats> History,
     float[]? Best = null, int BestEpoch = 0)
 {
     public bool MidEpoch => StepInEpoch > 0;
 }
 
-/// <summary>Thrown by <see cref="Trainer.Run"/> after a requested stop, once the checkpoint hook has been given <see cref="State"/>.</summary>
-public sealed class TrainingInterrupted(TrainState state)
+/// <summary>Thrown by <c>Trainer.Run</c> after a requested stop, once the checkpoint hook has been given <see cref="State"/>.</summary>
+internal sealed class TrainingInterrupted(TrainState state)
     : Exception($"training interrupted after {state.EpochsDone} epochs and {state.StepInEpoch} steps")
 {
     public TrainState State { get; } = state;

@@ -4,12 +4,12 @@ using Gpu.Engine.Settings;
 namespace Gpu.Engine.Training;
 
 /// <summary>What one epoch measured. Losses are the mean cost per image (cross-entropy or 1/2 sum of squares), without the L2 term.</summary>
-public sealed record EpochStats(int Epoch, double TrainLoss, double TrainAccuracy, double? ValLoss, double? ValAccuracy,
+internal sealed record EpochStats(int Epoch, double TrainLoss, double TrainAccuracy, double? ValLoss, double? ValAccuracy,
     double TrainSeconds, double SamplesPerSecond, double EvalSeconds);
 
-public sealed record EvalStats(double Loss, double Accuracy, int Count);
+internal sealed record EvalStats(double Loss, double Accuracy, int Count);
 
 /// <summary>A finished run; <see cref="LaunchesPerStep"/>: kernel launches per training step (the kernel set's count over the training steps, evaluation left out).</summary>
-public sealed record TrainResult(MlpSpec Spec, float[] Parameters, IReadOnlyList<EpochStats> History, EvalStats Test,
+internal sealed record TrainResult(MlpSpec Spec, float[] Parameters, IReadOnlyList<EpochStats> History, EvalStats Test,
     double TrainSamplesPerSecond, double Seconds, int TrainCount, int ValCount, DataPath DataPath, int? StoppedEarlyAtBestEpoch = null,
     double LaunchesPerStep = 0);

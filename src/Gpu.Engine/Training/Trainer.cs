@@ -14,7 +14,7 @@ namespace Gpu.Engine.Training;
 /// except for one short read of the divergence record every few seconds: loss and accuracy are summed
 /// on the device and read once at the end of the epoch.
 /// </summary>
-public static class Trainer
+internal static class Trainer
 {
     public static TrainResult Run(ComputeDevice device, DataPair data, TrainOptions o, Action<EpochStats>? onEpoch = null, TrainControl? control = null)
     {

@@ -37,8 +37,9 @@ public sealed class PixelRangeTests : TempFolderTest
     [TestCase(PixelRange.Auto)]
     [TestCase(PixelRange.Byte)]
     [TestCase(PixelRange.Unit)]
-    public void A_memory_mapped_float_file_is_scaled_by_the_same_rule(PixelRange range)
+    public void A_memory_mapped_float_file_is_scaled_by_the_same_rule(object given)   // PixelRange is internal: NUnit passes it as an object
     {
+        var range = (PixelRange)given;
         DarkFloats(30);
         var loaded = TableData.Read(F("x.npy"), F("y.npy"), "npy", range: range);
         string? note = null;

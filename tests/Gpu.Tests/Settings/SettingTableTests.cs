@@ -34,8 +34,9 @@ public sealed class SettingTableTests
     };
 
     [TestCaseSource(nameof(Rows))]
-    public void Get_and_apply_address_one_setting(Hyperparameter h)
+    public void Get_and_apply_address_one_setting(object row)   // Hyperparameter is internal: NUnit passes the row as an object
     {
+        var h = (Hyperparameter)row;
         var changed = h.Apply(new TrainOptions(), Other(h));
         var before = Hyperparameter.OptionsToJson(new TrainOptions());
         var after = Hyperparameter.OptionsToJson(changed);
@@ -45,8 +46,9 @@ public sealed class SettingTableTests
     }
 
     [TestCaseSource(nameof(Rows))]
-    public void Default_and_other_values_round_trip_through_the_flag_text_and_json(Hyperparameter h)
+    public void Default_and_other_values_round_trip_through_the_flag_text_and_json(object row)   // Hyperparameter is internal: NUnit passes the row as an object
     {
+        var h = (Hyperparameter)row;
         foreach (var value in new[] { h.Default, Other(h) })
         {
             Assert.That(h.Parse(h.Name(value), where: null), Is.EqualTo(value), $"parse(name({h.Name(value)}))");

@@ -1,0 +1,182 @@
+using System.Text.Json.Nodes;
+using Gpu.Engine;
+using Gpu.Engine.Inference;
+using Gpu.Engine.Model;
+using Gpu.Engine.Runs;
+using Gpu.Engine.Settings;
+using Gpu.Engine.Training;
+
+namespace Gpu;
+
+/// <summary>
+/// A trained multilayer perceptron: made by <see cref="Train"/> or read by <see cref="Load"/>; it
+/// evaluates, predicts and saves itself. A saved network is the folder <c>gpu train --output</c> writes
+/// (model.npy and model.json), so <c>gpu eval</c> and <c>gpu predict</c> read it, and it reads theirs.
+/// </summary>
+public sealed class Network
+{
+    readonly MlpSpec spec;
+    readonly float[] parameters;
+    readonly JsonObject info;
+
+    Network(MlpSpec spec, float[] parameters, JsonObject info) { this.spec = spec; this.parameters = parameters; this.info = info; }
+
+    /// <summary>
+    /// Builds the network <paramref name="options"/> describe (hidden widths, activation, loss; the input
+    /// and output sizes come from the data), initialises it from the seed and trains it on
+    /// <paramref name="data"/>'s training images, holding out <see cref="TrainOptions.ValFraction"/> of them for
+    /// validation, then scores the test images. Same options and data: the same network on the same device.
+    /// </summary>
+    /// <param name="device">The device to train on.</param>
+    /// <param name="data">Training and test images.</param>
+    /// <param name="options">Hyperparameters; null: the defaults (the W1 workload, 784-256-128-10, 10 epochs).</param>
+    /// <param name="progress">Called after every epoch with its losses and accuracies.</param>
+    /// <param name="cancel">Stops training after the current step; <see cref="Train"/> then throws <see cref="OperationCanceledException"/>.</param>
+    /// <exception cref="UserError">A setting out of range, or a device failure (the message says which and what to do).</exception>
+    public static Network Train(Device device, ImageData data, TrainOptions? options = null, Action<TrainingProgress>? progress = null,
+        CancellationToken cancel = default)
+    {
+        var o = options ?? new TrainOptions();
+        var control = new TrainControl { Stop = cancel };
+        Action<EpochStats>? onEpoch = progress == null ? null : e => progress(new TrainingProgress(e, o.Epochs));
+        TrainResult r;
+        try { r = Trainer.Run(device.Compute, data.Pair, o, onEpoch, control); }
+        catch (TrainingInterrupted stopped) { throw new OperationCanceledException(stopped.Message, stopped, cancel); }
+        return new Network(r.Spec, r.Parameters, RunFiles.ModelInfo(device.Compute, data.Pair, data.Source, data.Limit, o, r));
+    }
+
+    /// <summary>Reads a saved network: a folder holding model.json and model.npy (<see cref="Save"/>, <c>gpu train --output</c>), or model.json itself.</summary>
+    /// <param name="path">The folder, or its model.json.</param>
+    /// <exception cref="UserError">Missing, damaged or inconsistent files (the message names the file).</exception>
+    public static Network Load(string path)
+    {
+        var m = SavedModel.Read(path);
+        return new Network(m.Spec, m.Parameters, m.Info);
+    }
+
+    /// <summary>Writes model.npy and model.json into <paramref name="folder"/> (created if missing; files of those names there are replaced, each atomically).</summary>
+    /// <param name="folder">The folder to write into.</param>
+    public void Save(string folder)
+    {
+        AtomicFile.EnsureFolder(folder);
+        SavedModel.Write(folder, spec, parameters, info);
+    }
+
+    /// <summary>
+    /// Writes the network for other tools: <see cref="ExportFormat.Onnx"/> (input <c>pixels</c>, float32 [N, inputs], raw
+    /// values 0..255 with the preprocessing inside the graph; outputs <c>probabilities</c> and <c>logits</c>) or
+    /// <see cref="ExportFormat.Safetensors"/> (the tensors of a PyTorch Sequential of Linear layers: 0.weight, 0.bias, 2.weight, ...).
+    /// The file is replaced atomically; its folder is created if missing.
+    /// </summary>
+    /// <param name="file">The file to write.</param>
+    /// <param name="format">ONNX or safetensors.</param>
+    /// <returns>A line saying what was written (the line <c>gpu export</c> prints).</returns>
+    public string Export(string file, ExportFormat format) => ModelExport.Write(file, format, spec, parameters);
+
+    /// <summary>Layer widths, inputs first and classes last: [784, 256, 128, 10].</summary>
+    public IReadOnlyList<int> Layers => Array.AsReadOnly(spec.Sizes);
+
+    /// <summary>Number of weights and biases.</summary>
+    public int ParameterCount => spec.ParameterCount;
+
+    /// <summary>"784-256-128-10 relu, softmax-ce"</summary>
+    public string Description => spec.Describe();
+
+    /// <summary>The description (<see cref="Description"/>).</summary>
+    public override string ToString() => Description;
+
+    /// <summary>The classes' names: Fashion-MNIST's for a network trained on Fashion-MNIST, else the class numbers.</summary>
+    public IReadOnlyList<string> ClassNames => Gpu.Engine.Data.ClassNames.For((info["data"] as JsonObject)?.ToJsonString(), spec.Classes);
+
+    /// <summary>
+    /// A copy of the flat parameter vector as model.npy holds it: every layer's weights (row-major [out, in]),
+    /// layer by layer, then every layer's biases.
+    /// </summary>
+    public float[] GetParameters() => (float[])parameters.Clone();
+
+    /// <summary>Mean loss and accuracy over labelled images (the loss as training reports it, without the L2 term).</summary>
+    /// <param name="device">The device to run on.</param>
+    /// <param name="images">Labelled images with this network's input size.</param>
+    public Evaluation Evaluate(Device device, Images images)
+    {
+        var set = images.Set;
+        CheckShape(set.Features, set.Classes);
+        var r = Predictor.Run(device.Compute, spec, parameters, set.Pixels, set.Labels, Batch);
+        return new Evaluation(r.Loss!.Value, r.Report(set.Labels).OverallAccuracy, r.Count);
+    }
+
+    /// <summary>The predicted class and the class probabilities of each image.</summary>
+    /// <param name="device">The device to run on.</param>
+    /// <param name="images">Images with this network's input size (their labels are not used).</param>
+    public IReadOnlyList<Prediction> Predict(Device device, Images images) => Predict(device, images.Pixels.Span);
+
+    /// <summary>
+    /// The predicted class and the class probabilities of each image in <paramref name="pixels"/>: uint8, row-major
+    /// [images, inputs], preprocessed as in training (x / 255 - 0.5).
+    /// </summary>
+    /// <param name="device">The device to run on.</param>
+    /// <param name="pixels">Whole images of <see cref="Layers"/>[0] pixels each.</param>
+    public IReadOnlyList<Prediction> Predict(Device device, ReadOnlySpan<byte> pixels)
+    {
+        if (pixels.Length == 0 || pixels.Length % spec.Inputs != 0)
+            throw new UserError($"{pixels.Length} pixels are not whole images of {spec.Inputs} pixels; give [images, {spec.Inputs}] uint8 pixels");
+        var r = Predictor.Run(device.Compute, spec, parameters, pixels.ToArray(), null, Batch);
+        return Enumerable.Range(0, r.Count).Select(i => new Prediction(r.Predicted(i), r.Probabilities(i))).ToArray();
+    }
+
+    /// <summary>Images per forward pass.</summary>
+    const int Batch = 1000;
+
+    void CheckShape(int features, int classes)
+    {
+        if (features != spec.Inputs || classes > spec.Classes)
+            throw new UserError($"the images have {features} pixels and {classes} classes; this network ({spec}) takes {spec.Inputs} pixels and {spec.Classes} classes");
+    }
+}
+
+/// <summary>One finished epoch, as <see cref="Network.Train"/> reports it; <see cref="ToString"/> is the line <c>gpu train</c> prints.</summary>
+public sealed class TrainingProgress
+{
+    readonly EpochStats stats;
+    readonly int epochs;
+
+    internal TrainingProgress(EpochStats stats, int epochs) { this.stats = stats; this.epochs = epochs; }
+
+    /// <summary>The epoch just finished (1-based).</summary>
+    public int Epoch => stats.Epoch;
+
+    /// <summary>Epochs in the run.</summary>
+    public int Epochs => epochs;
+
+    /// <summary>Mean training loss over the epoch's steps.</summary>
+    public double TrainLoss => stats.TrainLoss;
+
+    /// <summary>Training accuracy over the epoch's steps.</summary>
+    public double TrainAccuracy => stats.TrainAccuracy;
+
+    /// <summary>Loss on the held-out validation images (null without a validation split).</summary>
+    public double? ValidationLoss => stats.ValLoss;
+
+    /// <summary>Accuracy on the held-out validation images (null without a validation split).</summary>
+    public double? ValidationAccuracy => stats.ValAccuracy;
+
+    /// <summary>Seconds the epoch's training steps took.</summary>
+    public double Seconds => stats.TrainSeconds;
+
+    /// <summary>Training images per second over the epoch.</summary>
+    public double SamplesPerSecond => stats.SamplesPerSecond;
+
+    /// <summary>"epoch   1/10 loss 0.518 acc 0.812 | val 0.360 acc 0.871 | 1.0s 53k samples/s"</summary>
+    public override string ToString() => RunFiles.EpochLine(stats, epochs);
+}
+
+/// <summary>A network's score on labelled images.</summary>
+/// <param name="Loss">Mean loss per image (cross-entropy, or 1/2 the sum of squares for sigmoid-sse).</param>
+/// <param name="Accuracy">Share of images whose predicted class is their label.</param>
+/// <param name="Count">Images scored.</param>
+public sealed record Evaluation(double Loss, double Accuracy, int Count);
+
+/// <summary>One image's prediction.</summary>
+/// <param name="Class">The predicted class: the largest output.</param>
+/// <param name="Probabilities">Softmax of the outputs for a softmax-ce network; for a sigmoid-sse network, the sigmoid outputs, each in [0, 1], not summing to 1.</param>
+public sealed record Prediction(int Class, IReadOnlyList<double> Probabilities);

@@ -1,0 +1,98 @@
+using System.Globalization;
+using Gpu.Engine;
+using Gpu.Engine.Settings;
+
+namespace Gpu.Tests.Library;
+
+/// <summary>The library API (namespace Gpu) in-process: the common job end to end, determinism, cancellation and one-message errors.</summary>
+public sealed class ApiTests : TempFolderTest
+{
+    static readonly TrainOptions Small = new() { Hidden = [16], Epochs = 2, BatchSize = 64, Seed = 3 };
+
+    [Test]
+    public void Trains_evaluates_predicts_saves_and_loads_what_gpu_eval_reads()
+    {
+        using var device = Device.Open("cpu");
+        var data = ImageData.Load(Repo.FashionMnist).TakeTrain(600);
+        Assert.That((data.Train.Count, data.Test.Count, data.Train.Features, data.Train.Classes), Is.EqualTo((600, 10_000, 784, 10)));
+        var progress = new List<TrainingProgress>();
+        var network = Network.Train(device, data, Small, progress.Add);
+        Assert.That(progress.Select(p => (p.Epoch, p.Epochs)), Is.EqualTo(new[] { (1, 2), (2, 2) }));
+        Assert.That(progress[1].ToString(), Does.StartWith("epoch   2/2 loss ").And.Contain("| val "));
+        Assert.That(progress[1].ValidationAccuracy, Is.Not.Null, "10% of the 600 images held out");
+        Assert.That(network.Layers, Is.EqualTo(new[] { 784, 16, 10 }));
+        Assert.That(network.ParameterCount, Is.EqualTo(784 * 16 + 16 * 10 + 16 + 10));
+        Assert.That(network.Description, Is.EqualTo("784-16-10 relu, softmax-ce"));
+        Assert.That(network.ClassNames[9], Is.EqualTo("Ankle boot"), "Fashion-MNIST's names");
+
+        var test = network.Evaluate(device, data.Test);
+        Assert.That(test.Count, Is.EqualTo(10_000));
+        Assert.That(test.Accuracy, Is.GreaterThan(0.4), "well above chance (0.1) after 2 epochs on 540 images");
+
+        var first = data.Test.Take(50);
+        var predicted = network.Predict(device, first);
+        Assert.That(predicted, Has.Count.EqualTo(50));
+        Assert.That(predicted.Select(p => p.Probabilities.Sum()), Has.All.EqualTo(1.0).Within(1e-9));
+        Assert.That(predicted.Select(p => p.Probabilities.ToList().IndexOf(p.Probabilities.Max())), Is.EqualTo(predicted.Select(p => p.Class)));
+        double agree = Enumerable.Range(0, 50).Count(i => predicted[i].Class == first.Labels.Span[i]) / 50.0;
+        Assert.That(agree, Is.GreaterThan(0.3));
+
+        string folder = Path.Combine(dir, "model");
+        network.Save(folder);
+        var loaded = Network.Load(folder);
+        Assert.That(loaded.GetParameters(), Is.EqualTo(network.GetParameters()), "model.npy round trip is exact");
+        Assert.That(loaded.Predict(device, first.Pixels.Span).Select(p => p.Class), Is.EqualTo(predicted.Select(p => p.Class)));
+
+        // Export writes what gpu export writes for the saved folder, byte for byte
+        foreach (var (format, word) in new[] { (ExportFormat.Onnx, "onnx"), (ExportFormat.Safetensors, "safetensors") })
+        {
+            string mine = Path.Combine(dir, "api." + word), theirs = Path.Combine(dir, "cli." + word);
+            Assert.That(network.Export(mine, format), Does.StartWith($"wrote {mine}: "));
+            var e = CliRun.Run("export", "--model", folder, "--format", word, "--output", theirs);
+            Assert.That(e.Code, Is.Zero, e.Err);
+            Assert.That(File.ReadAllBytes(mine), Is.EqualTo(File.ReadAllBytes(theirs)), word);
+        }
+
+        // the saved folder is a gpu model: gpu eval reads it and finds the same score
+        var r = CliRun.Run("eval", "--model", folder, "--device", "cpu");
+        Assert.That(r.Code, Is.Zero, r.Err);
+        Assert.That(r.Out, Does.Contain($"accuracy {test.Accuracy.ToString("F4", CultureInfo.InvariantCulture)} (10,000 images)"));
+        Assert.That(r.Out, Does.Contain($"training reported test loss {test.Loss.ToString("F4", CultureInfo.InvariantCulture)}"), "Train scored the test set as Evaluate does");
+    }
+
+    [Test]
+    public void Same_seed_gives_the_same_network_and_another_seed_another()
+    {
+        using var device = Device.Open("cpu");
+        var data = ImageData.Load(Repo.FashionMnist).TakeTrain(300);
+        var one = new TrainOptions { Hidden = [8], Epochs = 1, BatchSize = 32, Seed = 5 };
+        var a = Network.Train(device, data, one).GetParameters();
+        var b = Network.Train(device, data, one).GetParameters();
+        var c = Network.Train(device, data, one with { Seed = 6 }).GetParameters();
+        Assert.That(b, Is.EqualTo(a));
+        Assert.That(c, Is.Not.EqualTo(a));
+    }
+
+    [Test]
+    public void A_cancelled_run_throws_OperationCanceledException()
+    {
+        using var device = Device.Open("cpu");
+        var data = ImageData.Load(Repo.FashionMnist).TakeTrain(300);
+        using var cancel = new CancellationTokenSource();
+        cancel.Cancel();
+        Assert.Throws<OperationCanceledException>(() => Network.Train(device, data, Small, cancel: cancel.Token));
+    }
+
+    [Test]
+    public void Mistakes_are_one_message_UserErrors()
+    {
+        using var device = Device.Open("cpu");
+        var data = ImageData.Load(Repo.FashionMnist);
+        Assert.That(Assert.Throws<UserError>(() => data.TakeTrain(0))!.Message, Does.Contain(">= 1"));
+        Assert.That(Assert.Throws<UserError>(() => Network.Load(Path.Combine(dir, "none")))!.Message, Does.Contain("folder not found"));
+        Assert.That(Assert.Throws<UserError>(() => ImageData.Load(Path.Combine(dir, "none")))!.Message, Does.Not.Contain("\n"));
+        Assert.That(Assert.Throws<UserError>(() => Network.Train(device, data.TakeTrain(100), Small with { Epochs = 0 }))!.Message, Does.Contain("epochs"));
+        var network = Network.Train(device, data.TakeTrain(100), Small with { Epochs = 1 });
+        Assert.That(Assert.Throws<UserError>(() => network.Predict(device, new byte[100]))!.Message, Does.Contain("not whole images of 784 pixels"));
+    }
+}
