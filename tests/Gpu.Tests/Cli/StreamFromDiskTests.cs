@@ -98,8 +98,8 @@ public sealed class StreamFromDiskTests : TempFolderTest
                      "--test-labels", Path.Combine(dir, "test_labels.npy"), "--device", "opencl", "--layers", "1", "--epochs", "1", "--batch-size", "1024",
                      "--data-path", "stream", "--stream-buffer", "32" })
             psi.ArgumentList.Add(a);
-        // the memory limit: a managed heap of 256 MB, a third of the file (loading it would fail), and a peak resident size under half of it
-        psi.Environment["DOTNET_GCHeapHardLimit"] = "0x10000000";
+        // the memory limit: a managed heap of 128 MB, a sixth of the file (loading it would fail), and a peak resident size under half of it
+        psi.Environment["DOTNET_GCHeapHardLimit"] = "0x8000000";
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
