@@ -30,30 +30,43 @@ internal static class Idx
         {
             throw new UserError($"{path}: cannot read ({e.Message.TrimEnd('.')})");
         }
-        if (raw.Length < 4) throw new UserError($"{path}: truncated IDX file ({raw.Length} bytes, no header)");
-        if (raw[0] != 0 || raw[1] != 0 || raw[2] != 0x08)
-            throw new UserError($"{path}: not an IDX file of unsigned bytes (magic 0x{raw[0]:X2}{raw[1]:X2}{raw[2]:X2}{raw[3]:X2}, expected 0x000008NN)");
-        int ndims = raw[3];
+        var (dims, header) = Header(path, raw, raw.Length);
+        long count = raw.Length - header;
+        var data = new byte[count];
+        Buffer.BlockCopy(raw, header, data, 0, (int)count);
+        return (dims, data);
+    }
+
+    /// <summary>
+    /// The dimensions and header size of an IDX file of unsigned bytes from its first bytes <paramref name="h"/>, checked
+    /// against the file's length (the loaded reader and the memory-mapped one share it): bad magic, 0 or over 4
+    /// dimensions, a size not positive, or sizes that do not match the data are one <see cref="UserError"/> each.
+    /// </summary>
+    public static (int[] Dims, int HeaderBytes) Header(string path, ReadOnlySpan<byte> h, long fileLength)
+    {
+        if (h.Length < 4) throw new UserError($"{path}: truncated IDX file ({h.Length} bytes, no header)");
+        if (h[0] != 0 || h[1] != 0 || h[2] != 0x08)
+            throw new UserError($"{path}: not an IDX file of unsigned bytes (magic 0x{h[0]:X2}{h[1]:X2}{h[2]:X2}{h[3]:X2}, expected 0x000008NN)");
+        int ndims = h[3];
         if (ndims < 1 || ndims > 4) throw new UserError($"{path}: IDX file with {ndims} dimensions; expected 1 to 4");
         int header = 4 + 4 * ndims;
-        if (raw.Length < header) throw new UserError($"{path}: truncated IDX header");
+        if (h.Length < header) throw new UserError($"{path}: truncated IDX header");
+        long dataBytes = fileLength - header;
         var dims = new int[ndims];
         long count = 1;
         for (int d = 0; d < ndims; d++)
         {
             int o = 4 + 4 * d;
-            dims[d] = (raw[o] << 24) | (raw[o + 1] << 16) | (raw[o + 2] << 8) | raw[o + 3];
+            dims[d] = (h[o] << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3];
             if (d == 0 && dims[d] == 0) throw new UserError($"{path}: the file holds no items (an empty dataset)");
             if (dims[d] <= 0) throw new UserError($"{path}: IDX dimension {d} is {dims[d]}; expected a positive size");
             count *= dims[d];
-            if (count > raw.Length - header)   // checked as it grows, so four large sizes cannot overflow
-                throw new UserError($"{path}: truncated or corrupt IDX file: its header's sizes ({string.Join(" x ", dims[..(d + 1)])}{(d + 1 < ndims ? " x ..." : "")}) promise more values than its {raw.Length - header} bytes of data; re-download or re-copy it");
+            if (count > dataBytes)   // checked as it grows, so four large sizes cannot overflow
+                throw new UserError($"{path}: truncated or corrupt IDX file: its header's sizes ({string.Join(" x ", dims[..(d + 1)])}{(d + 1 < ndims ? " x ..." : "")}) promise more values than its {dataBytes} bytes of data; re-download or re-copy it");
         }
-        if (raw.Length - header != count)
-            throw new UserError($"{path}: IDX header promises {count} values ({string.Join(" x ", dims)}) but the file holds {raw.Length - header}: truncated or corrupt");
-        var data = new byte[count];
-        Buffer.BlockCopy(raw, header, data, 0, (int)count);
-        return (dims, data);
+        if (dataBytes != count)
+            throw new UserError($"{path}: IDX header promises {count} values ({string.Join(" x ", dims)}) but the file holds {dataBytes}: truncated or corrupt");
+        return (dims, header);
     }
 
     static bool IsGzip(string path)

@@ -79,24 +79,11 @@ internal sealed class MappedImages
 
     static (long Offset, int Count, int Features, int Size, string? Why) IdxHeader(string path, byte[] h, long length)
     {
-        if (h.Length < 4) throw new UserError($"{path}: truncated IDX file ({h.Length} bytes, no header)");
-        if (h[0] != 0 || h[1] != 0 || h[2] != 0x08)
-            throw new UserError($"{path}: not an IDX file of unsigned bytes (magic 0x{h[0]:X2}{h[1]:X2}{h[2]:X2}{h[3]:X2}, expected 0x000008NN)");
-        int ndims = h[3];
-        if (ndims < 2 || ndims > 4) throw new UserError($"{path}: expected an image file with 2 to 4 dimensions, got {ndims}");
-        int header = 4 + 4 * ndims;
-        if (h.Length < header) throw new UserError($"{path}: truncated IDX header");
-        var dims = new int[ndims];
-        for (int d = 0; d < ndims; d++)
-        {
-            dims[d] = BinaryPrimitives.ReadInt32BigEndian(h.AsSpan(4 + 4 * d));
-            if (dims[d] <= 0) throw new UserError($"{path}: IDX dimension {d} is {dims[d]}; expected a positive size");
-        }
+        var (dims, header) = Idx.Header(path, h, length);
+        if (dims.Length < 2) throw new UserError($"{path}: expected an image file with 2 to 4 dimensions, got {dims.Length}");
         long features = 1;
-        foreach (int d in dims[1..]) features *= d;
+        foreach (int d in dims[1..]) features *= d;   // at most the file's length: Idx.Header checked it
         if (features > int.MaxValue) throw new UserError($"{path}: images of {features} pixels are too large");
-        if (length - header != dims[0] * features)
-            throw new UserError($"{path}: IDX header promises {dims[0] * features} values ({string.Join(" x ", dims)}) but the file holds {length - header}: truncated or corrupt");
         return (header, dims[0], (int)features, 1, null);
     }
 
