@@ -25,8 +25,11 @@ internal sealed class Dataset
     public int Features { get; }
     public int Classes { get; }
     public string Name { get; }
-    /// <summary>How the file's values became these uint8 pixels, for the output line that names the data: "uint8 pixels 0..255", "floats read as 0..1 (--pixel-range 0-1), times 255".</summary>
-    public string Scaling { get; init; } = "uint8 pixels 0..255";
+    /// <summary>How the file's values became these uint8 pixels, for the output line that names the data: "uint8, 0..255 as stored", "floats read as 0..1 (--pixel-range 0-1), times 255".</summary>
+    public string Scaling { get; init; } = ByteScaling;
+
+    /// <summary>The scaling of a file of uint8 pixels (IDX, uint8 NPY): taken as they are.</summary>
+    public const string ByteScaling = "uint8, 0..255 as stored";
 
     public Dataset(string name, byte[] pixels, int[] labels, int features, int classes)
     {

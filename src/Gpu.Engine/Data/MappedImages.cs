@@ -27,7 +27,7 @@ internal sealed class MappedImages
     readonly double scale;      // float32 only: TableData.Scale's factor (255 for 0..1 values, else 1)
     public string Path { get; }
     /// <summary>How the file's values become pixels, in TableData.Scale's words.</summary>
-    public string Scaling { get; } = "uint8 pixels 0..255";
+    public string Scaling { get; } = Dataset.ByteScaling;
     public int Count { get; }
     public int Features { get; }
 

@@ -229,7 +229,7 @@ internal static class TableData
         byte[] pixels;
         int count, have;
         int[]? y = null;
-        string scaling = "uint8 pixels 0..255";
+        string scaling = Dataset.ByteScaling;
         if (ext == ".csv")
         {
             if (labels != null) throw new UserError($"{labels}: a CSV file holds its labels in its first column; give no separate labels file");
