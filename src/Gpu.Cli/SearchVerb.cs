@@ -49,6 +49,8 @@ internal sealed class SearchVerb : SettingsVerb
         }
 
         using var folder = RunFolder.Take(written, shard == null ? "gpu search" : $"gpu search --shard {shard}");   // one writer per folder
+        if (folder.Previous() is { Search: false } other)   // a search continues its own folder, never a training run's
+            throw new UserError($"{written} holds {other.Description}, not a grid search; choose another --output folder for the search");
         var source = DataSource.OfFolder(Data);
         var data = source.Load();
         if (Limit > 0) data = data with { Train = data.Train.Take(Limit) };

@@ -126,7 +126,7 @@ internal sealed class RunFolder : IDisposable
         }
         if (File.Exists(Path.Combine(Folder, SavedModel.JsonName)) || File.Exists(Path.Combine(Folder, SavedModel.NpyName)))
             return new PreviousRun(false, "a trained model (model.npy and model.json)");
-        if (File.Exists(Path.Combine(Folder, "search.csv"))) return new PreviousRun(false, "a grid search (search.csv)");
+        if (File.Exists(Path.Combine(Folder, "search.csv"))) return new PreviousRun(false, "a grid search (search.csv)", Search: true);
         if (File.Exists(Path.Combine(Folder, "history.csv"))) return new PreviousRun(false, "the history of an earlier run (history.csv)");
         return null;
     }
@@ -162,5 +162,5 @@ internal sealed class RunFolder : IDisposable
     }
 }
 
-/// <summary>What an earlier run left in an output folder: whether it can be resumed, and a description ("an unfinished run (2 of 4 epochs done)").</summary>
-internal sealed record PreviousRun(bool Resumable, string Description);
+/// <summary>What an earlier run left in an output folder: whether it can be resumed, a description ("an unfinished run (2 of 4 epochs done)"), and whether it is a grid search (which a rerun of the search continues).</summary>
+internal sealed record PreviousRun(bool Resumable, string Description, bool Search = false);

@@ -88,6 +88,12 @@ public sealed class RunSafetyTests : TempFolderTest
         Assert.That(r.Out, Does.Contain($"--overwrite: removed a finished run (2 epochs, model.npy and model.json) from {output}"));
         Assert.That(Bytes(Path.Combine(output, "model.npy")), Is.Not.EqualTo(model), "replaced by the new run");
         Error(Run("train", "--resume", output, "--overwrite"), "--overwrite starts a run afresh; it cannot be combined with --resume");
+
+        // a search into the training run's folder is refused too, before it writes anything there
+        var before = Directory.GetFileSystemEntries(output).Order().ToArray();
+        Error(Run("search", "--data", data, "--device", "cpu", "--limit", "100", "--layers", "8", "--epochs", "1", "--output", output),
+            $"{output} holds a finished run (2 epochs, model.npy and model.json), not a grid search; choose another --output folder for the search");
+        Assert.That(Directory.GetFileSystemEntries(output).Order().ToArray(), Is.EqualTo(before), "nothing written or removed");
     }
 
     // ---- 3. one writer per folder ----
