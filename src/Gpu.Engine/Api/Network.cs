@@ -32,17 +32,23 @@ public sealed class Network
     /// <param name="options">Hyperparameters; null: the defaults (the W1 workload, 784-256-128-10, 10 epochs).</param>
     /// <param name="progress">Called after every epoch with its losses and accuracies.</param>
     /// <param name="cancel">Stops training after the current step; <see cref="Train"/> then throws <see cref="OperationCanceledException"/>.</param>
-    /// <exception cref="UserError">A setting out of range, or a device failure (the message says which and what to do).</exception>
+    /// <param name="initFrom">
+    /// Start from these weights instead of the initialiser (<c>gpu train --init-from</c>): a model.npy of this network's
+    /// length, or a safetensors file (<see cref="Export"/>'s, or a PyTorch Sequential of Linear layers) of its shapes.
+    /// </param>
+    /// <exception cref="UserError">A setting out of range, starting weights of another shape, or a device failure (the message says which and what to do).</exception>
     public static Network Train(Device device, ImageData data, TrainOptions? options = null, Action<TrainingProgress>? progress = null,
-        CancellationToken cancel = default)
+        CancellationToken cancel = default, string? initFrom = null)
     {
         var o = options ?? new TrainOptions();
-        var control = new TrainControl { Stop = cancel };
+        var spec = MlpSpec.FromHidden(data.Pair.Train.Features, o.Hidden, data.Pair.Train.Classes, o.Activation, o.Loss);
+        var control = new TrainControl { Stop = cancel, InitialParameters = initFrom == null ? null : ModelWeights.ReadInitial(initFrom, spec) };
         Action<EpochStats>? onEpoch = progress == null ? null : e => progress(new TrainingProgress(e, o.Epochs));
         TrainResult r;
         try { r = Trainer.Run(device.Compute, data.Pair, o, onEpoch, control); }
         catch (TrainingInterrupted stopped) { throw new OperationCanceledException(stopped.Message, stopped, cancel); }
-        return new Network(r.Spec, r.Parameters, RunFiles.ModelInfo(device.Compute, data.Pair, data.Source, data.Limit, o, r));
+        return new Network(r.Spec, r.Parameters, RunFiles.ModelInfo(device.Compute, data.Pair, data.Source, data.Limit, o, r,
+            initFrom == null ? null : Path.GetFullPath(initFrom)));
     }
 
     /// <summary>Reads a saved network: a folder holding model.json and model.npy (<see cref="Save"/>, <c>gpu train --output</c>), or model.json itself.</summary>
