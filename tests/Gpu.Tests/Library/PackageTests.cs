@@ -70,7 +70,7 @@ public sealed class PackageTests
         var kernelsDependency = meta.Descendants().Single(e => e.Name.LocalName == "dependency" && (string?)e.Attribute("id") == "Gpu.Kernels");
         Assert.That((string?)kernelsDependency.Attribute("version"), Is.EqualTo(version), "Gpu.Engine depends on the Gpu.Kernels packed with it");
         using (var xml = engine.GetEntry("lib/net10.0/Gpu.Engine.xml")!.Open())
-            Assert.That(XElement.Load(xml).Descendants("member").Select(m => (string?)m.Attribute("name")), Does.Contain("M:Gpu.Network.Train(Gpu.Device,Gpu.ImageData,Gpu.Engine.Settings.TrainOptions,System.Action{Gpu.TrainingProgress},System.Threading.CancellationToken)"));
+            Assert.That(XElement.Load(xml).Descendants("member").Select(m => (string?)m.Attribute("name")), Does.Contain("M:Gpu.Network.Train(Gpu.Device,Gpu.ImageData,Gpu.Engine.Settings.TrainOptions,System.Action{Gpu.TrainingProgress},System.Threading.CancellationToken,System.String)"));
 
         using var kernels = ZipFile.OpenRead(Package("Gpu.Kernels"));
         var dll = new MemoryStream();
