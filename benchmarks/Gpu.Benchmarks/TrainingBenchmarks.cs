@@ -64,6 +64,7 @@ public class TrainingStepBenchmarks
     ComputeDevice device = null!;
     DeviceMlp model = null!;
     DeviceDataset data = null!;
+    TrainingStep stepper = null!;
     MinibatchScheduler scheduler = null!;
     TrainOptions options = null!;
 
@@ -83,18 +84,19 @@ public class TrainingStepBenchmarks
         model = new DeviceMlp(kernels, spec, options.BatchSize);
         model.SetParameters(spec.Initialize(1));
         data = new DeviceDataset(kernels, set, options.BatchSize);
+        stepper = new TrainingStep(kernels, model, data, options);
         scheduler = new MinibatchScheduler(count, options.BatchSize, 1);
         long before = kernels.Launches;
         Run();   // compile and warm up
         LaunchesPerStep[(Device, Workload)] = (double)(kernels.Launches - before) / Steps;
     }
 
-    [GlobalCleanup] public void Cleanup() { model.Dispose(); data.Dispose(); device.Dispose(); }
+    [GlobalCleanup] public void Cleanup() { stepper.Dispose(); model.Dispose(); data.Dispose(); device.Dispose(); }
 
     [Benchmark(Description = "training steps (20; W3: 2)")]
     public void Run()
     {
-        Trainer.TrainEpoch(model, data, scheduler, 1, options, 0, Steps);
+        Trainer.TrainEpoch(stepper, data, scheduler, 1, options, 0, Steps);
         model.TakeMetrics();   // waits for the device
     }
 }
@@ -110,6 +112,7 @@ public class EpochBenchmarks
     ComputeDevice device = null!;
     DeviceMlp model = null!;
     IBatchSource data = null!;
+    TrainingStep stepper = null!;
     MinibatchScheduler scheduler = null!;
     TrainOptions options = null!;
     int epoch;
@@ -125,17 +128,18 @@ public class EpochBenchmarks
         var spec = MlpSpec.FromHidden(784, options.Hidden, 10);
         model = new DeviceMlp(kernels, spec, options.BatchSize);
         model.SetParameters(spec.Initialize(1));
-        data = Path == DataPath.Stream ? new StreamedDataset(device.Accelerator, train, options.BatchSize) : new DeviceDataset(kernels, train, options.BatchSize);
+        data = Path == DataPath.Stream ? new StreamedDataset(device.Accelerator, kernels.Stream, train, options.BatchSize) : new DeviceDataset(kernels, train, options.BatchSize);
+        stepper = new TrainingStep(kernels, model, data, options);
         scheduler = new MinibatchScheduler(train.Count, options.BatchSize, 1);
     }
 
-    [GlobalCleanup] public void Cleanup() { model.Dispose(); data.Dispose(); device.Dispose(); }
+    [GlobalCleanup] public void Cleanup() { stepper.Dispose(); model.Dispose(); data.Dispose(); device.Dispose(); }
 
     [Benchmark(Description = "W1 epoch, 54,000 images")]
     public void Epoch()
     {
         epoch++;
-        Trainer.TrainEpoch(model, data, scheduler, epoch, options, 0, 10 * scheduler.StepsPerEpoch);
+        Trainer.TrainEpoch(stepper, data, scheduler, epoch, options, 0, 10 * scheduler.StepsPerEpoch);
         model.TakeMetrics();
     }
 }

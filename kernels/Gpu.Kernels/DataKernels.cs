@@ -6,13 +6,13 @@ namespace Gpu.Kernels;
 internal static class DataKernels
 {
     // Gather and normalise one batch: X[r,c] = pixels[order[offset + r], c] / 255 - 0.5 for X [b,d] row-major,
-    // pixels [count,d] bytes row-major, and y[r] = labels[order[offset + r]]. Thread t does elements
+    // pixels [count,d] bytes row-major, and y[r] = labels[order[offset + r]], offset = step[0].Offset. Thread t does elements
     // [t*chunk, (t+1)*chunk) of X (chunk 1 on a GPU for coalescing; large on the CPU to amortise launch cost),
     // a row's stretch at a time, so the inner copy is contiguous (a CPU compiler vectorises it).
     public static void GatherBatch(Index1D t, ArrayView<byte> pixels, ArrayView<int> labels, ArrayView<int> order,
-        ArrayView<float> x, ArrayView<int> y, int offset, int b, int d, int chunk)
+        ArrayView<float> x, ArrayView<int> y, ArrayView<StepValues> step, int b, int d, int chunk)
     {
-        int total = b * d;
+        int total = b * d, offset = step[0].Offset;
         int start = t * chunk, end = Math.Min(start + chunk, total);
         for (int e = start; e < end;)
         {
@@ -26,12 +26,13 @@ internal static class DataKernels
     }
 
     // Gather with random shifts (augmentation): like GatherBatch for images of width w (d = w * h), but image
-    // row r is moved by (sx, sy) in [-maxShift, maxShift]^2, drawn from CounterRng(seed, pass, source index, 0/1);
-    // pixels shifted in from outside are 0 (normalised: -0.5).
+    // row r is moved by (sx, sy) in [-maxShift, maxShift]^2, drawn from CounterRng(seed, pass, source index, 0/1) with
+    // offset = step[0].Offset and pass = step[0].Pass; pixels shifted in from outside are 0 (normalised: -0.5).
     public static void GatherBatchShifted(Index1D t, ArrayView<byte> pixels, ArrayView<int> labels, ArrayView<int> order,
-        ArrayView<float> x, ArrayView<int> y, int offset, int b, int d, int chunk, int w, int maxShift, long seed, long pass)
+        ArrayView<float> x, ArrayView<int> y, ArrayView<StepValues> step, int b, int d, int chunk, int w, int maxShift, long seed)
     {
-        int total = b * d, h = d / w;
+        int total = b * d, h = d / w, offset = step[0].Offset;
+        long pass = step[0].Pass;
         int start = t * chunk, end = Math.Min(start + chunk, total);
         for (int e = start; e < end; e++)
         {

@@ -8,12 +8,13 @@ internal static class OptimizerKernels
 {
     // SGD with momentum and L2 on weights only, for each element i of the flat vector (length n):
     // g = grad[i] + (i < weightCount ? l2 * p[i] : 0); v[i] = momentum * v[i] + g;
-    // p[i] -= lr * v[i], or with nesterov != 0: p[i] -= lr * (g + momentum * v[i]).
+    // p[i] -= lr * v[i], or with nesterov != 0: p[i] -= lr * (g + momentum * v[i]); lr = step[0].Lr.
     // Thread t updates i in [t*chunk, (t+1)*chunk) (chunk 1 on a GPU; large on the CPU).
     public static void SgdMomentum(Index1D t, ArrayView<float> p, ArrayView<float> grad, ArrayView<float> v,
-        float lr, float momentum, float l2, int weightCount, int n, int chunk, int nesterov)
+        ArrayView<StepValues> step, float momentum, float l2, int weightCount, int n, int chunk, int nesterov)
     {
         int start = t * chunk, end = Math.Min(start + chunk, n);
+        float lr = step[0].Lr;
         for (int i = start; i < end; i++)
         {
             float g = grad[i] + (i < weightCount ? l2 * p[i] : 0f);
@@ -23,13 +24,16 @@ internal static class OptimizerKernels
         }
     }
 
-    // Adam / AdamW over the flat vector (length n), step t (1-based) given through s.C1 = 1 - beta1^t, s.C2 = 1 - beta2^t:
+    // Adam / AdamW over the flat vector (length n), at learning rate step[0].Lr and step t = step[0].Step + 1 given through
+    // step[0].C1 = 1 - beta1^t and step[0].C2 = 1 - beta2^t:
     // Adam:  g = grad + l2 * p (weights only);  AdamW (s.Decoupled != 0): g = grad, and p also decays by lr * l2 * p (weights only).
     // m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;  p -= lr * (m / c1) / (sqrt(v / c2) + eps).
     public static void Adam(Index1D t, ArrayView<float> p, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v,
-        AdamSettings s, int weightCount, int n, int chunk)
+        ArrayView<StepValues> step, AdamSettings s, int weightCount, int n, int chunk)
     {
-        float lr = s.Lr, beta1 = s.Beta1, beta2 = s.Beta2, oneMinusBeta1 = s.OneMinusBeta1, oneMinusBeta2 = s.OneMinusBeta2, eps = s.Eps, c1 = s.C1, c2 = s.C2, l2 = s.L2;
+        StepValues now = step[0];
+        float lr = now.Lr, c1 = now.C1, c2 = now.C2;
+        float beta1 = s.Beta1, beta2 = s.Beta2, oneMinusBeta1 = s.OneMinusBeta1, oneMinusBeta2 = s.OneMinusBeta2, eps = s.Eps, l2 = s.L2;
         int decoupled = s.Decoupled;
         int start = t * chunk, end = Math.Min(start + chunk, n);
         for (int i = start; i < end; i++)
@@ -47,10 +51,10 @@ internal static class OptimizerKernels
     }
 }
 
-/// <summary>Scalars of one Adam/AdamW step, each computed on the host in double and rounded to float once: 1 - beta1,
-/// 1 - beta2 and the bias corrections C1 = 1 - beta1^t and C2 = 1 - beta2^t.</summary>
+/// <summary>Adam/AdamW's constants, each computed on the host in double and rounded to float once: the decays, 1 - beta1,
+/// 1 - beta2, epsilon and the weight decay (what changes per step, the learning rate and the bias corrections, is in <see cref="StepValues"/>).</summary>
 internal struct AdamSettings
 {
-    public float Lr, Beta1, Beta2, OneMinusBeta1, OneMinusBeta2, Eps, C1, C2, L2;
+    public float Beta1, Beta2, OneMinusBeta1, OneMinusBeta2, Eps, L2;
     public int Decoupled;
 }

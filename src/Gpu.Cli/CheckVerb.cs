@@ -12,7 +12,7 @@ internal sealed class CheckVerb
     [Option("device", Default = "auto", HelpText = "auto, cpu, cuda[:N] or opencl[:N].")]
     public string Device { get; set; } = "auto";
 
-    [Option("family", HelpText = "Check only this family of the dense-layer products (scalar, vector4, tiled or cl-vector; the device must run it), and every other kernel.")]
+    [Option("family", HelpText = "Check only this family of the dense-layer products ({gemm-families}; the device must run it), and every other kernel.")]
     public string? Family { get; set; }
 
     [Option("ptx", HelpText = "Compile every kernel to CUDA PTX for sm_80 and sm_90 at ILGPU optimisation levels O1 and O2, as a CUDA device would (no GPU or CUDA driver needed), and check it: it compiles, no local memory in a product, no approximate instruction less exact than the kernel checks' tolerance. Exit code 4 if any fails.")]
@@ -26,14 +26,14 @@ internal sealed class CheckVerb
         if (PtxOut != null && !Ptx) throw new UserError("--ptx-out needs --ptx");
         if (Ptx) return CheckPtx(stdout);
         GemmFamily? only = null;
-        try { if (Family != null) only = Words.Parse<GemmFamily>(Family); }
+        try { if (Family != null) only = GemmFamilies.Parse(Family); }
         catch (FormatException e) { throw new UserError($"--family: {e.Message}"); }
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");
         var runs = device.Profile.RunnableFamilies;
-        if (only is GemmFamily f && !runs.Contains(f))
-            throw new UserError($"--family {Words.Name(f)}: {device.Id} does not run it; it runs {string.Join(", ", runs.Select(Words.Name))}");
-        stdout.WriteLine($"profile: {device.Profile.Describe()}; checking {(only is GemmFamily g ? $"the {Words.Name(g)} family" : $"every kernel family it runs ({string.Join(", ", runs.Select(Words.Name))})")} and every other kernel");
+        if (only is GemmFamily f && !device.Profile.Runs(f))
+            throw new UserError($"--family {f.Name}: {device.Id} does not run it; it runs {string.Join(", ", runs)}");
+        stdout.WriteLine($"profile: {device.Profile.Describe()}; checking {(only is GemmFamily g ? $"the {g.Name} family" : $"every kernel family it runs ({string.Join(", ", runs)})")} and every other kernel");
         var results = KernelCheck.Run(device, only);
         stdout.WriteLine($"{"kernel",-40} {"variant",-11} {"shape",-12} {"rel. error",10}  result");
         foreach (var r in results)

@@ -34,7 +34,7 @@ internal sealed class TrainVerb : TrainingRunOptions
     [Option("config", HelpText = "YAML experiment file (like config_exp.yaml): a Train: section (batch_size, learning_rate, reg, epochs, momentum, and any other option under its flag's name) and a Model: section (hidden_size: widths, activation, ...). Flags given on the command line override it.")]
     public string? Config { get; set; }
 
-    [Option("verbose", HelpText = "Also print the kernel launches per training step: at small batches a GPU step costs about one launch overhead per kernel.")]
+    [Option("verbose", HelpText = "Also print the kernels per training step and how they are launched (directly, or replayed as one CUDA graph per step, and why not): at small batches a GPU step costs about one launch overhead per direct launch.")]
     public bool Verbose { get; set; }
 
     [Option("resume", HelpText = "Continue the run whose --output folder (or checkpoint folder) is DIR, with its settings; only --epochs, --device, --verbose and the data (--data or the file flags, when it moved: it must be the same data) may be given too.")]
@@ -182,7 +182,10 @@ internal sealed class TrainVerb : TrainingRunOptions
         display.Line($"test accuracy {result.Test.Accuracy:F4}, test loss {result.Test.Loss:F4} ({result.Test.Count:N0} images); " +
             $"{result.TrainCount:N0} train / {result.ValCount:N0} validation images, {result.Seconds:F1} s in all");
         if (Verbose)
-            stdout.WriteLine($"kernel launches: {result.LaunchesPerStep:0.##} per training step on {device.Id} ({Words.Name(device.Profile.Gemm)} products; evaluation not counted)");
+        {
+            stdout.WriteLine($"kernel launches: {result.LaunchesPerStep:0.##} per training step on {device.Id} ({device.Profile.Gemm.Describe(device.Profile)} products; evaluation not counted)");
+            stdout.WriteLine($"graph replays: {result.ReplaysPerStep:0.##} per training step; {result.StepMode}");
+        }
         if (outDir != null)
         {
             RunFiles.WriteModel(outDir, device, data, source, limit, options, result, initFrom: InitFrom == null ? null : Path.GetFullPath(InitFrom));

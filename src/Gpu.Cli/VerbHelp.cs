@@ -29,6 +29,15 @@ internal static class VerbHelp
     /// <summary>The flags most runs set, listed first (in this order) by every verb that has them.</summary>
     public static readonly string[] CommonFlags = ["--epochs", "--lr", "--layers", "--output"];
 
+    /// <summary>Lists an option's help names by a placeholder, filled from the registry that owns them (an attribute's text is a constant).</summary>
+    static readonly Dictionary<string, Func<string>> Lists = new()
+    {
+        ["{gemm-families}"] = () => Gpu.Engine.Runtime.GemmFamilies.Describe(),
+    };
+
+    /// <summary>A help text with its placeholders filled.</summary>
+    public static string Filled(string text) => Lists.Aggregate(text, (t, l) => t.Replace(l.Key, l.Value()));
+
     /// <summary>What a verb prints, where its one-sentence description does not already say it.</summary>
     static readonly Dictionary<string, string> Prints = new()
     {
@@ -48,7 +57,7 @@ internal static class VerbHelp
             entries.Add((f.Name, $"(Default: {f.Setting.DefaultText}) {f.Help}", Metavar(f.Setting.Flag, Name(verb)), false));
         foreach (var (p, a) in Options(verb))
         {
-            string text = (a.Required ? "Required. " : "") + (a.Default is { } d ? $"(Default: {Shown(d)}) " : "") + a.HelpText;
+            string text = (a.Required ? "Required. " : "") + (a.Default is { } d ? $"(Default: {Shown(d)}) " : "") + Filled(a.HelpText);
             entries.Add(("--" + a.LongName, text, p.PropertyType == typeof(bool) ? "" : Metavar(a.LongName, Name(verb)), a.Required));
         }
         entries = [.. entries.OrderBy(e => Array.IndexOf(CommonFlags, e.Name) is var i && i >= 0 ? i : CommonFlags.Length)];   // stable: the rest keep their order

@@ -12,8 +12,8 @@ internal sealed record CheckResult(string Kernel, string Variant, string Shape, 
 
 /// <summary>
 /// One check of one or more kernels against the float64 reference: its name, what it runs with (a GEMM
-/// family, packed products, an element-wise layout; <see cref="Variant"/> says which in words, and
-/// <see cref="Adjust"/> makes it from the device's profile), the kernel methods it covers (by
+/// family with its knobs, an element-wise layout; <see cref="Variant"/> says which in words, and
+/// <see cref="Adjust"/> makes the rest from the device's profile), the kernel methods it covers (by
 /// <c>Class.Method</c>, or <c>dense_layers.cl:kernel</c> for OpenCL C), and what it runs.
 /// </summary>
 internal sealed record KernelCase(string Name, string Variant, GemmFamily? Family, Func<DeviceProfile, DeviceProfile> Adjust, string[] Covers,
@@ -22,7 +22,7 @@ internal sealed record KernelCase(string Name, string Variant, GemmFamily? Famil
     public override string ToString() => $"{Name} [{Variant}]";
 
     /// <summary>Whether a device with this profile runs the case (a GEMM family it does not run is left out).</summary>
-    public bool RunsOn(DeviceProfile p) => Family is not GemmFamily f || p.RunnableFamilies.Contains(f);
+    public bool RunsOn(DeviceProfile p) => Family is not GemmFamily f || p.Runs(f);
 
     /// <summary>Runs the case on the device's kernels, made as the case says; each result names the variant.</summary>
     public List<CheckResult> Run(ComputeDevice device, int seed)
@@ -44,18 +44,6 @@ internal static class KernelCheck
 {
     public const double Tolerance = 1e-5;
 
-    /// <summary>m x n x k shapes for every family: 1, primes and off-by-one sizes around the tiles and blocks.</summary>
-    static readonly (int M, int N, int K)[] AnyShapes =
-        [(1, 1, 1), (1, 7, 33), (7, 1, 5), (33, 7, 129), (129, 10, 33), (64, 33, 784), (5, 129, 3), (130, 67, 9)];
-
-    /// <summary>Shapes for the vector4 family: the loaded dimensions are multiples of 4, never of its 4x8 block.</summary>
-    static readonly (int M, int N, int K)[] Vector4Shapes = [(1, 4, 4), (7, 12, 36), (33, 20, 132), (129, 260, 12), (65, 36, 788), (3, 4, 20)];
-
-    /// <summary>More for cl-vector: a full 32-column block with a 16-column one after it, a 784-wide layer, k tails of 0 and 1 after 16-wide chunks.</summary>
-    static readonly (int M, int N, int K)[] ClVectorShapes = [.. AnyShapes, (17, 48, 40), (9, 100, 784), (3, 33, 48), (130, 16, 17)];
-
-    static readonly GemmFamily[] Families = Enum.GetValues<GemmFamily>();
-
     static DeviceProfile Same(DeviceProfile p) => p;
 
     /// <summary>Element-wise layouts: one thread per element, and 3 threads each doing an uneven contiguous chunk.</summary>
@@ -71,7 +59,7 @@ internal static class KernelCheck
     public static List<CheckResult> Run(ComputeDevice device, GemmFamily? family = null, int seed = 1)
     {
         var results = new List<CheckResult>();
-        foreach (var c in For(device.Profile).Where(c => family == null || c.Family == null || c.Family == family))
+        foreach (var c in For(device.Profile).Where(c => family == null || c.Family == null || c.Family.Name == family.Name))
             results.AddRange(c.Run(device, seed++));
         return results;
     }
@@ -79,39 +67,14 @@ internal static class KernelCheck
     static List<KernelCase> Build()
     {
         var cases = new List<KernelCase>();
-        var gemmVariants = Families.Select(f => (f, Name: Words.Name(f), Adjust: (Func<DeviceProfile, DeviceProfile>)(p => p), Packed: false))
-            .Append((GemmFamily.ClVector, "cl-vector packed", p => p with { PackAboveMacs = 0 }, true));
-        foreach (var (f, variant, adjust, packed) in gemmVariants)
-        {
-            var shapes = f switch { GemmFamily.Vector4 => Vector4Shapes, GemmFamily.ClVector => ClVectorShapes, _ => AnyShapes };
-            string[] forward = f switch
+        foreach (var (variant, f) in GemmFamilies.All.SelectMany(f => f.CheckVariants))   // every family with each knob setting that takes other kernels
+            foreach (var (m, n, k) in f.CheckShapes)
             {
-                GemmFamily.Scalar => ["GemmKernels.DenseForward"], GemmFamily.Vector4 => ["VectorGemmKernels.DenseForward"],
-                GemmFamily.Tiled => ["TiledGemmKernels.Gemm"], _ => ["dense_layers.cl:dense_forward"],
-            };
-            string[] weight = f switch
-            {
-                GemmFamily.Scalar => ["GemmKernels.WeightGrad"], GemmFamily.Vector4 => ["VectorGemmKernels.WeightGrad"],
-                GemmFamily.Tiled => ["TiledGemmKernels.Gemm"], _ => ["dense_layers.cl:weight_grad"],
-            };
-            string[] input = f switch
-            {
-                GemmFamily.Scalar => ["GemmKernels.InputGrad"], GemmFamily.Vector4 => ["VectorGemmKernels.InputGrad"],
-                GemmFamily.Tiled => ["TiledGemmKernels.Gemm"], _ => ["dense_layers.cl:input_grad"],
-            };
-            string[] fused = weight;   // every family sums the bias gradient in the weight gradient's launch
-            if (packed)
-                (forward, weight, input, fused) = (["dense_layers.cl:pack_rows", "dense_layers.cl:gemm_packed"],
-                    ["dense_layers.cl:pack_cols", "dense_layers.cl:gemm_packed"], ["dense_layers.cl:pack_rows", "dense_layers.cl:pack_cols", "dense_layers.cl:gemm_packed"],
-                    ["dense_layers.cl:pack_cols", "dense_layers.cl:gemm_packed"]);
-            foreach (var (m, n, k) in shapes)
-            {
-                cases.Add(new($"dense forward {m}x{n}x{k}", variant, f, adjust, forward, (ks, seed) => DenseForward(ks, m, n, k, seed)));
-                cases.Add(new($"weight gradient {m}x{n}x{k}", variant, f, adjust, weight, (ks, seed) => [WeightGrad(ks, m, n, k, seed)]));
-                cases.Add(new($"weight and bias gradient {m}x{n}x{k}", variant, f, adjust, fused, (ks, seed) => WeightAndBiasGrad(ks, m, n, k, seed)));
-                cases.Add(new($"input gradient {m}x{n}x{k}", variant, f, adjust, input, (ks, seed) => InputGrad(ks, m, n, k, seed)));
+                cases.Add(new($"dense forward {m}x{n}x{k}", variant, f, Same, f.Kernels(GemmProduct.Forward), (ks, seed) => DenseForward(ks, m, n, k, seed)));
+                cases.Add(new($"weight gradient {m}x{n}x{k}", variant, f, Same, f.Kernels(GemmProduct.WeightGrad), (ks, seed) => [WeightGrad(ks, m, n, k, seed)]));
+                cases.Add(new($"weight and bias gradient {m}x{n}x{k}", variant, f, Same, f.Kernels(GemmProduct.WeightAndBiasGrad), (ks, seed) => WeightAndBiasGrad(ks, m, n, k, seed)));
+                cases.Add(new($"input gradient {m}x{n}x{k}", variant, f, Same, f.Kernels(GemmProduct.InputGrad), (ks, seed) => InputGrad(ks, m, n, k, seed)));
             }
-        }
         foreach (var (m, c) in new[] { (1, 10), (7, 3), (33, 10), (129, 17) })
         {
             cases.Add(new($"softmax cross-entropy {m}x{c}", "-", null, Same, ["LayerKernels.SoftmaxCrossEntropy"], (ks, seed) => Loss(ks, LossKind.SoftmaxCrossEntropy, m, c, seed)));
@@ -301,11 +264,13 @@ internal static class KernelCheck
         var p = Random(n, r); var v = Random(n, r, 0.1);
         var rp = D(p); var rv = D(v);
         using var dp = a.Allocate1D(p); using var dv = a.Allocate1D(v);
+        using var steps = k.NewStepSlot();
+        steps.Set(new StepValues { Lr = 0.05f });
         for (int step = 0; step < 3; step++)
         {
             var g = Random(n, r);
             using var dg = a.Allocate1D(g);
-            k.SgdMomentum(dp.View, dg.View, dv.View, 0.05f, 0.9f, 0.01f, weights, nesterov);
+            k.SgdMomentum(dp.View, dg.View, dv.View, steps.Current, 0.9f, 0.01f, weights, nesterov);
             if (nesterov) ReferenceMlp.Nesterov(rp, D(g), rv, 0.05, 0.9, 0.01, weights);
             else ReferenceMlp.SgdMomentum(rp, D(g), rv, 0.05, 0.9, 0.01, weights);
         }
@@ -322,12 +287,16 @@ internal static class KernelCheck
         var rp = D(p); var rm = new double[n]; var rv = new double[n];
         using var dp = a.Allocate1D(p); using var dm = a.Allocate1D<float>(n); using var dv = a.Allocate1D<float>(n);
         dm.MemSetToZero(); dv.MemSetToZero();
+        using var steps = k.NewStepSlot();
+        var constants = KernelSet.AdamConstants(0.9, 0.999, 1e-8, 0.05f, decoupled);
         for (int step = 1; step <= 4; step++)
         {
             var g = Random(n, r);
             using var dg = a.Allocate1D(g);
             // the decays are double on both sides (KernelSet rounds 1 - beta and the bias corrections to float once)
-            k.Adam(dp.View, dg.View, dm.View, dv.View, 0.01f, 0.9, 0.999, 1e-8, step, 0.05f, decoupled, weights);
+            var (c1, c2) = KernelSet.AdamCorrections(0.9, 0.999, step);
+            steps.Set(new StepValues { Lr = 0.01f, C1 = c1, C2 = c2, Step = step - 1 });
+            k.Adam(dp.View, dg.View, dm.View, dv.View, steps.Current, constants, weights);
             ReferenceMlp.Adam(rp, D(g), rm, rv, 0.01f, 0.9, 0.999, 1e-8, step, 0.05f, decoupled, weights);
         }
         string name = decoupled ? "AdamW" : "Adam + L2";
@@ -346,7 +315,9 @@ internal static class KernelCheck
         var order = Enumerable.Range(0, count).OrderBy(_ => r.Next()).ToArray();
         using var dp = a.Allocate1D(pixels); using var dl = a.Allocate1D(labels); using var dord = a.Allocate1D(order);
         using var x = Poisoned(a, b * d); using var y = a.Allocate1D(Enumerable.Repeat(-1, b).ToArray());
-        k.GatherBatch(dp.View, dl.View, dord.View, x.View, y.View, offset, b, d);
+        using var steps = k.NewStepSlot();
+        steps.Set(new StepValues { Offset = offset });
+        k.GatherBatch(dp.View, dl.View, dord.View, x.View, y.View, steps.Current, b, d);
         var want = new double[b * d];
         for (int i = 0; i < b; i++)
             for (int j = 0; j < d; j++) want[i * d + j] = pixels[order[offset + i] * d + j] / 255.0 - 0.5;
@@ -366,7 +337,9 @@ internal static class KernelCheck
         var order = Enumerable.Range(0, count).OrderBy(_ => r.Next()).ToArray();
         using var dpx = a.Allocate1D(pixels); using var dl = a.Allocate1D(labels); using var dord = a.Allocate1D(order);
         using var x = Poisoned(a, b * d); using var y = a.Allocate1D(new int[b]);
-        k.GatherBatchShifted(dpx.View, dl.View, dord.View, x.View, y.View, 2, b, d, w, maxShift, 99, 4);
+        using var steps = k.NewStepSlot();
+        steps.Set(new StepValues { Offset = 2, Pass = 4 });
+        k.GatherBatchShifted(dpx.View, dl.View, dord.View, x.View, y.View, steps.Current, b, d, w, maxShift, 99);
         var want = new double[b * d];
         var seen = new HashSet<(int, int)>();
         bool inRange = true;
@@ -402,11 +375,13 @@ internal static class KernelCheck
         var g = Random(m * n, r);
         bool Kept(int i) => CounterRng.Uniform(dseed, step, layer, i) >= rate;
         using var dh = a.Allocate1D(h);
-        k.DropoutForward(dh.View, m * n, rate, dseed, step, layer);
+        using var steps = k.NewStepSlot();
+        steps.Set(new StepValues { Step = step });
+        k.DropoutForward(dh.View, m * n, rate, dseed, steps.Current, layer);
         var hDropped = dh.GetAsArray1D();
         var wantH = h.Select((v, i) => Kept(i) ? v / (1.0 - rate) : 0.0).ToArray();
         using var dg = a.Allocate1D(g);
-        k.DropoutBackward(dg.View, dh.View, m * n, rate, dseed, step, layer, Activation.Relu);
+        k.DropoutBackward(dg.View, dh.View, m * n, rate, dseed, steps.Current, layer, Activation.Relu);
         var wantG = g.Select((v, i) => Kept(i) ? v / (1.0 - rate) * ReferenceMlp.Derivative(h[i], Activation.Relu) : 0.0).ToArray();
         yield return Compare("dropout forward", $"{m}x{n}", hDropped, wantH);
         yield return Compare("dropout backward (relu')", $"{m}x{n}", dg.GetAsArray1D(), wantG);

@@ -100,14 +100,14 @@ internal static class Predictor
         {
             int rows = Math.Min(batch, count - start);
             for (long i = 0; i < (long)rows * features; i++) xHost[i] = Dataset.Normalize(pixels[(long)start * features + i]);
-            x.View.AsContiguous().SubView(0, (long)rows * features).CopyFromCPU(xHost.AsSpan(0, rows * features));
+            x.View.AsContiguous().SubView(0, (long)rows * features).CopyFromCPU(kernels.Stream, xHost.AsSpan(0, rows * features));
             if (labels != null)
             {
-                y.View.AsContiguous().SubView(0, rows).CopyFromCPU(labels.AsSpan(start, rows));
+                y.View.AsContiguous().SubView(0, rows).CopyFromCPU(kernels.Stream, labels.AsSpan(start, rows));
                 model.Evaluate(x.View, y.View, rows, backward: false);
             }
             else model.Forward(x.View, rows);
-            model.Outputs.SubView(0, (long)rows * classes).CopyToCPU(outputs.AsSpan(start * classes, rows * classes));
+            model.Outputs.SubView(0, (long)rows * classes).CopyToCPU(kernels.Stream, outputs.AsSpan(start * classes, rows * classes));
         }
         double? loss = labels == null ? null : model.TakeMetrics().LossSum / count;
         return new InferenceResult(spec, outputs, count, loss);

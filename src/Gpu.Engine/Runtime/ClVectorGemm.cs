@@ -9,24 +9,24 @@ using static Gpu.Engine.Runtime.OpenClNative;
 namespace Gpu.Engine.Runtime;
 
 /// <summary>
-/// The cl-vector GEMM family: <c>kernels/Gpu.Kernels/OpenCl/dense_layers.cl</c> built by the OpenCL
-/// device's own compiler, its kernels launched with ILGPU's buffers on the accelerator's default stream
-/// (the in-order queue ILGPU's own kernels use, so every launch keeps its place in the step).
-/// Built once per accelerator, when the device opens. A product of at least <c>packAbove</c>
+/// The cl-vector GEMM family's program: <c>kernels/Gpu.Kernels/OpenCl/dense_layers.cl</c> built by the OpenCL
+/// device's own compiler, its kernels launched with ILGPU's buffers on the engine's stream (the in-order queue
+/// ILGPU's own kernels use, so every launch keeps its place in the step).
+/// Built once per accelerator (Gemm/ClVectorFamily.cs), when the device opens. A product of at least <c>packAbove</c>
 /// multiply-adds first packs its operands into contiguous panels (two scratch buffers it owns, grown
 /// as needed, reused in queue order): large layers' strided rows otherwise miss the caches.
 /// </summary>
 sealed unsafe class ClVectorGemm : IDisposable
 {
     readonly CLAccelerator acc;
-    readonly IntPtr queue, program, forward, weightGrad, inputGrad, packRows, packCols, gemmPacked;
+    readonly IntPtr program, forward, weightGrad, inputGrad, packRows, packCols, gemmPacked;
     readonly object gate = new();   // kernel arguments are per kernel object: set and enqueue as one
+    IntPtr queue;                   // the command queue of the product being enqueued (set under the gate)
     MemoryBuffer1D<float, Stride1D.Dense>? panelA, panelB;
 
     ClVectorGemm(CLAccelerator acc, IntPtr program)
     {
         this.acc = acc; this.program = program;
-        queue = ((CLStream)acc.DefaultStream).CommandQueue;
         forward = Kernel(program, "dense_forward"); weightGrad = Kernel(program, "weight_grad"); inputGrad = Kernel(program, "input_grad");
         packRows = Kernel(program, "pack_rows"); packCols = Kernel(program, "pack_cols");
         gemmPacked = Kernel(program, "gemm_packed");
@@ -77,10 +77,11 @@ sealed unsafe class ClVectorGemm : IDisposable
     }
 
     /// <summary>Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]); packed when m n k reaches <paramref name="packAbove"/>. Returns the launches enqueued (1, or 3 packed).</summary>
-    public int DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act, long packAbove)
+    public int DenseForward(CLStream stream, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act, long packAbove)
     {
         lock (gate)
         {
+            queue = stream.CommandQueue;
             if ((long)m * n * k >= packAbove)
             {
                 var (a8, b32) = Panels(m, n, k);
@@ -95,10 +96,11 @@ sealed unsafe class ClVectorGemm : IDisposable
     }
 
     /// <summary>dW[n,k] = dZ[m,n]^T . H[m,k], and db[n] = column sums of dZ in the same pass when <paramref name="withBias"/>; packed when m n k reaches <paramref name="packAbove"/>.</summary>
-    public int WeightGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db, int m, int n, int k, bool withBias, long packAbove)
+    public int WeightGrad(CLStream stream, ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db, int m, int n, int k, bool withBias, long packAbove)
     {
         lock (gate)
         {
+            queue = stream.CommandQueue;
             if ((long)m * n * k >= packAbove)
             {
                 var (a8, b32) = Panels(n, k, m);
@@ -113,10 +115,11 @@ sealed unsafe class ClVectorGemm : IDisposable
     }
 
     /// <summary>dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]); packed when m n k reaches <paramref name="packAbove"/>.</summary>
-    public int InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act, long packAbove)
+    public int InputGrad(CLStream stream, ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act, long packAbove)
     {
         lock (gate)
         {
+            queue = stream.CommandQueue;
             if ((long)m * n * k >= packAbove)
             {
                 var (a8, b32) = Panels(m, k, n);

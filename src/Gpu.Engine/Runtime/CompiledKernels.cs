@@ -6,27 +6,20 @@ using ILGPU.Runtime;
 namespace Gpu.Engine.Runtime;
 
 /// <summary>
-/// The ILGPU kernels of one accelerator, loaded once and kept as delegates: loading compiles (for a
-/// driver, also builds) every kernel, which takes seconds, so a grid search or a test fixture reuses
-/// them. <see cref="KernelSet"/> decides which of them a launch uses.
+/// The ILGPU kernels of one accelerator other than the dense-layer products (each GEMM family loads its own:
+/// Gemm/), loaded once and kept as delegates that take the stream to launch on: loading compiles (for a driver, also
+/// builds) every kernel, which takes seconds, so a grid search or a test fixture reuses them.
 /// </summary>
 sealed class CompiledKernels
 {
-    public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>> denseForward;
-    public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>> denseForward4;
-    public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>> weightGrad;
-    public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>> weightGrad4;
-    public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>> inputGrad4;
-    public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>> inputGrad;
-    public readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<long>, int, int, float, int, long> softmaxCe, sigmoidSse;
-    public readonly Action<Index1D, ArrayView<float>, float, long, long, int, int, int> dropoutForward;
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, float, long, long, int, int, int, int> dropoutBackward;
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int> sgd;
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamSettings, int, int, int> adam;
-    public readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int> gather;
-    public readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, long, long> gatherShifted;
+    public readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<long>, int, int, float, int, long> softmaxCe, sigmoidSse;
+    public readonly Action<AcceleratorStream, Index1D, ArrayView<float>, float, long, ArrayView<StepValues>, int, int, int> dropoutForward;
+    public readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, float, long, ArrayView<StepValues>, int, int, int, int> dropoutBackward;
+    public readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<StepValues>, float, float, int, int, int, int> sgd;
+    public readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<StepValues>, AdamSettings, int, int, int> adam;
+    public readonly Action<AcceleratorStream, Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<StepValues>, int, int, int> gather;
+    public readonly Action<AcceleratorStream, Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<StepValues>, int, int, int, int, int, long> gatherShifted;
 
-    public readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>> tiled8, tiled64;
 
     /// <summary>The element-wise kernels: loaded in groups of the profile's ElementwiseGroupSize when it is set (the constructor's loads below), auto-grouped otherwise.</summary>
     public static readonly MethodInfo[] GroupSized =
@@ -61,27 +54,19 @@ sealed class CompiledKernels
     {
         // element-wise kernels: auto-grouped, or in groups of groupSize (see DeviceProfile.ElementwiseGroupSize)
         // the products are compiled on first use: a device runs one family (gpu check and the tests run the others)
-        denseForward = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.DenseForward));
-        weightGrad = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.WeightGrad));
-        denseForward4 = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(VectorGemmKernels.DenseForward));
-        weightGrad4 = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(VectorGemmKernels.WeightGrad));
-        tiled8 = new(() => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(TiledGemmKernels.Gemm<Tile8>));
-        tiled64 = new(() => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(TiledGemmKernels.Gemm<Tile64>));
-        inputGrad4 = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(VectorGemmKernels.InputGrad));
-        inputGrad = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.InputGrad));
-        softmaxCe = a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<long>, int, int, float, int, long>(LayerKernels.SoftmaxCrossEntropy);
-        sigmoidSse = a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<long>, int, int, float, int, long>(LayerKernels.SigmoidSquaredError);
-        dropoutForward = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<float>, float, long, long, int, int, int>(DropoutKernels.Forward, groupSize)
-            : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float, long, long, int, int, int>(DropoutKernels.Forward);
-        dropoutBackward = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, long, long, int, int, int, int>(DropoutKernels.Backward, groupSize)
-            : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, long, long, int, int, int, int>(DropoutKernels.Backward);
-        sgd = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int>(OptimizerKernels.SgdMomentum, groupSize)
-            : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int>(OptimizerKernels.SgdMomentum);
-        adam = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamSettings, int, int, int>(OptimizerKernels.Adam, groupSize)
-            : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamSettings, int, int, int>(OptimizerKernels.Adam);
-        gather = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int>(DataKernels.GatherBatch, groupSize)
-            : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int>(DataKernels.GatherBatch);
-        gatherShifted = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, long, long>(DataKernels.GatherBatchShifted, groupSize)
-            : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int, long, long>(DataKernels.GatherBatchShifted);
+        softmaxCe = a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<long>, int, int, float, int, long>(LayerKernels.SoftmaxCrossEntropy);
+        sigmoidSse = a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<long>, int, int, float, int, long>(LayerKernels.SigmoidSquaredError);
+        dropoutForward = groupSize > 0 ? a.LoadImplicitlyGroupedKernel<Index1D, ArrayView<float>, float, long, ArrayView<StepValues>, int, int, int>(DropoutKernels.Forward, groupSize)
+            : a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float, long, ArrayView<StepValues>, int, int, int>(DropoutKernels.Forward);
+        dropoutBackward = groupSize > 0 ? a.LoadImplicitlyGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, float, long, ArrayView<StepValues>, int, int, int, int>(DropoutKernels.Backward, groupSize)
+            : a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, float, long, ArrayView<StepValues>, int, int, int, int>(DropoutKernels.Backward);
+        sgd = groupSize > 0 ? a.LoadImplicitlyGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<StepValues>, float, float, int, int, int, int>(OptimizerKernels.SgdMomentum, groupSize)
+            : a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<StepValues>, float, float, int, int, int, int>(OptimizerKernels.SgdMomentum);
+        adam = groupSize > 0 ? a.LoadImplicitlyGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<StepValues>, AdamSettings, int, int, int>(OptimizerKernels.Adam, groupSize)
+            : a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<StepValues>, AdamSettings, int, int, int>(OptimizerKernels.Adam);
+        gather = groupSize > 0 ? a.LoadImplicitlyGroupedKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<StepValues>, int, int, int>(DataKernels.GatherBatch, groupSize)
+            : a.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<StepValues>, int, int, int>(DataKernels.GatherBatch);
+        gatherShifted = groupSize > 0 ? a.LoadImplicitlyGroupedKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<StepValues>, int, int, int, int, int, long>(DataKernels.GatherBatchShifted, groupSize)
+            : a.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, ArrayView<StepValues>, int, int, int, int, int, long>(DataKernels.GatherBatchShifted);
     }
 }

@@ -31,21 +31,24 @@ internal sealed class ComputeDevice : IDisposable
     public DeviceProfile Profile { get; }
     public string Name => Accelerator.Name;
 
-    /// <summary>The OpenCL C products of the cl-vector family, built when an OpenCL device opens whose profile uses them.</summary>
-    internal ClVectorGemm? ClGemm { get; }
+    /// <summary>
+    /// The stream every kernel and copy of the engine goes to, in order. On CUDA a stream the engine creates (blocking:
+    /// it stays ordered with the default stream, which ILGPU's own synchronous copies use), because the default stream is
+    /// the legacy NULL stream, which CUDA cannot capture into a graph; elsewhere the accelerator's default stream (an
+    /// OpenCL in-order queue, or the CPU accelerator's), where nothing is captured and a second queue would need every copy moved onto it.
+    /// </summary>
+    public AcceleratorStream Stream { get; }
 
     ComputeDevice(Context context, Accelerator accelerator, string id, string reason, OptimizationLevel level)
     {
         Context = context; Accelerator = accelerator; Id = id; OptimizationLevel = level;
+        Stream = accelerator is CudaAccelerator cuda ? cuda.CreateStream(StreamFlags.CU_STREAM_DEFAULT) : accelerator.DefaultStream;
         var profile = DeviceProfile.For(accelerator);
-        if (profile.Gemm == GemmFamily.ClVector)
+        if (profile.Gemm.Unavailable(accelerator) is string why)
         {
-            try { ClGemm = ClVectorGemm.Build((CLAccelerator)accelerator); }
-            catch (Exception e) when (e is InvalidOperationException or DllNotFoundException or EntryPointNotFoundException)
-            {
-                profile = profile with { Gemm = GemmFamily.Tiled };   // still correct, only slower
-                reason += $"; its cl-vector kernels do not build ({FirstLine(e.Message)}), using the tiled kernels";
-            }
+            var fallback = GemmFamilies.Tiled;   // still correct, only slower
+            reason += $"; its {profile.Gemm.Name} kernels do not build ({why}), using the {fallback.Name} kernels";
+            profile = profile with { Gemm = fallback };
         }
         Profile = profile;
         Reason = reason;
@@ -185,15 +188,8 @@ internal sealed class ComputeDevice : IDisposable
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or TypeInitializationException) { return []; }
     }
 
-    static bool CudaDriverPresent() => TryLoad("libcuda.so.1") || TryLoad("libcuda.so") || TryLoad("nvcuda.dll");
-    static bool OpenClLoaderPresent() => OpenClNative.LoaderNames.Any(TryLoad);
-
-    static bool TryLoad(string name)
-    {
-        if (!NativeLibrary.TryLoad(name, out var handle)) return false;
-        NativeLibrary.Free(handle);
-        return true;
-    }
+    static bool CudaDriverPresent() => NativeLoader.Present(NativeLoader.CudaDriverNames);
+    static bool OpenClLoaderPresent() => NativeLoader.Present(OpenClNative.LoaderNames);
 
     static string CudaAbsenceReason() =>
         CudaDriverPresent() ? "the CUDA driver is installed but reports no device" : "no CUDA driver (libcuda.so.1 not found)";
@@ -217,7 +213,7 @@ internal sealed class ComputeDevice : IDisposable
 
     public void Dispose()
     {
-        ClGemm?.Dispose();
+        if (Stream != Accelerator.DefaultStream) Stream.Dispose();
         Accelerator.Dispose();
         Context.Dispose();
     }

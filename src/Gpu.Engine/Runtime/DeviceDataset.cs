@@ -1,4 +1,5 @@
 using Gpu.Engine.Data;
+using Gpu.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -21,8 +22,27 @@ internal interface IBatchSource : IDisposable
     /// </summary>
     void BeginPass(int[] order, IReadOnlyList<(int Offset, int Rows)> batches, Augmentation? augment = null);
 
-    /// <summary>The pass's next batch on the device: X [rows, features] normalised, y [rows].</summary>
-    (ArrayView<float> X, ArrayView<int> Y, int Rows) Next();
+    /// <summary>
+    /// The pass's next batch, staged: what happens outside a recorded step (selecting the batch's place on the device;
+    /// on the streamed path, the copy of its rows). Returns the source's fixed X [rows, features] and y [rows] buffers,
+    /// which hold the batch once <see cref="Load"/>'s work has run.
+    /// </summary>
+    (ArrayView<float> X, ArrayView<int> Y, int Rows) Stage();
+
+    /// <summary>
+    /// The device work that fills X and y with the staged batch (the resident path's gather; nothing on the streamed
+    /// path), enqueued on the engine's stream. It reads the batch's place from device memory, so its launch is the same
+    /// for every batch of a size, and a training step can be recorded once and replayed.
+    /// </summary>
+    void Load();
+
+    /// <summary>The pass's next batch on the device: X [rows, features] normalised, y [rows] (<see cref="Stage"/>, then <see cref="Load"/>).</summary>
+    (ArrayView<float> X, ArrayView<int> Y, int Rows) Next()
+    {
+        var batch = Stage();
+        Load();
+        return batch;
+    }
 
     /// <summary>Checks a pass's arguments against a source of <paramref name="count"/> rows and room for <paramref name="maxRows"/> per batch; returns the batches as an array.</summary>
     internal static (int Offset, int Rows)[] CheckPass(int[] order, IReadOnlyList<(int Offset, int Rows)> batches, int count, int maxRows)
@@ -53,8 +73,9 @@ internal sealed record Augmentation(int MaxShift, long Seed, long Pass)
 
 /// <summary>
 /// Resident data path: the dataset lives on the device as raw bytes and int labels (Fashion-MNIST's
-/// 60,000 training images are 47 MB) plus a device copy of the pass's row order. Each batch is
-/// gathered and normalised on the device, so per step nothing crosses the bus: one copy per pass.
+/// 60,000 training images are 47 MB) plus a device copy of the pass's row order and of each batch's place (its
+/// offset in that order, and the pass for the random shifts: a <see cref="StepSlot"/>). Each batch is gathered and
+/// normalised on the device, so per step nothing crosses the bus: two copies per pass.
 /// </summary>
 internal sealed class DeviceDataset : IBatchSource
 {
@@ -64,8 +85,9 @@ internal sealed class DeviceDataset : IBatchSource
     readonly MemoryBuffer1D<int, Stride1D.Dense> labels, order;
     readonly MemoryBuffer1D<float, Stride1D.Dense> x;
     readonly MemoryBuffer1D<int, Stride1D.Dense> y;
+    readonly StepSlot places;   // per batch of the pass: Offset, Pass
     (int Offset, int Rows)[] batches = [];
-    int next;
+    int next, staged;
     Augmentation? augment;
 
     public DeviceDataset(KernelSet kernels, Dataset data, int maxRows)
@@ -79,6 +101,7 @@ internal sealed class DeviceDataset : IBatchSource
             order = a.Allocate1D(Enumerable.Range(0, data.Count).ToArray());
             x = a.Allocate1D<float>((long)maxRows * data.Features);
             y = a.Allocate1D<int>(maxRows);
+            places = kernels.NewStepSlot();
         }
         catch (Exception e) when (e is OutOfMemoryException || e is AcceleratorException)
         {
@@ -92,20 +115,26 @@ internal sealed class DeviceDataset : IBatchSource
         if (augment != null) Augmentation.Width(Host.Features);
         this.batches = IBatchSource.CheckPass(rows, batches, Host.Count, (int)y.Length);
         this.augment = augment;
-        order.CopyFromCPU(rows);
+        order.View.CopyFromCPU(k.Stream, rows);
+        places.BeginPass(this.batches.Select(b => new StepValues { Offset = b.Offset, Pass = augment?.Pass ?? 0 }).ToArray());
         next = 0;
     }
 
-    public (ArrayView<float> X, ArrayView<int> Y, int Rows) Next()
+    public (ArrayView<float> X, ArrayView<int> Y, int Rows) Stage()
     {
         if (next >= batches.Length) throw new InvalidOperationException("the pass is over");
-        var (offset, rows) = batches[next++];
+        places.Select(next);
+        staged = batches[next++].Rows;
+        return (x.View, y.View, staged);
+    }
+
+    public void Load()
+    {
         if (augment is { MaxShift: > 0 } a)
-            k.GatherBatchShifted(pixels.View, labels.View, order.View, x.View, y.View, offset, rows, Host.Features,
-                Augmentation.Width(Host.Features), a.MaxShift, a.Seed, a.Pass);
+            k.GatherBatchShifted(pixels.View, labels.View, order.View, x.View, y.View, places.Current, staged, Host.Features,
+                Augmentation.Width(Host.Features), a.MaxShift, a.Seed);
         else
-            k.GatherBatch(pixels.View, labels.View, order.View, x.View, y.View, offset, rows, Host.Features);   // rows order[offset ..) into X (normalised) and y
-        return (x.View, y.View, rows);
+            k.GatherBatch(pixels.View, labels.View, order.View, x.View, y.View, places.Current, staged, Host.Features);   // rows order[offset ..) into X (normalised) and y
     }
 
     public void Dispose()
@@ -115,5 +144,6 @@ internal sealed class DeviceDataset : IBatchSource
         order?.Dispose();
         x?.Dispose();
         y?.Dispose();
+        places?.Dispose();
     }
 }

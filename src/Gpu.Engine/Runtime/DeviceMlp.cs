@@ -2,13 +2,17 @@ using Gpu.Engine.Model;
 using Gpu.Engine.Settings;
 using ILGPU.Runtime;
 using ILGPU;
+using Gpu.Kernels;
 
 namespace Gpu.Engine.Runtime;
 
 /// <summary>
 /// An MLP living on one accelerator: the flat parameter, gradient and momentum vectors (each one
 /// buffer, with per-layer sub-views), activation and gradient buffers for up to <see cref="MaxBatch"/>
-/// rows, and the loss/correct accumulators that stay on the device until read.
+/// rows, and the loss/correct accumulators that stay on the device until read. Every copy and launch goes to
+/// the kernel set's stream; what changes per step (the step number for dropout, the learning rate and Adam's
+/// corrections) is read from a <see cref="StepValues"/> view: a training step's (<see cref="TrainingStep"/>), or the
+/// model's own, which <see cref="SetStep"/> writes for a single step outside a training loop.
 /// </summary>
 internal sealed class DeviceMlp : IDisposable
 {
@@ -22,6 +26,7 @@ internal sealed class DeviceMlp : IDisposable
     readonly MemoryBuffer1D<float, Stride1D.Dense> rowLoss, rowCorrect;
     readonly MemoryBuffer1D<double, Stride1D.Dense> metrics;  // [loss sum, correct count]
     readonly MemoryBuffer1D<long, Stride1D.Dense> firstBad;   // first training step whose running loss was NaN/Inf, or -1
+    readonly StepSlot ownStep;                                // the step values of calls given none
     readonly List<MemoryBuffer> owned = new();
 
     public ArrayView<float> Parameters => parameters.View;
@@ -58,10 +63,12 @@ internal sealed class DeviceMlp : IDisposable
             Dispose();
             throw TooLarge();
         }
-        velocity.MemSetToZero();
-        second.MemSetToZero();
-        metrics.MemSetToZero();
-        firstBad.CopyFromCPU([-1L]);
+        ownStep = kernels.NewStepSlot();
+        var s = k.Stream;
+        velocity.View.MemSetToZero(s);
+        second.View.MemSetToZero(s);
+        metrics.View.MemSetToZero(s);
+        firstBad.View.CopyFromCPU(s, [-1L]);
     }
 
     MemoryBuffer1D<T, Stride1D.Dense> Own<T>(MemoryBuffer1D<T, Stride1D.Dense> b) where T : unmanaged { owned.Add(b); return b; }
@@ -72,20 +79,20 @@ internal sealed class DeviceMlp : IDisposable
     public void SetParameters(float[] p)
     {
         if (p.Length != Spec.ParameterCount) throw new ArgumentException($"expected {Spec.ParameterCount} parameters, got {p.Length}");
-        parameters.CopyFromCPU(p);
+        parameters.View.CopyFromCPU(k.Stream, p);
     }
 
     public float[] GetParameters()
     {
         var p = new float[Spec.ParameterCount];
-        parameters.CopyToCPU(p);
+        parameters.View.CopyToCPU(k.Stream, p);
         return p;
     }
 
     public float[] GetGradients()
     {
         var g = new float[Spec.ParameterCount];
-        gradients.CopyToCPU(g);
+        gradients.View.CopyToCPU(k.Stream, g);
         return g;
     }
 
@@ -98,9 +105,9 @@ internal sealed class DeviceMlp : IDisposable
         int n = Spec.ParameterCount;
         var v = new float[2 * n];
         var part = new float[n];
-        velocity.CopyToCPU(part);
+        velocity.View.CopyToCPU(k.Stream, part);
         part.CopyTo(v, 0);
-        second.CopyToCPU(part);
+        second.View.CopyToCPU(k.Stream, part);
         part.CopyTo(v, n);
         return v;
     }
@@ -109,15 +116,15 @@ internal sealed class DeviceMlp : IDisposable
     {
         int n = Spec.ParameterCount;
         if (v.Length != 2 * n) throw new ArgumentException($"expected {2 * n} optimizer-state values, got {v.Length}");
-        velocity.CopyFromCPU(v[..n]);
-        second.CopyFromCPU(v[n..]);
+        velocity.View.CopyFromCPU(k.Stream, v.AsSpan(0, n));
+        second.View.CopyFromCPU(k.Stream, v.AsSpan(n));
     }
 
     /// <summary>The first training step whose loss made the running loss sum NaN or infinite (recorded by the loss kernel of an <see cref="Evaluate"/> given its step), or null. Synchronises.</summary>
     public long? FirstNonFiniteStep()
     {
         var b = new long[1];
-        firstBad.CopyToCPU(b);
+        firstBad.View.CopyToCPU(k.Stream, b);
         return b[0] < 0 ? null : b[0];
     }
 
@@ -125,21 +132,25 @@ internal sealed class DeviceMlp : IDisposable
     public (double LossSum, double Correct) PeekMetrics()
     {
         var m = new double[2];
-        metrics.CopyToCPU(m);
+        metrics.View.CopyToCPU(k.Stream, m);
         return (m[0], m[1]);
     }
 
     /// <summary>Restores the accumulators (a resumed epoch continues its sums exactly).</summary>
-    public void SetMetrics(double lossSum, double correct) => metrics.CopyFromCPU([lossSum, correct]);
+    public void SetMetrics(double lossSum, double correct) => metrics.View.CopyFromCPU(k.Stream, [lossSum, correct]);
 
-
-    /// <summary>Inverted dropout on the hidden layers' outputs while training (rate 0: none), with its seed and the global step.</summary>
-    public (float Rate, long Seed, long Step) Dropout { get; set; }
+    /// <summary>Inverted dropout on the hidden layers' outputs while training (rate 0: none), with its seed; the mask also depends on the step number read from the step values.</summary>
+    public (float Rate, long Seed) Dropout { get; set; }
 
     bool Dropping(bool training) => training && Dropout.Rate > 0f;
 
-    /// <summary>Forward pass over X[m, inputs]; returns the output view [m, classes] (logits, or sigmoid outputs). Dropout only when training.</summary>
-    public ArrayView<float> Forward(ArrayView<float> x, int m, bool training = false)
+    /// <summary>Writes the model's own step values (waits): what <see cref="Forward"/>, <see cref="Evaluate"/> and <see cref="Step(Optimizer, ArrayView{StepValues})"/> read when given no step values.</summary>
+    public void SetStep(StepValues values) => ownStep.Set(values);
+
+    ArrayView<StepValues> Or(ArrayView<StepValues> step) => step.IsValid ? step : ownStep.Current;
+
+    /// <summary>Forward pass over X[m, inputs]; returns the output view [m, classes] (logits, or sigmoid outputs). Dropout only when training, with the step number in <paramref name="step"/> (default: the model's own).</summary>
+    public ArrayView<float> Forward(ArrayView<float> x, int m, bool training = false, ArrayView<StepValues> step = default)
     {
         CheckBatch(m);
         var input = x;
@@ -148,7 +159,7 @@ internal sealed class DeviceMlp : IDisposable
             var y = acts[l + 1].View;
             k.DenseForward(input, W(parameters.View, l), B(parameters.View, l), y, m, Spec.Out(l), Spec.In(l), Spec.LayerActivation(l));
             if (Dropping(training) && l < Spec.Layers - 1)
-                k.DropoutForward(y, m * Spec.Out(l), Dropout.Rate, Dropout.Seed, Dropout.Step, l);
+                k.DropoutForward(y, m * Spec.Out(l), Dropout.Rate, Dropout.Seed, Or(step), l);
             input = y;
         }
         return acts[Spec.Layers].View;
@@ -159,11 +170,12 @@ internal sealed class DeviceMlp : IDisposable
     /// and, when <paramref name="backward"/>, the gradient of the mean loss over the m rows into the
     /// flat gradient vector (without L2, which the optimizer adds). With <paramref name="watchStep"/> &gt;= 0 (a training
     /// step's number) the loss kernel also records that step if the running loss sum became NaN or infinite and no
-    /// earlier step was recorded: no wait, read it with <see cref="FirstNonFiniteStep"/>.
+    /// earlier step was recorded: no wait, read it with <see cref="FirstNonFiniteStep"/>. Dropout reads the step number from
+    /// <paramref name="step"/> (default: the model's own step values).
     /// </summary>
-    public void Evaluate(ArrayView<float> x, ArrayView<int> y, int m, bool backward, long watchStep = -1)
+    public void Evaluate(ArrayView<float> x, ArrayView<int> y, int m, bool backward, long watchStep = -1, ArrayView<StepValues> step = default)
     {
-        var logits = Forward(x, m, training: backward);
+        var logits = Forward(x, m, training: backward, step);
         int last = Spec.Layers - 1;
         var dz = dzA.View;
         if (Spec.Loss == LossKind.SigmoidSquaredError)
@@ -182,7 +194,7 @@ internal sealed class DeviceMlp : IDisposable
                 if (Dropping(backward))
                 {
                     k.InputGrad(dz, W(parameters.View, l), hPrev, other, m, n, kin, Activation.Identity);
-                    k.DropoutBackward(other, hPrev, m * kin, Dropout.Rate, Dropout.Seed, Dropout.Step, l - 1, Spec.LayerActivation(l - 1));
+                    k.DropoutBackward(other, hPrev, m * kin, Dropout.Rate, Dropout.Seed, Or(step), l - 1, Spec.LayerActivation(l - 1));
                 }
                 else
                     k.InputGrad(dz, W(parameters.View, l), hPrev, other, m, n, kin, Spec.LayerActivation(l - 1));
@@ -191,28 +203,35 @@ internal sealed class DeviceMlp : IDisposable
         }
     }
 
-    /// <summary>One fused update with <paramref name="o"/> at learning rate <paramref name="lr"/>; <paramref name="step"/> is the 0-based global step (Adam's bias correction).</summary>
-    public void Step(Optimizer o, float lr, long step)
+    /// <summary>One fused update with <paramref name="o"/> at the learning rate (and Adam's bias corrections) in <paramref name="step"/>.</summary>
+    public void Step(Optimizer o, ArrayView<StepValues> step)
     {
         switch (o.Kind)
         {
             case OptimizerKind.Sgd:
             case OptimizerKind.Nesterov:
-                k.SgdMomentum(parameters.View, gradients.View, velocity.View, lr, o.Momentum, o.L2, Spec.WeightCount, nesterov: o.Kind == OptimizerKind.Nesterov);
+                k.SgdMomentum(parameters.View, gradients.View, velocity.View, step, o.Momentum, o.L2, Spec.WeightCount, nesterov: o.Kind == OptimizerKind.Nesterov);
                 break;
             default:
-                k.Adam(parameters.View, gradients.View, velocity.View, second.View, lr, o.Beta1, o.Beta2, o.Eps, step + 1, o.L2,
-                    decoupled: o.Kind == OptimizerKind.AdamW, Spec.WeightCount);
+                k.Adam(parameters.View, gradients.View, velocity.View, second.View, step, KernelSet.AdamConstants(o.Beta1, o.Beta2, o.Eps, o.L2, o.Kind == OptimizerKind.AdamW),
+                    Spec.WeightCount);
                 break;
         }
+    }
+
+    /// <summary>One update outside a training loop: writes the model's own step values for learning rate <paramref name="lr"/> at 0-based global step <paramref name="step"/>, then <see cref="Step(Optimizer, ArrayView{StepValues})"/>.</summary>
+    public void Step(Optimizer o, float lr, long step)
+    {
+        SetStep(TrainingStep.Values(o, lr, step));
+        Step(o, ownStep.Current);
     }
 
     /// <summary>Reads and clears the accumulators: (sum of per-row losses, number correct). Synchronises.</summary>
     public (double LossSum, long Correct) TakeMetrics()
     {
         var m = new double[2];
-        metrics.CopyToCPU(m);
-        metrics.MemSetToZero();
+        metrics.View.CopyToCPU(k.Stream, m);
+        metrics.View.MemSetToZero(k.Stream);
         return (m[0], (long)Math.Round(m[1]));
     }
 
@@ -223,6 +242,7 @@ internal sealed class DeviceMlp : IDisposable
 
     public void Dispose()
     {
+        ownStep?.Dispose();
         foreach (var b in owned) b.Dispose();
         owned.Clear();
     }

@@ -1,5 +1,5 @@
-using Gpu.Engine.Settings;
 using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 
 namespace Gpu.Engine.Runtime;
@@ -19,18 +19,25 @@ internal enum DeviceKind
 
 /// <summary>
 /// Every per-device decision of the engine, made once when a device opens (<see cref="For(Accelerator)"/>) and
-/// read by the kernel set, the device model and the trainer. A new kind of device plugs in here.
+/// read by the kernel set, the device model and the trainer. A new kind of device plugs in here; a new GEMM family
+/// in Gemm/GemmFamilies.cs (the profile takes the runnable family its device prefers).
 /// Tests and benchmarks derive variants with <c>with</c> (another GEMM family, a smaller memory budget).
 /// </summary>
 internal sealed record DeviceProfile
 {
     public required DeviceKind Kind { get; init; }
 
-    /// <summary>The kernels of the dense-layer products.</summary>
+    /// <summary>The kernels of the dense-layer products, with the family's own knobs.</summary>
     public required GemmFamily Gemm { get; init; }
 
-    /// <summary>Tiled family: the 8x8-output tile of 2x2 threads (fits the CPU accelerator's groups of 4) instead of the 64x64 tile of 16x16 threads.</summary>
-    public bool SmallTile { get; init; }
+    /// <summary>Multiprocessors that run groups side by side: SMs on a CUDA GPU, compute units on OpenCL, cores for the CPU accelerator.</summary>
+    public required int Multiprocessors { get; init; }
+
+    /// <summary>The CUDA compute capability (9.0 on an H100 or H200); null on other devices.</summary>
+    public (int Major, int Minor)? ComputeCapability { get; init; }
+
+    /// <summary>The most threads a group may hold on this device (4 on ILGPU's CPU accelerator as the engine opens it).</summary>
+    public required int MaxGroupSize { get; init; }
 
     /// <summary>
     /// Element-wise kernels (optimizer, gather, dropout): 0 launches one thread per element (GPUs, and
@@ -52,12 +59,8 @@ internal sealed record DeviceProfile
     /// </summary>
     public int LossGroupSize { get; init; } = 256;
 
-    /// <summary>
-    /// cl-vector family: a product of at least this many multiply-adds (m n k) first packs its operands into
-    /// contiguous panels. Large layers' rows are far apart (and 2048-wide ones all fall in one cache set), so
-    /// without packing their products run at half speed; small ones do not pay back the two packing launches.
-    /// </summary>
-    public long PackAboveMacs { get; init; } = long.MaxValue;
+    /// <summary>Whether a training step's launches are recorded as a CUDA graph and replayed (CUDA devices; Runtime/TrainingStep.cs).</summary>
+    public bool StepGraphs { get; init; }
 
     /// <summary>Bytes a model, its buffers and resident data may take on the device.</summary>
     public required long MemoryBytes { get; init; }
@@ -72,24 +75,27 @@ internal sealed record DeviceProfile
     public int Chunk(int n) => ElementwiseThreads <= 0 ? 1 : Math.Max(1, (n + ElementwiseThreads - 1) / ElementwiseThreads);
 
     /// <summary>The GEMM families this device can run (every one is checked by gpu check and the kernel tests).</summary>
-    public IReadOnlyList<GemmFamily> RunnableFamilies => Kind switch
-    {
-        DeviceKind.CpuAccelerator => [GemmFamily.Scalar, GemmFamily.Vector4, GemmFamily.Tiled],
-        DeviceKind.OpenClCpu => [GemmFamily.Scalar, GemmFamily.Tiled, GemmFamily.ClVector],
-        _ => [GemmFamily.Scalar, GemmFamily.Tiled],
-    };
+    public IReadOnlyList<GemmFamily> RunnableFamilies => GemmFamilies.RunnableOn(Kind);
+
+    /// <summary>Whether the device runs <paramref name="family"/> (by name: a family with other knobs is the same family).</summary>
+    public bool Runs(GemmFamily family) => RunnableFamilies.Any(f => f.Name == family.Name);
 
     /// <summary>
     /// The profile of an accelerator:
-    /// CPU accelerator: Vector4 products, 8x8 tiles, element-wise work in 8 chunks per core, memory = what the process may use;
-    /// CUDA and OpenCL GPUs: 64x64 shared-memory tiles, one thread per element, the device's memory;
-    /// OpenCL CPU devices: the cl-vector products, element-wise work in 8 chunks per core, one work-item per group, the host's memory.
-    /// Resident data up to half the budget.
+    /// CPU accelerator: element-wise work in 8 chunks per core, memory = what the process may use;
+    /// CUDA and OpenCL GPUs: one thread per element, the device's memory;
+    /// OpenCL CPU devices: element-wise work in 8 chunks per core, one work-item per group, the host's memory;
+    /// the GEMM family the device prefers among those it runs (Gemm/GemmFamilies.cs). Resident data up to half the budget.
     /// </summary>
-    public static DeviceProfile For(Accelerator a) => For(KindOf(a), a.MemorySize);
+    public static DeviceProfile For(Accelerator a) => For(KindOf(a), a.MemorySize, a.NumMultiprocessors, a.MaxNumThreadsPerGroup,
+        a is CudaAccelerator cuda ? (cuda.Architecture.Major, cuda.Architecture.Minor) : null);
 
-    /// <summary>The profile of a kind of device with <paramref name="deviceMemory"/> bytes (the PTX check uses the CUDA profile without a GPU).</summary>
-    public static DeviceProfile For(DeviceKind kind, long deviceMemory)
+    /// <summary>
+    /// The profile of a kind of device with <paramref name="deviceMemory"/> bytes, <paramref name="multiprocessors"/>
+    /// multiprocessors and groups of up to <paramref name="maxGroupSize"/> threads (the PTX check uses CUDA's without a
+    /// GPU; defaults: the host's cores, and 4 threads for the CPU accelerator, 1024 elsewhere).
+    /// </summary>
+    public static DeviceProfile For(DeviceKind kind, long deviceMemory, int multiprocessors = 0, int maxGroupSize = 0, (int, int)? computeCapability = null)
     {
         long host = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         long memory = kind switch
@@ -98,27 +104,22 @@ internal sealed record DeviceProfile
             DeviceKind.OpenClCpu => Math.Min(host, deviceMemory),
             _ => deviceMemory,
         };
-        return new DeviceProfile
+        var profile = new DeviceProfile
         {
             Kind = kind,
-            Gemm = kind switch
-            {
-                DeviceKind.CpuAccelerator => GemmFamily.Vector4,
-                DeviceKind.OpenClCpu => GemmFamily.ClVector,
-                _ => GemmFamily.Tiled,
-            },
-            SmallTile = kind == DeviceKind.CpuAccelerator,
+            Gemm = GemmFamilies.Scalar,
+            Multiprocessors = multiprocessors > 0 ? multiprocessors : Environment.ProcessorCount,
+            MaxGroupSize = maxGroupSize > 0 ? maxGroupSize : kind == DeviceKind.CpuAccelerator ? 4 : 1024,
+            ComputeCapability = kind == DeviceKind.Cuda ? computeCapability : null,
             ElementwiseThreads = kind is DeviceKind.CpuAccelerator or DeviceKind.OpenClCpu ? 8 * Environment.ProcessorCount : 0,
             ElementwiseGroupSize = kind == DeviceKind.OpenClCpu ? 1 : 0,
             LossGroupSize = kind == DeviceKind.CpuAccelerator ? 4 : 256,
-            PackAboveMacs = kind == DeviceKind.OpenClCpu ? PackedProductMacs : long.MaxValue,
+            StepGraphs = kind == DeviceKind.Cuda,
             MemoryBytes = memory,
             ResidentDataBytes = memory / 2,
         };
+        return profile with { Gemm = GemmFamilies.Preferred(profile) };
     }
-
-    /// <summary>Where packing starts to pay on an OpenCL CPU device (benchmarks/RESULTS.md): W1's largest product, 128x256x784 (26M), runs unpacked; 1024-row batches of 784-wide layers (above 100M) packed.</summary>
-    public const long PackedProductMacs = 1L << 26;
 
     public static DeviceKind KindOf(Accelerator a) => a switch
     {
@@ -127,8 +128,9 @@ internal sealed record DeviceProfile
         _ => DeviceKind.CpuAccelerator,
     };
 
-    /// <summary>"cl-vector products, one work-item per element, 20.1 GB" for gpu devices and gpu check.</summary>
+    /// <summary>"cl-vector products, one work-item per element, 20.1 GB, 2 multiprocessors" for gpu devices and gpu check.</summary>
     public string Describe() =>
-        $"{Words.Name(Gemm)} products{(Gemm == GemmFamily.Tiled ? SmallTile ? " (8x8 tiles)" : " (64x64 tiles)" : "")}, " +
-        $"{(ElementwiseThreads > 0 ? $"element-wise work in {ElementwiseThreads} chunks" : "one thread per element")}, {MemoryBytes / 1e9:F1} GB";
+        $"{Gemm.Describe(this)} products, " +
+        $"{(ElementwiseThreads > 0 ? $"element-wise work in {ElementwiseThreads} chunks" : "one thread per element")}, {MemoryBytes / 1e9:F1} GB, " +
+        $"{Multiprocessors} multiprocessors{(ComputeCapability is var (major, minor) ? $", compute capability {major}.{minor}" : "")}";
 }

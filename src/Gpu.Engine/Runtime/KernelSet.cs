@@ -6,32 +6,34 @@ using ILGPU;
 namespace Gpu.Engine.Runtime;
 
 /// <summary>
-/// Every kernel the engine launches, as the device's <see cref="DeviceProfile"/> chooses them: the
-/// ILGPU kernels are compiled once per accelerator and kept as delegates (<see cref="CompiledKernels"/>),
-/// the cl-vector products come from the device. Launches go to the accelerator's default stream.
-/// Each wrapper takes the logical shapes and computes the launch size, so callers never do index
-/// arithmetic. A kernel set is cheap: tests make one per GEMM family with <c>profile with { ... }</c>. It counts the
-/// launches it enqueues (<see cref="Launches"/>): at small batches a GPU step costs about one launch overhead per kernel.
+/// Every kernel the engine launches, as the device's <see cref="DeviceProfile"/> chooses them, all enqueued in order on
+/// the device's stream (<see cref="ComputeDevice.Stream"/>): the dense-layer products of the profile's GEMM family
+/// (<see cref="GemmFamily.Open"/>), and the other ILGPU kernels, compiled once per accelerator and kept as delegates
+/// (<see cref="CompiledKernels"/>). Each wrapper takes the logical shapes and computes the launch size, so callers never
+/// do index arithmetic. What changes from step to step (learning rate, Adam's corrections, the step number, the batch's
+/// offset) the kernels read from device memory, a <see cref="StepSlot"/>'s <c>Current</c>, so the launches of a step are
+/// the same every step. A kernel set is cheap: tests make one per GEMM family with <c>profile with { ... }</c>. It counts
+/// the launches it enqueues (<see cref="Launches"/>): at small batches a GPU step costs about one launch overhead per kernel.
 /// </summary>
 internal sealed class KernelSet
 {
     public Accelerator Accelerator { get; }
+    public AcceleratorStream Stream { get; }
     public DeviceProfile Profile { get; }
     readonly CompiledKernels c_;
-    readonly ClVectorGemm? cl;
+    readonly IDenseProducts products;
 
-    KernelSet(Accelerator accelerator, DeviceProfile profile, ClVectorGemm? cl)
+    KernelSet(Accelerator accelerator, AcceleratorStream stream, DeviceProfile profile)
     {
-        if (profile.Gemm == GemmFamily.ClVector && cl == null)
-            throw new ArgumentException("the cl-vector family needs an OpenCL device whose kernels built");
-        if (profile.Gemm == GemmFamily.Vector4 && profile.Kind != DeviceKind.CpuAccelerator)
-            throw new ArgumentException("the vector4 family is for ILGPU's CPU accelerator");
-        Accelerator = accelerator; Profile = profile; this.cl = cl;
+        if (!profile.Runs(profile.Gemm))
+            throw new ArgumentException($"the {profile.Gemm.Name} family does not run on this device (it runs {string.Join(", ", profile.RunnableFamilies)})");
+        Accelerator = accelerator; Stream = stream; Profile = profile;
         c_ = CompiledKernels.For(accelerator, profile.ElementwiseGroupSize);
+        products = profile.Gemm.Open(accelerator, stream, profile);
     }
 
     /// <summary>The kernel set of a device, with its own profile or a variant of it (another GEMM family, a smaller memory budget).</summary>
-    public static KernelSet For(ComputeDevice device, DeviceProfile? profile = null) => new(device.Accelerator, profile ?? device.Profile, device.ClGemm);
+    public static KernelSet For(ComputeDevice device, DeviceProfile? profile = null) => new(device.Accelerator, device.Stream, profile ?? device.Profile);
 
     long launches;
 
@@ -43,55 +45,27 @@ internal sealed class KernelSet
     /// <summary>Kernel sets compiled in this process so far (tests check that a search over many trials compiles once).</summary>
     internal static int Compilations => CompiledKernels.Compilations;
 
-    void Tiled(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> aux, int rows, int cols, int depth,
-        int aRow, int aCol, int bRow, int bCol, int epilogue, Activation act)
-    {
-        Launched();
-        if (Profile.SmallTile) c_.tiled8.Value(TiledGemmKernels.Config<Tile8>(rows, cols), a, b, c, aux, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, (int)act);
-        else c_.tiled64.Value(TiledGemmKernels.Config<Tile64>(rows, cols), a, b, c, aux, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, (int)act);
-    }
+    /// <summary>A step slot on this kernel set's device and stream (its owner disposes it).</summary>
+    public StepSlot NewStepSlot() => new(Accelerator, Stream);
 
-    /// <summary>Whether the vector4 family can run a product loading <paramref name="a"/> along dimension <paramref name="dimA"/> and <paramref name="b"/> along <paramref name="dimB"/>; where not, it falls back to the scalar kernels.</summary>
-    bool Vector4Fits(int dimA, ArrayView<float> a, int dimB, ArrayView<float> b) =>
-        Profile.Gemm == GemmFamily.Vector4 && dimA % 4 == 0 && ViewIndex(a) % 4 == 0 && dimB % 4 == 0 && ViewIndex(b) % 4 == 0;
-
-    static long ViewIndex(ArrayView<float> v) => ((IContiguousArrayView<float>)v).Index;
+    /// <summary>Waits for everything enqueued on the stream.</summary>
+    public void Synchronize() => Stream.Synchronize();
 
     /// <summary>Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]).</summary>
-    public void DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act)
-    {
-        if (Profile.Gemm == GemmFamily.Tiled) Tiled(x, w, y, b, m, n, k, k, 1, k, 1, Epilogue.BiasAct, act);
-        else if (Profile.Gemm == GemmFamily.ClVector) Launched(cl!.DenseForward(x, w, b, y, m, n, k, act, Profile.PackAboveMacs));
-        else if (Vector4Fits(k, x, k, w)) { Launched(); c_.denseForward4.Value(VectorGemmKernels.Threads(m, n), x, w, b, y, m, n, k, (int)act); }
-        else { Launched(); c_.denseForward.Value(GemmKernels.Threads(m, n), x, w, b, y, m, n, k, (int)act); }
-    }
+    public void DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act) =>
+        Launched(products.DenseForward(x, w, b, y, m, n, k, act));
 
     /// <summary>dW[n,k] = dZ[m,n]^T . H[m,k].</summary>
-    public void WeightGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, int m, int n, int k)
-    {
-        if (Profile.Gemm == GemmFamily.Tiled) Tiled(dz, h, dw, dw, n, k, m, 1, n, 1, k, Epilogue.None, Activation.Identity);
-        else if (Profile.Gemm == GemmFamily.ClVector) Launched(cl!.WeightGrad(dz, h, dw, dw, m, n, k, withBias: false, Profile.PackAboveMacs));
-        else if (Vector4Fits(n, dz, k, h)) { Launched(); c_.weightGrad4.Value(VectorGemmKernels.Threads(n, k), dz, h, dw, dw, m, n, k, 0); }
-        else { Launched(); c_.weightGrad.Value(GemmKernels.Threads(n, k), dz, h, dw, dw, m, n, k, 0); }
-    }
+    public void WeightGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, int m, int n, int k) =>
+        Launched(products.WeightGrad(dz, h, dw, dw, m, n, k, withBias: false));
 
     /// <summary>dW[n,k] = dZ[m,n]^T . H[m,k] and db[n] = column sums of dZ (each summed over the rows in order), in one launch: the product's first column block sums the columns too.</summary>
-    public void WeightAndBiasGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db, int m, int n, int k)
-    {
-        if (Profile.Gemm == GemmFamily.Tiled) Tiled(dz, h, dw, db, n, k, m, 1, n, 1, k, Epilogue.RowSums, Activation.Identity);
-        else if (Profile.Gemm == GemmFamily.ClVector) Launched(cl!.WeightGrad(dz, h, dw, db, m, n, k, withBias: true, Profile.PackAboveMacs));
-        else if (Vector4Fits(n, dz, k, h)) { Launched(); c_.weightGrad4.Value(VectorGemmKernels.Threads(n, k), dz, h, dw, db, m, n, k, 1); }
-        else { Launched(); c_.weightGrad.Value(GemmKernels.Threads(n, k), dz, h, dw, db, m, n, k, 1); }
-    }
+    public void WeightAndBiasGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db, int m, int n, int k) =>
+        Launched(products.WeightGrad(dz, h, dw, db, m, n, k, withBias: true));
 
     /// <summary>dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]); Identity: no factor.</summary>
-    public void InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act)
-    {
-        if (Profile.Gemm == GemmFamily.Tiled) Tiled(dz, w, dx, h, m, k, n, n, 1, 1, k, Epilogue.ActBackprop, act);
-        else if (Profile.Gemm == GemmFamily.ClVector) Launched(cl!.InputGrad(dz, w, h, dx, m, n, k, act, Profile.PackAboveMacs));
-        else if (Vector4Fits(n, dz, k, w)) { Launched(); c_.inputGrad4.Value(VectorGemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, (int)act); }
-        else { Launched(); c_.inputGrad.Value(GemmKernels.Threads(m, k), dz, w, h, dx, m, n, k, (int)act); }
-    }
+    public void InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act) =>
+        Launched(products.InputGrad(dz, w, h, dx, m, n, k, act));
 
     /// <summary>One group of the profile's loss group size (at most the device's limit).</summary>
     KernelConfig LossGroup => new(1, Math.Min(Profile.LossGroupSize, Accelerator.MaxNumThreadsPerGroup));
@@ -105,7 +79,7 @@ internal sealed class KernelSet
         ArrayView<double> acc, ArrayView<long> firstBad, int m, int c, float scale, bool grad, long watchStep = -1)
     {
         Launched();
-        c_.softmaxCe(LossGroup, z, y, dz, rowLoss, rowCorrect, acc, firstBad, m, c, scale, grad ? 1 : 0, watchStep);
+        c_.softmaxCe(Stream, LossGroup, z, y, dz, rowLoss, rowCorrect, acc, firstBad, m, c, scale, grad ? 1 : 0, watchStep);
     }
 
     /// <summary>As <see cref="SoftmaxCrossEntropy"/> for the sum-of-squares cost over sigmoid outputs A[m,c]; dZ = (A - onehot) A (1 - A) * scale.</summary>
@@ -113,65 +87,71 @@ internal sealed class KernelSet
         ArrayView<double> acc, ArrayView<long> firstBad, int m, int c, float scale, bool grad, long watchStep = -1)
     {
         Launched();
-        c_.sigmoidSse(LossGroup, a, y, dz, rowLoss, rowCorrect, acc, firstBad, m, c, scale, grad ? 1 : 0, watchStep);
+        c_.sigmoidSse(Stream, LossGroup, a, y, dz, rowLoss, rowCorrect, acc, firstBad, m, c, scale, grad ? 1 : 0, watchStep);
     }
 
-    /// <summary>Inverted dropout in place on the first n elements of H (mask from seed, step, layer, index).</summary>
-    public void DropoutForward(ArrayView<float> h, int n, float rate, long seed, long step, int layer)
+    /// <summary>Element-wise launch size: threads for <paramref name="n"/> elements of <paramref name="chunk"/> each.</summary>
+    static int Threads(int n, int chunk) => (n + chunk - 1) / chunk;
+
+    /// <summary>Inverted dropout in place on the first n elements of H (mask from seed, the step number in <paramref name="step"/>, layer, index).</summary>
+    public void DropoutForward(ArrayView<float> h, int n, float rate, long seed, ArrayView<StepValues> step, int layer)
     {
         int chunk = Profile.Chunk(n);
         Launched();
-        c_.dropoutForward((n + chunk - 1) / chunk, h, rate, seed, step, layer, n, chunk);
+        c_.dropoutForward(Stream, Threads(n, chunk), h, rate, seed, step, layer, n, chunk);
     }
 
     /// <summary>In place on G = dL/dH': the same mask, the 1/(1-rate) scale, and act' from the undropped output.</summary>
-    public void DropoutBackward(ArrayView<float> g, ArrayView<float> hDropped, int n, float rate, long seed, long step, int layer, Activation act)
+    public void DropoutBackward(ArrayView<float> g, ArrayView<float> hDropped, int n, float rate, long seed, ArrayView<StepValues> step, int layer, Activation act)
     {
         int chunk = Profile.Chunk(n);
         Launched();
-        c_.dropoutBackward((n + chunk - 1) / chunk, g, hDropped, rate, seed, step, layer, (int)act, n, chunk);
+        c_.dropoutBackward(Stream, Threads(n, chunk), g, hDropped, rate, seed, step, layer, (int)act, n, chunk);
     }
 
-    /// <summary>Fused SGD + momentum (classical or Nesterov) + L2 (weights only) over the whole flat vector.</summary>
-    public void SgdMomentum(ArrayView<float> p, ArrayView<float> grad, ArrayView<float> v, float lr, float momentum, float l2, int weightCount,
+    /// <summary>Fused SGD + momentum (classical or Nesterov) + L2 (weights only) over the whole flat vector, at the learning rate in <paramref name="step"/>.</summary>
+    public void SgdMomentum(ArrayView<float> p, ArrayView<float> grad, ArrayView<float> v, ArrayView<StepValues> step, float momentum, float l2, int weightCount,
         bool nesterov = false)
     {
         int n = (int)p.Length, chunk = Profile.Chunk(n);
         Launched();
-        c_.sgd((n + chunk - 1) / chunk, p, grad, v, lr, momentum, l2, weightCount, n, chunk, nesterov ? 1 : 0);
+        c_.sgd(Stream, Threads(n, chunk), p, grad, v, step, momentum, l2, weightCount, n, chunk, nesterov ? 1 : 0);
     }
 
-    /// <summary>Fused Adam (L2 in the gradient) or AdamW (decoupled weight decay) over the whole flat vector; <paramref name="step"/> is 1-based.</summary>
-    public void Adam(ArrayView<float> p, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, float lr, double beta1, double beta2,
-        double eps, long step, float l2, bool decoupled, int weightCount)
+    /// <summary>Adam's constants for the kernel: every one computed in double from the double decays and rounded to float once, here.</summary>
+    public static AdamSettings AdamConstants(double beta1, double beta2, double eps, float l2, bool decoupled) => new()
+    {
+        // (1 - 0.999f in float is 4.7e-5 off 0.001: a systematic scale on every step against PyTorch's double decays)
+        Beta1 = (float)beta1, Beta2 = (float)beta2, OneMinusBeta1 = (float)(1 - beta1), OneMinusBeta2 = (float)(1 - beta2),
+        Eps = (float)eps, L2 = l2, Decoupled = decoupled ? 1 : 0,
+    };
+
+    /// <summary>Adam's bias corrections for 1-based step <paramref name="t"/>: (1 - beta1^t, 1 - beta2^t), in double, rounded to float once.</summary>
+    public static (float C1, float C2) AdamCorrections(double beta1, double beta2, long t) =>
+        ((float)(1 - Math.Pow(beta1, t)), (float)(1 - Math.Pow(beta2, t)));
+
+    /// <summary>Fused Adam (L2 in the gradient) or AdamW (decoupled weight decay) over the whole flat vector, at the learning rate and bias corrections in <paramref name="step"/>.</summary>
+    public void Adam(ArrayView<float> p, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, ArrayView<StepValues> step, AdamSettings constants, int weightCount)
     {
         int n = (int)p.Length, chunk = Profile.Chunk(n);
-        var s = new AdamSettings
-        {
-            // every constant is computed in double from the double decays and rounded to float once, here
-            // (1 - 0.999f in float is 4.7e-5 off 0.001: a systematic scale on every step against PyTorch's double decays)
-            Lr = lr, Beta1 = (float)beta1, Beta2 = (float)beta2, OneMinusBeta1 = (float)(1 - beta1), OneMinusBeta2 = (float)(1 - beta2),
-            Eps = (float)eps, L2 = l2, Decoupled = decoupled ? 1 : 0,
-            C1 = (float)(1 - Math.Pow(beta1, step)), C2 = (float)(1 - Math.Pow(beta2, step)),
-        };
         Launched();
-        c_.adam((n + chunk - 1) / chunk, p, grad, m, v, s, weightCount, n, chunk);
+        c_.adam(Stream, Threads(n, chunk), p, grad, m, v, step, constants, weightCount, n, chunk);
     }
 
-    /// <summary>X[b,d] = pixels[order[offset + row]] / 255 - 0.5 and y[b] = labels[order[offset + row]].</summary>
-    public void GatherBatch(ArrayView<byte> pixels, ArrayView<int> labels, ArrayView<int> order, ArrayView<float> x, ArrayView<int> y, int offset, int b, int d)
+    /// <summary>X[b,d] = pixels[order[offset + row]] / 255 - 0.5 and y[b] = labels[order[offset + row]], offset from <paramref name="step"/>.</summary>
+    public void GatherBatch(ArrayView<byte> pixels, ArrayView<int> labels, ArrayView<int> order, ArrayView<float> x, ArrayView<int> y, ArrayView<StepValues> step, int b, int d)
     {
         int n = b * d, chunk = Profile.Chunk(n);
         Launched();
-        c_.gather((n + chunk - 1) / chunk, pixels, labels, order, x, y, offset, b, d, chunk);
+        c_.gather(Stream, Threads(n, chunk), pixels, labels, order, x, y, step, b, d, chunk);
     }
 
-    /// <summary>As <see cref="GatherBatch"/>, each image (width <paramref name="width"/>) shifted by up to <paramref name="maxShift"/> pixels per axis, drawn from (seed, pass, image).</summary>
+    /// <summary>As <see cref="GatherBatch"/>, each image (width <paramref name="width"/>) shifted by up to <paramref name="maxShift"/> pixels per axis, drawn from (seed, the pass in <paramref name="step"/>, image).</summary>
     public void GatherBatchShifted(ArrayView<byte> pixels, ArrayView<int> labels, ArrayView<int> order, ArrayView<float> x, ArrayView<int> y,
-        int offset, int b, int d, int width, int maxShift, long seed, long pass)
+        ArrayView<StepValues> step, int b, int d, int width, int maxShift, long seed)
     {
         int n = b * d, chunk = Profile.Chunk(n);
         Launched();
-        c_.gatherShifted((n + chunk - 1) / chunk, pixels, labels, order, x, y, offset, b, d, chunk, width, maxShift, seed, pass);
+        c_.gatherShifted(Stream, Threads(n, chunk), pixels, labels, order, x, y, step, b, d, chunk, width, maxShift, seed);
     }
 }

@@ -8,29 +8,14 @@ namespace Gpu.Engine.Runtime;
 
 /// <summary>
 /// The few OpenCL entry points the engine calls itself (to build and launch its OpenCL C kernels on
-/// the queue and buffers ILGPU owns), and where the OpenCL loader is found. ILGPU and this class both
-/// import the library "OpenCL"; .NET looks for <c>libOpenCL.so</c>, which only the development package
-/// provides, while every OpenCL runtime ships <c>libOpenCL.so.1</c>. A resolver registered when this
-/// assembly loads maps the one to the other, for ILGPU's imports and ours.
+/// the queue and buffers ILGPU owns), and the OpenCL loader's file names (found by <see cref="NativeLoader"/>).
 /// </summary>
 static unsafe class OpenClNative
 {
-    const string Library = "OpenCL";
+    public const string Library = "OpenCL";
 
     /// <summary>The loader's file names, most specific first.</summary>
     public static readonly string[] LoaderNames = ["libOpenCL.so.1", "libOpenCL.so", "OpenCL.dll", "/System/Library/Frameworks/OpenCL.framework/OpenCL"];
-
-    [ModuleInitializer]
-    [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2255", Justification = "the resolver must exist before ILGPU's first OpenCL call")]
-    internal static void RegisterLoaderResolver() => AssemblyLoadContext.Default.ResolvingUnmanagedDll += Resolve;
-
-    static IntPtr Resolve(Assembly assembly, string name)
-    {
-        if (!string.Equals(name, Library, StringComparison.OrdinalIgnoreCase)) return IntPtr.Zero;
-        foreach (var file in LoaderNames)
-            if (NativeLibrary.TryLoad(file, out var handle)) return handle;
-        return IntPtr.Zero;
-    }
 
     public const int CL_SUCCESS = 0;
     public const uint CL_PROGRAM_BUILD_LOG = 0x1183;

@@ -8,11 +8,13 @@ namespace Gpu.Engine.Runtime;
 /// <summary>
 /// Streamed data path, for datasets that should not live on the device: a background task gathers
 /// and normalises each batch (x / 255 - 0.5) into one of <see cref="Slots"/> page-locked host buffers,
-/// and the training loop copies it asynchronously (<c>CopyFromPageLockedAsync</c>) on the device's
-/// stream while earlier batches compute. A profiling marker recorded after each copy tells the
-/// producer when a host buffer may be refilled, so neither side waits for the whole device.
+/// and the training loop copies it asynchronously (<c>CopyFromPageLockedAsync</c>) on the engine's
+/// stream into the one device batch (X, y), behind the earlier steps that read it, while they compute. A
+/// profiling marker recorded after each copy tells the producer when a host buffer may be refilled, so
+/// neither side waits for the whole device. Every batch lands in the same device buffers, so the steps'
+/// launches are the same every step (a CUDA graph records them once).
 /// Device objects (buffers, markers) are created and destroyed on the thread that uses the accelerator
-/// (the caller of the constructor, <see cref="BeginPass"/>, <see cref="Next"/> and <see cref="Dispose"/>); the
+/// (the caller of the constructor, <see cref="BeginPass"/>, <see cref="Stage"/> and <see cref="Dispose"/>); the
 /// producer, on its own thread, only fills host memory and waits on markers, with the accelerator bound to
 /// that thread (a CUDA context is per thread: a driver call without one fails).
 /// A dataset read in place from a memory-mapped file (<see cref="Dataset.Mapped"/>) is read by the producer too,
@@ -27,8 +29,9 @@ internal sealed class StreamedDataset : IBatchSource
     readonly Accelerator acc;
     readonly PageLockedArray1D<float>[] hostX = new PageLockedArray1D<float>[Slots];
     readonly PageLockedArray1D<int>[] hostY = new PageLockedArray1D<int>[Slots];
-    readonly MemoryBuffer1D<float, Stride1D.Dense>[] devX = new MemoryBuffer1D<float, Stride1D.Dense>[Slots];
-    readonly MemoryBuffer1D<int, Stride1D.Dense>[] devY = new MemoryBuffer1D<int, Stride1D.Dense>[Slots];
+    readonly MemoryBuffer1D<float, Stride1D.Dense>? devX;
+    readonly MemoryBuffer1D<int, Stride1D.Dense>? devY;
+    readonly AcceleratorStream stream;
     readonly ProfilingMarker?[] copied = new ProfilingMarker?[Slots];
     readonly SemaphoreSlim free = new(Slots, Slots);
     BlockingCollection<(int Slot, int Rows)>? filled;
@@ -41,9 +44,9 @@ internal sealed class StreamedDataset : IBatchSource
     /// A streamed source of batches of up to <paramref name="maxRows"/> rows. For a mapped dataset, <paramref name="cacheBlocks"/>
     /// blocks of <paramref name="blockRows"/> rows are held (the training set's buffer; evaluation reads in file order and needs two).
     /// </summary>
-    public StreamedDataset(Accelerator accelerator, Dataset data, int maxRows, int blockRows = 1024, int cacheBlocks = 2)
+    public StreamedDataset(Accelerator accelerator, AcceleratorStream stream, Dataset data, int maxRows, int blockRows = 1024, int cacheBlocks = 2)
     {
-        acc = accelerator; Host = data;
+        acc = accelerator; this.stream = stream; Host = data;
         if (data.Mapped != null) cache = new BlockCache(data, blockRows, cacheBlocks);
         try
         {
@@ -51,9 +54,9 @@ internal sealed class StreamedDataset : IBatchSource
             {
                 hostX[s] = acc.AllocatePageLocked1D<float>((long)maxRows * data.Features);
                 hostY[s] = acc.AllocatePageLocked1D<int>(maxRows);
-                devX[s] = acc.Allocate1D<float>((long)maxRows * data.Features);
-                devY[s] = acc.Allocate1D<int>(maxRows);
             }
+            devX = acc.Allocate1D<float>((long)maxRows * data.Features);
+            devY = acc.Allocate1D<int>(maxRows);
         }
         catch (Exception e) when (e is OutOfMemoryException || e is AcceleratorException)
         {
@@ -119,7 +122,7 @@ internal sealed class StreamedDataset : IBatchSource
         }
     }
 
-    public (ArrayView<float> X, ArrayView<int> Y, int Rows) Next()
+    public (ArrayView<float> X, ArrayView<int> Y, int Rows) Stage()
     {
         if (filled == null || remaining <= 0) throw new InvalidOperationException("the pass is over");
         if (!filled.TryTake(out var item, Timeout.Infinite))
@@ -128,15 +131,17 @@ internal sealed class StreamedDataset : IBatchSource
             throw new InvalidOperationException("the batch producer stopped early");
         }
         var (s, rows) = item;
-        var stream = acc.DefaultStream;
-        devX[s].View.CopyFromPageLockedAsync(stream, hostX[s]);
-        devY[s].View.CopyFromPageLockedAsync(stream, hostY[s]);
+        devX!.View.CopyFromPageLockedAsync(stream, hostX[s]);   // after the steps already queued, which read the previous batch
+        devY!.View.CopyFromPageLockedAsync(stream, hostY[s]);
         Retire(copied[s]);   // the producer waited on it before refilling this buffer
         copied[s] = Marked(stream.AddProfilingMarker());
         free.Release();
         remaining--;
-        return (devX[s].View, devY[s].View, rows);
+        return (devX.View, devY.View, rows);
     }
+
+    /// <summary>Nothing: the batch arrives by the copy <see cref="Stage"/> enqueued.</summary>
+    public void Load() { }
 
     /// <summary>Blocks read from the mapped file so far (tests check that a pass reads each once).</summary>
     internal long BlocksRead => cache?.Reads ?? 0;
@@ -165,7 +170,7 @@ internal sealed class StreamedDataset : IBatchSource
         cancel.Dispose();
         filled?.Dispose();
         filled = null;
-        acc.Synchronize();
+        stream.Synchronize();
         for (int s = 0; s < Slots; s++) { Retire(copied[s]); copied[s] = null; }
         while (free.CurrentCount < Slots) free.Release();
     }
@@ -175,8 +180,9 @@ internal sealed class StreamedDataset : IBatchSource
         StopProducer();
         for (int s = 0; s < Slots; s++)
         {
-            hostX[s]?.Dispose(); hostY[s]?.Dispose(); devX[s]?.Dispose(); devY[s]?.Dispose();
+            hostX[s]?.Dispose(); hostY[s]?.Dispose();
         }
+        devX?.Dispose(); devY?.Dispose();
         free.Dispose();
     }
 }

@@ -79,22 +79,6 @@ public enum DataPath
     Stream,
 }
 
-/// <summary>
-/// A family of dense-layer product kernels (forward, weight gradient, input gradient). The device
-/// profile picks one per device; <c>gpu check</c> and the kernel tests run every family a device can run.
-/// </summary>
-internal enum GemmFamily
-{
-    /// <summary>Barrier-free 4x4 register blocks, any shape, any device (kernels/Gpu.Kernels/GemmKernels.cs).</summary>
-    Scalar,
-    /// <summary>4x8 blocks with four-float loads, for ILGPU's CPU accelerator; falls back to Scalar where a loaded dimension is not a multiple of 4 (VectorGemmKernels.cs).</summary>
-    Vector4,
-    /// <summary>Shared-memory tiles with barriers, for GPUs (TiledGemmKernels.cs).</summary>
-    Tiled,
-    /// <summary>OpenCL C with 16-wide vectors and fma, for OpenCL CPU devices (OpenCl/dense_layers.cl).</summary>
-    ClVector,
-}
-
 /// <summary>A file format a trained network is exported to (<c>gpu export --format</c>, <c>Network.Export</c>).</summary>
 public enum ExportFormat
 {

@@ -69,13 +69,6 @@ internal static class Words
             new(DataPath.Resident, "resident", "dataset on the device, batches gathered there"),
             new(DataPath.Stream, "stream", "page-locked host buffers, async copies"),
         ],
-        [typeof(GemmFamily)] =
-        [
-            new(GemmFamily.Scalar, "scalar", "4x4 register blocks, any device"),
-            new(GemmFamily.Vector4, "vector4", "4x8 blocks of four-float loads, ILGPU's CPU accelerator"),
-            new(GemmFamily.Tiled, "tiled", "shared-memory tiles, GPUs"),
-            new(GemmFamily.ClVector, "cl-vector", "OpenCL C with 16-wide vectors, OpenCL CPU devices"),
-        ],
     };
 
     /// <summary>Every enum the table covers.</summary>

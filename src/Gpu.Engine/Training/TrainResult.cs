@@ -9,7 +9,11 @@ internal sealed record EpochStats(int Epoch, double TrainLoss, double TrainAccur
 
 internal sealed record EvalStats(double Loss, double Accuracy, int Count);
 
-/// <summary>A finished run; <see cref="LaunchesPerStep"/>: kernel launches per training step (the kernel set's count over the training steps, evaluation left out).</summary>
+/// <summary>
+/// A finished run; <see cref="LaunchesPerStep"/>: kernels per training step (launched directly or replayed in a CUDA graph;
+/// evaluation left out), <see cref="ReplaysPerStep"/>: CUDA graph replays per step, <see cref="StepMode"/>: how the steps
+/// ran (Runtime/TrainingStep.cs).
+/// </summary>
 internal sealed record TrainResult(MlpSpec Spec, float[] Parameters, IReadOnlyList<EpochStats> History, EvalStats Test,
     double TrainSamplesPerSecond, double Seconds, int TrainCount, int ValCount, DataPath DataPath, int? StoppedEarlyAtBestEpoch = null,
-    double LaunchesPerStep = 0);
+    double LaunchesPerStep = 0, double ReplaysPerStep = 0, string StepMode = "");

@@ -3,6 +3,7 @@ using Gpu.Engine.Data;
 using Gpu.Engine.Model;
 using Gpu.Engine.Runtime;
 using Gpu.Engine.Settings;
+using Gpu.Kernels;
 
 namespace Gpu.Engine.Training;
 
@@ -52,11 +53,11 @@ internal static class Trainer
         using var dTrain = OpenSource(path, kernels, trainSet, o.BatchSize, trainBlocks);
         using var dVal = valSet == null ? null : OpenSource(path, kernels, valSet, maxRows);
         using var dTest = control?.EvaluateTest == false ? null : OpenSource(path, kernels, data.Test, maxRows);
+        using var stepper = new TrainingStep(kernels, model, dTrain, o);
 
         if (resume != null) ApplyResume(resume, model, spec, scheduler, o);
         var history = new List<EpochStats>(resume?.History ?? []);
         double trainSeconds = 0, trained = 0;
-        long trainLaunches = 0, trainSteps = 0;
         var nextDivergenceCheck = control?.DivergenceCheckInterval ?? TimeSpan.FromSeconds(5);
         long step = resume?.GlobalStep ?? 0, totalSteps = (long)scheduler.StepsPerEpoch * o.Epochs;
         float[]? best = resume?.Best;
@@ -70,8 +71,7 @@ internal static class Trainer
             double epochRows = scheduler.Batches(fromStep: s).Sum(b => b.Rows);   // rows this run trains on in this epoch
             int e = epoch;
             (at.Op, at.Epoch, at.Step) = ("a training step", e, s + 1);
-            long launchesBefore = kernels.Launches, stepBefore = step;
-            step = TrainEpoch(model, dTrain, scheduler, epoch, o, step, totalSteps, startStep: s, afterStep: (done, globalStep) =>
+            step = TrainEpoch(stepper, dTrain, scheduler, epoch, o, step, totalSteps, startStep: s, afterStep: (done, globalStep) =>
             {
                 control?.OnStep?.Invoke(new StepProgress(e, o.Epochs, done, scheduler.StepsPerEpoch, globalStep, totalSteps));
                 RecordParameters(control, model, globalStep);
@@ -84,7 +84,6 @@ internal static class Trainer
                     ThrowIfDiverged(model, o, scheduler, model.PeekMetrics().LossSum, RowsDone(done, o, trainSet), e, history, control);
                 }
             });
-            (trainLaunches, trainSteps) = (trainLaunches + kernels.Launches - launchesBefore, trainSteps + step - stepBefore);
             at.Op = "reading the epoch's metrics";
             var (lossSum, correct) = model.TakeMetrics();   // the epoch's synchronisation (besides the divergence reads every few seconds)
             double seconds = sw.Elapsed.TotalSeconds;
@@ -121,7 +120,8 @@ internal static class Trainer
         var test = dTest == null ? new EvalStats(double.NaN, double.NaN, 0) : Evaluate(model, dTest, o.EvalBatchSize);
         return new TrainResult(spec, model.GetParameters(), history, test,
             trainSeconds > 0 ? trained / trainSeconds : 0, total.Elapsed.TotalSeconds, trainSet.Count, valSet?.Count ?? 0, path,
-            stopEarly ? bestEpoch : null, trainSteps > 0 ? (double)trainLaunches / trainSteps : 0);
+            stopEarly ? bestEpoch : null, stepper.Steps > 0 ? (double)stepper.Kernels / stepper.Steps : 0,
+            stepper.Steps > 0 ? (double)stepper.Replays / stepper.Steps : 0, stepper.Mode);
     }
 
     /// <summary>Hands the parameters to <see cref="TrainControl.OnParameters"/> when <paramref name="step"/> is a multiple of <see cref="TrainControl.ParametersEvery"/>.</summary>
@@ -222,23 +222,27 @@ internal static class Trainer
     }
 
     /// <summary>
-    /// One epoch of SGD steps (forward, backward, fused update) over <paramref name="train"/> in the
-    /// scheduler's order for <paramref name="epoch"/>; returns the global step count after it. Does not
-    /// synchronise: the loss and correct counts stay in the model's device accumulators. A resumed epoch
-    /// starts at <paramref name="startStep"/>; <paramref name="afterStep"/> gets (steps of the epoch done, global step).
+    /// One epoch of SGD steps (forward, backward, fused update) of <paramref name="stepper"/> over <paramref name="train"/>
+    /// (its source) in the scheduler's order for <paramref name="epoch"/>; returns the global step count after it. Each
+    /// step's values (learning rate, Adam's corrections, step number) are computed here on the host and handed to the
+    /// device once for the epoch. Does not synchronise: the loss and correct counts stay in the model's device
+    /// accumulators. A resumed epoch starts at <paramref name="startStep"/>; <paramref name="afterStep"/> gets (steps of
+    /// the epoch done, global step).
     /// </summary>
-    public static long TrainEpoch(DeviceMlp model, IBatchSource train, MinibatchScheduler scheduler, int epoch, TrainOptions o,
+    public static long TrainEpoch(TrainingStep stepper, IBatchSource train, MinibatchScheduler scheduler, int epoch, TrainOptions o,
         long step, long totalSteps, int startStep = 0, Action<int, long>? afterStep = null)
     {
         // a resumed epoch starts at the first batch not yet trained on: same order, same cut, so the same batches as an uninterrupted run
-        train.BeginPass(scheduler.EpochOrder(epoch), scheduler.Batches(fromStep: startStep), o.Shift > 0 ? new Augmentation(o.Shift, (long)o.Seed, epoch) : null);
+        var batches = scheduler.Batches(fromStep: startStep);
+        train.BeginPass(scheduler.EpochOrder(epoch), batches, o.Shift > 0 ? new Augmentation(o.Shift, (long)o.Seed, epoch) : null);
         var optimizer = o.OptimizerSettings;
+        var values = new StepValues[batches.Count];
+        for (int i = 0; i < values.Length; i++)
+            values[i] = TrainingStep.Values(optimizer, LearningRateAt(o, step + i, totalSteps, scheduler.StepsPerEpoch), step + i);
+        stepper.BeginEpoch(values);
         for (int s = startStep; s < scheduler.StepsPerEpoch; s++)
         {
-            var (x, y, rows) = train.Next();
-            model.Dropout = (o.Dropout, (long)o.Seed, step);
-            model.Evaluate(x, y, rows, backward: true, watchStep: step);   // the loss kernel records the first step whose loss is NaN/Inf, no wait
-            model.Step(optimizer, LearningRateAt(o, step, totalSteps, scheduler.StepsPerEpoch), step);
+            stepper.Run();
             step++;
             afterStep?.Invoke(s + 1, step);   // host-side hook (progress, stop requests); may throw to interrupt
         }
@@ -292,6 +296,6 @@ internal static class Trainer
     }
 
     static IBatchSource OpenSource(DataPath path, KernelSet kernels, Dataset data, int maxRows, int cacheBlocks = 2) => path == DataPath.Stream
-        ? new StreamedDataset(kernels.Accelerator, data, maxRows, BlockShuffle.DefaultBlockRows, cacheBlocks)
+        ? new StreamedDataset(kernels.Accelerator, kernels.Stream, data, maxRows, BlockShuffle.DefaultBlockRows, cacheBlocks)
         : new DeviceDataset(kernels, data, maxRows);
 }

@@ -42,8 +42,8 @@ public sealed class LayerTests
             if (!IsEngine(from)) continue;
             foreach (var d in type.Dependencies)
             {
-                string to = d.Target.Namespace.FullName;
-                if (to == from || !IsEngine(to)) continue;
+                string? to = d.Target.Namespace?.FullName;   // a generic type parameter (PerAccelerator<T>'s T) has no namespace
+                if (to == null || to == from || !IsEngine(to)) continue;
                 edges.TryAdd((from, to), $"{type.FullName} -> {d.Target.FullName}");
             }
         }

@@ -119,7 +119,8 @@ public sealed class DeviceGradientTests(DeviceCase deviceCase)
         var y = Enumerable.Range(0, m).Select(i => i % spec.Classes).ToArray();
         using var model = new DeviceMlp(k, spec, m);
         model.SetParameters(p);
-        model.Dropout = (rate, 77, 5);
+        model.Dropout = (rate, 77);
+        model.SetStep(new Gpu.Kernels.StepValues { Step = 5 });
         using var dx = device.Accelerator.Allocate1D(x);
         using var dy = device.Accelerator.Allocate1D(y);
         model.Evaluate(dx.View, dy.View, m, backward: true);

@@ -20,7 +20,10 @@ public sealed class DeviceTests
     {
         using var device = ComputeDevice.Open("cpu");
         var p = device.Profile;
-        Assert.That((p.Kind, p.Gemm, p.SmallTile, p.ElementwiseThreads), Is.EqualTo((DeviceKind.CpuAccelerator, GemmFamily.Vector4, true, 8 * Environment.ProcessorCount)));
+        Assert.That((p.Kind, p.Gemm, p.MaxGroupSize, p.ElementwiseThreads), Is.EqualTo((DeviceKind.CpuAccelerator, (GemmFamily)GemmFamilies.Vector4, 4, 8 * Environment.ProcessorCount)));
+        Assert.That(p.Gemm.Describe(p), Is.EqualTo("vector4"));
+        Assert.That(GemmFamilies.Tiled.Describe(p), Is.EqualTo("tiled (8x8 tiles)"), "groups of 4 take the small tile");
+        Assert.That((p.Multiprocessors, p.ComputeCapability), Is.EqualTo((Environment.ProcessorCount, ((int, int)?)null)), "one multiprocessor per core");
         Assert.That(p.IsHost, Is.True);
         Assert.That(p.ResidentDataBytes, Is.EqualTo(p.MemoryBytes / 2));
         Assert.That(p.Chunk(1000), Is.EqualTo((1000 + p.ElementwiseThreads - 1) / p.ElementwiseThreads));
@@ -32,9 +35,10 @@ public sealed class DeviceTests
         NeedOpenCl();
         using var device = ComputeDevice.Open("opencl");
         var p = device.Profile;
-        Assert.That((p.Kind, p.Gemm, p.ElementwiseThreads, p.ElementwiseGroupSize), Is.EqualTo((DeviceKind.OpenClCpu, GemmFamily.ClVector, 8 * Environment.ProcessorCount, 1)));
-        Assert.That(p.PackAboveMacs, Is.EqualTo(DeviceProfile.PackedProductMacs));
-        Assert.That(p.RunnableFamilies, Is.EquivalentTo(new[] { GemmFamily.Scalar, GemmFamily.Tiled, GemmFamily.ClVector }));
+        Assert.That((p.Kind, p.Gemm.Name, p.ElementwiseThreads, p.ElementwiseGroupSize), Is.EqualTo((DeviceKind.OpenClCpu, "cl-vector", 8 * Environment.ProcessorCount, 1)));
+        Assert.That(((ClVectorFamily)p.Gemm).PackAboveMacs, Is.EqualTo(ClVectorFamily.PackedProductMacs));
+        Assert.That(p.RunnableFamilies.Select(f => f.Name), Is.EquivalentTo(new[] { "scalar", "tiled", "cl-vector" }));
+        Assert.That(p.Multiprocessors, Is.GreaterThan(0), "the driver's compute units");
         Assert.That(p.IsHost, Is.True);
         Assert.That(device.Reason, Does.Contain("requested").And.Contain("O2"));
     }
@@ -83,6 +87,6 @@ public sealed class DeviceTests
     public void A_kernel_set_refuses_a_family_its_device_cannot_run()
     {
         using var device = ComputeDevice.Open("cpu");
-        Assert.Throws<ArgumentException>(() => KernelSet.For(device, device.Profile with { Gemm = GemmFamily.ClVector }));
+        Assert.Throws<ArgumentException>(() => KernelSet.For(device, device.Profile with { Gemm = GemmFamilies.ClVector }));
     }
 }

@@ -27,9 +27,10 @@ public sealed class LaunchCountTests(DeviceCase deviceCase)
         using var model = new DeviceMlp(kernels, spec, o.BatchSize);
         model.SetParameters(spec.Initialize(1));
         using var source = new DeviceDataset(kernels, data, o.BatchSize);
+        using var stepper = new TrainingStep(kernels, model, source, o);
         var scheduler = new MinibatchScheduler(count, o.BatchSize, 1);
         long before = kernels.Launches;
-        Trainer.TrainEpoch(model, source, scheduler, 1, o, 0, steps);
+        Trainer.TrainEpoch(stepper, source, scheduler, 1, o, 0, steps);
         long launched = kernels.Launches - before;
         model.TakeMetrics();
         return (double)launched / steps;
@@ -57,7 +58,7 @@ public sealed class LaunchCountTests(DeviceCase deviceCase)
                 // layer for its weight and bias gradients, the input gradient of every layer but the first, the optimizer: 3L + 2;
                 // with dropout a forward and a backward launch per hidden layer
                 double want = 1 + layers + 1 + layers + (layers - 1) + 1 + (o.Dropout > 0 ? 2 * (layers - 1) : 0);
-                TestContext.Out.WriteLine($"{device.Id} {Words.Name(family),-9} {name}: {got} launches per step");
+                TestContext.Out.WriteLine($"{device.Id} {family.Name,-9} {name}: {got} launches per step");
                 Assert.That(got, Is.EqualTo(want), $"{family} {name}");
             }
     }

@@ -131,9 +131,10 @@ public sealed class TrainingTests(DeviceCase deviceCase)
         model.SetParameters(spec.Initialize(o.Seed));
         var scheduler = new MinibatchScheduler(train.Count, o.BatchSize, o.Seed);
         using var source = new RecordingSource(path == DataPath.Stream
-            ? new StreamedDataset(device.Accelerator, train, o.BatchSize) : new DeviceDataset(kernels, train, o.BatchSize));
+            ? new StreamedDataset(device.Accelerator, kernels.Stream, train, o.BatchSize) : new DeviceDataset(kernels, train, o.BatchSize));
+        using var stepper = new TrainingStep(kernels, model, source, o);
 
-        long step = Trainer.TrainEpoch(model, source, scheduler, 1, o, 0, scheduler.StepsPerEpoch);
+        long step = Trainer.TrainEpoch(stepper, source, scheduler, 1, o, 0, scheduler.StepsPerEpoch);
         Assert.That(step, Is.EqualTo(8));
         Assert.That(source.Passes.Single(), Is.EqualTo(scheduler.Batches()), "the scheduler's cut, handed over up front");
         Assert.That(source.Rows, Is.EqualTo(new[] { 128, 128, 128, 128, 128, 128, 128, 104 }), "rows gathered per step");
@@ -141,7 +142,7 @@ public sealed class TrainingTests(DeviceCase deviceCase)
         Assert.That(lossSum / 1000, Is.InRange(0.5, 5.0), "the loss summed over 1,000 rows");
 
         source.Passes.Clear(); source.Rows.Clear();
-        Trainer.TrainEpoch(model, source, scheduler, 2, o, step, 2L * scheduler.StepsPerEpoch, startStep: 6);
+        Trainer.TrainEpoch(stepper, source, scheduler, 2, o, step, 2L * scheduler.StepsPerEpoch, startStep: 6);
         Assert.That(source.Passes.Single(), Is.EqualTo(new[] { (768, 128), (896, 104) }), "a resumed epoch asks only for the batches not yet done");
         Assert.That(source.Rows, Is.EqualTo(new[] { 128, 104 }));
     }
@@ -162,9 +163,12 @@ public sealed class TrainingTests(DeviceCase deviceCase)
         using var model = new DeviceMlp(kernels, spec, o.BatchSize);
         model.SetParameters(spec.Initialize(o.Seed));
         var scheduler = new MinibatchScheduler(train.Count, o.BatchSize, o.Seed);
-        var source = new StreamedDataset(device.Accelerator, train, o.BatchSize);
-        long step = Trainer.TrainEpoch(model, source, scheduler, 1, o, 0, 2L * scheduler.StepsPerEpoch);
-        Trainer.TrainEpoch(model, source, scheduler, 2, o, step, 2L * scheduler.StepsPerEpoch);   // the second pass retires the first one's markers
+        var source = new StreamedDataset(device.Accelerator, kernels.Stream, train, o.BatchSize);
+        using (var stepper = new TrainingStep(kernels, model, source, o))
+        {
+            long step = Trainer.TrainEpoch(stepper, source, scheduler, 1, o, 0, 2L * scheduler.StepsPerEpoch);
+            Trainer.TrainEpoch(stepper, source, scheduler, 2, o, step, 2L * scheduler.StepsPerEpoch);   // the second pass retires the first one's markers
+        }
         model.TakeMetrics();
         source.Dispose();
         Assert.That(source.ProducerBound, Is.True, "the producer thread has the accelerator bound");
@@ -185,12 +189,14 @@ public sealed class TrainingTests(DeviceCase deviceCase)
             inner.BeginPass(order, batches, augment);
         }
 
-        public (ILGPU.ArrayView<float> X, ILGPU.ArrayView<int> Y, int Rows) Next()
+        public (ILGPU.ArrayView<float> X, ILGPU.ArrayView<int> Y, int Rows) Stage()
         {
-            var b = inner.Next();
+            var b = inner.Stage();
             Rows.Add(b.Rows);
             return b;
         }
+
+        public void Load() => inner.Load();
 
         public void Dispose() => inner.Dispose();
     }
