@@ -11,7 +11,7 @@
 # check --ptx, check and a short train on this machine's OpenCL device (or the CPU accelerator), and a BenchmarkDotNet
 # GEMM and training-step case), and checks that the kit plus the tracked tree fit the 64 MiB a device session carries.
 # Options: --no-verify (skip the proof), --cli (also publish/cli/gpu, the program alone, untrimmed; not part of the kit).
-# About 2-3 minutes on 2 cores: publish 45-65 s, xz 40-45 s, the proof 30-60 s.
+# About 2-5 minutes on 2 cores (4.5 measured on a busy shared machine): publish, xz -9e (40-90 s), the proof (30 s).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 verify=1 cli=0
