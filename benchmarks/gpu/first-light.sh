@@ -253,7 +253,7 @@ fi
   echo "- memcheck (gpu check): $(summary_of "$OUT/memcheck.txt" || true)"
   echo "- racecheck (a few training steps): $(summary_of "$OUT/racecheck.txt" || true)"
   echo
-  echo "## BenchmarkDotNet ($BENCH_DEVICE, quick job)"
+  echo "## BenchmarkDotNet ($BENCH_DEVICE; the GEMMs with GPU_BENCH_QUICK=1)"
   echo
   echo "${bench_tables:-(none)}"
   echo

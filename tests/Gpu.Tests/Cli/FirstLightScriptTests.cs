@@ -249,7 +249,7 @@ public sealed class FirstLightScriptTests : TempFolderTest
         Assert.That(Row(summary, "memcheck"), Does.Contain("| ok |").And.Contain("0 errors; 700 of 700 checks passed"));
         Assert.That(Row(summary, "racecheck"), Does.Contain("| ok |").And.Contain("RACECHECK SUMMARY: 0 hazards displayed"));
         Assert.That(summary, Does.Contain("- memcheck (gpu check): ERROR SUMMARY: 0 errors"));
-        Assert.That(Section(summary, "## BenchmarkDotNet (cuda:0, quick job)"), Does.Contain("| GemmBenchmarks         | &#39;weight grad"), "the raw benchmark table follows");
+        Assert.That(Section(summary, "## BenchmarkDotNet (cuda:0; the GEMMs with GPU_BENCH_QUICK=1)"), Does.Contain("| GemmBenchmarks         | &#39;weight grad"), "the raw benchmark table follows");
         Assert.That(summary, Does.Contain("all parts passed"));
         var results = File.ReadAllText(Path.Combine(Out, "results.txt"));
         foreach (var part in Parts.Where(p => p != "kit"))
