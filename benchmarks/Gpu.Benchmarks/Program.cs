@@ -29,10 +29,19 @@ public static class Program
 
 public sealed class GpuBenchConfig : ManualConfig
 {
+    /// <summary>
+    /// GPU_BENCH_QUICK=1 (benchmarks/gpu/first-light.sh sets it): 1 warm-up and 5 iterations of about 100 ms each, no
+    /// overhead stage, instead of 3 warm-ups and 10 iterations of about 500 ms; about 1-2 s a case on a GPU instead of 7-10 s.
+    /// </summary>
+    public static bool Quick => Environment.GetEnvironmentVariable("GPU_BENCH_QUICK") == "1";
+
     public GpuBenchConfig()
     {
-        AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance)
-            .WithWarmupCount(3).WithIterationCount(10).WithId("in-process"));
+        var job = Job.Default.WithToolchain(InProcessEmitToolchain.Instance);
+        AddJob(Quick
+            ? job.WithWarmupCount(1).WithIterationCount(5).WithIterationTime(Perfolizer.Horology.TimeInterval.FromMilliseconds(100))
+                .WithEvaluateOverhead(false).WithId("in-process-quick")
+            : job.WithWarmupCount(3).WithIterationCount(10).WithId("in-process"));
         AddColumnProvider(DefaultColumnProviders.Instance);
         AddColumn(new GflopsColumn());
         AddLogger(BenchmarkDotNet.Loggers.ConsoleLogger.Default);
