@@ -8,8 +8,9 @@ namespace Gpu.Benchmarks;
 
 /// <summary>
 /// GEMM throughput of the engine's three dense-layer products at the W1 layer shapes (batch 128),
-/// and square 512^3, on every device present. GFLOP/s = 2 m n k / time; the custom column prints it.
-/// Kernels are compiled in GlobalSetup, so only launches are timed; each invocation waits for the device.
+/// and square 512^3, on every device present, in every GEMM family those devices all run (the families race).
+/// GFLOP/s = 2 m n k / time; the custom column prints it. Kernels are compiled in GlobalSetup, so only launches
+/// are timed; each invocation waits for the device.
 /// </summary>
 [Config(typeof(GpuBenchConfig))]
 public class GemmBenchmarks
@@ -19,7 +20,19 @@ public class GemmBenchmarks
     /// <summary>m x n x k: Y[m,n] = X[m,k] . W[n,k]^T (and the matching backward products).</summary>
     [ParamsSource(nameof(Shapes))] public string Shape { get; set; } = "128x256x784";
 
+    /// <summary>A GEMM family by its word (Runtime/Gemm/GemmFamilies.cs).</summary>
+    [ParamsSource(nameof(Families))] public string Family { get; set; } = "scalar";
+
     public static IEnumerable<string> Devices() => BenchDevices.Present();
+
+    /// <summary>The families every benchmarked device runs (GPU_BENCH_FAMILIES=blocked,tiled limits them).</summary>
+    public static IEnumerable<string> Families()
+    {
+        var kinds = Devices().Select(BenchDevices.Kind).ToList();
+        var all = GemmFamilies.All.Where(f => kinds.All(f.RunsOn)).Select(f => f.Name);
+        var only = Environment.GetEnvironmentVariable("GPU_BENCH_FAMILIES");
+        return string.IsNullOrWhiteSpace(only) ? all : all.Intersect(only.Split(',', StringSplitOptions.TrimEntries));
+    }
 
     /// <summary>
     /// The W1 layer shapes, 512^3 and 1024^3; 4096^3 too when no host device (CPU accelerator, OpenCL CPU) is among the devices, or with
@@ -45,7 +58,7 @@ public class GemmBenchmarks
         var s = Shape.Split('x').Select(int.Parse).ToArray();
         (m, n, kk) = (s[0], s[1], s[2]);
         device = ComputeDevice.Open(Device);
-        k = KernelSet.For(device);
+        k = KernelSet.For(device, device.Profile with { Gemm = GemmFamilies.Parse(Family) });
         var a = device.Accelerator;
         var r = new Random(1);
         float[] R(int len) => Enumerable.Range(0, len).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();

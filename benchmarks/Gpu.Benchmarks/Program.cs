@@ -114,6 +114,11 @@ public static class BenchDevices
     /// <summary>Whether a device id names the host's processor: the CPU accelerator, or an OpenCL CPU device (judged by the device list).</summary>
     public static bool IsHost(string id) => id == "cpu" || ComputeDevice.List().Any(d => d.Id == id && d.Kind == "OpenCL CPU");
 
+    /// <summary>The kind of the device an id names (cpu, cuda:N, opencl:N as the device list reports it).</summary>
+    internal static DeviceKind Kind(string id) => id == "cpu" ? DeviceKind.CpuAccelerator
+        : id.StartsWith("cuda") ? DeviceKind.Cuda
+        : ComputeDevice.List().Any(d => d.Id == id && d.Kind == "OpenCL CPU") ? DeviceKind.OpenClCpu : DeviceKind.OpenClGpu;
+
     /// <summary>cpu plus every CUDA/OpenCL device present (or the GPU_BENCH_DEVICES list).</summary>
     public static IEnumerable<string> Present()
     {
