@@ -2,9 +2,9 @@
 # Seeded runs whose model.npy and history.csv (its loss and accuracy columns) must stay bit-identical across a refactor:
 # run it before and after (dotnet build -c Release first) and diff the two summary.txt files. Usage: bit-identity.sh LABEL
 set -u
+cd "$(dirname "$0")/../.."
 label=$1; out=${BITIDENT_OUT:-out/bit-identity}/$label; rm -rf $out; mkdir -p $out
 G="dotnet src/Gpu.Cli/bin/Release/net10.0/gpu.dll"
-cd "$(dirname "$0")/../.."
 runs=(
  "w1|--limit 2000 --epochs 3"
  "adam-dropout-shift-tanh|--limit 2000 --epochs 2 --optimizer adam --lr 0.002 --dropout 0.2 --shift 2 --activation tanh"
