@@ -102,6 +102,17 @@ internal static class ReferenceMlp
         return (loss, correct, dz);
     }
 
+    /// <summary>
+    /// ln(1 + x) in double, exact to a few ulp also where 1 + x rounds to 1 (Goldberg's trick: with u = 1 + x rounded,
+    /// ln(u) x / (u - 1) corrects for u's rounding; where u is 1, ln(1 + x) rounds to x). +inf stays +inf, -1 gives -inf.
+    /// </summary>
+    public static double Log1p(double x)
+    {
+        double u = 1 + x;
+        if (u == 1 || double.IsPositiveInfinity(x)) return x;
+        return Math.Log(u) * x / (u - 1);
+    }
+
     /// <summary>Per row of sigmoid outputs A[m,c]: loss 1/2 sum (a - onehot)^2, correct (argmax == y), dZ = (a - onehot) a (1 - a) * scale.</summary>
     public static (double[] Loss, double[] Correct, double[] DZ) SigmoidSquaredError(double[] a, int[] y, int m, int c, double scale)
     {
