@@ -1,5 +1,4 @@
 using ILGPU;
-using ILGPU.Algorithms;
 
 namespace Gpu.Kernels;
 
@@ -11,8 +10,8 @@ namespace Gpu.Kernels;
 /// </summary>
 internal static class LayerKernels
 {
-    // Softmax + cross-entropy per row of logits Z[m,c] with int labels y[m]:
-    // P = softmax(Z) (max-shifted), rowLoss[i] = -log P[i,y], rowCorrect[i] = (argmax Z[i] == y),
+    // Softmax + cross-entropy per row of logits Z[m,c] with int labels y[m] (SoftmaxRow):
+    // P = softmax(Z), rowLoss[i] = -log P[i,y], rowCorrect[i] = (argmax Z[i] == y),
     // and, when grad != 0, dZ[m,c] = (P - onehot(y)) * scale (scale = 1/B for a mean loss); then Accumulate.
     public static void SoftmaxCrossEntropy(ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz,
         ArrayView<float> rowLoss, ArrayView<float> rowCorrect, ArrayView<double> acc, ArrayView<long> firstBad,
@@ -35,6 +34,9 @@ internal static class LayerKernels
         if (Group.IdxX == 0) Accumulate(rowLoss, rowCorrect, acc, firstBad, m, step);
     }
 
+    // One row i of Z[m,c]: with max and argmax a, rest = sum over j != a of exp(z_j - max) (never formed as sum - 1, so a
+    // confident row keeps its tiny loss), loss = log1p(rest) + (max - z_y); P_j = exp(z_j - max) / (1 + rest), P_a = 1 / (1 + rest),
+    // and the label's gradient when it is the argmax -rest / (1 + rest) (not P_a - 1, which cancels to 0).
     static void SoftmaxRow(int i, ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
         int c, float scale, int grad)
     {
@@ -46,18 +48,24 @@ internal static class LayerKernels
             float v = z[r + j];
             if (v > max) { max = v; arg = j; }
         }
-        float sum = 0f;
-        for (int j = 0; j < c; j++) sum += XMath.Exp(z[r + j] - max);
-        float logSum = XMath.Log(sum);
+        float rest = 0f;
+        for (int j = 0; j < c; j++)
+            if (j != arg) rest += ExactMath.Exp(z[r + j] - max);
         int label = y[i];
-        rowLoss[i] = logSum - (z[r + label] - max);
+        rowLoss[i] = ExactMath.Log1p(rest) + (max - z[r + label]);
         rowCorrect[i] = arg == label ? 1f : 0f;
         if (grad == 0) return;
-        float inv = 1f / sum;
+        float inv = 1f / (1f + rest);
         for (int j = 0; j < c; j++)
         {
-            float p = XMath.Exp(z[r + j] - max) * inv;
-            dz[r + j] = (p - (j == label ? 1f : 0f)) * scale;
+            float g;
+            if (j == arg) g = j == label ? -rest * inv : inv;
+            else
+            {
+                float p = ExactMath.Exp(z[r + j] - max) * inv;
+                g = j == label ? p - 1f : p;
+            }
+            dz[r + j] = g * scale;
         }
     }
 

@@ -117,6 +117,10 @@ internal static class KernelCheck
             cases.Add(new($"softmax cross-entropy {m}x{c}", "-", null, Same, ["LayerKernels.SoftmaxCrossEntropy"], (ks, seed) => Loss(ks, LossKind.SoftmaxCrossEntropy, m, c, seed)));
             cases.Add(new($"sigmoid squared error {m}x{c}", "-", null, Same, ["LayerKernels.SigmoidSquaredError"], (ks, seed) => Loss(ks, LossKind.SigmoidSquaredError, m, c, seed)));
         }
+        foreach (var (m, c) in new[] { (1, 10), (7, 3), (33, 10), (129, 17) })
+            foreach (bool labelIsArgmax in new[] { true, false })
+                cases.Add(new($"softmax cross-entropy, confident rows, label {(labelIsArgmax ? "the argmax" : "elsewhere")} {m}x{c}", "-", null, Same,
+                    ["LayerKernels.SoftmaxCrossEntropy"], (ks, seed) => ConfidentLoss(ks, m, c, labelIsArgmax, seed)));
         foreach (var kind in new[] { LossKind.SoftmaxCrossEntropy, LossKind.SigmoidSquaredError })
         {
             string[] covers = [kind == LossKind.SoftmaxCrossEntropy ? "LayerKernels.SoftmaxCrossEntropy" : "LayerKernels.SigmoidSquaredError"];
@@ -243,6 +247,46 @@ internal static class KernelCheck
         yield return Compare($"{name} loss", $"{m}x{c}", loss.GetAsArray1D(), wl);
         yield return Compare($"{name} gradient", $"{m}x{c}", grad.GetAsArray1D(), wd);
         yield return Exact($"{name} argmax correct", $"{m}x{c}", correct.GetAsArray1D().Select(v => (double)v).SequenceEqual(wc));
+    }
+
+    /// <summary>
+    /// Softmax cross-entropy on confident rows: in each row one logit stands 20 to 40 above the others (drawn in [-3, 3]), the label
+    /// being that logit (a loss of 1e-17 to 1e-8, all of it in the small terms; a loss formed as log(sum) or a gradient as
+    /// 1 / sum - 1 is 0) or another one (a loss of 20 to 43). The worst row's relative error counts, not the norm's, so a row
+    /// lost entirely cannot hide behind a larger one.
+    /// </summary>
+    static IEnumerable<CheckResult> ConfidentLoss(KernelSet k, int m, int c, bool labelIsArgmax, int seed)
+    {
+        var a = k.Accelerator;
+        var r = new Random(seed);
+        var z = Random(m * c, r, 3);
+        var labels = new int[m];
+        for (int i = 0; i < m; i++)
+        {
+            int top = r.Next(c);
+            z[i * c + top] = (float)(3 + 20 + 20 * r.NextDouble());
+            labels[i] = labelIsArgmax || c == 1 ? top : (top + 1 + r.Next(c - 1)) % c;
+        }
+        using var dz_ = a.Allocate1D(z); using var dy = a.Allocate1D(labels);
+        using var grad = Poisoned(a, m * c); using var loss = Poisoned(a, m); using var correct = Poisoned(a, m);
+        using var acc = a.Allocate1D<double>(2); using var firstBad = a.Allocate1D(new[] { -1L });
+        acc.MemSetToZero();
+        LossKernel(k, LossKind.SoftmaxCrossEntropy, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, m, c, 1f / m, grad: true, watchStep: 0);
+        var (wl, wc, wd) = ReferenceMlp.SoftmaxCrossEntropy(D(z), labels, m, c, 1.0 / m);
+        string shape = $"{m}x{c} {(labelIsArgmax ? "top" : "other")}";   // the label: the top logit, or another
+        yield return CompareRows("softmax-ce confident loss", shape, loss.GetAsArray1D(), wl, m);
+        yield return CompareRows("softmax-ce confident gradient", shape, grad.GetAsArray1D(), wd, m);
+        yield return Exact("softmax-ce confident argmax correct", shape, correct.GetAsArray1D().Select(v => (double)v).SequenceEqual(wc));
+    }
+
+    /// <summary>As <see cref="Compare"/>, the relative error of the worst of <paramref name="rows"/> equal rows.</summary>
+    static CheckResult CompareRows(string kernel, string shape, float[] got, double[] want, int rows)
+    {
+        int unwritten = got.Count(float.IsNaN), width = want.Length / rows;
+        double worst = got.Length == want.Length ? 0 : double.NaN;
+        for (int i = 0; i < rows && got.Length == want.Length; i++)
+            worst = Math.Max(worst, RelativeError(got[(i * width)..((i + 1) * width)], want[(i * width)..((i + 1) * width)]));
+        return new CheckResult(kernel, "", shape, worst, unwritten, unwritten == 0 && worst < Tolerance);
     }
 
     static void LossKernel(KernelSet k, LossKind kind, ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> loss, ArrayView<float> correct,
