@@ -18,7 +18,9 @@ sealed class CompiledKernels
     public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>> weightGrad4;
     public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>> inputGrad4;
     public readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>> inputGrad;
-    public readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<long>, int, int, float, int, long> softmaxCe, sigmoidSse;
+    public readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int> softmaxCeOneGroup, sigmoidSseOneGroup;
+    /// <summary>The grid loss kernels: loaded on first use (a device without <see cref="DeviceProfile.LossAtomics"/> never builds them).</summary>
+    public readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>> softmaxCe, sigmoidSse;
     public readonly Action<Index1D, ArrayView<float>, float, long, long, int, int, int> dropoutForward;
     public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, float, long, long, int, int, int, int> dropoutBackward;
     public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int, int, int> sgd;
@@ -69,8 +71,10 @@ sealed class CompiledKernels
         tiled64 = new(() => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(TiledGemmKernels.Gemm<Tile64>));
         inputGrad4 = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(VectorGemmKernels.InputGrad));
         inputGrad = new(() => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.InputGrad));
-        softmaxCe = a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<long>, int, int, float, int, long>(LayerKernels.SoftmaxCrossEntropy);
-        sigmoidSse = a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<long>, int, int, float, int, long>(LayerKernels.SigmoidSquaredError);
+        softmaxCeOneGroup = a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.SoftmaxCrossEntropyOneGroup);
+        sigmoidSseOneGroup = a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.SigmoidSquaredErrorOneGroup);
+        softmaxCe = new(() => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.SoftmaxCrossEntropy));
+        sigmoidSse = new(() => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.SigmoidSquaredError));
         dropoutForward = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<float>, float, long, long, int, int, int>(DropoutKernels.Forward, groupSize)
             : a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float, long, long, int, int, int>(DropoutKernels.Forward);
         dropoutBackward = groupSize > 0 ? a.LoadImplicitlyGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, long, long, int, int, int, int>(DropoutKernels.Backward, groupSize)

@@ -1,5 +1,6 @@
 using Gpu.Engine.Model;
 using Gpu.Engine.Settings;
+using Gpu.Kernels;
 using ILGPU.Runtime;
 using ILGPU;
 
@@ -22,6 +23,9 @@ internal sealed class DeviceMlp : IDisposable
     readonly MemoryBuffer1D<float, Stride1D.Dense> rowLoss, rowCorrect;
     readonly MemoryBuffer1D<double, Stride1D.Dense> metrics;  // [loss sum, correct count]
     readonly MemoryBuffer1D<long, Stride1D.Dense> firstBad;   // first training step whose running loss was NaN/Inf, or -1
+    readonly LossWorkspace lossWorkspace;                     // the loss kernels' per-group sums
+    readonly MemoryBuffer1D<StepValues, Stride1D.Dense> stepValues;   // the training step the loss kernel's divergence watch records
+    readonly StepValues[] stepOnHost = new StepValues[1];
     readonly List<MemoryBuffer> owned = new();
 
     public ArrayView<float> Parameters => parameters.View;
@@ -52,6 +56,8 @@ internal sealed class DeviceMlp : IDisposable
             rowCorrect = Own(acc.Allocate1D<float>(maxBatch));
             metrics = Own(acc.Allocate1D<double>(2));
             firstBad = Own(acc.Allocate1D<long>(1));
+            stepValues = Own(acc.Allocate1D<StepValues>(1));
+            lossWorkspace = kernels.AllocateLossWorkspace(maxBatch);
         }
         catch (Exception e) when (e is OutOfMemoryException || e is AcceleratorException)
         {
@@ -61,6 +67,7 @@ internal sealed class DeviceMlp : IDisposable
         velocity.MemSetToZero();
         second.MemSetToZero();
         metrics.MemSetToZero();
+        stepValues.MemSetToZero();
         firstBad.CopyFromCPU([-1L]);
     }
 
@@ -166,10 +173,17 @@ internal sealed class DeviceMlp : IDisposable
         var logits = Forward(x, m, training: backward);
         int last = Spec.Layers - 1;
         var dz = dzA.View;
+        bool watch = watchStep >= 0;
+        if (watch)
+        {
+            // the loss kernel reads the step from device memory; until a per-step table holds it, written here (a copy that waits for the stream)
+            stepOnHost[0] = new StepValues { Step = watchStep };
+            stepValues.CopyFromCPU(stepOnHost);
+        }
         if (Spec.Loss == LossKind.SigmoidSquaredError)
-            k.SigmoidSquaredError(logits, y, dz, rowLoss.View, rowCorrect.View, metrics.View, firstBad.View, m, Spec.Classes, 1f / m, backward, watchStep);
+            k.SigmoidSquaredError(logits, y, dz, rowLoss.View, rowCorrect.View, metrics.View, firstBad.View, lossWorkspace, stepValues.View, m, Spec.Classes, 1f / m, backward, watch);
         else
-            k.SoftmaxCrossEntropy(logits, y, dz, rowLoss.View, rowCorrect.View, metrics.View, firstBad.View, m, Spec.Classes, 1f / m, backward, watchStep);
+            k.SoftmaxCrossEntropy(logits, y, dz, rowLoss.View, rowCorrect.View, metrics.View, firstBad.View, lossWorkspace, stepValues.View, m, Spec.Classes, 1f / m, backward, watch);
         if (!backward) return;
         var other = dzB.View;
         for (int l = last; l >= 0; l--)
@@ -225,5 +239,6 @@ internal sealed class DeviceMlp : IDisposable
     {
         foreach (var b in owned) b.Dispose();
         owned.Clear();
+        lossWorkspace?.Dispose();
     }
 }

@@ -48,8 +48,9 @@ public sealed class PtxTests
         var names = KernelCatalogue.All.Select(k => k.Name).ToList();
         Assert.That(names, Does.Contain("TiledGemmKernels.Gemm<Tile8>").And.Contain("TiledGemmKernels.Gemm<Tile64>"), "each tile is its own kernel");
         Assert.That(KernelCatalogue.All.Where(k => k.Grouping == KernelGrouping.Explicit).Select(k => k.Name),
-            Is.EquivalentTo(new[] { "TiledGemmKernels.Gemm<Tile8>", "TiledGemmKernels.Gemm<Tile64>", "LayerKernels.SoftmaxCrossEntropy", "LayerKernels.SigmoidSquaredError" }),
-            "explicitly grouped: the shared-memory products and the one-group loss kernels");
+            Is.EquivalentTo(new[] { "TiledGemmKernels.Gemm<Tile8>", "TiledGemmKernels.Gemm<Tile64>", "LayerKernels.SoftmaxCrossEntropy", "LayerKernels.SigmoidSquaredError",
+                "LayerKernels.SoftmaxCrossEntropyOneGroup", "LayerKernels.SigmoidSquaredErrorOneGroup" }),
+            "explicitly grouped: the shared-memory products and the loss kernels (grid and one group)");
         Assert.That(names, Is.Unique);
         Assert.That(KernelCatalogue.All.Where(k => k.IsProduct).Select(k => k.Name), Has.All.Contain("Gemm"));
         var cuda = DeviceProfile.For(DeviceKind.Cuda, 0);
