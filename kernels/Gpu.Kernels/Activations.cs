@@ -1,5 +1,3 @@
-using ILGPU.Algorithms;
-
 namespace Gpu.Kernels;
 
 /// <summary>
@@ -8,7 +6,8 @@ namespace Gpu.Kernels;
 /// what the backward pass keeps: relu' = (h &gt; 0), sigmoid' = h (1 - h), tanh' = 1 - h^2,
 /// leaky relu' = 1 if h &gt; 0 else 0.01.
 /// tanh is <see cref="TanhF"/>, not XMath.Tanh: on CUDA (sm_75 and newer) XMath.Tanh becomes the PTX
-/// instruction tanh.approx.f32, whose relative error (about 5e-4) is 50 times the kernel checks' 1e-5.
+/// instruction tanh.approx.f32, whose relative error (about 5e-4) is 50 times the kernel checks' 1e-5. Every exp is
+/// <see cref="ExactMath.Exp"/>, not XMath.Exp (ex2.approx.f32 on CUDA): no kernel holds an approximate instruction.
 /// </summary>
 internal static class Activations
 {
@@ -19,7 +18,7 @@ internal static class Activations
     public static float Apply(float z, int act)
     {
         if (act == Relu) return z < 0f ? 0f : z;
-        if (act == Sigmoid) return 1f / (1f + XMath.Exp(-z));
+        if (act == Sigmoid) return 1f / (1f + ExactMath.Exp(-z));
         if (act == Tanh) return TanhF(z);
         if (act == LeakyRelu) return z < 0f ? LeakySlope * z : z;
         return z;
@@ -40,17 +39,17 @@ internal static class Activations
 
     /// <summary>
     /// tanh(z) to about 3 ulp (relative error below 2e-7 against float64, tests/Gpu.Tests/Kernels/TanhTests.cs) from plain arithmetic and
-    /// one exp, the same code on every device (Cephes' tanhf): for |z| &gt; 0.625, 1 - 2 / (exp(2|z|) + 1) with z's
-    /// sign, which keeps exp's relative error d to at most 0.62 d in the result (CUDA's exp is ex2.approx.f32,
-    /// about 2 ulp); below, z + z^3 P(z^2) with a degree-4 minimax P (no exp, no cancellation near 0).
+    /// one exp (<see cref="ExactMath.Exp"/>), the same code on every device (Cephes' tanhf): for |z| &gt; 0.625, 1 - 2 / (exp(2|z|) + 1)
+    /// with z's sign, which keeps exp's relative error d to at most 0.62 d in the result; below, z + z^3 P(z^2) with a degree-4
+    /// minimax P (no exp, no cancellation near 0).
     /// Saturates to +-1 for large |z|; NaN stays NaN.
     /// </summary>
     public static float TanhF(float z)
     {
-        float a = XMath.Abs(z);
+        float a = z < 0f ? -z : z;
         if (a > TanhSplit)
         {
-            float t = TanhFromExp(XMath.Exp(a + a));
+            float t = TanhFromExp(ExactMath.Exp(a + a));
             return z < 0f ? -t : t;
         }
         float s = z * z;

@@ -1,40 +1,107 @@
 using ILGPU;
-using ILGPU.Algorithms;
+using ILGPU.Runtime;
 
 namespace Gpu.Kernels;
 
 /// <summary>
 /// The loss kernels: per row of the output layer the cost, the argmax check and the gradient dZ, then, in the same
-/// launch, the batch's sums added to the device accumulators and the divergence watch. Each runs as one group of
-/// threads (launch with one group, any size): the threads share the rows, meet at a barrier, and thread 0 sums the
-/// per-row results in row order (deterministic; no atomics). Row-major float32.
+/// launch, the batch's sums added to the device accumulators and the divergence watch. Rows are spread over groups of a
+/// power-of-two size G (at most <see cref="MaxGroupSize"/>): thread t of group g, T threads in all, takes rows gG + t,
+/// gG + t + T, ... (one row per thread on a GPU). Each loss has two kernels: over one group, and over a grid of groups
+/// whose sums meet through a workspace and an integer atomic (<see cref="SumOverGrid"/>; ILGPU's OpenCL atomics need the
+/// generic address space, so a device without it runs the one-group kernels only). Either way the sums are reduced in a
+/// fixed order, so a run is bit-identical from run to run on one device: no float atomics. Row-major float32.
 /// </summary>
 internal static class LayerKernels
 {
-    // Softmax + cross-entropy per row of logits Z[m,c] with int labels y[m]:
-    // P = softmax(Z) (max-shifted), rowLoss[i] = -log P[i,y], rowCorrect[i] = (argmax Z[i] == y),
-    // and, when grad != 0, dZ[m,c] = (P - onehot(y)) * scale (scale = 1/B for a mean loss); then Accumulate.
+    /// <summary>The largest group a loss kernel runs in (its shared memory: two doubles per thread).</summary>
+    public const int MaxGroupSize = 256;
+
+    // Softmax + cross-entropy per row of logits Z[m,c] with int labels y[m] (SoftmaxRow):
+    // P = softmax(Z), rowLoss[i] = -log P[i,y], rowCorrect[i] = (argmax Z[i] == y),
+    // and, when grad != 0, dZ[m,c] = (P - onehot(y)) * scale (scale = 1/B for a mean loss). Rows over a grid of groups, then SumOverGrid.
     public static void SoftmaxCrossEntropy(ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz,
-        ArrayView<float> rowLoss, ArrayView<float> rowCorrect, ArrayView<double> acc, ArrayView<long> firstBad,
-        int m, int c, float scale, int grad, long step)
+        ArrayView<float> rowLoss, ArrayView<float> rowCorrect, LossSums sums, ArrayView<StepValues> step,
+        int m, int c, float scale, int grad, int watch)
     {
-        for (int i = Group.IdxX; i < m; i += Group.DimX) SoftmaxRow(i, z, y, dz, rowLoss, rowCorrect, c, scale, grad);
-        Group.Barrier();
-        if (Group.IdxX == 0) Accumulate(rowLoss, rowCorrect, acc, firstBad, m, step);
+        var groupLoss = SharedMemory.Allocate1D<double>(MaxGroupSize);
+        var groupCorrect = SharedMemory.Allocate1D<double>(MaxGroupSize);
+        SoftmaxRows(z, y, dz, rowLoss, rowCorrect, m, c, scale, grad, groupLoss, groupCorrect);
+        SumWithinGroup(groupLoss, groupCorrect);
+        if (Group.IdxX == 0) SumOverGrid(groupLoss[0], groupCorrect[0], sums, step, watch);
     }
 
-    // Sigmoid outputs with the sum-of-squares cost, per row of activations A[m,c] = sigmoid(Z) and int labels y[m]:
+    // As SoftmaxCrossEntropy, launched as one group: its sums go straight to the accumulators (sums.Partials and sums.Finished unused).
+    public static void SoftmaxCrossEntropyOneGroup(ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz,
+        ArrayView<float> rowLoss, ArrayView<float> rowCorrect, LossSums sums, ArrayView<StepValues> step,
+        int m, int c, float scale, int grad, int watch)
+    {
+        var groupLoss = SharedMemory.Allocate1D<double>(MaxGroupSize);
+        var groupCorrect = SharedMemory.Allocate1D<double>(MaxGroupSize);
+        SoftmaxRows(z, y, dz, rowLoss, rowCorrect, m, c, scale, grad, groupLoss, groupCorrect);
+        SumWithinGroup(groupLoss, groupCorrect);
+        if (Group.IdxX == 0) AddToAccumulators(groupLoss[0], groupCorrect[0], sums, step, watch);
+    }
+
+    // Sigmoid outputs with the sum-of-squares cost, per row of activations A[m,c] = sigmoid(Z) and int labels y[m] (SigmoidRow):
     // rowLoss[i] = 1/2 sum_j (A[i,j] - onehot(y)[j])^2, rowCorrect[i] = (argmax A[i] == y), and, when grad != 0,
-    // dZ[i,j] = (A - onehot) * A * (1 - A) * scale (dC/dA = A - y, times sigmoid'(Z) written from A); then Accumulate.
+    // dZ[i,j] = (A - onehot) * A * (1 - A) * scale (dC/dA = A - y, times sigmoid'(Z) written from A). Rows over a grid of groups, then SumOverGrid.
     public static void SigmoidSquaredError(ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz,
-        ArrayView<float> rowLoss, ArrayView<float> rowCorrect, ArrayView<double> acc, ArrayView<long> firstBad,
-        int m, int c, float scale, int grad, long step)
+        ArrayView<float> rowLoss, ArrayView<float> rowCorrect, LossSums sums, ArrayView<StepValues> step,
+        int m, int c, float scale, int grad, int watch)
     {
-        for (int i = Group.IdxX; i < m; i += Group.DimX) SigmoidRow(i, a, y, dz, rowLoss, rowCorrect, c, scale, grad);
-        Group.Barrier();
-        if (Group.IdxX == 0) Accumulate(rowLoss, rowCorrect, acc, firstBad, m, step);
+        var groupLoss = SharedMemory.Allocate1D<double>(MaxGroupSize);
+        var groupCorrect = SharedMemory.Allocate1D<double>(MaxGroupSize);
+        SigmoidRows(a, y, dz, rowLoss, rowCorrect, m, c, scale, grad, groupLoss, groupCorrect);
+        SumWithinGroup(groupLoss, groupCorrect);
+        if (Group.IdxX == 0) SumOverGrid(groupLoss[0], groupCorrect[0], sums, step, watch);
     }
 
+    // As SigmoidSquaredError, launched as one group: its sums go straight to the accumulators (sums.Partials and sums.Finished unused).
+    public static void SigmoidSquaredErrorOneGroup(ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz,
+        ArrayView<float> rowLoss, ArrayView<float> rowCorrect, LossSums sums, ArrayView<StepValues> step,
+        int m, int c, float scale, int grad, int watch)
+    {
+        var groupLoss = SharedMemory.Allocate1D<double>(MaxGroupSize);
+        var groupCorrect = SharedMemory.Allocate1D<double>(MaxGroupSize);
+        SigmoidRows(a, y, dz, rowLoss, rowCorrect, m, c, scale, grad, groupLoss, groupCorrect);
+        SumWithinGroup(groupLoss, groupCorrect);
+        if (Group.IdxX == 0) AddToAccumulators(groupLoss[0], groupCorrect[0], sums, step, watch);
+    }
+
+    /// <summary>This thread's rows of the softmax cross-entropy (<see cref="SoftmaxRow"/>), their loss and correct count summed in row order into its slot of groupLoss and groupCorrect.</summary>
+    static void SoftmaxRows(ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
+        int m, int c, float scale, int grad, ArrayView1D<double, Stride1D.Dense> groupLoss, ArrayView1D<double, Stride1D.Dense> groupCorrect)
+    {
+        double loss = 0, correct = 0;
+        for (int i = Grid.IdxX * Group.DimX + Group.IdxX; i < m; i += Grid.DimX * Group.DimX)
+        {
+            SoftmaxRow(i, z, y, dz, rowLoss, rowCorrect, c, scale, grad);
+            loss += rowLoss[i];
+            correct += rowCorrect[i];
+        }
+        groupLoss[Group.IdxX] = loss;
+        groupCorrect[Group.IdxX] = correct;
+    }
+
+    /// <summary>This thread's rows of the sigmoid squared error (<see cref="SigmoidRow"/>), summed as in <see cref="SoftmaxRows"/>.</summary>
+    static void SigmoidRows(ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
+        int m, int c, float scale, int grad, ArrayView1D<double, Stride1D.Dense> groupLoss, ArrayView1D<double, Stride1D.Dense> groupCorrect)
+    {
+        double loss = 0, correct = 0;
+        for (int i = Grid.IdxX * Group.DimX + Group.IdxX; i < m; i += Grid.DimX * Group.DimX)
+        {
+            SigmoidRow(i, a, y, dz, rowLoss, rowCorrect, c, scale, grad);
+            loss += rowLoss[i];
+            correct += rowCorrect[i];
+        }
+        groupLoss[Group.IdxX] = loss;
+        groupCorrect[Group.IdxX] = correct;
+    }
+
+    // One row i of Z[m,c]: with max and argmax a, rest = sum over j != a of exp(z_j - max) (never formed as sum - 1, so a
+    // confident row keeps its tiny loss), loss = log1p(rest) + (max - z_y); P_j = exp(z_j - max) / (1 + rest), P_a = 1 / (1 + rest),
+    // and the label's gradient when it is the argmax -rest / (1 + rest) (not P_a - 1, which cancels to 0).
     static void SoftmaxRow(int i, ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
         int c, float scale, int grad)
     {
@@ -46,18 +113,24 @@ internal static class LayerKernels
             float v = z[r + j];
             if (v > max) { max = v; arg = j; }
         }
-        float sum = 0f;
-        for (int j = 0; j < c; j++) sum += XMath.Exp(z[r + j] - max);
-        float logSum = XMath.Log(sum);
+        float rest = 0f;
+        for (int j = 0; j < c; j++)
+            if (j != arg) rest += ExactMath.Exp(z[r + j] - max);
         int label = y[i];
-        rowLoss[i] = logSum - (z[r + label] - max);
+        rowLoss[i] = ExactMath.Log1p(rest) + (max - z[r + label]);
         rowCorrect[i] = arg == label ? 1f : 0f;
         if (grad == 0) return;
-        float inv = 1f / sum;
+        float inv = 1f / (1f + rest);
         for (int j = 0; j < c; j++)
         {
-            float p = XMath.Exp(z[r + j] - max) * inv;
-            dz[r + j] = (p - (j == label ? 1f : 0f)) * scale;
+            float g;
+            if (j == arg) g = j == label ? -rest * inv : inv;
+            else
+            {
+                float p = ExactMath.Exp(z[r + j] - max) * inv;
+                g = j == label ? p - 1f : p;
+            }
+            dz[r + j] = g * scale;
         }
     }
 
@@ -81,18 +154,76 @@ internal static class LayerKernels
     }
 
     /// <summary>
-    /// One thread, rows in order: acc[0] += sum rowLoss[0..m), acc[1] += sum rowCorrect[0..m) (in double); then the
-    /// divergence watch: for a training step (<paramref name="step"/> &gt;= 0), if the running loss acc[0] is NaN or
-    /// infinite and no bad step is recorded yet, records the step in firstBad[0], so the host learns the first bad
-    /// step without waiting per step.
+    /// The group's sums of its threads' sums (each thread's slot of groupLoss and groupCorrect) into slot 0, by a fixed tree:
+    /// thread t adds thread t + h's for h = G/2, G/4, ..., 1, a barrier after each level.
     /// </summary>
-    static void Accumulate(ArrayView<float> rowLoss, ArrayView<float> rowCorrect, ArrayView<double> acc, ArrayView<long> firstBad, int m, long step)
+    static void SumWithinGroup(ArrayView1D<double, Stride1D.Dense> groupLoss, ArrayView1D<double, Stride1D.Dense> groupCorrect)
     {
-        double loss = 0, correct = 0;
-        for (int i = 0; i < m; i++) { loss += rowLoss[i]; correct += rowCorrect[i]; }
-        double total = acc[0] + loss;
-        acc[0] = total;
-        acc[1] += correct;
-        if (step >= 0 && firstBad[0] < 0 && (double.IsNaN(total) || double.IsInfinity(total))) firstBad[0] = step;
+        int t = Group.IdxX;
+        Group.Barrier();
+        for (int half = Group.DimX / 2; half > 0; half /= 2)
+        {
+            if (t < half)
+            {
+                groupLoss[t] += groupLoss[t + half];
+                groupCorrect[t] += groupCorrect[t + half];
+            }
+            Group.Barrier();
+        }
     }
+
+    /// <summary>
+    /// Thread 0 of each group of the grid, with its group's sums: writes them to sums.Partials; the last group to finish (counted
+    /// by an integer atomic after a device-wide fence) adds every group's up in group order, adds that to the accumulators
+    /// (<see cref="AddToAccumulators"/>) and resets the count for the next launch.
+    /// </summary>
+    static void SumOverGrid(double loss, double correct, LossSums sums, ArrayView<StepValues> step, int watch)
+    {
+        int groups = Grid.DimX, g = Grid.IdxX;
+        sums.Partials[2 * g] = loss;
+        sums.Partials[2 * g + 1] = correct;
+        MemoryFence.DeviceLevel();   // the partials are visible to every group before the count says so
+        if (Atomic.Add(ref sums.Finished[0], 1) != groups - 1) return;
+        MemoryFence.DeviceLevel();   // the last group reads the partials only after seeing every group's count
+        double totalLoss = 0, totalCorrect = 0;
+        for (int k = 0; k < groups; k++)
+        {
+            totalLoss += sums.Partials[2 * k];
+            totalCorrect += sums.Partials[2 * k + 1];
+        }
+        sums.Finished[0] = 0;
+        AddToAccumulators(totalLoss, totalCorrect, sums, step, watch);
+    }
+
+    /// <summary>
+    /// acc[0] += loss, acc[1] += correct (in double); then the divergence watch: for a training step (<paramref name="watch"/> != 0),
+    /// if the running loss acc[0] is NaN or infinite and no bad step is recorded yet, records step[0].Step in firstBad[0], so the
+    /// host learns the first bad step without waiting per step.
+    /// </summary>
+    static void AddToAccumulators(double loss, double correct, LossSums sums, ArrayView<StepValues> step, int watch)
+    {
+        double total = sums.Acc[0] + loss;
+        sums.Acc[0] = total;
+        sums.Acc[1] += correct;
+        if (watch != 0 && sums.FirstBad[0] < 0 && (double.IsNaN(total) || double.IsInfinity(total))) sums.FirstBad[0] = step[0].Step;
+    }
+}
+
+/// <summary>
+/// Where a loss kernel's sums go: the device accumulators and the divergence watch, which stay on the device until read, and
+/// the workspace of the groups of one launch.
+/// </summary>
+internal struct LossSums
+{
+    /// <summary>[loss sum, correct count], added to by every launch.</summary>
+    public ArrayView<double> Acc;
+
+    /// <summary>[the first training step whose running loss sum was NaN or infinite], or [-1].</summary>
+    public ArrayView<long> FirstBad;
+
+    /// <summary>Group g's loss sum at [2g] and correct count at [2g + 1] (two per group of the largest launch).</summary>
+    public ArrayView<double> Partials;
+
+    /// <summary>[how many groups of the launch in flight have written their partials]: 0 between launches.</summary>
+    public ArrayView<int> Finished;
 }

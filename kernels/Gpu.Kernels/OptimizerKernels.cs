@@ -28,6 +28,7 @@ internal static class OptimizerKernels
     // step[0].C1 = 1 - beta1^t and step[0].C2 = 1 - beta2^t:
     // Adam:  g = grad + l2 * p (weights only);  AdamW (s.Decoupled != 0): g = grad, and p also decays by lr * l2 * p (weights only).
     // m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;  p -= lr * (m / c1) / (sqrt(v / c2) + eps).
+    // (XMath.Sqrt and the divisions are IEEE, correctly rounded: sqrt.rn.f32 and div.rn.f32 in CUDA's PTX.)
     public static void Adam(Index1D t, ArrayView<float> p, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v,
         ArrayView<StepValues> step, AdamSettings s, int weightCount, int n, int chunk)
     {

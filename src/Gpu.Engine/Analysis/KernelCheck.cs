@@ -49,6 +49,18 @@ internal static class KernelCheck
     /// <summary>Element-wise layouts: one thread per element, and 3 threads each doing an uneven contiguous chunk.</summary>
     static readonly int[] Layouts = [0, 3];
 
+    /// <summary>
+    /// The loss kernels' layouts: the device's own (one group on the CPU accelerator and OpenCL CPU devices, a group per 256
+    /// rows on GPUs), one group whose threads take several rows each, and groups of 4 (on every device that builds the grid
+    /// kernels, many of them: their partials and finished-group count; elsewhere one).
+    /// </summary>
+    static readonly (string Name, Func<DeviceProfile, DeviceProfile> Adjust)[] LossLayouts =
+    [
+        ("-", Same),
+        ("one loss group", p => p with { LossMaxGroups = 1 }),
+        ("loss groups of 4", p => p with { LossGroupSize = 4, LossMaxGroups = int.MaxValue }),
+    ];
+
     /// <summary>Every case, for every family and layout.</summary>
     public static IReadOnlyList<KernelCase> All { get; } = Build();
 
@@ -77,14 +89,21 @@ internal static class KernelCheck
             }
         foreach (var (m, c) in new[] { (1, 10), (7, 3), (33, 10), (129, 17) })
         {
-            cases.Add(new($"softmax cross-entropy {m}x{c}", "-", null, Same, ["LayerKernels.SoftmaxCrossEntropy"], (ks, seed) => Loss(ks, LossKind.SoftmaxCrossEntropy, m, c, seed)));
-            cases.Add(new($"sigmoid squared error {m}x{c}", "-", null, Same, ["LayerKernels.SigmoidSquaredError"], (ks, seed) => Loss(ks, LossKind.SigmoidSquaredError, m, c, seed)));
+            cases.Add(new($"softmax cross-entropy {m}x{c}", "-", null, Same, ["LayerKernels.SoftmaxCrossEntropyOneGroup", "LayerKernels.SoftmaxCrossEntropy"], (ks, seed) => Loss(ks, LossKind.SoftmaxCrossEntropy, m, c, seed)));
+            cases.Add(new($"sigmoid squared error {m}x{c}", "-", null, Same, ["LayerKernels.SigmoidSquaredErrorOneGroup", "LayerKernels.SigmoidSquaredError"], (ks, seed) => Loss(ks, LossKind.SigmoidSquaredError, m, c, seed)));
         }
+        foreach (var (m, c) in new[] { (1, 10), (7, 3), (33, 10), (129, 17) })
+            foreach (bool labelIsArgmax in new[] { true, false })
+                cases.Add(new($"softmax cross-entropy, confident rows, label {(labelIsArgmax ? "the argmax" : "elsewhere")} {m}x{c}", "-", null, Same,
+                    ["LayerKernels.SoftmaxCrossEntropyOneGroup", "LayerKernels.SoftmaxCrossEntropy"], (ks, seed) => ConfidentLoss(ks, m, c, labelIsArgmax, seed)));
         foreach (var kind in new[] { LossKind.SoftmaxCrossEntropy, LossKind.SigmoidSquaredError })
         {
-            string[] covers = [kind == LossKind.SoftmaxCrossEntropy ? "LayerKernels.SoftmaxCrossEntropy" : "LayerKernels.SigmoidSquaredError"];
+            string[] covers = kind == LossKind.SoftmaxCrossEntropy
+                ? ["LayerKernels.SoftmaxCrossEntropyOneGroup", "LayerKernels.SoftmaxCrossEntropy"]
+                : ["LayerKernels.SigmoidSquaredErrorOneGroup", "LayerKernels.SigmoidSquaredError"];
             foreach (var m in new[] { 37, 1000 })
-                cases.Add(new($"metric accumulation and non-finite marker, {Words.Name(kind)}, {m} rows", "-", null, Same, covers, (ks, seed) => Accumulation(ks, kind, m, seed)));
+                foreach (var (layout, adjust) in LossLayouts)
+                    cases.Add(new($"metric accumulation and non-finite marker, {Words.Name(kind)}, {m} rows", layout, null, adjust, covers, (ks, seed) => Accumulation(ks, kind, m, seed)));
         }
         foreach (int threads in Layouts)
         {
@@ -198,9 +217,9 @@ internal static class KernelCheck
         var labels = Enumerable.Range(0, m).Select(_ => r.Next(c)).ToArray();
         using var dz_ = a.Allocate1D(z); using var dy = a.Allocate1D(labels);
         using var grad = Poisoned(a, m * c); using var loss = Poisoned(a, m); using var correct = Poisoned(a, m);
-        using var acc = a.Allocate1D<double>(2); using var firstBad = a.Allocate1D(new[] { -1L });
+        using var acc = a.Allocate1D<double>(2); using var firstBad = a.Allocate1D(new[] { -1L }); using var workspace = k.AllocateLossWorkspace(m);
         acc.MemSetToZero();
-        LossKernel(k, kind, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, m, c, 1f / m, grad: true, watchStep: 0);
+        LossKernel(k, kind, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, workspace, m, c, 1f / m, grad: true, watchStep: 0);
         var (wl, wc, wd) = softmax ? ReferenceMlp.SoftmaxCrossEntropy(D(z), labels, m, c, 1.0 / m) : ReferenceMlp.SigmoidSquaredError(D(z), labels, m, c, 1.0 / m);
         string name = softmax ? "softmax cross-entropy" : "sigmoid squared-error";
         yield return Compare($"{name} loss", $"{m}x{c}", loss.GetAsArray1D(), wl);
@@ -208,17 +227,85 @@ internal static class KernelCheck
         yield return Exact($"{name} argmax correct", $"{m}x{c}", correct.GetAsArray1D().Select(v => (double)v).SequenceEqual(wc));
     }
 
-    static void LossKernel(KernelSet k, LossKind kind, ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> loss, ArrayView<float> correct,
-        ArrayView<double> acc, ArrayView<long> firstBad, int m, int c, float scale, bool grad, long watchStep)
+    /// <summary>
+    /// Softmax cross-entropy on confident rows: in each row one logit stands 20 to 40 above the others (drawn in [-3, 3]), the label
+    /// being that logit (a loss of 1e-17 to 1e-8, all of it in the small terms; a loss formed as log(sum) or a gradient as
+    /// 1 / sum - 1 is 0) or another one (a loss of 20 to 43). The worst row's relative error counts, not the norm's, so a row
+    /// lost entirely cannot hide behind a larger one.
+    /// </summary>
+    static IEnumerable<CheckResult> ConfidentLoss(KernelSet k, int m, int c, bool labelIsArgmax, int seed)
     {
-        if (kind == LossKind.SoftmaxCrossEntropy) k.SoftmaxCrossEntropy(z, y, dz, loss, correct, acc, firstBad, m, c, scale, grad, watchStep);
-        else k.SigmoidSquaredError(z, y, dz, loss, correct, acc, firstBad, m, c, scale, grad, watchStep);
+        var a = k.Accelerator;
+        var r = new Random(seed);
+        var z = Random(m * c, r, 3);
+        var labels = new int[m];
+        for (int i = 0; i < m; i++)
+        {
+            int top = r.Next(c);
+            z[i * c + top] = (float)(3 + 20 + 20 * r.NextDouble());
+            labels[i] = labelIsArgmax || c == 1 ? top : (top + 1 + r.Next(c - 1)) % c;
+        }
+        using var dz_ = a.Allocate1D(z); using var dy = a.Allocate1D(labels);
+        using var grad = Poisoned(a, m * c); using var loss = Poisoned(a, m); using var correct = Poisoned(a, m);
+        using var acc = a.Allocate1D<double>(2); using var firstBad = a.Allocate1D(new[] { -1L }); using var workspace = k.AllocateLossWorkspace(m);
+        acc.MemSetToZero();
+        LossKernel(k, LossKind.SoftmaxCrossEntropy, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, workspace, m, c, 1f / m, grad: true, watchStep: 0);
+        var (wl, wc, wd) = ReferenceMlp.SoftmaxCrossEntropy(D(z), labels, m, c, 1.0 / m);
+        string shape = $"{m}x{c} {(labelIsArgmax ? "top" : "other")}";   // the label: the top logit, or another
+        yield return CompareRows("softmax-ce confident loss", shape, loss.GetAsArray1D(), wl, m);
+        yield return CompareRows("softmax-ce confident gradient", shape, grad.GetAsArray1D(), wd, m);
+        yield return Exact("softmax-ce confident argmax correct", shape, correct.GetAsArray1D().Select(v => (double)v).SequenceEqual(wc));
+    }
+
+    /// <summary>As <see cref="Compare"/>, the relative error of the worst of <paramref name="rows"/> equal rows.</summary>
+    static CheckResult CompareRows(string kernel, string shape, float[] got, double[] want, int rows)
+    {
+        int unwritten = got.Count(float.IsNaN), width = want.Length / rows;
+        double worst = got.Length == want.Length ? 0 : double.NaN;
+        for (int i = 0; i < rows && got.Length == want.Length; i++)
+            worst = Math.Max(worst, RelativeError(got[(i * width)..((i + 1) * width)], want[(i * width)..((i + 1) * width)]));
+        return new CheckResult(kernel, "", shape, worst, unwritten, unwritten == 0 && worst < Tolerance);
+    }
+
+    /// <summary>One launch of a loss kernel; a training step's number (<paramref name="watchStep"/> &gt;= 0) is read by the kernel from device memory, -1 is an evaluation (no watch).</summary>
+    static void LossKernel(KernelSet k, LossKind kind, ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> loss, ArrayView<float> correct,
+        ArrayView<double> acc, ArrayView<long> firstBad, LossWorkspace workspace, int m, int c, float scale, bool grad, long watchStep)
+    {
+        using var step = k.Accelerator.Allocate1D(new[] { new StepValues { Step = Math.Max(watchStep, 0) } });
+        bool watch = watchStep >= 0;
+        if (kind == LossKind.SoftmaxCrossEntropy) k.SoftmaxCrossEntropy(z, y, dz, loss, correct, acc, firstBad, workspace, step.View, m, c, scale, grad, watch);
+        else k.SigmoidSquaredError(z, y, dz, loss, correct, acc, firstBad, workspace, step.View, m, c, scale, grad, watch);
+        k.Accelerator.Synchronize();   // before the step buffer goes
     }
 
     /// <summary>
-    /// The loss kernel's own sums: over several launches (a batch, then the first rows again) the accumulators gain the
-    /// launch's per-row losses summed in row order in double, bit for bit, and its correct count; a training step whose
-    /// loss is NaN is recorded once (the first one), an evaluation's never.
+    /// The launch's loss and correct sums as the loss kernels form them over <paramref name="groups"/> groups of
+    /// <paramref name="groupSize"/> threads: thread t's rows t, t + T, ... in row order, a tree within each group (thread t adds
+    /// thread t + h's, h = G/2 .. 1), the groups in order.
+    /// </summary>
+    static (double Loss, double Correct) GridSums(float[] rowLoss, float[] rowCorrect, int rows, int groupSize, int groups)
+    {
+        int threads = groupSize * groups;
+        var loss = new double[threads];
+        var correct = new double[threads];
+        for (int i = 0; i < rows; i++) { loss[i % threads] += rowLoss[i]; correct[i % threads] += rowCorrect[i]; }
+        double totalLoss = 0, totalCorrect = 0;
+        for (int g = 0; g < groups; g++)
+        {
+            int first = g * groupSize;
+            for (int half = groupSize / 2; half > 0; half /= 2)
+                for (int t = 0; t < half; t++) { loss[first + t] += loss[first + t + half]; correct[first + t] += correct[first + t + half]; }
+            totalLoss += loss[first];
+            totalCorrect += correct[first];
+        }
+        return (totalLoss, totalCorrect);
+    }
+
+    /// <summary>
+    /// The loss kernel's own sums: over several launches sharing one workspace (a batch, then the first rows again) the
+    /// accumulators gain the launch's per-row losses summed in the kernels' fixed order (<see cref="GridSums"/>, over the
+    /// launch's groups), bit for bit, and its correct count, and the workspace's count of finished groups is back at 0; a
+    /// training step whose loss is NaN is recorded once (the first one), an evaluation's never.
     /// </summary>
     static IEnumerable<CheckResult> Accumulation(KernelSet k, LossKind kind, int m, int seed)
     {
@@ -230,30 +317,33 @@ internal static class KernelCheck
         var labels = Enumerable.Range(0, m).Select(_ => r.Next(c)).ToArray();
         using var dz_ = a.Allocate1D(z); using var dy = a.Allocate1D(labels);
         using var grad = a.Allocate1D<float>(m * c); using var loss = Poisoned(a, m); using var correct = Poisoned(a, m);
-        using var acc = a.Allocate1D(new[] { 1.5, 2.0 }); using var firstBad = a.Allocate1D(new[] { -1L });
+        using var acc = a.Allocate1D(new[] { 1.5, 2.0 }); using var firstBad = a.Allocate1D(new[] { -1L }); using var workspace = k.AllocateLossWorkspace(m);
         int half = Math.Max(1, m / 2);
         double wantLoss = 1.5, wantCorrect = 2;
         foreach (var (rows, step) in new[] { (m, 3L), (half, -1L) })   // a training step, then an evaluation of the first rows
         {
-            LossKernel(k, kind, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, rows, c, 1f / rows, grad: step >= 0, watchStep: step);
-            var l = loss.GetAsArray1D(); var cr = correct.GetAsArray1D();
-            double sum = 0, count = 0;
-            for (int i = 0; i < rows; i++) { sum += l[i]; count += cr[i]; }
+            LossKernel(k, kind, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, workspace, rows, c, 1f / rows, grad: step >= 0, watchStep: step);
+            var (size, groups) = k.LossLayout(rows);
+            var (sum, count) = GridSums(loss.GetAsArray1D(), correct.GetAsArray1D(), rows, size, groups);
             wantLoss += sum; wantCorrect += count;
         }
         var got = acc.GetAsArray1D();
         string name = softmax ? "softmax cross-entropy" : "sigmoid squared-error";
-        yield return new CheckResult($"{name} metric accumulation (loss, correct)", "", $"{m}+{half}", got[0] == wantLoss ? 0 : Math.Abs(got[0] - wantLoss) / wantLoss, 0,
+        var (groupSize, launchGroups) = k.LossLayout(m);
+        string shape = $"{m}+{half}, {launchGroups}x{groupSize}";
+        yield return new CheckResult($"{name} metric accumulation (loss, correct)", "", shape, got[0] == wantLoss ? 0 : Math.Abs(got[0] - wantLoss) / wantLoss, 0,
             got[0] == wantLoss && got[1] == wantCorrect);
+        ArrayView1D<int, Stride1D.Dense> finished = workspace.Finished;
+        yield return Exact($"{name} finished-group count reset", shape, finished.GetAsArray1D()[0] == 0);
         bool quiet = firstBad.GetAsArray1D()[0] == -1;
 
         z[(m - 1) * c] = float.NaN;   // the last row's loss becomes NaN, and with it the running sum
         dz_.CopyFromCPU(z);
-        LossKernel(k, kind, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, m, c, 1f / m, grad: false, watchStep: -1);
+        LossKernel(k, kind, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, workspace, m, c, 1f / m, grad: false, watchStep: -1);
         bool evaluationIgnored = firstBad.GetAsArray1D()[0] == -1 && double.IsNaN(acc.GetAsArray1D()[0]);
-        LossKernel(k, kind, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, m, c, 1f / m, grad: true, watchStep: 7);
-        LossKernel(k, kind, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, m, c, 1f / m, grad: true, watchStep: 9);
-        yield return Exact($"{name} non-finite marker (finite: none; evaluation: none; first bad step kept)", $"{m}",
+        LossKernel(k, kind, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, workspace, m, c, 1f / m, grad: true, watchStep: 7);
+        LossKernel(k, kind, dz_.View, dy.View, grad.View, loss.View, correct.View, acc.View, firstBad.View, workspace, m, c, 1f / m, grad: true, watchStep: 9);
+        yield return Exact($"{name} non-finite marker (finite: none; evaluation: none; first bad step kept)", shape,
             quiet && evaluationIgnored && firstBad.GetAsArray1D()[0] == 7);
     }
 

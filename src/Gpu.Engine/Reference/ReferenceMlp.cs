@@ -81,7 +81,12 @@ internal static class ReferenceMlp
         return s;
     }
 
-    /// <summary>Per row of logits Z[m,c]: loss -log softmax(z)[y], correct (argmax == y), and dZ = (P - onehot) * scale.</summary>
+    /// <summary>
+    /// Per row of logits Z[m,c]: loss -log softmax(z)[y], correct (argmax == y), and dZ = (P - onehot) * scale, written so that a
+    /// confident row keeps its tiny loss and gradient: with max and argmax a, s = sum over j != a of exp(z_j - max) (never formed
+    /// as sum - 1), loss = log1p(s) + (max - z_y), P_j = exp(z_j - max) / (1 + s), and the label's gradient when it is the
+    /// argmax -s / (1 + s) (not 1 / (1 + s) - 1, which cancels to 0 once s is below 1e-16).
+    /// </summary>
     public static (double[] Loss, double[] Correct, double[] DZ) SoftmaxCrossEntropy(double[] z, int[] y, int m, int c, double scale)
     {
         var loss = new double[m];
@@ -92,14 +97,29 @@ internal static class ReferenceMlp
             double max = double.NegativeInfinity;
             int arg = 0;
             for (int j = 0; j < c; j++) if (z[i * c + j] > max) { max = z[i * c + j]; arg = j; }
-            double sum = 0;
-            for (int j = 0; j < c; j++) sum += Math.Exp(z[i * c + j] - max);
-            loss[i] = Math.Log(sum) - (z[i * c + y[i]] - max);
+            double rest = 0;
+            for (int j = 0; j < c; j++) if (j != arg) rest += Math.Exp(z[i * c + j] - max);
+            loss[i] = Log1p(rest) + (max - z[i * c + y[i]]);
             correct[i] = arg == y[i] ? 1 : 0;
             for (int j = 0; j < c; j++)
-                dz[i * c + j] = (Math.Exp(z[i * c + j] - max) / sum - (j == y[i] ? 1 : 0)) * scale;
+            {
+                double p = j == arg ? 1 / (1 + rest) : Math.Exp(z[i * c + j] - max) / (1 + rest);
+                double g = j != y[i] ? p : j == arg ? -rest / (1 + rest) : p - 1;
+                dz[i * c + j] = g * scale;
+            }
         }
         return (loss, correct, dz);
+    }
+
+    /// <summary>
+    /// ln(1 + x) in double, exact to a few ulp also where 1 + x rounds to 1 (Goldberg's trick: with u = 1 + x rounded,
+    /// ln(u) x / (u - 1) corrects for u's rounding; where u is 1, ln(1 + x) rounds to x). +inf stays +inf, -1 gives -inf.
+    /// </summary>
+    public static double Log1p(double x)
+    {
+        double u = 1 + x;
+        if (u == 1 || double.IsPositiveInfinity(x)) return x;
+        return Math.Log(u) * x / (u - 1);
     }
 
     /// <summary>Per row of sigmoid outputs A[m,c]: loss 1/2 sum (a - onehot)^2, correct (argmax == y), dZ = (a - onehot) a (1 - a) * scale.</summary>

@@ -12,7 +12,9 @@ namespace Gpu.Engine.Runtime;
 /// </summary>
 sealed class CompiledKernels
 {
-    public readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<long>, int, int, float, int, long> softmaxCe, sigmoidSse;
+    public readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int> softmaxCeOneGroup, sigmoidSseOneGroup;
+    /// <summary>The grid loss kernels: loaded on first use (a device without <see cref="DeviceProfile.LossAtomics"/> never builds them).</summary>
+    public readonly Lazy<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>> softmaxCe, sigmoidSse;
     public readonly Action<AcceleratorStream, Index1D, ArrayView<float>, float, long, ArrayView<StepValues>, int, int, int> dropoutForward;
     public readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, float, long, ArrayView<StepValues>, int, int, int, int> dropoutBackward;
     public readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<StepValues>, float, float, int, int, int, int> sgd;
@@ -54,8 +56,10 @@ sealed class CompiledKernels
     {
         // element-wise kernels: auto-grouped, or in groups of groupSize (see DeviceProfile.ElementwiseGroupSize)
         // the products are compiled on first use: a device runs one family (gpu check and the tests run the others)
-        softmaxCe = a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<long>, int, int, float, int, long>(LayerKernels.SoftmaxCrossEntropy);
-        sigmoidSse = a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<long>, int, int, float, int, long>(LayerKernels.SigmoidSquaredError);
+        softmaxCeOneGroup = a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.SoftmaxCrossEntropyOneGroup);
+        sigmoidSseOneGroup = a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.SigmoidSquaredErrorOneGroup);
+        softmaxCe = new(() => a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.SoftmaxCrossEntropy));
+        sigmoidSse = new(() => a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.SigmoidSquaredError));
         dropoutForward = groupSize > 0 ? a.LoadImplicitlyGroupedKernel<Index1D, ArrayView<float>, float, long, ArrayView<StepValues>, int, int, int>(DropoutKernels.Forward, groupSize)
             : a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float, long, ArrayView<StepValues>, int, int, int>(DropoutKernels.Forward);
         dropoutBackward = groupSize > 0 ? a.LoadImplicitlyGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, float, long, ArrayView<StepValues>, int, int, int, int>(DropoutKernels.Backward, groupSize)

@@ -1,8 +1,8 @@
 using Gpu.Engine.Model;
 using Gpu.Engine.Settings;
+using Gpu.Kernels;
 using ILGPU.Runtime;
 using ILGPU;
-using Gpu.Kernels;
 
 namespace Gpu.Engine.Runtime;
 
@@ -27,6 +27,7 @@ internal sealed class DeviceMlp : IDisposable
     readonly MemoryBuffer1D<double, Stride1D.Dense> metrics;  // [loss sum, correct count]
     readonly MemoryBuffer1D<long, Stride1D.Dense> firstBad;   // first training step whose running loss was NaN/Inf, or -1
     readonly StepSlot ownStep;                                // the step values of calls given none
+    readonly LossWorkspace lossWorkspace;                     // the loss kernels' per-group sums
     readonly List<MemoryBuffer> owned = new();
 
     public ArrayView<float> Parameters => parameters.View;
@@ -57,6 +58,7 @@ internal sealed class DeviceMlp : IDisposable
             rowCorrect = Own(acc.Allocate1D<float>(maxBatch));
             metrics = Own(acc.Allocate1D<double>(2));
             firstBad = Own(acc.Allocate1D<long>(1));
+            lossWorkspace = kernels.AllocateLossWorkspace(maxBatch);
         }
         catch (Exception e) when (e is OutOfMemoryException || e is AcceleratorException)
         {
@@ -168,20 +170,21 @@ internal sealed class DeviceMlp : IDisposable
     /// <summary>
     /// Forward pass, the cost (per-row loss and correct count added to the device accumulators)
     /// and, when <paramref name="backward"/>, the gradient of the mean loss over the m rows into the
-    /// flat gradient vector (without L2, which the optimizer adds). With <paramref name="watchStep"/> &gt;= 0 (a training
-    /// step's number) the loss kernel also records that step if the running loss sum became NaN or infinite and no
+    /// flat gradient vector (without L2, which the optimizer adds). With <paramref name="watch"/> (a training step) the loss
+    /// kernel also records the step number in <paramref name="step"/> if the running loss sum became NaN or infinite and no
     /// earlier step was recorded: no wait, read it with <see cref="FirstNonFiniteStep"/>. Dropout reads the step number from
-    /// <paramref name="step"/> (default: the model's own step values).
+    /// <paramref name="step"/> too (default: the model's own step values).
     /// </summary>
-    public void Evaluate(ArrayView<float> x, ArrayView<int> y, int m, bool backward, long watchStep = -1, ArrayView<StepValues> step = default)
+    public void Evaluate(ArrayView<float> x, ArrayView<int> y, int m, bool backward, bool watch = false, ArrayView<StepValues> step = default)
     {
+        step = Or(step);
         var logits = Forward(x, m, training: backward, step);
         int last = Spec.Layers - 1;
         var dz = dzA.View;
         if (Spec.Loss == LossKind.SigmoidSquaredError)
-            k.SigmoidSquaredError(logits, y, dz, rowLoss.View, rowCorrect.View, metrics.View, firstBad.View, m, Spec.Classes, 1f / m, backward, watchStep);
+            k.SigmoidSquaredError(logits, y, dz, rowLoss.View, rowCorrect.View, metrics.View, firstBad.View, lossWorkspace, step, m, Spec.Classes, 1f / m, backward, watch);
         else
-            k.SoftmaxCrossEntropy(logits, y, dz, rowLoss.View, rowCorrect.View, metrics.View, firstBad.View, m, Spec.Classes, 1f / m, backward, watchStep);
+            k.SoftmaxCrossEntropy(logits, y, dz, rowLoss.View, rowCorrect.View, metrics.View, firstBad.View, lossWorkspace, step, m, Spec.Classes, 1f / m, backward, watch);
         if (!backward) return;
         var other = dzB.View;
         for (int l = last; l >= 0; l--)
@@ -245,5 +248,6 @@ internal sealed class DeviceMlp : IDisposable
         ownStep?.Dispose();
         foreach (var b in owned) b.Dispose();
         owned.Clear();
+        lossWorkspace?.Dispose();
     }
 }

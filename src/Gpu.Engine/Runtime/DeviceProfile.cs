@@ -54,13 +54,32 @@ internal sealed record DeviceProfile
     public int ElementwiseGroupSize { get; init; }
 
     /// <summary>
-    /// Threads of the one group a loss kernel runs in (its rows shared out, then summed in row order by one thread):
-    /// 4 on ILGPU's CPU accelerator (its largest group), 256 elsewhere (capped by the device's group limit).
+    /// Threads per group of the loss kernels, a power of two of at most <see cref="Gpu.Kernels.LayerKernels.MaxGroupSize"/>
+    /// (capped by the device's group limit): 4 on ILGPU's CPU accelerator (its largest group), 256 elsewhere.
     /// </summary>
     public int LossGroupSize { get; init; } = 256;
 
     /// <summary>Whether a training step's launches are recorded as a CUDA graph and replayed (CUDA devices; Runtime/TrainingStep.cs).</summary>
     public bool StepGraphs { get; init; }
+
+    /// <summary>
+    /// The most groups a loss launch is spread over: unlimited on GPUs (ceil(rows / group size) groups, one thread per row,
+    /// the groups' sums met through a small workspace); 1 on ILGPU's CPU accelerator, where each group barrier is an OS
+    /// barrier (its 4 threads take rows t, t + 4, ...).
+    /// </summary>
+    public int LossMaxGroups { get; init; } = int.MaxValue;
+
+    /// <summary>
+    /// Whether the device builds the grid loss kernels, whose groups meet through an integer atomic: not OpenCL CPU devices
+    /// (ILGPU casts an OpenCL atomic's target to a generic pointer, and POCL has no generic address space), which run the
+    /// one-group loss kernels whatever <see cref="LossMaxGroups"/> says.
+    /// </summary>
+    public bool LossAtomics { get; init; } = true;
+
+    /// <summary>The groups of a loss launch over <paramref name="rows"/> rows in groups of <paramref name="groupSize"/>: one thread per row, at least 1, at most <see cref="LossMaxGroups"/>, 1 without <see cref="LossAtomics"/>.</summary>
+    public int LossGroups(int rows, int groupSize) =>
+        LossAtomics ? (int)Math.Clamp(((long)rows + groupSize - 1) / groupSize, 1, LossMaxGroups) : 1;
+
 
     /// <summary>Bytes a model, its buffers and resident data may take on the device.</summary>
     public required long MemoryBytes { get; init; }
@@ -115,6 +134,8 @@ internal sealed record DeviceProfile
             ElementwiseGroupSize = kind == DeviceKind.OpenClCpu ? 1 : 0,
             LossGroupSize = kind == DeviceKind.CpuAccelerator ? 4 : 256,
             StepGraphs = kind == DeviceKind.Cuda,
+            LossMaxGroups = kind == DeviceKind.CpuAccelerator ? 1 : int.MaxValue,
+            LossAtomics = kind != DeviceKind.OpenClCpu,
             MemoryBytes = memory,
             ResidentDataBytes = memory / 2,
         };

@@ -1,5 +1,6 @@
 using Gpu.Engine.Settings;
 using Gpu.Kernels;
+using System.Numerics;
 using ILGPU.Runtime;
 using ILGPU;
 
@@ -67,27 +68,54 @@ internal sealed class KernelSet
     public void InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act) =>
         Launched(products.InputGrad(dz, w, h, dx, m, n, k, act));
 
-    /// <summary>One group of the profile's loss group size (at most the device's limit).</summary>
-    KernelConfig LossGroup => new(1, Math.Min(Profile.LossGroupSize, Accelerator.MaxNumThreadsPerGroup));
+    /// <summary>
+    /// The threads per group and the groups of a loss launch over <paramref name="rows"/> rows: the profile's group size, capped
+    /// by the device's group limit and rounded down to a power of two, and the profile's number of groups for that size.
+    /// </summary>
+    public (int GroupSize, int Groups) LossLayout(int rows)
+    {
+        int size = Math.Min(Profile.LossGroupSize, Accelerator.MaxNumThreadsPerGroup);
+        if (size < 1 || Profile.LossGroupSize > LayerKernels.MaxGroupSize)
+            throw new ArgumentException($"a loss group size of {Profile.LossGroupSize}: it must be 1 to {LayerKernels.MaxGroupSize} (LayerKernels.MaxGroupSize)");
+        size = 1 << BitOperations.Log2((uint)size);
+        return (size, Profile.LossGroups(rows, size));
+    }
+
+    /// <summary>The workspace of the loss kernels' launches over up to <paramref name="maxRows"/> rows (one launch at a time: the launches of one stream).</summary>
+    public LossWorkspace AllocateLossWorkspace(int maxRows) => new(Accelerator, LossLayout(maxRows).Groups);
+
+    /// <summary>The launch of a loss kernel over m rows: its grid and groups (<see cref="LossLayout"/>) and where its sums go.</summary>
+    (KernelConfig Config, LossSums Sums) LossLaunch(ArrayView<double> acc, ArrayView<long> firstBad, LossWorkspace workspace, int m)
+    {
+        var (size, groups) = LossLayout(m);
+        if (groups > workspace.Groups)
+            throw new ArgumentException($"a loss launch over {m} rows takes {groups} groups; its workspace holds {workspace.Groups}");
+        return (new KernelConfig(groups, size), new LossSums { Acc = acc, FirstBad = firstBad, Partials = workspace.Partials, Finished = workspace.Finished });
+    }
 
     /// <summary>
     /// Row-wise softmax cross-entropy over Z[m,c]; writes per-row loss/correct and, when grad, dZ = (P - onehot) * scale; adds the
-    /// rows' loss and correct count to acc[0], acc[1]; for a training step (<paramref name="watchStep"/> &gt;= 0) records it in
-    /// firstBad[0] if acc[0] is now NaN or infinite and nothing is recorded yet. One launch.
+    /// rows' loss and correct count to acc[0], acc[1] (summed over the grid in a fixed order); for a training step
+    /// (<paramref name="watch"/>) records step[0].Step in firstBad[0] if acc[0] is now NaN or infinite and nothing is recorded
+    /// yet. One launch, over <see cref="LossLayout"/>'s groups: the one-group kernel when that is one, else the grid kernel.
     /// </summary>
     public void SoftmaxCrossEntropy(ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
-        ArrayView<double> acc, ArrayView<long> firstBad, int m, int c, float scale, bool grad, long watchStep = -1)
+        ArrayView<double> acc, ArrayView<long> firstBad, LossWorkspace workspace, ArrayView<StepValues> step, int m, int c, float scale, bool grad, bool watch)
     {
+        var (config, sums) = LossLaunch(acc, firstBad, workspace, m);
+        var kernel = config.GridDim.X == 1 ? c_.softmaxCeOneGroup : c_.softmaxCe.Value;
         Launched();
-        c_.softmaxCe(Stream, LossGroup, z, y, dz, rowLoss, rowCorrect, acc, firstBad, m, c, scale, grad ? 1 : 0, watchStep);
+        kernel(Stream, config, z, y, dz, rowLoss, rowCorrect, sums, step, m, c, scale, grad ? 1 : 0, watch ? 1 : 0);
     }
 
     /// <summary>As <see cref="SoftmaxCrossEntropy"/> for the sum-of-squares cost over sigmoid outputs A[m,c]; dZ = (A - onehot) A (1 - A) * scale.</summary>
     public void SigmoidSquaredError(ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
-        ArrayView<double> acc, ArrayView<long> firstBad, int m, int c, float scale, bool grad, long watchStep = -1)
+        ArrayView<double> acc, ArrayView<long> firstBad, LossWorkspace workspace, ArrayView<StepValues> step, int m, int c, float scale, bool grad, bool watch)
     {
+        var (config, sums) = LossLaunch(acc, firstBad, workspace, m);
+        var kernel = config.GridDim.X == 1 ? c_.sigmoidSseOneGroup : c_.sigmoidSse.Value;
         Launched();
-        c_.sigmoidSse(Stream, LossGroup, a, y, dz, rowLoss, rowCorrect, acc, firstBad, m, c, scale, grad ? 1 : 0, watchStep);
+        kernel(Stream, config, a, y, dz, rowLoss, rowCorrect, sums, step, m, c, scale, grad ? 1 : 0, watch ? 1 : 0);
     }
 
     /// <summary>Element-wise launch size: threads for <paramref name="n"/> elements of <paramref name="chunk"/> each.</summary>
@@ -153,5 +181,43 @@ internal sealed class KernelSet
         int n = b * d, chunk = Profile.Chunk(n);
         Launched();
         c_.gatherShifted(Stream, Threads(n, chunk), pixels, labels, order, x, y, step, b, d, chunk, width, maxShift, seed);
+    }
+}
+
+/// <summary>
+/// The device workspace of the loss kernels (<see cref="KernelSet.AllocateLossWorkspace"/>): two doubles per group of the largest
+/// launch it serves, and the count of finished groups, 0 between launches (each launch's last group resets it).
+/// </summary>
+internal sealed class LossWorkspace : IDisposable
+{
+    readonly MemoryBuffer1D<double, Stride1D.Dense> partials;
+    readonly MemoryBuffer1D<int, Stride1D.Dense> finished;
+
+    /// <summary>The most groups a launch may take.</summary>
+    public int Groups { get; }
+
+    public ArrayView<double> Partials => partials.View;
+    public ArrayView<int> Finished => finished.View;
+
+    public LossWorkspace(Accelerator accelerator, int groups)
+    {
+        Groups = groups;
+        partials = accelerator.Allocate1D<double>(2L * groups);
+        try
+        {
+            finished = accelerator.Allocate1D<int>(1);
+        }
+        catch
+        {
+            partials.Dispose();
+            throw;
+        }
+        finished.MemSetToZero();
+    }
+
+    public void Dispose()
+    {
+        partials.Dispose();
+        finished.Dispose();
     }
 }

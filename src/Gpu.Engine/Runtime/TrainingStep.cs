@@ -71,7 +71,7 @@ internal sealed class TrainingStep : IDisposable
         if (next >= table.Length) throw new InvalidOperationException("the epoch's steps are done");
         var (x, y, rows) = source.Stage();
         values.Select(next);
-        long step = table[next++].Step;
+        next++;
         Steps++;
         if (direct == null && graphs.TryGetValue(rows, out var graph))
         {
@@ -82,7 +82,7 @@ internal sealed class TrainingStep : IDisposable
         }
         if (direct == null && warmed.Contains(rows))
         {
-            var (recorded, why) = CudaGraph.Record(kernels.Stream, () => Launch(x, y, rows, step));
+            var (recorded, why) = CudaGraph.Record(kernels.Stream, () => Launch(x, y, rows));
             if (recorded != null)
             {
                 graphs[rows] = recorded;
@@ -94,16 +94,16 @@ internal sealed class TrainingStep : IDisposable
             direct = why;   // nothing the failed recording enqueued ran: this step and the rest run directly
         }
         long launched = kernels.Launches;
-        Launch(x, y, rows, step);
+        Launch(x, y, rows);
         Kernels += kernels.Launches - launched;
         warmed.Add(rows);
     }
 
     /// <summary>The launches of one step, on the engine's stream.</summary>
-    void Launch(ILGPU.ArrayView<float> x, ILGPU.ArrayView<int> y, int rows, long step)
+    void Launch(ILGPU.ArrayView<float> x, ILGPU.ArrayView<int> y, int rows)
     {
         source.Load();
-        model.Evaluate(x, y, rows, backward: true, watchStep: step, values.Current);   // the loss kernel records the first step whose loss is NaN/Inf, no wait
+        model.Evaluate(x, y, rows, backward: true, watch: true, values.Current);   // the loss kernel records the first step whose loss is NaN/Inf, no wait
         model.Step(optimizer, values.Current);
     }
 

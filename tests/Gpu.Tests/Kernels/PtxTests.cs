@@ -9,7 +9,7 @@ namespace Gpu.Tests.Kernels;
 /// <summary>
 /// Every kernel compiled to CUDA PTX, with no GPU (ILGPU's PTX backend and a CUDA capability context), for sm_80 and
 /// sm_90 at O1 and O2, as a CUDA device would load it (<see cref="PtxCheck"/>, also `gpu check --ptx`): it must compile,
-/// a product must hold no local memory, and no approximate instruction may be less exact than the kernel checks allow.
+/// a product must hold no local memory, and no kernel may hold any approximate instruction.
 /// </summary>
 public sealed class PtxTests
 {
@@ -48,8 +48,9 @@ public sealed class PtxTests
         var names = KernelCatalogue.All.Select(k => k.Name).ToList();
         Assert.That(names, Does.Contain("TiledGemmKernels.Gemm<Tile8>").And.Contain("TiledGemmKernels.Gemm<Tile64>"), "each tile is its own kernel");
         Assert.That(KernelCatalogue.All.Where(k => k.Grouping == KernelGrouping.Explicit).Select(k => k.Name),
-            Is.EquivalentTo(new[] { "TiledGemmKernels.Gemm<Tile8>", "TiledGemmKernels.Gemm<Tile64>", "LayerKernels.SoftmaxCrossEntropy", "LayerKernels.SigmoidSquaredError" }),
-            "explicitly grouped: the shared-memory products and the one-group loss kernels");
+            Is.EquivalentTo(new[] { "TiledGemmKernels.Gemm<Tile8>", "TiledGemmKernels.Gemm<Tile64>", "LayerKernels.SoftmaxCrossEntropy", "LayerKernels.SigmoidSquaredError",
+                "LayerKernels.SoftmaxCrossEntropyOneGroup", "LayerKernels.SigmoidSquaredErrorOneGroup" }),
+            "explicitly grouped: the shared-memory products and the loss kernels (grid and one group)");
         Assert.That(names, Is.Unique);
         Assert.That(KernelCatalogue.All.Where(k => k.IsProduct).Select(k => k.Name), Has.All.Contain("Gemm"));
         var cuda = DeviceProfile.For(DeviceKind.Cuda, 0);
@@ -73,7 +74,7 @@ public sealed class PtxTests
         var probe = new KernelEntry("probe tanh", typeof(PtxProbeKernels).GetMethod(nameof(PtxProbeKernels.Tanh))!, KernelGrouping.Implicit, false);
         var r = PtxCheck.Compile([probe], CudaArchitecture.SM_80, OptimizationLevel.O2).Single();
         Assert.That(r.Approximate, Does.Contain("tanh.approx.f32"));
-        Assert.That(r.Problems, Has.Some.Contain("tanh.approx.f32").And.Some.Contain("exceeds"));
+        Assert.That(r.Problems, Has.One.Contain("tanh.approx.f32").And.Contain("an approximate instruction"));
     }
 
     [Test]
@@ -88,11 +89,53 @@ public sealed class PtxTests
     }
 
     [Test]
-    public void Undocumented_and_unbounded_approximations_are_refused()
+    public void XMath_Exp_and_Log_become_ex2_and_lg2_approx_and_are_refused()
     {
-        Assert.That(PtxCheck.Analyze("\tfoo.approx.f32 %f1, %f2;\n", false).Problems, Has.One.Contain("no documented bound"));
-        Assert.That(PtxCheck.Analyze("\tsin.approx.ftz.f32 %f1, %f2;\n", false).Problems, Has.One.Contain("unbounded"));
-        Assert.That(PtxCheck.Analyze("\tex2.approx.ftz.f32 %f1, %f2;\n\tlg2.approx.f32 %f3, %f1;\n", true).Problems, Is.Empty, "exp and log: a few ulp");
+        // what the softmax used before ExactMath: lg2.approx.f32's absolute error near 1 lost a confident row's loss on an H200
+        var probe = new KernelEntry("probe exp log", typeof(PtxProbeKernels).GetMethod(nameof(PtxProbeKernels.ExpLog))!, KernelGrouping.Implicit, false);
+        var r = PtxCheck.Compile([probe], CudaArchitecture.SM_80, OptimizationLevel.O2).Single();
+        Assert.That(r.Approximate, Is.EquivalentTo(new[] { "ex2.approx.f32", "lg2.approx.f32" }));
+        Assert.That(r.Problems, Has.One.StartWith("ex2.approx.f32: an approximate instruction").And.One.StartWith("lg2.approx.f32: an approximate instruction"));
+    }
+
+    [Test]
+    public void XMath_Sqrt_and_division_are_ieee_rounded_and_pass()
+    {
+        var probe = new KernelEntry("probe sqrt div", typeof(PtxProbeKernels).GetMethod(nameof(PtxProbeKernels.SqrtDivide))!, KernelGrouping.Implicit, false);
+        foreach (var level in PtxCheck.Levels)
+        {
+            var r = PtxCheck.Compile([probe], CudaArchitecture.SM_80, level).Single();
+            Assert.That(r.Ptx, Does.Contain("sqrt.rn.f32").And.Contain("div.rn.f32").And.Contain("rcp.rn.f32"), "IEEE square root, division and reciprocal");
+            Assert.That(r.Approximate, Is.Empty);
+            Assert.That(r.Problems, Is.Empty);
+        }
+    }
+
+    [Test]
+    public void ExactMath_compiles_to_no_approximate_instruction()
+    {
+        var probe = new KernelEntry("probe exact math", typeof(ExactMathProbeKernels).GetMethod(nameof(ExactMathProbeKernels.Apply))!, KernelGrouping.Implicit, false);
+        foreach (var level in PtxCheck.Levels)
+        {
+            var r = PtxCheck.Compile([probe], CudaArchitecture.SM_80, level).Single();
+            Assert.That(r.Problems, Is.Empty, string.Join("\n", r.Problems));
+            Assert.That(r.Ptx, Does.Not.Contain(".approx").And.Not.Contain(".ftz"), "no approximation, and subnormals kept");
+        }
+    }
+
+    [Test]
+    public void Every_approximate_instruction_is_refused_whatever_its_documented_error()
+    {
+        foreach (var instruction in new[] { "ex2.approx.f32", "ex2.approx.ftz.f32", "lg2.approx.f32", "rcp.approx.f32", "rcp.approx.ftz.f64", "sqrt.approx.f32",
+                     "rsqrt.approx.f32", "sin.approx.f32", "cos.approx.ftz.f32", "div.approx.f32", "tanh.approx.f32", "ex2.approx.f16", "div.full.f32", "foo.approx.f32" })
+        {
+            var (_, _, approximate, problems) = PtxCheck.Analyze($"\t{instruction} %f1, %f2;\n", false);
+            Assert.That(approximate, Is.EqualTo(new[] { instruction }), instruction);
+            Assert.That(problems, Has.One.EqualTo($"{instruction}: an approximate instruction (every kernel computes with IEEE-rounded arithmetic; exp and log come from ExactMath)"));
+        }
+        var ieee = PtxCheck.Analyze("\tdiv.rn.f32 %f1, %f2, %f3;\n\trcp.rn.f32 %f4, %f1;\n\tsqrt.rn.f32 %f5, %f4;\n\tfma.rn.f32 %f6, %f5, %f4, %f1;\n", true);
+        Assert.That(ieee.Approximate, Is.Empty);
+        Assert.That(ieee.Problems, Is.Empty, "IEEE-rounded division, reciprocal and square root pass");
     }
 }
 
@@ -100,6 +143,11 @@ public sealed class PtxTests
 public static class PtxProbeKernels
 {
     public static void Tanh(Index1D i, ArrayView<float> x) => x[i] = XMath.Tanh(x[i]);
+
+    public static void ExpLog(Index1D i, ArrayView<float> x) => x[i] = XMath.Log(XMath.Exp(x[i]) + 1f);
+
+    // what the kernels write: XMath.Sqrt, a division and a reciprocal
+    public static void SqrtDivide(Index1D i, ArrayView<float> x, ArrayView<float> y) => x[i] = XMath.Sqrt(x[i]) / y[i] + 1f / (y[i] + 2f);
 
     // an array indexed by a runtime value: ILGPU keeps it in local memory
     public static void LocalArray(Index1D i, ArrayView<float> x, int j)
