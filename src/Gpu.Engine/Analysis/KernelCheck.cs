@@ -112,6 +112,11 @@ internal static class KernelCheck
                 cases.Add(new($"input gradient {m}x{n}x{k}", variant, f, adjust, input, (ks, seed) => InputGrad(ks, m, n, k, seed)));
             }
         }
+        // the blocked family, through its own launcher (BlockedGemm) until the family registry takes it in: the device's plan
+        // and a split-K plan of its tile (the full check: tests/Gpu.Tests/Kernels/BlockedGemmTests.cs)
+        foreach (var (m, n, k) in new[] { (33, 7, 129), (130, 67, 9) })
+            cases.Add(new($"blocked products {m}x{n}x{k}", "blocked", null, Same, ["BlockedGemmKernels.Gemm", "BlockedGemmKernels.ReduceSplits"],
+                (ks, seed) => Blocked(ks, m, n, k, seed)));
         foreach (var (m, c) in new[] { (1, 10), (7, 3), (33, 10), (129, 17) })
         {
             cases.Add(new($"softmax cross-entropy {m}x{c}", "-", null, Same, ["LayerKernels.SoftmaxCrossEntropy"], (ks, seed) => Loss(ks, LossKind.SoftmaxCrossEntropy, m, c, seed)));
@@ -223,6 +228,40 @@ internal static class KernelCheck
             k.InputGrad(ddz.View, dw.View, dh.View, dx.View, m, n, kk, act);
             yield return Compare($"input gradient ({Words.ActivationName(act)}')", $"{m}x{n}x{kk}", dx.GetAsArray1D(), ReferenceMlp.MatNN(D(dz), D(w), m, n, kk, D(h), act));
         }
+    }
+
+    /// <summary>The three products of the blocked family with the device's plan and with its tile cut into 3 splits, on the default stream.</summary>
+    static IEnumerable<CheckResult> Blocked(KernelSet ks, int m, int n, int kk, int seed)
+    {
+        var a = ks.Accelerator;
+        var blocked = BlockedGemm.For(a);
+        var r = new Random(seed);
+        var x = Random(m * kk, r); var w = Random(n * kk, r); var b = Random(n, r); var dz = Random(m * n, r);
+        var h = Random(m * kk, r, 3).Select(v => (float)ReferenceMlp.Activate(v, Activation.Tanh)).ToArray();
+        using var dx_ = a.Allocate1D(x); using var dw_ = a.Allocate1D(w); using var db_ = a.Allocate1D(b); using var ddz = a.Allocate1D(dz); using var dh = a.Allocate1D(h);
+        var stream = a.DefaultStream;
+        var results = new List<CheckResult>();
+        foreach (var split in new[] { false, true })
+        {
+            string Name(GemmPlan p) => $"blocked {p}";
+            var forward = blocked.Plan(m, n, kk);
+            if (split) forward = forward with { Splits = 3 };
+            using var y = Poisoned(a, m * n);
+            blocked.DenseForward(stream, dx_.View, dw_.View, db_.View, y.View, m, n, kk, Activation.Relu, forward);
+            results.Add(Compare($"{Name(forward)} dense forward (relu)", $"{m}x{n}x{kk}", y.GetAsArray1D(), ReferenceMlp.Dense(D(x), D(w), D(b), m, n, kk, Activation.Relu)));
+            var weight = blocked.Plan(n, kk, m);
+            if (split) weight = weight with { Splits = 3 };
+            using var dwOut = Poisoned(a, n * kk); using var dbOut = Poisoned(a, n);
+            blocked.WeightGrad(stream, ddz.View, dh.View, dwOut.View, dbOut.View, m, n, kk, weight);
+            results.Add(Compare($"{Name(weight)} weight gradient (with bias)", $"{m}x{n}x{kk}", dwOut.GetAsArray1D(), ReferenceMlp.MatTN(D(dz), D(h), m, n, kk)));
+            results.Add(Compare($"{Name(weight)} bias gradient", $"{m}x{n}", dbOut.GetAsArray1D(), ReferenceMlp.ColumnSums(D(dz), m, n)));
+            var input = blocked.Plan(m, kk, n);
+            if (split) input = input with { Splits = 3 };
+            using var dxOut = Poisoned(a, m * kk);
+            blocked.InputGrad(stream, ddz.View, dw_.View, dh.View, dxOut.View, m, n, kk, Activation.Tanh, input);
+            results.Add(Compare($"{Name(input)} input gradient (tanh')", $"{m}x{n}x{kk}", dxOut.GetAsArray1D(), ReferenceMlp.MatNN(D(dz), D(w), m, n, kk, D(h), Activation.Tanh)));
+        }
+        return results;
     }
 
     /// <summary>A loss kernel: per-row loss, the gradient dZ and the argmax count, against the reference (softmax-ce: large logits exercise the max shift; sigmoid-sse: outputs in (0, 1)).</summary>
