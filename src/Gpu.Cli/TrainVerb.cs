@@ -185,6 +185,8 @@ internal sealed class TrainVerb : TrainingRunOptions
         {
             stdout.WriteLine($"kernel launches: {result.LaunchesPerStep:0.##} per training step on {device.Id} ({device.Profile.Gemm.Describe(device.Profile)} products; evaluation not counted)");
             stdout.WriteLine($"graph replays: {result.ReplaysPerStep:0.##} per training step; {result.StepMode}");
+            foreach (var plan in device.Profile.Gemm.Plans(device.Profile, DeviceMlp.Products(result.Spec, options.BatchSize)))
+                stdout.WriteLine($"plan: {plan}");
         }
         if (outDir != null)
         {

@@ -75,6 +75,17 @@ internal sealed class DeviceMlp : IDisposable
 
     MemoryBuffer1D<T, Stride1D.Dense> Own<T>(MemoryBuffer1D<T, Stride1D.Dense> b) where T : unmanaged { owned.Add(b); return b; }
 
+    /// <summary>The dense-layer products one training step of <paramref name="spec"/> runs at a batch of <paramref name="batch"/> rows (layer l: m = batch, n = its outputs, k = its inputs).</summary>
+    public static IEnumerable<(GemmProduct Product, int M, int N, int K)> Products(MlpSpec spec, int batch)
+    {
+        for (int l = 0; l < spec.Layers; l++)
+        {
+            yield return (GemmProduct.Forward, batch, spec.Out(l), spec.In(l));
+            yield return (GemmProduct.WeightAndBiasGrad, batch, spec.Out(l), spec.In(l));
+            if (l > 0) yield return (GemmProduct.InputGrad, batch, spec.Out(l), spec.In(l));
+        }
+    }
+
     ArrayView<float> W(ArrayView<float> flat, int l) => flat.SubView(Spec.WeightOffset(l), (long)Spec.Out(l) * Spec.In(l));
     ArrayView<float> B(ArrayView<float> flat, int l) => flat.SubView(Spec.BiasOffset(l), Spec.Out(l));
 

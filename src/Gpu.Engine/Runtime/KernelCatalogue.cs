@@ -17,9 +17,14 @@ internal sealed record KernelEntry(string Name, MethodInfo Method, KernelGroupin
         ? EntryPointDescription.FromExplicitlyGroupedKernel(Method)
         : EntryPointDescription.FromImplicitlyGroupedKernel(Method);
 
-    /// <summary>The specialisation the engine loads it with on a device of <paramref name="profile"/>: a fixed group size for the element-wise kernels where the profile sets one, none otherwise.</summary>
+    /// <summary>
+    /// The specialisation the engine loads it with on a device of <paramref name="profile"/>: a fixed group size for the
+    /// element-wise kernels where the profile sets one; a blocked GEMM tile's group size and register budget
+    /// (<see cref="BlockedTile.Specialization"/>); none otherwise.
+    /// </summary>
     public KernelSpecialization Specialization(DeviceProfile profile) =>
-        Grouping == KernelGrouping.Implicit && profile.ElementwiseGroupSize > 0 && CompiledKernels.GroupSized.Contains(Method)
+        BlockedGemm.TileOf(Method) is BlockedTile tile ? tile.Specialization
+        : Grouping == KernelGrouping.Implicit && profile.ElementwiseGroupSize > 0 && CompiledKernels.GroupSized.Contains(Method)
             ? new KernelSpecialization(profile.ElementwiseGroupSize, null)
             : KernelSpecialization.Empty;
 
@@ -28,8 +33,9 @@ internal sealed record KernelEntry(string Name, MethodInfo Method, KernelGroupin
 
 /// <summary>
 /// Every ILGPU kernel of kernels/Gpu.Kernels, found the way the coverage test finds them (public static void methods of
-/// public static classes taking an ArrayView), each generic one instantiated with every tile struct (<see cref="ITile"/>):
-/// what the PTX check compiles. A kernel added to kernels/ is in this list without further work.
+/// public static classes taking an ArrayView), each generic one instantiated with every struct of kernels/ that satisfies its
+/// type parameter's constraints (its tile interface: <see cref="ITile"/> for the tiled kernel, <see cref="IBlockedTile"/> for
+/// the blocked one): what the PTX check compiles. A kernel or tile added to kernels/ is in this list without further work.
 /// </summary>
 internal static class KernelCatalogue
 {
@@ -38,7 +44,7 @@ internal static class KernelCatalogue
     static List<KernelEntry> Scan()
     {
         var assembly = typeof(GemmKernels).Assembly;
-        var tiles = assembly.GetTypes().Where(t => !t.IsNested && t.IsValueType && typeof(ITile).IsAssignableFrom(t)).OrderBy(t => t.Name).ToList();
+        var structs = assembly.GetTypes().Where(t => !t.IsNested && t.IsValueType && !t.IsEnum && !t.IsGenericTypeDefinition).OrderBy(t => t.Name).ToList();
         var list = new List<KernelEntry>();
         foreach (var type in assembly.GetTypes().Where(t => !t.IsNested && t.IsAbstract && t.IsSealed).OrderBy(t => t.Name))   // static classes
             foreach (var m in type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly).OrderBy(m => m.Name))
@@ -46,7 +52,8 @@ internal static class KernelCatalogue
                 if (m.ReturnType != typeof(void) || !m.GetParameters().Any(p => p.ParameterType.Name.StartsWith("ArrayView"))) continue;
                 bool product = type.Name.EndsWith("GemmKernels");
                 var instances = m.IsGenericMethodDefinition
-                    ? tiles.Select(t => (Method: m.MakeGenericMethod(t), Name: $"{type.Name}.{m.Name}<{t.Name}>"))
+                    ? structs.Where(t => Satisfies(t, m.GetGenericArguments().Single()))
+                        .Select(t => (Method: m.MakeGenericMethod(t), Name: $"{type.Name}.{m.Name}<{t.Name}>"))
                     : [(m, $"{type.Name}.{m.Name}")];
                 foreach (var (method, name) in instances)
                 {
@@ -57,4 +64,8 @@ internal static class KernelCatalogue
             }
         return list;
     }
+
+    /// <summary>Whether struct <paramref name="t"/> meets every constraint of the generic parameter (its interfaces; struct-ness is given).</summary>
+    static bool Satisfies(Type t, Type parameter) =>
+        parameter.GetGenericParameterConstraints().All(c => c.IsAssignableFrom(t));
 }

@@ -48,13 +48,22 @@ public sealed class PtxTests
         var names = KernelCatalogue.All.Select(k => k.Name).ToList();
         Assert.That(names, Does.Contain("TiledGemmKernels.Gemm<Tile8>").And.Contain("TiledGemmKernels.Gemm<Tile64>"), "each tile is its own kernel");
         Assert.That(KernelCatalogue.All.Where(k => k.Grouping == KernelGrouping.Explicit).Select(k => k.Name),
-            Is.EquivalentTo(new[] { "TiledGemmKernels.Gemm<Tile8>", "TiledGemmKernels.Gemm<Tile64>", "LayerKernels.SoftmaxCrossEntropy", "LayerKernels.SigmoidSquaredError",
-                "LayerKernels.SoftmaxCrossEntropyOneGroup", "LayerKernels.SigmoidSquaredErrorOneGroup" }),
-            "explicitly grouped: the shared-memory products and the loss kernels (grid and one group)");
+            Is.EquivalentTo(new[]
+            {
+                "TiledGemmKernels.Gemm<Tile8>", "TiledGemmKernels.Gemm<Tile64>",
+                "BlockedGemmKernels.Gemm<Blocked128x128>", "BlockedGemmKernels.Gemm<Blocked128x64>", "BlockedGemmKernels.Gemm<Blocked64x64>",
+                "BlockedGemmKernels.Gemm<Blocked64x32>", "BlockedGemmKernels.Gemm<Blocked16x16>",
+                "LayerKernels.SoftmaxCrossEntropy", "LayerKernels.SigmoidSquaredError",
+                "LayerKernels.SoftmaxCrossEntropyOneGroup", "LayerKernels.SigmoidSquaredErrorOneGroup",
+            }),
+            "explicitly grouped: the shared-memory products (each generic one with every tile struct of its interface) and the loss kernels (grid and one group)");
         Assert.That(names, Is.Unique);
         Assert.That(KernelCatalogue.All.Where(k => k.IsProduct).Select(k => k.Name), Has.All.Contain("Gemm"));
         var cuda = DeviceProfile.For(DeviceKind.Cuda, 0);
-        Assert.That(KernelCatalogue.All.Select(k => k.Specialization(cuda)), Has.All.EqualTo(ILGPU.Runtime.KernelSpecialization.Empty), "CUDA: auto-grouped, no specialisation");
+        Assert.That(KernelCatalogue.All.Where(k => BlockedGemm.TileOf(k.Method) == null).Select(k => k.Specialization(cuda)),
+            Has.All.EqualTo(ILGPU.Runtime.KernelSpecialization.Empty), "CUDA: auto-grouped, no specialisation");
+        foreach (var k in KernelCatalogue.All.Where(k => BlockedGemm.TileOf(k.Method) != null))
+            Assert.That(k.Specialization(cuda), Is.EqualTo(BlockedGemm.TileOf(k.Method)!.Specialization), $"{k.Name}: its group size and register budget, as the launcher loads it");
         var openCl = DeviceProfile.For(DeviceKind.OpenClCpu, 1L << 30);
         var grouped = KernelCatalogue.All.Where(k => k.Specialization(openCl).MaxNumThreadsPerGroup == 1).Select(k => k.Method).ToList();
         Assert.That(grouped, Is.EquivalentTo(CompiledKernels.GroupSized), "an OpenCL CPU device loads the element-wise kernels in groups of one");

@@ -48,6 +48,9 @@ internal abstract record GemmFamily
     /// <summary>The variants `gpu check` runs, each named: the family as it is, and any knob setting that takes other kernels.</summary>
     public virtual IEnumerable<(string Variant, GemmFamily Family)> CheckVariants => [(Name, this)];
 
+    /// <summary>Whether this family, with its knobs, fits a device of <paramref name="profile"/> (a fixed tile needs groups that large).</summary>
+    public virtual bool Fits(DeviceProfile profile) => true;
+
     /// <summary>Why this family cannot run on <paramref name="accelerator"/> although its kind could (its kernels do not build), or null.</summary>
     public virtual string? Unavailable(Accelerator accelerator) => null;
 
@@ -94,9 +97,10 @@ internal static class GemmFamilies
     public static readonly Vector4Family Vector4 = new();
     public static readonly TiledFamily Tiled = new();
     public static readonly ClVectorFamily ClVector = new();
+    public static readonly BlockedFamily Blocked = new();
 
     /// <summary>Every family, in the order help texts list them.</summary>
-    public static IReadOnlyList<GemmFamily> All { get; } = [Scalar, Vector4, Tiled, ClVector];
+    public static IReadOnlyList<GemmFamily> All { get; } = [Scalar, Vector4, Tiled, ClVector, Blocked];
 
     /// <summary>The families a device of this kind runs, in registry order.</summary>
     public static IReadOnlyList<GemmFamily> RunnableOn(DeviceKind kind) => All.Where(f => f.RunsOn(kind)).ToList();
