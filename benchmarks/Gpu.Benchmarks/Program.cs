@@ -16,10 +16,12 @@ public static class Program
     /// BenchmarkSwitcher: e.g. <c>--filter *Gemm*</c>. <c>GPU_BENCH_DEVICES=cpu,cuda</c> limits devices.
     /// <c>Gpu.Benchmarks gpu VERB ...</c> runs the gpu program instead, so that one self-contained file
     /// (one .NET runtime inside) carries both to a GPU machine (benchmarks/gpu/publish.sh).
+    /// <c>Gpu.Benchmarks plans [DEVICE] [JSON]</c> races the blocked family's plans (<see cref="PlanRace"/>).
     /// </summary>
     public static int Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "gpu") return Gpu.Cli.Program.Main(args[1..]);
+        if (args.Length > 0 && args[0] == "plans") return PlanRace.Run(args[1..]);
         // Each suite names its own job through [Config]; the global config adds no job of its own.
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args,
             ManualConfig.CreateEmpty().WithOptions(ConfigOptions.DisableOptimizationsValidator | ConfigOptions.JoinSummary));

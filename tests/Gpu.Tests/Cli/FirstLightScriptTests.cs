@@ -15,7 +15,7 @@ public sealed class FirstLightScriptTests : TempFolderTest
     static readonly string[] Parts =
     [
         "kit", "machine", "devices", "ptx", "check", "gradcheck-relu", "gradcheck-tanh", "train-resident", "train-stream",
-        "bench", "torch", "tables", "ncu-w1", "ncu-w3", "ptxas", "memcheck", "racecheck",
+        "bench", "torch", "plans", "tables", "ncu-w1", "ncu-w3", "ptxas", "memcheck", "racecheck",
     ];
 
     const string GpuStub = """
@@ -35,10 +35,12 @@ public sealed class FirstLightScriptTests : TempFolderTest
                    echo "64 of 64 compilations passed (5.0 s)"
                  else echo "700 of 700 checks passed (tolerance 1E-005)"; fi ;;
           gradcheck) echo "relative error ||analytic - numeric|| / ||numeric|| = 2.10e-07 (threshold 1.00e-04)" ;;
-          train) echo "plan: forward 784x256 tiled (64x64 tiles) 12.1 us, vector 20.3 us"
-                 echo "epoch   2/2 loss 0.379 acc 0.860 | val 0.340 acc 0.876 | 0.7s 72k samples/s"
-                 echo "test accuracy ${STUB_ACCURACY:-0.8512}, test loss 0.4100 (10,000 images)"
-                 echo "kernel launches: 11 per training step on cuda:0 (tiled products; evaluation not counted)" ;;
+          train) e=2; prev=""; for a in "$@"; do [[ "$prev" == --epochs ]] && e="$a"; prev="$a"; done
+                 echo "epoch   $e/$e loss 0.379 acc 0.860 | val 0.340 acc 0.876 | 0.7s 72k samples/s"
+                 echo "test accuracy ${STUB_ACCURACY:-0.8905}, test loss 0.4100 (10,000 images); 54,000 train / 6,000 validation images, 1.4 s in all"
+                 echo "kernel launches: 11 per training step on cuda:0 (blocked (planned per shape) products; evaluation not counted)"
+                 echo "graph replays: 1 per training step; one CUDA graph per step (recorded for batches of 128, 96 rows)"
+                 echo "plan: forward 128x256x784 (C 128x256 over 784): 64x32 split 17, 272 groups on 132 multiprocessors" ;;
         esac
         if [[ -n "${STUB_SLEEP:-}" && "$*" == *"$STUB_SLEEP"* ]]; then sleep 30; fi
         if [[ -n "${STUB_FAIL:-}" && "$*" == *"$STUB_FAIL"* ]]; then exit 4; fi
@@ -51,6 +53,12 @@ public sealed class FirstLightScriptTests : TempFolderTest
         #!/usr/bin/env bash
         if [[ "$1" == gpu ]]; then shift; exec "$STUB_GPU" "$@"; fi
         echo "bench $*" >> "$STUB_CALLS"
+        if [[ "$1" == plans ]]; then
+          echo "| where | product | m x n x k | C (rows x cols over depth) | planner's plan | us | fastest plan | us | planner / fastest | fastest TFLOP/s |"
+          echo "|---|---|---|---|---|---:|---|---:|---:|---:|"
+          echo "| W1 | Forward | 128x256x784 | 128x256 over 784 | 64x32 split 17 | 9.0 | 64x64 split 8 | 6.0 | 1.50x | 8.56 |"
+          echo "20 products raced in 12.0 s"; exit 0
+        fi
         art=""; prev=""; for a in "$@"; do [[ "$prev" == --artifacts ]] && art="$a"; prev="$a"; done
         d="$GPU_BENCH_DEVICES"
         echo "// * Summary *"
@@ -199,17 +207,18 @@ public sealed class FirstLightScriptTests : TempFolderTest
         [
             "devices", $"check --ptx --ptx-out {o}/ptx", "check --device cuda",
             "gradcheck --device cuda --activation relu", "gradcheck --device cuda --activation tanh",
-            $"train --device cuda --data-path resident --epochs 2 --verbose --output {o}/train-resident",
+            $"train --device cuda --data-path resident --epochs 10 --verbose --output {o}/train-resident",
             $"train --device cuda --data-path stream --epochs 2 --verbose --output {o}/train-stream",
             $"bench --filter *TrainingStepBenchmarks* *GemmBenchmarks* --exporters json --artifacts {o}/bdn",
             $"python benchmarks/peers/torch_mlp.py --json {o}/torch.json",
+            $"bench plans cuda:0 {o}/plans.json",
             // W1's launches per step from train-resident (11), W3's from the bench table (12): 5 steps skipped, 20 profiled
             $"ncu --clock-control none --metrics gpu__time_duration.sum --print-units base --launch-skip 55 --launch-count 220 --csv --page raw --log-file {o}/ncu-w1.csv",
             "train --device cuda --layers 256,128 --batch-size 128 --epochs 1 --limit 5000 --verbose --output ",
             "ncu --clock-control none --metrics gpu__time_duration.sum --print-units base --launch-skip 60 --launch-count 240 ",
             "train --device cuda --layers 2048,2048 --batch-size 1024 --epochs 1 --limit 32000 --verbose --output ",
             "ptxas DataKernels.GatherBatch_sm_90_O2.ptx", "ptxas TiledGemmKernels.Gemm_Tile64_sm_90_O2.ptx",
-            "sanitizer --tool memcheck --print-limit 20 ", "check --device cuda",
+            "sanitizer --tool memcheck --print-limit 20 ", "check --device cuda --family blocked",
             "sanitizer --tool racecheck --print-limit 20 ", "train --device cuda --epochs 1 --limit 1000 --verbose --output ",
         ];
         var lines = calls.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -219,7 +228,11 @@ public sealed class FirstLightScriptTests : TempFolderTest
         Assert.That(Row(summary, "kit"), Does.Contain("| skipped |").And.Contain("BENCH given"));
         Assert.That(Row(summary, "check"), Does.Contain("| ok |").And.Contain("700 of 700 checks passed"));
         Assert.That(Row(summary, "check"), Does.Match(@"\| ok \| \d+ \| 90 \|"), "seconds taken and the part's limit");
-        Assert.That(Row(summary, "train-resident"), Does.Contain("test accuracy 0.8512").And.Contain("72k samples/s").And.Contain("kernel launches: 11 per training step"));
+        Assert.That(Row(summary, "train-resident"), Does.Contain("| ok |").And.Contain("test accuracy 0.8905").And.Contain("1.4 s in all").And.Contain("72k samples/s")
+            .And.Contain("kernel launches: 11 per training step").And.Contain("graph replays: 1 per training step"));
+        Assert.That(Row(summary, "plans"), Does.Contain("| ok |").And.Contain("20 products raced"));
+        Assert.That(Section(summary, "## The blocked family's plans raced (the planner's model against the fastest plan measured)"),
+            Does.Contain("| W1 | Forward | 128x256x784 | 128x256 over 784 | 64x32 split 17 | 9.0 | 64x64 split 8 | 6.0 | 1.50x | 8.56 |"));
         Assert.That(Row(summary, "bench"), Does.Contain("| ok |").And.Contain("4 cases"));
         Assert.That(Row(summary, "torch"), Does.Contain("| ok |").And.Contain("eager 400,000"));
         Assert.That(Row(summary, "tables"), Does.Contain("GEMM: 2 cases, engine / cuBLAS 0.25x-0.50x").And.Contain("CUDA graph 0.50x"));
@@ -324,7 +337,10 @@ public sealed class FirstLightScriptTests : TempFolderTest
     {
         var (code, summary, _) = RunScript(("STUB_ACCURACY", "0.5012"));
         Assert.That(code, Is.EqualTo(1));
-        Assert.That(Row(summary, "train-resident"), Does.Contain("FAILED (test accuracy below 0.80)").And.Contain("test accuracy 0.5012"));
+        Assert.That(Row(summary, "train-resident"), Does.Contain("FAILED (test accuracy not within 0.002 of 0.8903)").And.Contain("test accuracy 0.5012"));
+        Assert.That(Row(summary, "train-stream"), Does.Contain("FAILED (test accuracy below 0.80)"));
+        var close = RunScript(("STUB_ACCURACY", "0.8882"));
+        Assert.That(Row(close.Summary, "train-resident"), Does.Contain("FAILED (test accuracy not within 0.002 of 0.8903)"), "0.0021 off is not within 0.002");
     }
 
     [Test]
@@ -345,7 +361,7 @@ public sealed class FirstLightScriptTests : TempFolderTest
         Assert.That(watch.Elapsed.TotalSeconds, Is.LessThan(25), "the whole run keeps to its budget");
         Assert.That(code, Is.EqualTo(1));
         Assert.That(Row(summary, "check"), Does.Contain("FAILED (timed out)"));
-        foreach (var part in new[] { "train-stream", "bench", "torch", "tables", "ncu-w1", "ncu-w3", "ptxas", "memcheck", "racecheck" })
+        foreach (var part in new[] { "train-stream", "bench", "torch", "plans", "tables", "ncu-w1", "ncu-w3", "ptxas", "memcheck", "racecheck" })
             Assert.That(Row(summary, part), Does.Contain("NOT RUN (budget spent)"), part);
         Assert.That(calls, Does.Not.Contain("train").And.Not.Contain("ncu").And.Not.Contain("ptxas"));
     }
