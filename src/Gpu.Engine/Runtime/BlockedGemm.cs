@@ -78,16 +78,22 @@ internal sealed class BlockedGemm
 
     static readonly MethodInfo GemmDefinition = typeof(BlockedGemmKernels).GetMethod(nameof(BlockedGemmKernels.Gemm))!;
 
+    /// <summary>Warps per multiprocessor a plan should give the GPU: with 8x8 outputs per thread each warp has 64 independent
+    /// multiply-adds per step, and 8 warps per multiprocessor (a quarter of an H200 SM's 64 warps) hide the latency of the
+    /// shared-memory reads between them.</summary>
+    public const int WarpsPerMultiprocessor = 8;
+
     /// <summary>
-    /// The plan for C[rows, cols] over a contraction of <paramref name="depth"/>, by this model: a GPU is full when it has at
-    /// least 2 groups per multiprocessor (target = 2 x <paramref name="multiprocessors"/>), and a larger tile does more work per
-    /// value read, so
+    /// The plan for C[rows, cols] over a contraction of <paramref name="depth"/>, by this model (not measured; the plan race,
+    /// Gpu.Benchmarks plans, measures it): a GPU is full when a product launches at least one group per multiprocessor (a
+    /// whole wave) and at least <see cref="WarpsPerMultiprocessor"/> warps per multiprocessor; a larger tile reads each value
+    /// fewer times per multiply-add, and split-K costs a reduction pass; so
     ///   1. among the tiles whose groups fit (<paramref name="maxThreadsPerGroup"/>; the 4-thread tile only when no other fits),
-    ///      largest first, the first that reaches the target alone, without split-K;
-    ///   2. else, largest first, the first that reaches it with S splits, S &lt;= <see cref="BlockedTile.MaxSplits"/> (each
-    ///      split at least 4 slices deep): the smallest such S;
-    ///   3. else (a small product: no plan reaches the target) the plan with the most groups, each tile at its most splits
-    ///      (the larger tile on a tie).
+    ///      largest first, the first that fills the GPU with the fewest splits S &lt;= <see cref="BlockedTile.MaxSplits"/>
+    ///      (each split at least 4 slices deep), S = 1 when it fills it alone;
+    ///   2. else (a small product: nothing fills it, and it is bound by latency, not arithmetic) the plan with the most groups,
+    ///      each tile at its most splits (spread over the most multiprocessors; a large tile over a narrow C would mostly
+    ///      idle), then the larger tile.
     /// S is always the number of splits actually made (<see cref="BlockedTile.Split"/>). Pure: the same inputs give the same plan.
     /// </summary>
     public static GemmPlan Plan(int rows, int cols, int depth, int multiprocessors, int maxThreadsPerGroup)
@@ -95,20 +101,25 @@ internal sealed class BlockedGemm
         var fitting = Tiles.Where(t => t.Name != TinyTile && t.Threads <= maxThreadsPerGroup).ToList();
         if (fitting.Count == 0) fitting = Tiles.Where(t => t.Name == TinyTile && t.Threads <= maxThreadsPerGroup).ToList();
         if (fitting.Count == 0) throw new ArgumentException($"no blocked tile fits in groups of {maxThreadsPerGroup} threads");
-        long target = 2L * Math.Max(1, multiprocessors);
+        int mps = Math.Max(1, multiprocessors);
         foreach (var t in fitting)
-            if (t.Blocks(rows, cols) >= target) return new GemmPlan(t.Name, 1);
-        foreach (var t in fitting)
-        {
-            long blocks = t.Blocks(rows, cols);
-            int wanted = (int)Math.Min(t.MaxSplits(depth), (target + blocks - 1) / blocks);
-            int splits = t.Split(depth, wanted).Splits;
-            if (blocks * splits >= target) return new GemmPlan(t.Name, splits);
-        }
+            for (int wanted = 1; wanted <= t.MaxSplits(depth); wanted++)
+            {
+                var (splits, _) = t.Split(depth, wanted);
+                if (splits != wanted) continue;   // a request the slices cannot honour exactly: the next
+                if (Fills(t, splits, rows, cols, mps)) return new GemmPlan(t.Name, splits);
+            }
         var best = fitting.Select(t => (Tile: t, Splits: t.Split(depth, t.MaxSplits(depth)).Splits))
-            .OrderByDescending(x => x.Tile.Blocks(rows, cols) * x.Splits).First();   // a stable sort: the larger tile on a tie
+            .OrderByDescending(x => x.Tile.Blocks(rows, cols) * x.Splits).First();   // a stable sort: the larger tile among equals
         return new GemmPlan(best.Tile.Name, best.Splits);
     }
+
+    /// <summary>Whether <paramref name="splits"/> splits of tile <paramref name="t"/> fill <paramref name="multiprocessors"/> multiprocessors (a wave of groups, <see cref="WarpsPerMultiprocessor"/> warps each).</summary>
+    static bool Fills(BlockedTile t, int splits, int rows, int cols, int multiprocessors) =>
+        t.Blocks(rows, cols) * splits >= multiprocessors && Warps(t, splits, rows, cols) >= (long)WarpsPerMultiprocessor * multiprocessors;
+
+    /// <summary>Warps a plan launches (groups of fewer than 32 threads count as one warp each).</summary>
+    static long Warps(BlockedTile t, int splits, int rows, int cols) => t.Blocks(rows, cols) * splits * ((t.Threads + 31) / 32);
 
     /// <summary>Groups a plan launches for C[rows, cols] (per launch of the product; the reduction is one thread per element).</summary>
     public static long Blocks(GemmPlan plan, int rows, int cols, int depth)

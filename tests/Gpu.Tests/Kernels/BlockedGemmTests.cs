@@ -220,22 +220,30 @@ public sealed class BlockedGemmPlanTests
     [TestCase(2048, 784, 1024)]
     [TestCase(256, 784, 128)]   // W1's first weight gradient (rows n, cols k, depth m)
     [TestCase(1024, 784, 2048)]  // W3's input gradient of the second layer
+    [TestCase(1024, 1024, 1024)]
+    [TestCase(4096, 4096, 4096)]
     public void The_plan_fills_an_H200_where_any_plan_can(int rows, int cols, int depth)
     {
         var plan = BlockedGemm.Plan(rows, cols, depth, H200Multiprocessors, 1024);
         Assert.That(BlockedGemm.Plan(rows, cols, depth, H200Multiprocessors, 1024), Is.EqualTo(plan), "the same inputs, the same plan");
-        long blocks = BlockedGemm.Blocks(plan, rows, cols, depth);
         var candidates = BlockedGemm.Tiles.Where(t => t.Name != BlockedGemm.TinyTile).ToList();
-        long most = candidates.Max(t => t.Blocks(rows, cols) * t.Split(depth, t.MaxSplits(depth)).Splits);
-        TestContext.Out.WriteLine($"{rows}x{cols}x{depth}: {plan}, {blocks} groups ({(double)blocks / H200Multiprocessors:F2} per SM)");
-        if (most >= 2 * H200Multiprocessors) Assert.That(blocks, Is.GreaterThanOrEqualTo(2 * H200Multiprocessors), $"{plan}");
-        else Assert.That(blocks, Is.EqualTo(most), $"{plan}: no plan reaches 2 groups per SM; the most groups");
+        long Groups(BlockedTile t, int s) => t.Blocks(rows, cols) * s;
+        long Warps(BlockedTile t, int s) => Groups(t, s) * ((t.Threads + 31) / 32);
+        bool Fills(BlockedTile t, int s) => Groups(t, s) >= H200Multiprocessors && Warps(t, s) >= BlockedGemm.WarpsPerMultiprocessor * H200Multiprocessors;
         var tile = BlockedGemm.Tile(plan.Tile);
+        TestContext.Out.WriteLine($"{rows}x{cols}x{depth}: {plan}, {Groups(tile, plan.Splits)} groups, {(double)Warps(tile, plan.Splits) / H200Multiprocessors:F1} warps per SM");
         Assert.That(plan.Splits, Is.InRange(1, tile.MaxSplits(depth)));
         Assert.That(tile.Split(depth, plan.Splits).Splits, Is.EqualTo(plan.Splits), "the plan's S is the number of splits made");
-        if (plan.Splits == 1)   // no larger tile fills the machine alone
+        bool anyFills = candidates.Any(t => Enumerable.Range(1, t.MaxSplits(depth)).Any(s => t.Split(depth, s).Splits == s && Fills(t, s)));
+        if (anyFills)
+        {
+            Assert.That(Fills(tile, plan.Splits), $"{plan} fills the GPU: a wave of groups, {BlockedGemm.WarpsPerMultiprocessor} warps per SM");
             foreach (var larger in candidates.TakeWhile(t => t.Name != plan.Tile))
-                Assert.That(larger.Blocks(rows, cols), Is.LessThan(2 * H200Multiprocessors), larger.Name);
+                Assert.That(Enumerable.Range(1, larger.MaxSplits(depth)).Any(s => larger.Split(depth, s).Splits == s && Fills(larger, s)), Is.False, $"{larger.Name} would fill it too");
+            Assert.That(Enumerable.Range(1, plan.Splits - 1).Any(s => tile.Split(depth, s).Splits == s && Fills(tile, s)), Is.False, "no fewer splits fill it");
+        }
+        else
+            Assert.That(Groups(tile, plan.Splits), Is.EqualTo(candidates.Max(t => Groups(t, t.Split(depth, t.MaxSplits(depth)).Splits))), $"{plan}: nothing fills the GPU; the most groups");
     }
 
     [Test]
@@ -244,12 +252,14 @@ public sealed class BlockedGemmPlanTests
         string Plan(int r, int c, int d) => BlockedGemm.Plan(r, c, d, H200Multiprocessors, 1024).ToString();
         Assert.Multiple(() =>
         {
-            Assert.That(Plan(128, 256, 784), Is.EqualTo("64x32 split 17"));
+            Assert.That(Plan(128, 256, 784), Is.EqualTo("64x32 split 20"));    // W1's first forward: nothing fills an H200; the most warps and groups
             Assert.That(Plan(128, 128, 256), Is.EqualTo("64x32 split 8"));
-            Assert.That(Plan(128, 10, 128), Is.EqualTo("64x64 split 4"));   // 8 groups, as many as 64x32 split 4: the larger tile
-            Assert.That(Plan(1024, 2048, 784), Is.EqualTo("64x64"));
-            Assert.That(Plan(1024, 2048, 2048), Is.EqualTo("64x64"));
-            Assert.That(Plan(2048, 784, 1024), Is.EqualTo("64x64"));
+            Assert.That(Plan(128, 10, 128), Is.EqualTo("64x64 split 4"));     // W1's output layer: 8 groups (64x32 ties), not 4 mostly idle 128x128 ones
+            Assert.That(Plan(1024, 2048, 784), Is.EqualTo("128x128 split 2"));  // W3: a wave of 128x128 groups needs two splits
+            Assert.That(Plan(1024, 2048, 2048), Is.EqualTo("128x128 split 2"));
+            Assert.That(Plan(2048, 2048, 1024), Is.EqualTo("128x128"));          // W3's second weight gradient: 256 groups alone
+            Assert.That(Plan(1024, 1024, 1024), Is.EqualTo("128x128 split 3"));
+            Assert.That(Plan(4096, 4096, 4096), Is.EqualTo("128x128"));
         });
     }
 
