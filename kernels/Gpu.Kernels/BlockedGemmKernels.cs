@@ -244,6 +244,10 @@ internal static class BlockedGemmKernels
         if (j + 3 < g.Cols) c[r + j + 3] = Apply(v.W, aux, i, j + 3, g.Cols, epilogue, g.Act);
     }
 
+    // One output through the epilogue. Not inlined: the 64 stores of a thread would each carry a copy of every activation
+    // (exp, the tanh polynomial), 13-17k lines of PTX per tile that cost the driver's (and POCL's) compiler seconds each;
+    // a call runs once per output, after the products.
+    [MethodImpl(MethodImplOptions.NoInlining)]
     static float Apply(float v, ArrayView<float> aux, int i, int j, int cols, int epilogue, int act)
     {
         if (epilogue == Epilogue.BiasAct) return Activations.Apply(v + aux[j], act);

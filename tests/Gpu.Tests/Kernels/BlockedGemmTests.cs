@@ -10,7 +10,7 @@ namespace Gpu.Tests.Kernels;
 
 /// <summary>
 /// The blocked GEMM family (<see cref="BlockedGemmKernels"/> through <see cref="BlockedGemm"/>) against the float64 reference:
-/// every tile the device can run (the CPU accelerator: the 4-thread tile; OpenCL and CUDA: all), split factors 1, 2, 3 and 7,
+/// every tile the device can run (the CPU accelerator: the 4-thread tile; OpenCL and CUDA: all), split factors 1 and 7,
 /// shapes that are multiples of no tile, the three products with every epilogue and activation, outputs poisoned with NaN,
 /// launched on a stream of the test's own. Relative error below 1e-5 and no NaN left.
 /// </summary>
@@ -42,7 +42,7 @@ public sealed class BlockedGemmTests(DeviceCase deviceCase)
         (37, 44, 68, 1),   // the same, every view one float off a 16-byte boundary: the scalar path
     ];
 
-    public static readonly int[] SplitFactors = [1, 2, 3, 7];
+    public static readonly int[] SplitFactors = [1, 7];   // the epilogue in the product, and an uneven split-K (gpu check runs every tile at 3)
 
     static IEnumerable<TestCaseData> Cases() =>
         from s in Shapes from splits in SplitFactors

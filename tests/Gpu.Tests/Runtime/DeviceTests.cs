@@ -37,7 +37,7 @@ public sealed class DeviceTests
         var p = device.Profile;
         Assert.That((p.Kind, p.Gemm.Name, p.ElementwiseThreads, p.ElementwiseGroupSize), Is.EqualTo((DeviceKind.OpenClCpu, "cl-vector", 8 * Environment.ProcessorCount, 1)));
         Assert.That(((ClVectorFamily)p.Gemm).PackAboveMacs, Is.EqualTo(ClVectorFamily.PackedProductMacs));
-        Assert.That(p.RunnableFamilies.Select(f => f.Name), Is.EquivalentTo(new[] { "scalar", "tiled", "cl-vector" }));
+        Assert.That(p.RunnableFamilies.Select(f => f.Name), Is.EquivalentTo(new[] { "scalar", "tiled", "cl-vector", "blocked" }));
         Assert.That(p.Multiprocessors, Is.GreaterThan(0), "the driver's compute units");
         Assert.That(p.IsHost, Is.True);
         Assert.That(device.Reason, Does.Contain("requested").And.Contain("O2"));
