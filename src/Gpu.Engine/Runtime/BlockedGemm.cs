@@ -53,7 +53,7 @@ internal sealed record GemmPlan(string Tile, int Splits)
 /// (1, or 2 with split-K: the product into the workspace, then <see cref="BlockedGemmKernels.ReduceSplits"/>).
 /// Results are deterministic: the same plan on the same device gives the same bits (no atomics; partial sums added in split order).
 /// </summary>
-internal sealed class BlockedGemm
+internal sealed class BlockedGemm : IDisposable
 {
     /// <summary>The tiles, largest first; the last, 4 threads per group, is the one ILGPU's CPU accelerator can run.</summary>
     public static IReadOnlyList<BlockedTile> Tiles { get; } =
@@ -218,8 +218,9 @@ internal sealed class BlockedGemm
 
     /// <summary>
     /// The split-K workspace of a stream, at least <paramref name="length"/> floats: one per stream, so that products queued on
-    /// different streams never share one. A workspace too small is replaced after the stream has finished every launch that
-    /// may still read or write it.
+    /// different streams never share one. A workspace too small is replaced by one at least twice its size; the old one is kept
+    /// (not freed) until the accelerator goes, because a recorded CUDA graph may still name it (a training step recorded at
+    /// one batch size, then an evaluation at a larger one), and a replay must never write freed memory.
     /// </summary>
     ArrayView<float> Workspace(AcceleratorStream stream, long length)
     {
@@ -228,14 +229,27 @@ internal sealed class BlockedGemm
             if (workspaces.TryGetValue(stream, out var buffer) && buffer.Length >= length) return buffer.View;
             if (buffer != null)
             {
-                stream.Synchronize();
-                buffer.Dispose();
+                retired.Add(buffer);
+                length = Math.Max(length, 2 * buffer.Length);
             }
             workspaces[stream] = buffer = Accelerator.Allocate1D<float>(length);
             return buffer.View;
         }
     }
 
-    /// <summary>Floats held in split-K workspaces (all streams).</summary>
-    public long WorkspaceFloats { get { lock (workspaces) return workspaces.Values.Sum(b => b.Length); } }
+    readonly List<MemoryBuffer1D<float, Stride1D.Dense>> retired = [];
+
+    /// <summary>Frees every workspace (when the accelerator goes: <see cref="PerAccelerator{T}"/>).</summary>
+    public void Dispose()
+    {
+        lock (workspaces)
+        {
+            foreach (var b in workspaces.Values.Concat(retired)) b.Dispose();
+            workspaces.Clear();
+            retired.Clear();
+        }
+    }
+
+    /// <summary>Floats held in split-K workspaces (all streams, the replaced ones included).</summary>
+    public long WorkspaceFloats { get { lock (workspaces) return workspaces.Values.Concat(retired).Sum(b => b.Length); } }
 }

@@ -168,6 +168,27 @@ public sealed class BlockedGemmTests(DeviceCase deviceCase)
             }
     }
 
+    /// <summary>A recorded CUDA graph names the split-K workspace it was recorded with: a larger product (an evaluation after the
+    /// training step was recorded) gets a new one, and the old one stays allocated, so a replay never writes freed memory.</summary>
+    [Test]
+    public void A_replaced_split_k_workspace_stays_allocated()
+    {
+        var a = device.Accelerator;
+        var blocked = BlockedGemm.For(a);
+        using var own = a.CreateStream();   // a stream of its own: a workspace of its own
+        var tile = RunnableTiles.Last();
+        long before = blocked.WorkspaceFloats;
+        foreach (int m in new[] { 10, 40 })
+        {
+            const int n = 9, k = 64;
+            using var x = a.Allocate1D(Rand.Floats(m * k, m)); using var w = a.Allocate1D(Rand.Floats(n * k, 2)); using var b = a.Allocate1D(Rand.Floats(n, 3));
+            using var y = a.Allocate1D<float>(m * n);
+            blocked.DenseForward(own, x.View, w.View, b.View, y.View, m, n, k, Activation.Relu, new GemmPlan(tile.Name, 2));
+            own.Synchronize();
+        }
+        Assert.That(blocked.WorkspaceFloats - before, Is.EqualTo(2L * 10 * 9 + Math.Max(2L * 40 * 9, 2 * 2L * 10 * 9)), "the first workspace kept beside its replacement");
+    }
+
     [Test]
     public void The_planned_product_matches_the_reference()
     {
