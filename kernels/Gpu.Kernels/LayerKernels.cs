@@ -4,12 +4,13 @@ using ILGPU.Runtime;
 namespace Gpu.Kernels;
 
 /// <summary>
-/// The loss kernels: per row of the output layer the cost, the argmax check and the gradient dZ, then, in the same
-/// launch, the batch's sums added to the device accumulators and the divergence watch. Rows are spread over groups of a
-/// power-of-two size G (at most <see cref="MaxGroupSize"/>): thread t of group g, T threads in all, takes rows gG + t,
-/// gG + t + T, ... (one row per thread on a GPU). Each loss has two kernels: over one group, and over a grid of groups
-/// whose sums meet through a workspace and an integer atomic (<see cref="SumOverGrid"/>; ILGPU's OpenCL atomics need the
-/// generic address space, so a device without it runs the one-group kernels only). Either way the sums are reduced in a
+/// The loss kernels: per row of the output layer the cost, the argmax check and the gradient dZ (a row struct:
+/// <see cref="SoftmaxCrossEntropyRow"/>, <see cref="SigmoidSquaredErrorRow"/>), then, in the same launch, the batch's sums
+/// added to the device accumulators and the divergence watch. Rows are spread over groups of a power-of-two size G (at most
+/// <see cref="MaxGroupSize"/>): thread t of group g, T threads in all, takes rows gG + t, gG + t + T, ... (one row per thread
+/// on a GPU). Two kernels for each cost: over one group, and over a grid of groups whose sums meet through a workspace and an
+/// integer atomic (<see cref="SumOverGrid"/>; ILGPU's OpenCL atomics need the generic address space, so a device without it
+/// runs the one-group kernel only). Either way the sums are reduced in a
 /// fixed order, so a run is bit-identical from run to run on one device: no float atomics. Row-major float32.
 /// </summary>
 internal static class LayerKernels
@@ -17,66 +18,42 @@ internal static class LayerKernels
     /// <summary>The largest group a loss kernel runs in (its shared memory: two doubles per thread).</summary>
     public const int MaxGroupSize = 256;
 
-    // Softmax + cross-entropy per row of logits Z[m,c] with int labels y[m] (SoftmaxRow):
-    // P = softmax(Z), rowLoss[i] = -log P[i,y], rowCorrect[i] = (argmax Z[i] == y),
-    // and, when grad != 0, dZ[m,c] = (P - onehot(y)) * scale (scale = 1/B for a mean loss). Rows over a grid of groups, then SumOverGrid.
-    public static void SoftmaxCrossEntropy(ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz,
+    // A loss over the rows of the output layer O[m,c] with int labels y[m], TRow's cost per row i (rowLoss[i], rowCorrect[i] =
+    // (argmax O[i] == y[i]) and, when grad != 0, dZ[i,:] times scale, 1/B for a mean loss), rows over a grid of groups, the
+    // sums within each group by a fixed tree, then over the grid (SumOverGrid).
+    public static void Loss<TRow>(ArrayView<float> o, ArrayView<int> y, ArrayView<float> dz,
         ArrayView<float> rowLoss, ArrayView<float> rowCorrect, LossSums sums, ArrayView<StepValues> step,
-        int m, int c, float scale, int grad, int watch)
+        int m, int c, float scale, int grad, int watch) where TRow : struct, ILossRow
     {
         var groupLoss = SharedMemory.Allocate1D<double>(MaxGroupSize);
         var groupCorrect = SharedMemory.Allocate1D<double>(MaxGroupSize);
-        SoftmaxRows(z, y, dz, rowLoss, rowCorrect, m, c, scale, grad, groupLoss, groupCorrect);
+        Rows<TRow>(o, y, dz, rowLoss, rowCorrect, m, c, scale, grad, groupLoss, groupCorrect);
         SumWithinGroup(groupLoss, groupCorrect);
         if (Group.IdxX == 0) SumOverGrid(groupLoss[0], groupCorrect[0], sums, step, watch);
     }
 
-    // As SoftmaxCrossEntropy, launched as one group: its sums go straight to the accumulators (sums.Partials and sums.Finished unused).
-    public static void SoftmaxCrossEntropyOneGroup(ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz,
+    // As Loss, launched as one group: its sums go straight to the accumulators (sums.Partials and sums.Finished unused).
+    public static void LossOneGroup<TRow>(ArrayView<float> o, ArrayView<int> y, ArrayView<float> dz,
         ArrayView<float> rowLoss, ArrayView<float> rowCorrect, LossSums sums, ArrayView<StepValues> step,
-        int m, int c, float scale, int grad, int watch)
+        int m, int c, float scale, int grad, int watch) where TRow : struct, ILossRow
     {
         var groupLoss = SharedMemory.Allocate1D<double>(MaxGroupSize);
         var groupCorrect = SharedMemory.Allocate1D<double>(MaxGroupSize);
-        SoftmaxRows(z, y, dz, rowLoss, rowCorrect, m, c, scale, grad, groupLoss, groupCorrect);
+        Rows<TRow>(o, y, dz, rowLoss, rowCorrect, m, c, scale, grad, groupLoss, groupCorrect);
         SumWithinGroup(groupLoss, groupCorrect);
         if (Group.IdxX == 0) AddToAccumulators(groupLoss[0], groupCorrect[0], sums, step, watch);
     }
 
-    // Sigmoid outputs with the sum-of-squares cost, per row of activations A[m,c] = sigmoid(Z) and int labels y[m] (SigmoidRow):
-    // rowLoss[i] = 1/2 sum_j (A[i,j] - onehot(y)[j])^2, rowCorrect[i] = (argmax A[i] == y), and, when grad != 0,
-    // dZ[i,j] = (A - onehot) * A * (1 - A) * scale (dC/dA = A - y, times sigmoid'(Z) written from A). Rows over a grid of groups, then SumOverGrid.
-    public static void SigmoidSquaredError(ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz,
-        ArrayView<float> rowLoss, ArrayView<float> rowCorrect, LossSums sums, ArrayView<StepValues> step,
-        int m, int c, float scale, int grad, int watch)
-    {
-        var groupLoss = SharedMemory.Allocate1D<double>(MaxGroupSize);
-        var groupCorrect = SharedMemory.Allocate1D<double>(MaxGroupSize);
-        SigmoidRows(a, y, dz, rowLoss, rowCorrect, m, c, scale, grad, groupLoss, groupCorrect);
-        SumWithinGroup(groupLoss, groupCorrect);
-        if (Group.IdxX == 0) SumOverGrid(groupLoss[0], groupCorrect[0], sums, step, watch);
-    }
-
-    // As SigmoidSquaredError, launched as one group: its sums go straight to the accumulators (sums.Partials and sums.Finished unused).
-    public static void SigmoidSquaredErrorOneGroup(ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz,
-        ArrayView<float> rowLoss, ArrayView<float> rowCorrect, LossSums sums, ArrayView<StepValues> step,
-        int m, int c, float scale, int grad, int watch)
-    {
-        var groupLoss = SharedMemory.Allocate1D<double>(MaxGroupSize);
-        var groupCorrect = SharedMemory.Allocate1D<double>(MaxGroupSize);
-        SigmoidRows(a, y, dz, rowLoss, rowCorrect, m, c, scale, grad, groupLoss, groupCorrect);
-        SumWithinGroup(groupLoss, groupCorrect);
-        if (Group.IdxX == 0) AddToAccumulators(groupLoss[0], groupCorrect[0], sums, step, watch);
-    }
-
-    /// <summary>This thread's rows of the softmax cross-entropy (<see cref="SoftmaxRow"/>), their loss and correct count summed in row order into its slot of groupLoss and groupCorrect.</summary>
-    static void SoftmaxRows(ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
+    /// <summary>This thread's rows (<typeparamref name="TRow"/>'s cost each), their loss and correct count summed in row order into its slot of groupLoss and groupCorrect.</summary>
+    static void Rows<TRow>(ArrayView<float> o, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
         int m, int c, float scale, int grad, ArrayView1D<double, Stride1D.Dense> groupLoss, ArrayView1D<double, Stride1D.Dense> groupCorrect)
+        where TRow : struct, ILossRow
     {
+        TRow row = default;
         double loss = 0, correct = 0;
         for (int i = Grid.IdxX * Group.DimX + Group.IdxX; i < m; i += Grid.DimX * Group.DimX)
         {
-            SoftmaxRow(i, z, y, dz, rowLoss, rowCorrect, c, scale, grad);
+            row.Cost(i, o, y, dz, rowLoss, rowCorrect, c, scale, grad);
             loss += rowLoss[i];
             correct += rowCorrect[i];
         }
@@ -84,25 +61,10 @@ internal static class LayerKernels
         groupCorrect[Group.IdxX] = correct;
     }
 
-    /// <summary>This thread's rows of the sigmoid squared error (<see cref="SigmoidRow"/>), summed as in <see cref="SoftmaxRows"/>.</summary>
-    static void SigmoidRows(ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
-        int m, int c, float scale, int grad, ArrayView1D<double, Stride1D.Dense> groupLoss, ArrayView1D<double, Stride1D.Dense> groupCorrect)
-    {
-        double loss = 0, correct = 0;
-        for (int i = Grid.IdxX * Group.DimX + Group.IdxX; i < m; i += Grid.DimX * Group.DimX)
-        {
-            SigmoidRow(i, a, y, dz, rowLoss, rowCorrect, c, scale, grad);
-            loss += rowLoss[i];
-            correct += rowCorrect[i];
-        }
-        groupLoss[Group.IdxX] = loss;
-        groupCorrect[Group.IdxX] = correct;
-    }
-
-    // One row i of Z[m,c]: with max and argmax a, rest = sum over j != a of exp(z_j - max) (never formed as sum - 1, so a
+    // Softmax + cross-entropy, one row i of logits Z[m,c]: with max and argmax a, rest = sum over j != a of exp(z_j - max) (never formed as sum - 1, so a
     // confident row keeps its tiny loss), loss = log1p(rest) + (max - z_y); P_j = exp(z_j - max) / (1 + rest), P_a = 1 / (1 + rest),
     // and the label's gradient when it is the argmax -rest / (1 + rest) (not P_a - 1, which cancels to 0).
-    static void SoftmaxRow(int i, ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
+    internal static void SoftmaxRow(int i, ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
         int c, float scale, int grad)
     {
         long r = (long)i * c;
@@ -134,7 +96,9 @@ internal static class LayerKernels
         }
     }
 
-    static void SigmoidRow(int i, ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
+    // Sigmoid outputs with the sum-of-squares cost, one row i of A[m,c] = sigmoid(Z): rowLoss[i] = 1/2 sum_j (A[i,j] - onehot(y)[j])^2,
+    // and dZ[i,j] = (A - onehot) * A * (1 - A) * scale (dC/dA = A - y, times sigmoid'(Z) written from A).
+    internal static void SigmoidRow(int i, ArrayView<float> a, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect,
         int c, float scale, int grad)
     {
         long r = (long)i * c;
@@ -226,4 +190,24 @@ internal struct LossSums
 
     /// <summary>[how many groups of the launch in flight have written their partials]: 0 between launches.</summary>
     public ArrayView<int> Finished;
+}
+
+/// <summary>One row's cost of a loss kernel (a compile-time specialisation of <see cref="LayerKernels.Loss{TRow}"/>).</summary>
+internal interface ILossRow
+{
+    void Cost(int i, ArrayView<float> o, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect, int c, float scale, int grad);
+}
+
+/// <summary>Softmax + cross-entropy over logits (<see cref="LayerKernels.SoftmaxRow"/>).</summary>
+internal struct SoftmaxCrossEntropyRow : ILossRow
+{
+    public void Cost(int i, ArrayView<float> o, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect, int c, float scale, int grad) =>
+        LayerKernels.SoftmaxRow(i, o, y, dz, rowLoss, rowCorrect, c, scale, grad);
+}
+
+/// <summary>Sigmoid outputs with the sum-of-squares cost (<see cref="LayerKernels.SigmoidRow"/>).</summary>
+internal struct SigmoidSquaredErrorRow : ILossRow
+{
+    public void Cost(int i, ArrayView<float> o, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss, ArrayView<float> rowCorrect, int c, float scale, int grad) =>
+        LayerKernels.SigmoidRow(i, o, y, dz, rowLoss, rowCorrect, c, scale, grad);
 }

@@ -89,18 +89,18 @@ internal static class KernelCheck
             }
         foreach (var (m, c) in new[] { (1, 10), (7, 3), (33, 10), (129, 17) })
         {
-            cases.Add(new($"softmax cross-entropy {m}x{c}", "-", null, Same, ["LayerKernels.SoftmaxCrossEntropyOneGroup", "LayerKernels.SoftmaxCrossEntropy"], (ks, seed) => Loss(ks, LossKind.SoftmaxCrossEntropy, m, c, seed)));
-            cases.Add(new($"sigmoid squared error {m}x{c}", "-", null, Same, ["LayerKernels.SigmoidSquaredErrorOneGroup", "LayerKernels.SigmoidSquaredError"], (ks, seed) => Loss(ks, LossKind.SigmoidSquaredError, m, c, seed)));
+            cases.Add(new($"softmax cross-entropy {m}x{c}", "-", null, Same, ["LayerKernels.LossOneGroup", "LayerKernels.Loss"], (ks, seed) => Loss(ks, LossKind.SoftmaxCrossEntropy, m, c, seed)));
+            cases.Add(new($"sigmoid squared error {m}x{c}", "-", null, Same, ["LayerKernels.LossOneGroup", "LayerKernels.Loss"], (ks, seed) => Loss(ks, LossKind.SigmoidSquaredError, m, c, seed)));
         }
         foreach (var (m, c) in new[] { (1, 10), (7, 3), (33, 10), (129, 17) })
             foreach (bool labelIsArgmax in new[] { true, false })
                 cases.Add(new($"softmax cross-entropy, confident rows, label {(labelIsArgmax ? "the argmax" : "elsewhere")} {m}x{c}", "-", null, Same,
-                    ["LayerKernels.SoftmaxCrossEntropyOneGroup", "LayerKernels.SoftmaxCrossEntropy"], (ks, seed) => ConfidentLoss(ks, m, c, labelIsArgmax, seed)));
+                    ["LayerKernels.LossOneGroup", "LayerKernels.Loss"], (ks, seed) => ConfidentLoss(ks, m, c, labelIsArgmax, seed)));
         foreach (var kind in new[] { LossKind.SoftmaxCrossEntropy, LossKind.SigmoidSquaredError })
         {
             string[] covers = kind == LossKind.SoftmaxCrossEntropy
-                ? ["LayerKernels.SoftmaxCrossEntropyOneGroup", "LayerKernels.SoftmaxCrossEntropy"]
-                : ["LayerKernels.SigmoidSquaredErrorOneGroup", "LayerKernels.SigmoidSquaredError"];
+                ? ["LayerKernels.LossOneGroup", "LayerKernels.Loss"]
+                : ["LayerKernels.LossOneGroup", "LayerKernels.Loss"];
             foreach (var m in new[] { 37, 1000 })
                 foreach (var (layout, adjust) in LossLayouts)
                     cases.Add(new($"metric accumulation and non-finite marker, {Words.Name(kind)}, {m} rows", layout, null, adjust, covers, (ks, seed) => Accumulation(ks, kind, m, seed)));

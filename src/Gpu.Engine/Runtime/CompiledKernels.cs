@@ -56,10 +56,10 @@ sealed class CompiledKernels
     {
         // element-wise kernels: auto-grouped, or in groups of groupSize (see DeviceProfile.ElementwiseGroupSize)
         // the products are compiled on first use: a device runs one family (gpu check and the tests run the others)
-        softmaxCeOneGroup = a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.SoftmaxCrossEntropyOneGroup);
-        sigmoidSseOneGroup = a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.SigmoidSquaredErrorOneGroup);
-        softmaxCe = new(() => a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.SoftmaxCrossEntropy));
-        sigmoidSse = new(() => a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.SigmoidSquaredError));
+        softmaxCeOneGroup = a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.LossOneGroup<SoftmaxCrossEntropyRow>);
+        sigmoidSseOneGroup = a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.LossOneGroup<SigmoidSquaredErrorRow>);
+        softmaxCe = new(() => a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.Loss<SoftmaxCrossEntropyRow>));
+        sigmoidSse = new(() => a.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossSums, ArrayView<StepValues>, int, int, float, int, int>(LayerKernels.Loss<SigmoidSquaredErrorRow>));
         dropoutForward = groupSize > 0 ? a.LoadImplicitlyGroupedKernel<Index1D, ArrayView<float>, float, long, ArrayView<StepValues>, int, int, int>(DropoutKernels.Forward, groupSize)
             : a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float, long, ArrayView<StepValues>, int, int, int>(DropoutKernels.Forward);
         dropoutBackward = groupSize > 0 ? a.LoadImplicitlyGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, float, long, ArrayView<StepValues>, int, int, int, int>(DropoutKernels.Backward, groupSize)

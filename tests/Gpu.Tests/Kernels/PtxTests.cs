@@ -53,8 +53,8 @@ public sealed class PtxTests
                 "TiledGemmKernels.Gemm<Tile8>", "TiledGemmKernels.Gemm<Tile64>",
                 "BlockedGemmKernels.Gemm<Blocked128x128>", "BlockedGemmKernels.Gemm<Blocked128x64>", "BlockedGemmKernels.Gemm<Blocked64x64>",
                 "BlockedGemmKernels.Gemm<Blocked64x32>", "BlockedGemmKernels.Gemm<Blocked16x16>",
-                "LayerKernels.SoftmaxCrossEntropy", "LayerKernels.SigmoidSquaredError",
-                "LayerKernels.SoftmaxCrossEntropyOneGroup", "LayerKernels.SigmoidSquaredErrorOneGroup",
+                "LayerKernels.Loss<SigmoidSquaredErrorRow>", "LayerKernels.Loss<SoftmaxCrossEntropyRow>",
+                "LayerKernels.LossOneGroup<SigmoidSquaredErrorRow>", "LayerKernels.LossOneGroup<SoftmaxCrossEntropyRow>",
             }),
             "explicitly grouped: the shared-memory products (each generic one with every tile struct of its interface) and the loss kernels (grid and one group)");
         Assert.That(names, Is.Unique);
