@@ -198,3 +198,36 @@ public static class SyntheticData
         return folder;
     }
 }
+
+/// <summary>Training steps on random 784-pixel images, straight through the runtime (no CLI, no files): what a TrainingStep runs and launches.</summary>
+internal static class SyntheticSteps
+{
+    /// <summary>The outcome: the final parameters, the training step (its counts and mode) and the launches the kernel set enqueued.</summary>
+    public sealed record Outcome(float[] Parameters, Gpu.Engine.Runtime.TrainingStep Step, long Launches);
+
+    /// <summary>
+    /// Trains <paramref name="o"/>'s network (784 inputs, 10 classes) for <paramref name="epochs"/> epochs over <paramref name="count"/>
+    /// random images (seed 5) on the resident data path, with the kernel set of <paramref name="profile"/>.
+    /// </summary>
+    public static Outcome Train(Gpu.Engine.Runtime.ComputeDevice device, Gpu.Engine.Runtime.DeviceProfile profile, Gpu.Engine.Settings.TrainOptions o,
+        int count, int epochs = 1)
+    {
+        var kernels = Gpu.Engine.Runtime.KernelSet.For(device, profile);
+        var r = new Random(5);
+        var pixels = new byte[count * 784];
+        r.NextBytes(pixels);
+        var data = new Gpu.Engine.Data.Dataset("synthetic", pixels, Enumerable.Range(0, count).Select(_ => r.Next(10)).ToArray(), 784, 10);
+        var spec = Gpu.Engine.Model.MlpSpec.FromHidden(784, o.Hidden, 10, o.Activation, o.Loss);
+        using var model = new Gpu.Engine.Runtime.DeviceMlp(kernels, spec, o.BatchSize);
+        model.SetParameters(spec.Initialize(o.Seed));
+        using var source = new Gpu.Engine.Runtime.DeviceDataset(kernels, data, o.BatchSize);
+        var stepper = new Gpu.Engine.Runtime.TrainingStep(kernels, model, source, o);
+        var scheduler = new Gpu.Engine.Training.MinibatchScheduler(count, o.BatchSize, o.Seed);
+        long before = kernels.Launches, step = 0, total = (long)epochs * scheduler.StepsPerEpoch;
+        for (int e = 1; e <= epochs; e++) step = Gpu.Engine.Training.Trainer.TrainEpoch(stepper, source, scheduler, e, o, step, total);
+        long launched = kernels.Launches - before;
+        model.TakeMetrics();
+        stepper.Dispose();
+        return new Outcome(model.GetParameters(), stepper, launched);
+    }
+}

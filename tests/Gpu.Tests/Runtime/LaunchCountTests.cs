@@ -1,8 +1,6 @@
-using Gpu.Engine.Data;
 using Gpu.Engine.Model;
 using Gpu.Engine.Runtime;
 using Gpu.Engine.Settings;
-using Gpu.Engine.Training;
 
 namespace Gpu.Tests.Runtime;
 
@@ -15,26 +13,8 @@ namespace Gpu.Tests.Runtime;
 public sealed class LaunchCountTests(DeviceCase deviceCase)
 {
     /// <summary>Launches per step of <paramref name="o"/>'s network over 784 inputs, on synthetic data, with the kernel set of <paramref name="profile"/>.</summary>
-    static double StepLaunches(ComputeDevice device, DeviceProfile profile, TrainOptions o, int steps = 3)
-    {
-        var kernels = KernelSet.For(device, profile);
-        int count = o.BatchSize * steps;
-        var r = new Random(5);
-        var pixels = new byte[count * 784];
-        r.NextBytes(pixels);
-        var data = new Dataset("synthetic", pixels, Enumerable.Range(0, count).Select(_ => r.Next(10)).ToArray(), 784, 10);
-        var spec = MlpSpec.FromHidden(784, o.Hidden, 10, o.Activation, o.Loss);
-        using var model = new DeviceMlp(kernels, spec, o.BatchSize);
-        model.SetParameters(spec.Initialize(1));
-        using var source = new DeviceDataset(kernels, data, o.BatchSize);
-        using var stepper = new TrainingStep(kernels, model, source, o);
-        var scheduler = new MinibatchScheduler(count, o.BatchSize, 1);
-        long before = kernels.Launches;
-        Trainer.TrainEpoch(stepper, source, scheduler, 1, o, 0, steps);
-        long launched = kernels.Launches - before;
-        model.TakeMetrics();
-        return (double)launched / steps;
-    }
+    static double StepLaunches(ComputeDevice device, DeviceProfile profile, TrainOptions o, int steps = 3) =>
+        (double)SyntheticSteps.Train(device, profile, o with { Seed = 1 }, o.BatchSize * steps).Launches / steps;
 
     /// <summary>Networks of W1's and W2's depth (the count depends on the depth, not the widths: narrow layers keep the CPU accelerator quick), and one with tanh, Adam and dropout.</summary>
     static readonly (string Name, TrainOptions Options)[] Workloads =

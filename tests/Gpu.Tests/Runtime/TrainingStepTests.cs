@@ -1,8 +1,5 @@
-using Gpu.Engine.Data;
-using Gpu.Engine.Model;
 using Gpu.Engine.Runtime;
 using Gpu.Engine.Settings;
-using Gpu.Engine.Training;
 
 namespace Gpu.Tests.Runtime;
 
@@ -15,24 +12,10 @@ namespace Gpu.Tests.Runtime;
 [TestFixtureSource(typeof(DeviceCase), nameof(DeviceCase.Trainers))]
 public sealed class TrainingStepTests(DeviceCase deviceCase)
 {
-    static (float[] Parameters, TrainingStep Step) Train(ComputeDevice device, DeviceProfile profile, TrainOptions o, int steps = 5)
+    static (float[] Parameters, TrainingStep Step) Train(ComputeDevice device, DeviceProfile profile, TrainOptions o)
     {
-        var kernels = KernelSet.For(device, profile);
-        int count = o.BatchSize * steps - 7;   // a last batch of another size
-        var r = new Random(3);
-        var pixels = new byte[count * 784];
-        r.NextBytes(pixels);
-        var data = new Dataset("synthetic", pixels, Enumerable.Range(0, count).Select(_ => r.Next(10)).ToArray(), 784, 10);
-        var spec = MlpSpec.FromHidden(784, o.Hidden, 10, o.Activation, o.Loss);
-        using var model = new DeviceMlp(kernels, spec, o.BatchSize);
-        model.SetParameters(spec.Initialize(o.Seed));
-        using var source = new DeviceDataset(kernels, data, o.BatchSize);
-        var stepper = new TrainingStep(kernels, model, source, o);
-        var scheduler = new MinibatchScheduler(count, o.BatchSize, o.Seed);
-        long step = Trainer.TrainEpoch(stepper, source, scheduler, 1, o, 0, 2L * scheduler.StepsPerEpoch);
-        Trainer.TrainEpoch(stepper, source, scheduler, 2, o, step, 2L * scheduler.StepsPerEpoch);
-        stepper.Dispose();
-        return (model.GetParameters(), stepper);
+        var run = SyntheticSteps.Train(device, profile, o, count: o.BatchSize * 5 - 7, epochs: 2);   // a last batch of another size
+        return (run.Parameters, run.Step);
     }
 
     static readonly TrainOptions Options = new() { Hidden = [16], BatchSize = 32, Dropout = 0.2f, Optimizer = OptimizerKind.Adam, LearningRate = 0.01f };
