@@ -28,7 +28,7 @@
 # Settings (environment): OUT (out-gpu), DEVICE (cuda: what check, gradcheck, train and the profile use), BENCH_DEVICE
 # (cuda:0), KIT (publish/kit/Gpu.Benchmarks.xz), BENCH (the program; set it to skip the kit, e.g. publish/bench/Gpu.Benchmarks),
 # GPU ($BENCH gpu), PYTHON (python3, for PyTorch), HELPER_PYTHON (python3, for tables.py and unpacking without xz), NCU,
-# SANITIZER, PTXAS (ncu, compute-sanitizer, ptxas: on the PATH, else in /usr/local/cuda/bin), BUDGET (460 seconds for all
+# SANITIZER, PTXAS (ncu, compute-sanitizer, ptxas: on the PATH, else in /usr/local/cuda/bin), BUDGET (520 seconds for all
 # parts), BENCH_SHAPES (the GEMM shapes, 1024x1024x1024,4096x4096x4096).
 # A rehearsal without a GPU: DEVICE=opencl:0 BENCH_DEVICE=opencl:0 BENCH_SHAPES=1024x1024x1024 bash benchmarks/gpu/first-light.sh
 set -uo pipefail
@@ -40,7 +40,7 @@ BENCH_DEVICE="${BENCH_DEVICE:-cuda:0}"
 KIT="${KIT:-publish/kit/Gpu.Benchmarks.xz}"
 PYTHON="${PYTHON:-python3}"
 HELPER_PYTHON="${HELPER_PYTHON:-python3}"
-BUDGET="${BUDGET:-460}"
+BUDGET="${BUDGET:-520}"
 BENCH_SHAPES="${BENCH_SHAPES:-1024x1024x1024,4096x4096x4096}"
 BENCH_FAMILIES="${BENCH_FAMILIES:-blocked,tiled}"   # the GEMM families raced (the scalar one would spend the budget at 4096^3)
 ACC_TARGET="${ACC_TARGET:-0.8903}" ACC_TOLERANCE="${ACC_TOLERANCE:-0.002}"
@@ -173,7 +173,7 @@ else
 fi
 
 # the blocked family's plans raced per product shape (Gpu.Benchmarks plans): the planner's model against the device
-run plans 60 $BENCH plans "$BENCH_DEVICE" "$OUT/plans.json"
+run plans 90 $BENCH plans "$BENCH_DEVICE" "$OUT/plans.json"
 verdict plans "$(last 'products raced')"
 
 if helper; then
