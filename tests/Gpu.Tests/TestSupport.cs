@@ -27,6 +27,17 @@ public sealed record DeviceCase(string Device, OptimizationLevel Level)
         .. CudaMissing == null || Required("cuda") ? new DeviceCase[] { new("cuda", OptimizationLevel.O1), new("cuda", OptimizationLevel.O2) } : [],
     ];
 
+    /// <summary>
+    /// The profile a device of this name has where the tests run (what decides which kernel cases are generated for it): the
+    /// CPU accelerator's groups of 4 threads; an OpenCL CPU device (POCL, which CI installs); a CUDA GPU.
+    /// </summary>
+    internal Gpu.Engine.Runtime.DeviceProfile NominalProfile => Device switch
+    {
+        "cpu" => Gpu.Engine.Runtime.DeviceProfile.For(Gpu.Engine.Runtime.DeviceKind.CpuAccelerator, 1L << 30),
+        "opencl" => Gpu.Engine.Runtime.DeviceProfile.For(Gpu.Engine.Runtime.DeviceKind.OpenClCpu, 1L << 30, maxGroupSize: 4096),
+        _ => Gpu.Engine.Runtime.DeviceProfile.For(Gpu.Engine.Runtime.DeviceKind.Cuda, 1L << 30),
+    };
+
     /// <summary>Why no CUDA device can be opened here; null when one can.</summary>
     public static string? CudaMissing => cudaMissing.Value;
 

@@ -11,24 +11,51 @@ namespace Gpu.Tests.Kernels;
 /// Every kernel against the float64 reference through the one case list `gpu check` runs
 /// (<see cref="KernelCheck.All"/>): shapes that are not multiples of any tile, outputs poisoned with NaN
 /// before the launch, on the CPU accelerator and the OpenCL device at O1 and O2 (and CUDA where present).
-/// A case of a GEMM family the device does not run is reported skipped with the reason.
+/// Only the cases a device runs are generated (a GEMM family it does not run, a tile its groups cannot hold: none), by
+/// the device's nominal profile (<see cref="DeviceCase.NominalProfile"/>); each device is opened once for all its cases.
 /// </summary>
-[TestFixtureSource(typeof(DeviceCase), nameof(DeviceCase.All))]
-public sealed class KernelTests(DeviceCase deviceCase)
+public sealed class KernelTests
 {
-    ComputeDevice device = null!;
+    static readonly Dictionary<DeviceCase, ComputeDevice?> opened = [];
 
-    [OneTimeSetUp] public void Open() => device = deviceCase.OpenOrIgnore();
-    [OneTimeTearDown] public void Close() => device?.Dispose();
+    /// <summary>The device of a case, opened on its first case (a missing device, not required here, skips its cases).</summary>
+    static ComputeDevice Open(DeviceCase d)
+    {
+        lock (opened)
+        {
+            if (!opened.TryGetValue(d, out var device))
+            {
+                try { device = d.OpenOrIgnore(); }
+                catch (IgnoreException) { opened[d] = null; throw; }
+                opened[d] = device;
+            }
+            return device ?? throw new IgnoreException($"skipped: {d} is not present");
+        }
+    }
+
+    [OneTimeTearDown]
+    public void Close()
+    {
+        lock (opened)
+        {
+            foreach (var d in opened.Values) d?.Dispose();
+            opened.Clear();
+        }
+    }
 
     static IEnumerable<TestCaseData> Cases() =>
-        KernelCheck.All.Select((c, i) => new TestCaseData(i).SetArgDisplayNames(c.ToString()));
+        from d in DeviceCase.All()
+        let profile = d.NominalProfile
+        from c in KernelCheck.All.Select((c, i) => (Case: c, Index: i))
+        where c.Case.RunsOn(profile)
+        select new TestCaseData(d, c.Index).SetArgDisplayNames(d.ToString(), c.Case.ToString());
 
     [TestCaseSource(nameof(Cases))]
-    public void Kernel_matches_the_reference(int index)
+    public void Kernel_matches_the_reference(DeviceCase deviceCase, int index)
     {
+        var device = Open(deviceCase);
         var c = KernelCheck.All[index];
-        if (!c.RunsOn(device.Profile)) Assert.Ignore($"skipped: {device.Id} does not run the {c.Variant} family (it runs {string.Join(", ", device.Profile.RunnableFamilies)})");
+        if (!c.RunsOn(device.Profile)) Assert.Ignore($"skipped: {device.Id} is not the device kind its cases were made for, and does not run the {c.Variant} variant");
         var results = c.Run(device, seed: 1000 + index);
         Assert.That(results, Is.Not.Empty);
         var failed = results.Where(r => !r.Passed).Select(r => $"{r.Kernel} {r.Shape}: relative error {r.RelativeError:E3}, {r.Unwritten} outputs never written").ToList();
