@@ -47,24 +47,20 @@ public static class PlanRace
         var watch = Stopwatch.StartNew();
         foreach (var (where, product, m, n, k) in shapes)
         {
-            var (rows, cols, depth) = product switch { GemmProduct.Forward => (m, n, k), GemmProduct.InputGrad => (m, k, n), _ => (n, k, m) };
-            using var aBuf = a.Allocate1D<float>(Math.Max((long)rows * depth, 1));
-            using var bBuf = a.Allocate1D<float>(Math.Max((long)cols * depth, 1));
-            using var cBuf = a.Allocate1D<float>((long)rows * cols);
-            using var aux = a.Allocate1D<float>(Math.Max((long)rows * cols, Math.Max(rows, cols)));
-            aBuf.MemSetToZero(); bBuf.MemSetToZero(); aux.MemSetToZero();
-            // the product's own strides and epilogue (Runtime/BlockedGemm.cs), so each plan is timed as the step runs it
-            int epilogue = product switch { GemmProduct.Forward => Gpu.Kernels.Epilogue.BiasAct, GemmProduct.InputGrad => Gpu.Kernels.Epilogue.ActBackprop, _ => Gpu.Kernels.Epilogue.RowSums };
-            var (aRow, aCol, bRow, bCol) = product switch
-            {
-                GemmProduct.Forward => (depth, 1, depth, 1),
-                GemmProduct.InputGrad => (depth, 1, 1, cols),
-                _ => (1, rows, 1, cols),
-            };
+            var (rows, cols, depth) = BlockedGemm.Shape(product, m, n, k);
+            // X or H [m,k], W [n,k], dZ [m,n], the output, a bias or db [n]: each plan timed through the product the step runs
+            using var x = a.Allocate1D<float>((long)m * k); using var w = a.Allocate1D<float>((long)n * k); using var dz = a.Allocate1D<float>((long)m * n);
+            using var output = a.Allocate1D<float>((long)rows * cols); using var bias = a.Allocate1D<float>(n);
+            x.MemSetToZero(); w.MemSetToZero(); dz.MemSetToZero(); bias.MemSetToZero();
             // device time per launch: after a warm-up launch, 20 back-to-back launches between two markers (4 for a plan slower than 1 ms)
             double Time(GemmPlan plan)
             {
-                void Once() => gemm.Gemm(stream, plan, aBuf.View, bBuf.View, cBuf.View, aux.View, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, Activation.Relu);
+                void Once()
+                {
+                    if (product == GemmProduct.Forward) gemm.DenseForward(stream, x.View, w.View, bias.View, output.View, m, n, k, Activation.Relu, plan);
+                    else if (product == GemmProduct.InputGrad) gemm.InputGrad(stream, dz.View, w.View, x.View, output.View, m, n, k, Activation.Relu, plan);
+                    else gemm.WeightGrad(stream, dz.View, x.View, output.View, bias.View, m, n, k, plan);
+                }
                 double Measure(int reps)
                 {
                     using var start = stream.AddProfilingMarker();

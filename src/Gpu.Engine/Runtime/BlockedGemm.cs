@@ -121,6 +121,14 @@ internal sealed class BlockedGemm : IDisposable
     /// <summary>Warps a plan launches (groups of fewer than 32 threads count as one warp each).</summary>
     static long Warps(BlockedTile t, int splits, int rows, int cols) => t.Blocks(rows, cols) * splits * ((t.Threads + 31) / 32);
 
+    /// <summary>The strided product's C[rows, cols] and contraction depth for a dense-layer product of a batch of m rows over a layer of k inputs and n outputs (what <see cref="DenseForward"/>, <see cref="WeightGrad"/> and <see cref="InputGrad"/> plan).</summary>
+    public static (int Rows, int Cols, int Depth) Shape(GemmProduct product, int m, int n, int k) => product switch
+    {
+        GemmProduct.Forward => (m, n, k),
+        GemmProduct.InputGrad => (m, k, n),
+        _ => (n, k, m),
+    };
+
     /// <summary>Groups a plan launches for C[rows, cols] (per launch of the product; the reduction is one thread per element).</summary>
     public static long Blocks(GemmPlan plan, int rows, int cols, int depth)
     {

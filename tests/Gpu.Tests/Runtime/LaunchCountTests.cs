@@ -44,7 +44,7 @@ public sealed class LaunchCountTests(DeviceCase deviceCase)
                     var spec = MlpSpec.FromHidden(784, o.Hidden, 10, o.Activation, o.Loss);
                     want += DeviceMlp.Products(spec, o.BatchSize).Count(p =>
                     {
-                        var (rows, cols, depth) = p.Product switch { GemmProduct.Forward => (p.M, p.N, p.K), GemmProduct.InputGrad => (p.M, p.K, p.N), _ => (p.N, p.K, p.M) };
+                        var (rows, cols, depth) = BlockedGemm.Shape(p.Product, p.M, p.N, p.K);
                         return BlockedGemm.Plan(rows, cols, depth, device.Profile.Multiprocessors, device.Profile.MaxGroupSize).Splits > 1;
                     });
                 }

@@ -36,18 +36,10 @@ internal sealed record BlockedFamily : GemmFamily
     public override IEnumerable<string> Plans(DeviceProfile profile, IEnumerable<(GemmProduct Product, int M, int N, int K)> products) =>
         products.Select(p =>
         {
-            var (rows, cols, depth) = Shape(p.Product, p.M, p.N, p.K);
+            var (rows, cols, depth) = BlockedGemm.Shape(p.Product, p.M, p.N, p.K);
             var plan = FixedPlan ?? BlockedGemm.Plan(rows, cols, depth, profile.Multiprocessors, profile.MaxGroupSize);
             return $"{Words(p.Product)} {p.M}x{p.N}x{p.K} (C {rows}x{cols} over {depth}): {plan}, {BlockedGemm.Blocks(plan, rows, cols, depth)} groups on {profile.Multiprocessors} multiprocessors";
         });
-
-    /// <summary>The strided product's C[rows, cols] and contraction for a dense-layer product of a batch of m over a layer of k inputs and n outputs.</summary>
-    static (int Rows, int Cols, int Depth) Shape(GemmProduct product, int m, int n, int k) => product switch
-    {
-        GemmProduct.Forward => (m, n, k),
-        GemmProduct.InputGrad => (m, k, n),
-        _ => (n, k, m),
-    };
 
     static string Words(GemmProduct p) => p switch
     {
@@ -61,20 +53,21 @@ internal sealed record BlockedFamily : GemmFamily
     {
         readonly Dictionary<(int, int, int), GemmPlan> plans = [];   // the planner's, by (rows, cols, depth)
 
-        GemmPlan Plan(int rows, int cols, int depth)
+        GemmPlan Plan(GemmProduct product, int m, int n, int k)
         {
             if (fixedPlan != null) return fixedPlan;
-            if (!plans.TryGetValue((rows, cols, depth), out var plan)) plans[(rows, cols, depth)] = plan = gemm.Plan(rows, cols, depth);
+            var shape = BlockedGemm.Shape(product, m, n, k);
+            if (!plans.TryGetValue(shape, out var plan)) plans[shape] = plan = gemm.Plan(shape.Rows, shape.Cols, shape.Depth);
             return plan;
         }
 
         public int DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act) =>
-            gemm.DenseForward(s, x, w, b, y, m, n, k, act, Plan(m, n, k));
+            gemm.DenseForward(s, x, w, b, y, m, n, k, act, Plan(GemmProduct.Forward, m, n, k));
 
         public int WeightGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db, int m, int n, int k, bool withBias) =>
-            gemm.WeightGrad(s, dz, h, dw, withBias ? db : null, m, n, k, Plan(n, k, m));
+            gemm.WeightGrad(s, dz, h, dw, withBias ? db : null, m, n, k, Plan(GemmProduct.WeightGrad, m, n, k));
 
         public int InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act) =>
-            gemm.InputGrad(s, dz, w, h, dx, m, n, k, act, Plan(m, k, n));
+            gemm.InputGrad(s, dz, w, h, dx, m, n, k, act, Plan(GemmProduct.InputGrad, m, n, k));
     }
 }
