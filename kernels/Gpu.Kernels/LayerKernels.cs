@@ -25,11 +25,8 @@ internal static class LayerKernels
         ArrayView<float> rowLoss, ArrayView<float> rowCorrect, LossSums sums, ArrayView<StepValues> step,
         int m, int c, float scale, int grad, int watch) where TRow : struct, ILossRow
     {
-        var groupLoss = SharedMemory.Allocate1D<double>(MaxGroupSize);
-        var groupCorrect = SharedMemory.Allocate1D<double>(MaxGroupSize);
-        Rows<TRow>(o, y, dz, rowLoss, rowCorrect, m, c, scale, grad, groupLoss, groupCorrect);
-        SumWithinGroup(groupLoss, groupCorrect);
-        if (Group.IdxX == 0) SumOverGrid(groupLoss[0], groupCorrect[0], sums, step, watch);
+        var (loss, correct) = GroupSums<TRow>(o, y, dz, rowLoss, rowCorrect, m, c, scale, grad);
+        if (Group.IdxX == 0) SumOverGrid(loss, correct, sums, step, watch);
     }
 
     // As Loss, launched as one group: its sums go straight to the accumulators (sums.Partials and sums.Finished unused).
@@ -37,11 +34,19 @@ internal static class LayerKernels
         ArrayView<float> rowLoss, ArrayView<float> rowCorrect, LossSums sums, ArrayView<StepValues> step,
         int m, int c, float scale, int grad, int watch) where TRow : struct, ILossRow
     {
+        var (loss, correct) = GroupSums<TRow>(o, y, dz, rowLoss, rowCorrect, m, c, scale, grad);
+        if (Group.IdxX == 0) AddToAccumulators(loss, correct, sums, step, watch);
+    }
+
+    /// <summary>This group's rows (<see cref="Rows{TRow}"/>), then their loss and correct sums by the group's fixed tree (<see cref="SumWithinGroup"/>): the group's sums, as every thread sees them after the last barrier.</summary>
+    static (double Loss, double Correct) GroupSums<TRow>(ArrayView<float> o, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> rowLoss,
+        ArrayView<float> rowCorrect, int m, int c, float scale, int grad) where TRow : struct, ILossRow
+    {
         var groupLoss = SharedMemory.Allocate1D<double>(MaxGroupSize);
         var groupCorrect = SharedMemory.Allocate1D<double>(MaxGroupSize);
         Rows<TRow>(o, y, dz, rowLoss, rowCorrect, m, c, scale, grad, groupLoss, groupCorrect);
         SumWithinGroup(groupLoss, groupCorrect);
-        if (Group.IdxX == 0) AddToAccumulators(groupLoss[0], groupCorrect[0], sums, step, watch);
+        return (groupLoss[0], groupCorrect[0]);
     }
 
     /// <summary>This thread's rows (<typeparamref name="TRow"/>'s cost each), their loss and correct count summed in row order into its slot of groupLoss and groupCorrect.</summary>

@@ -49,9 +49,6 @@ internal sealed class KernelSet
     /// <summary>A step slot on this kernel set's device and stream (its owner disposes it).</summary>
     public StepSlot NewStepSlot() => new(Accelerator, Stream);
 
-    /// <summary>Waits for everything enqueued on the stream.</summary>
-    public void Synchronize() => Stream.Synchronize();
-
     /// <summary>Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]).</summary>
     public void DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act) =>
         Launched(products.DenseForward(x, w, b, y, m, n, k, act));

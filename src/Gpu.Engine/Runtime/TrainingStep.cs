@@ -24,8 +24,7 @@ internal sealed class TrainingStep : IDisposable
     readonly Dictionary<int, CudaGraph> graphs = [];   // by batch rows
     readonly HashSet<int> warmed = [];                 // batch sizes run directly once
     string? direct;                                    // why steps run as direct launches (null: graphs are used)
-    StepValues[] table = [];
-    int next;
+    int epochSteps, next;   // the steps of the epoch begun, and the next one
 
     public TrainingStep(KernelSet kernels, DeviceMlp model, IBatchSource source, TrainOptions options)
     {
@@ -61,14 +60,14 @@ internal sealed class TrainingStep : IDisposable
     public void BeginEpoch(StepValues[] steps)
     {
         values.BeginPass(steps);
-        table = steps;
+        epochSteps = steps.Length;
         next = 0;
     }
 
     /// <summary>Enqueues the epoch's next step (no wait).</summary>
     public void Run()
     {
-        if (next >= table.Length) throw new InvalidOperationException("the epoch's steps are done");
+        if (next >= epochSteps) throw new InvalidOperationException("the epoch's steps are done");
         var (x, y, rows) = source.Stage();
         values.Select(next);
         next++;
