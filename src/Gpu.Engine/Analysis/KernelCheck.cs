@@ -49,6 +49,9 @@ internal static class KernelCheck
     /// <summary>Element-wise layouts: one thread per element, and 3 threads each doing an uneven contiguous chunk.</summary>
     static readonly int[] Layouts = [0, 3];
 
+    /// <summary>The loss kernels every loss case covers (each cost is a row struct of the same two kernels).</summary>
+    static readonly string[] LossKernels = ["LayerKernels.LossOneGroup", "LayerKernels.Loss"];
+
     /// <summary>
     /// The loss kernels' layouts: the device's own (one group on the CPU accelerator and OpenCL CPU devices, a group per 256
     /// rows on GPUs), one group whose threads take several rows each, and groups of 4 (on every device that builds the grid
@@ -89,21 +92,18 @@ internal static class KernelCheck
             }
         foreach (var (m, c) in new[] { (1, 10), (7, 3), (33, 10), (129, 17) })
         {
-            cases.Add(new($"softmax cross-entropy {m}x{c}", "-", null, Same, ["LayerKernels.LossOneGroup", "LayerKernels.Loss"], (ks, seed) => Loss(ks, LossKind.SoftmaxCrossEntropy, m, c, seed)));
-            cases.Add(new($"sigmoid squared error {m}x{c}", "-", null, Same, ["LayerKernels.LossOneGroup", "LayerKernels.Loss"], (ks, seed) => Loss(ks, LossKind.SigmoidSquaredError, m, c, seed)));
+            cases.Add(new($"softmax cross-entropy {m}x{c}", "-", null, Same, LossKernels, (ks, seed) => Loss(ks, LossKind.SoftmaxCrossEntropy, m, c, seed)));
+            cases.Add(new($"sigmoid squared error {m}x{c}", "-", null, Same, LossKernels, (ks, seed) => Loss(ks, LossKind.SigmoidSquaredError, m, c, seed)));
         }
         foreach (var (m, c) in new[] { (1, 10), (7, 3), (33, 10), (129, 17) })
             foreach (bool labelIsArgmax in new[] { true, false })
                 cases.Add(new($"softmax cross-entropy, confident rows, label {(labelIsArgmax ? "the argmax" : "elsewhere")} {m}x{c}", "-", null, Same,
-                    ["LayerKernels.LossOneGroup", "LayerKernels.Loss"], (ks, seed) => ConfidentLoss(ks, m, c, labelIsArgmax, seed)));
+                    LossKernels, (ks, seed) => ConfidentLoss(ks, m, c, labelIsArgmax, seed)));
         foreach (var kind in new[] { LossKind.SoftmaxCrossEntropy, LossKind.SigmoidSquaredError })
         {
-            string[] covers = kind == LossKind.SoftmaxCrossEntropy
-                ? ["LayerKernels.LossOneGroup", "LayerKernels.Loss"]
-                : ["LayerKernels.LossOneGroup", "LayerKernels.Loss"];
             foreach (var m in new[] { 37, 1000 })
                 foreach (var (layout, adjust) in LossLayouts)
-                    cases.Add(new($"metric accumulation and non-finite marker, {Words.Name(kind)}, {m} rows", layout, null, adjust, covers, (ks, seed) => Accumulation(ks, kind, m, seed)));
+                    cases.Add(new($"metric accumulation and non-finite marker, {Words.Name(kind)}, {m} rows", layout, null, adjust, LossKernels, (ks, seed) => Accumulation(ks, kind, m, seed)));
         }
         foreach (int threads in Layouts)
         {
@@ -277,11 +277,12 @@ internal static class KernelCheck
     static void LossKernel(KernelSet k, LossKind kind, ArrayView<float> z, ArrayView<int> y, ArrayView<float> dz, ArrayView<float> loss, ArrayView<float> correct,
         ArrayView<double> acc, ArrayView<long> firstBad, LossWorkspace workspace, int m, int c, float scale, bool grad, long watchStep)
     {
-        using var step = k.Accelerator.Allocate1D(new[] { new StepValues { Step = Math.Max(watchStep, 0) } });
+        using var step = k.NewStepSlot();
+        step.Set(new StepValues { Step = Math.Max(watchStep, 0) });
         bool watch = watchStep >= 0;
-        if (kind == LossKind.SoftmaxCrossEntropy) k.SoftmaxCrossEntropy(z, y, dz, loss, correct, acc, firstBad, workspace, step.View, m, c, scale, grad, watch);
-        else k.SigmoidSquaredError(z, y, dz, loss, correct, acc, firstBad, workspace, step.View, m, c, scale, grad, watch);
-        k.Accelerator.Synchronize();   // before the step buffer goes
+        if (kind == LossKind.SoftmaxCrossEntropy) k.SoftmaxCrossEntropy(z, y, dz, loss, correct, acc, firstBad, workspace, step.Current, m, c, scale, grad, watch);
+        else k.SigmoidSquaredError(z, y, dz, loss, correct, acc, firstBad, workspace, step.Current, m, c, scale, grad, watch);
+        k.Stream.Synchronize();   // before the step slot goes
     }
 
     /// <summary>
