@@ -96,7 +96,7 @@ public class TrainingStepBenchmarks
     [Benchmark(Description = "training steps (20; W3: 2)")]
     public void Run()
     {
-        Trainer.TrainEpoch(stepper, data, scheduler, 1, options, 0, Steps);
+        Trainer.TrainEpoch(stepper, scheduler, 1, options, 0, Steps);
         model.TakeMetrics();   // waits for the device
     }
 }
@@ -139,7 +139,7 @@ public class EpochBenchmarks
     public void Epoch()
     {
         epoch++;
-        Trainer.TrainEpoch(stepper, data, scheduler, epoch, options, 0, 10 * scheduler.StepsPerEpoch);
+        Trainer.TrainEpoch(stepper, scheduler, epoch, options, 0, 10 * scheduler.StepsPerEpoch);
         model.TakeMetrics();
     }
 }

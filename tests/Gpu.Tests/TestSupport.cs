@@ -235,7 +235,7 @@ internal static class SyntheticSteps
         var stepper = new Gpu.Engine.Runtime.TrainingStep(kernels, model, source, o);
         var scheduler = new Gpu.Engine.Training.MinibatchScheduler(count, o.BatchSize, o.Seed);
         long before = kernels.Launches, step = 0, total = (long)epochs * scheduler.StepsPerEpoch;
-        for (int e = 1; e <= epochs; e++) step = Gpu.Engine.Training.Trainer.TrainEpoch(stepper, source, scheduler, e, o, step, total);
+        for (int e = 1; e <= epochs; e++) step = Gpu.Engine.Training.Trainer.TrainEpoch(stepper, scheduler, e, o, step, total);
         long launched = kernels.Launches - before;
         model.TakeMetrics();
         stepper.Dispose();

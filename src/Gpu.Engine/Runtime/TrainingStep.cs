@@ -18,7 +18,6 @@ internal sealed class TrainingStep : IDisposable
 {
     readonly KernelSet kernels;
     readonly DeviceMlp model;
-    readonly IBatchSource source;
     readonly Optimizer optimizer;
     readonly StepSlot values;
     readonly Dictionary<int, CudaGraph> graphs = [];   // by batch rows
@@ -28,12 +27,15 @@ internal sealed class TrainingStep : IDisposable
 
     public TrainingStep(KernelSet kernels, DeviceMlp model, IBatchSource source, TrainOptions options)
     {
-        this.kernels = kernels; this.model = model; this.source = source;
+        this.kernels = kernels; this.model = model; Source = source;
         optimizer = options.OptimizerSettings;
         model.Dropout = (options.Dropout, (long)options.Seed);
         values = kernels.NewStepSlot();
         direct = kernels.Profile.StepGraphs ? null : kernels.Profile.Kind == DeviceKind.Cuda ? "CUDA graphs are off in this device profile" : "CUDA graphs need a CUDA device";
     }
+
+    /// <summary>Where the steps' batches come from (its passes are begun by the trainer, one per epoch).</summary>
+    public IBatchSource Source { get; }
 
     /// <summary>Steps run so far.</summary>
     public long Steps { get; private set; }
@@ -68,7 +70,7 @@ internal sealed class TrainingStep : IDisposable
     public void Run()
     {
         if (next >= epochSteps) throw new InvalidOperationException("the epoch's steps are done");
-        var (x, y, rows) = source.Stage();
+        var (x, y, rows) = Source.Stage();
         values.Select(next);
         next++;
         Steps++;
@@ -101,7 +103,7 @@ internal sealed class TrainingStep : IDisposable
     /// <summary>The launches of one step, on the engine's stream.</summary>
     void Launch(ILGPU.ArrayView<float> x, ILGPU.ArrayView<int> y, int rows)
     {
-        source.Load();
+        Source.Load();
         model.Evaluate(x, y, rows, backward: true, watch: true, values.Current);   // the loss kernel records the first step whose loss is NaN/Inf, no wait
         model.Step(optimizer, values.Current);
     }

@@ -71,7 +71,7 @@ internal static class Trainer
             double epochRows = scheduler.Batches(fromStep: s).Sum(b => b.Rows);   // rows this run trains on in this epoch
             int e = epoch;
             (at.Op, at.Epoch, at.Step) = ("a training step", e, s + 1);
-            step = TrainEpoch(stepper, dTrain, scheduler, epoch, o, step, totalSteps, startStep: s, afterStep: (done, globalStep) =>
+            step = TrainEpoch(stepper, scheduler, epoch, o, step, totalSteps, startStep: s, afterStep: (done, globalStep) =>
             {
                 control?.OnStep?.Invoke(new StepProgress(e, o.Epochs, done, scheduler.StepsPerEpoch, globalStep, totalSteps));
                 RecordParameters(control, model, globalStep);
@@ -222,19 +222,19 @@ internal static class Trainer
     }
 
     /// <summary>
-    /// One epoch of SGD steps (forward, backward, fused update) of <paramref name="stepper"/> over <paramref name="train"/>
-    /// (its source) in the scheduler's order for <paramref name="epoch"/>; returns the global step count after it. Each
+    /// One epoch of SGD steps (forward, backward, fused update) of <paramref name="stepper"/> over its batch source in the
+    /// scheduler's order for <paramref name="epoch"/>; returns the global step count after it. Each
     /// step's values (learning rate, Adam's corrections, step number) are computed here on the host and handed to the
     /// device once for the epoch. Does not synchronise: the loss and correct counts stay in the model's device
     /// accumulators. A resumed epoch starts at <paramref name="startStep"/>; <paramref name="afterStep"/> gets (steps of
     /// the epoch done, global step).
     /// </summary>
-    public static long TrainEpoch(TrainingStep stepper, IBatchSource train, MinibatchScheduler scheduler, int epoch, TrainOptions o,
+    public static long TrainEpoch(TrainingStep stepper, MinibatchScheduler scheduler, int epoch, TrainOptions o,
         long step, long totalSteps, int startStep = 0, Action<int, long>? afterStep = null)
     {
         // a resumed epoch starts at the first batch not yet trained on: same order, same cut, so the same batches as an uninterrupted run
         var batches = scheduler.Batches(fromStep: startStep);
-        train.BeginPass(scheduler.EpochOrder(epoch), batches, o.Shift > 0 ? new Augmentation(o.Shift, (long)o.Seed, epoch) : null);
+        stepper.Source.BeginPass(scheduler.EpochOrder(epoch), batches, o.Shift > 0 ? new Augmentation(o.Shift, (long)o.Seed, epoch) : null);
         var optimizer = o.OptimizerSettings;
         var values = new StepValues[batches.Count];
         for (int i = 0; i < values.Length; i++)

@@ -134,7 +134,7 @@ public sealed class TrainingTests(DeviceCase deviceCase)
             ? new StreamedDataset(device.Accelerator, kernels.Stream, train, o.BatchSize) : new DeviceDataset(kernels, train, o.BatchSize));
         using var stepper = new TrainingStep(kernels, model, source, o);
 
-        long step = Trainer.TrainEpoch(stepper, source, scheduler, 1, o, 0, scheduler.StepsPerEpoch);
+        long step = Trainer.TrainEpoch(stepper, scheduler, 1, o, 0, scheduler.StepsPerEpoch);
         Assert.That(step, Is.EqualTo(8));
         Assert.That(source.Passes.Single(), Is.EqualTo(scheduler.Batches()), "the scheduler's cut, handed over up front");
         Assert.That(source.Rows, Is.EqualTo(new[] { 128, 128, 128, 128, 128, 128, 128, 104 }), "rows gathered per step");
@@ -142,7 +142,7 @@ public sealed class TrainingTests(DeviceCase deviceCase)
         Assert.That(lossSum / 1000, Is.InRange(0.5, 5.0), "the loss summed over 1,000 rows");
 
         source.Passes.Clear(); source.Rows.Clear();
-        Trainer.TrainEpoch(stepper, source, scheduler, 2, o, step, 2L * scheduler.StepsPerEpoch, startStep: 6);
+        Trainer.TrainEpoch(stepper, scheduler, 2, o, step, 2L * scheduler.StepsPerEpoch, startStep: 6);
         Assert.That(source.Passes.Single(), Is.EqualTo(new[] { (768, 128), (896, 104) }), "a resumed epoch asks only for the batches not yet done");
         Assert.That(source.Rows, Is.EqualTo(new[] { 128, 104 }));
     }
@@ -166,8 +166,8 @@ public sealed class TrainingTests(DeviceCase deviceCase)
         var source = new StreamedDataset(device.Accelerator, kernels.Stream, train, o.BatchSize);
         using (var stepper = new TrainingStep(kernels, model, source, o))
         {
-            long step = Trainer.TrainEpoch(stepper, source, scheduler, 1, o, 0, 2L * scheduler.StepsPerEpoch);
-            Trainer.TrainEpoch(stepper, source, scheduler, 2, o, step, 2L * scheduler.StepsPerEpoch);   // the second pass retires the first one's markers
+            long step = Trainer.TrainEpoch(stepper, scheduler, 1, o, 0, 2L * scheduler.StepsPerEpoch);
+            Trainer.TrainEpoch(stepper, scheduler, 2, o, step, 2L * scheduler.StepsPerEpoch);   // the second pass retires the first one's markers
         }
         model.TakeMetrics();
         source.Dispose();
