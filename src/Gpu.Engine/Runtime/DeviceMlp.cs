@@ -38,7 +38,7 @@ internal sealed class DeviceMlp : IDisposable
     public DeviceMlp(KernelSet kernels, MlpSpec spec, int maxBatch)
     {
         k = kernels; acc = kernels.Accelerator; Spec = spec; MaxBatch = maxBatch;
-        long needed = 4L * (4L * spec.ParameterCount + (long)maxBatch * (spec.Sizes.Skip(1).Sum() + 2L * spec.Sizes.Max() + 2)) + 16;
+        long needed = BytesNeeded(spec, maxBatch);
         long available = kernels.Profile.MemoryBytes;
         UserError TooLarge() => new($"out of device memory on {acc.Name}: the network {spec} at batch {maxBatch} needs about {needed / 1e6:N1} MB " +
             $"and the device has {available / 1e6:N1} MB; use a smaller --batch-size or --layers" + (kernels.Profile.IsHost ? "" : ", or --device cpu"));
@@ -72,6 +72,10 @@ internal sealed class DeviceMlp : IDisposable
         metrics.View.MemSetToZero(s);
         firstBad.View.CopyFromCPU(s, [-1L]);
     }
+
+    /// <summary>Bytes of the device buffers of <paramref name="spec"/> at up to <paramref name="maxBatch"/> rows: parameters, gradients, two optimizer vectors, activations, two layer gradients, per-row loss and correctness.</summary>
+    public static long BytesNeeded(MlpSpec spec, int maxBatch) =>
+        4L * (4L * spec.ParameterCount + (long)maxBatch * (spec.Sizes.Skip(1).Sum() + 2L * spec.Sizes.Max() + 2)) + 16;
 
     MemoryBuffer1D<T, Stride1D.Dense> Own<T>(MemoryBuffer1D<T, Stride1D.Dense> b) where T : unmanaged { owned.Add(b); return b; }
 
@@ -117,11 +121,8 @@ internal sealed class DeviceMlp : IDisposable
     {
         int n = Spec.ParameterCount;
         var v = new float[2 * n];
-        var part = new float[n];
-        velocity.View.CopyToCPU(k.Stream, part);
-        part.CopyTo(v, 0);
-        second.View.CopyToCPU(k.Stream, part);
-        part.CopyTo(v, n);
+        velocity.View.CopyToCPU(k.Stream, v.AsSpan(0, n));   // straight into the halves: no third copy of a large vector on the host
+        second.View.CopyToCPU(k.Stream, v.AsSpan(n, n));
         return v;
     }
 

@@ -21,6 +21,11 @@ internal static class Trainer
     {
         var at = new FaultSite();
         try { return Run(device, data, o, onEpoch, control, at); }
+        catch (OutOfMemoryException)
+        {
+            // the host's memory, past what the memory budget foresaw (other processes took some): not a device fault, and --device cpu would not help
+            throw new UserError($"out of memory during {at.Op} (epoch {at.Epoch}, step {at.Step}); the last checkpoint is kept; free memory or use a smaller --layers or --batch-size");
+        }
         catch (Exception e) when (e is not (UserError or TrainingInterrupted or OperationCanceledException or ArgumentException))
         {
             // a kernel launch or device failure: one line naming the device and the operation; the last checkpoint stays valid
@@ -38,14 +43,19 @@ internal static class Trainer
         if (o.BatchSize > trainSet.Count) o = o with { BatchSize = trainSet.Count };   // the same single batch per epoch, without the memory of a larger one
         var spec = MlpSpec.FromHidden(trainSet.Features, o.Hidden, trainSet.Classes, o.Activation, o.Loss);
         var kernels = KernelSet.For(device);
-        int maxRows = Math.Max(o.BatchSize, Math.Min(o.EvalBatchSize, Math.Max(data.Test.Count, valSet?.Count ?? 0)));
+        int evalRows = Math.Min(o.EvalBatchSize, Math.Max(data.Test.Count, valSet?.Count ?? 0));
+        int maxRows = Math.Max(o.BatchSize, evalRows);
+        var path = ChooseDataPath(o.DataPath, device, data);
+        long resident = path == DataPath.Resident ? data.Train.Bytes + data.Test.Bytes + 8L * (data.Train.Count + data.Test.Count) : 0;
+        bool checkpoints = control?.OnCheckpoint != null;
+        MemoryBudget.For(spec, o, maxRows, checkpoints, resident).Check(device.Profile, device.Id, spec, o.BatchSize, MemoryBudget.HostAvailable(),
+            b => MemoryBudget.For(spec, o, Math.Max(b, evalRows), checkpoints, resident));   // before any allocation: a run too large is one line, not the OOM killer
 
         using var model = new DeviceMlp(kernels, spec, maxRows);
         var resume = control?.Resume;
         if (resume == null && control?.InitialParameters is { } given && given.Length != spec.ParameterCount)
             throw new ArgumentException($"{given.Length} initial parameters for the network {spec} ({spec.ParameterCount})");
         model.SetParameters(resume?.Parameters ?? control?.InitialParameters ?? spec.Initialize(o.Seed, o.BiasInit, o.Init));
-        var path = ChooseDataPath(o.DataPath, device, data);
         // a training set read in place from its file: block-shuffled epochs within a buffer of --stream-buffer MB (the full permutation when it fits)
         var blocks = path == DataPath.Stream && trainSet.Mapped != null ? BlockShuffle.ForBuffer((long)o.StreamBuffer << 20, trainSet.Features) : null;
         var scheduler = new MinibatchScheduler(trainSet.Count, o.BatchSize, o.Seed, blocks);

@@ -115,13 +115,62 @@ public sealed class RobustnessTests : TempFolderTest
     {
         // 784-45000-45000-10: about 33 GB of parameters, gradients and optimizer state (a batch above the 270 training images is capped to them)
         var r = Run(Train(DataFolder("d"), "--layers", "45000,45000", "--batch-size", "100000"));
-        AssertOneLineError(r, "out of device memory");
-        Assert.That(r.Err, Does.Match(@"needs about [\d,.]+ MB and the device has [\d,.]+ MB"));
+        // on the CPU accelerator the buffers are host memory: the memory budget refuses it, counting the host copies too
+        AssertOneLineError(r, "not enough memory");
+        Assert.That(r.Err, Does.Match(@"needs about [\d,.]+ GB \([\d,.]+ GB for the network's buffers on cpu, which are host memory, and [\d,.]+ GB for host copies"));
 
         using var device = ComputeDevice.Open("cpu");
         var small = KernelSet.For(device, device.Profile with { MemoryBytes = 100_000 });   // 100 kB: even a small net does not fit
         var e = Assert.Throws<Gpu.Engine.UserError>(() => new DeviceMlp(small, MlpSpec.FromHidden(784, [64], 10), 100));
         Assert.That(e!.Message, Does.Contain("the network 784-64-10 at batch 100 needs about 1.5 MB and the device has 0.1 MB"));
+    }
+
+    [Test]
+    public void Network_too_large_for_the_hosts_memory_is_refused_before_allocation()
+    {
+        // Issue 22, case 3: the device check passed (its buffers fit) and the host copies of the parameter vector (initial and
+        // final weights, each checkpoint's state and its encoding) then ran out of memory: on old main this run ended in
+        // "device error ... OutOfMemoryException" (exit 4) at the first checkpoint, and without a heap limit in the OOM killer.
+        // 784-6000-6000-10: 163 MB per parameter vector, 0.66 GB of device buffers (host memory on the CPU accelerator), under a 1 GB heap.
+        var output = Path.Combine(dir, "out");
+        var psi = new System.Diagnostics.ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "gpu")) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in Train(DataFolder("d"), "--layers", "6000,6000", "--epochs", "1", "--output", output)) psi.ArgumentList.Add(a);
+        psi.Environment["DOTNET_GCHeapHardLimit"] = "0x40000000";
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        string err = p.StandardError.ReadToEnd();
+        Assert.That(p.WaitForExit(120_000), Is.True);
+        Assert.That(p.ExitCode, Is.EqualTo(2), err + stdout.Result);
+        Assert.That(err.Trim().Split('\n'), Has.Length.EqualTo(1), err);
+        Assert.That(err, Does.StartWith("error: not enough memory: the network 784-6000-6000-10").And.Contain("host copies").And.Contain("checkpoints"));
+        Assert.That(stdout.Result, Does.Not.Contain("epoch   1/1"), "refused before training");
+        Assert.That(Directory.Exists(Path.Combine(output, "checkpoint")), Is.False);
+    }
+
+    [Test]
+    public void Memory_budget_counts_host_copies_and_suggests_a_batch_that_fits()
+    {
+        var o = new Gpu.Engine.Settings.TrainOptions();
+        var host = DeviceProfile.For(DeviceKind.OpenClCpu, 1L << 40);
+        var gpu = DeviceProfile.For(DeviceKind.Cuda, 1L << 40);
+        var wide = MlpSpec.FromHidden(784, [4000, 4000], 10);
+        var budget = MemoryBudget.For(wide, o, 128, checkpoints: true, residentBytes: 0);
+        Assert.That(budget.HostBytes, Is.EqualTo(9L * 4 * wide.ParameterCount), "initial, final and result copies, and a checkpoint's six");
+        MemoryBudget At(int b) => MemoryBudget.For(wide, o, b, true, 0);
+        // on a host device the buffers and the copies share the host's memory: the buffers alone fit, both do not
+        var e = Assert.Throws<Gpu.Engine.UserError>(() => budget.Check(host, "opencl:0", wide, 128, budget.DeviceBytes + budget.HostBytes / 2, At));
+        Assert.That(e!.Message, Does.Contain("which are host memory").And.EndWith("use a smaller --layers"));
+        Assert.DoesNotThrow(() => budget.Check(host, "opencl:0", wide, 128, budget.DeviceBytes + budget.HostBytes, At));
+        // on a GPU the buffers are the GPU's: only the copies count against the host
+        Assert.DoesNotThrow(() => budget.Check(gpu, "cuda:0", wide, 128, budget.HostBytes, At));
+        Assert.Throws<Gpu.Engine.UserError>(() => budget.Check(gpu, "cuda:0", wide, 128, budget.HostBytes - 1, At));
+
+        // activations dominate: a smaller batch is suggested, the largest power of two that fits
+        var narrow = MlpSpec.FromHidden(784, [64], 10);
+        MemoryBudget Narrow(int b) => MemoryBudget.For(narrow, o, b, false, 0);
+        long fits4096 = Narrow(4096).DeviceBytes + Narrow(4096).HostBytes;
+        var big = Assert.Throws<Gpu.Engine.UserError>(() => Narrow(100_000).Check(host, "cpu", narrow, 100_000, fits4096, Narrow));
+        Assert.That(big!.Message, Does.Contain("use --batch-size 4096 or less"));
     }
 
     [Test]
