@@ -45,7 +45,7 @@ internal static class Program
                 }
                 // the setting flags are read with the setting table; CommandLineParser gets the rest
                 settings = SettingFlags.Take(verb, args[1..], out var rest);
-                SettingFlags.CheckValuesGiven(verb, rest);
+                SettingFlags.CheckWords(verb, rest);
                 others = [args[0], .. rest];
             }
             using var parser = new Parser(s =>
@@ -133,7 +133,7 @@ internal static class Program
     /// <summary>"search merge": the verb <see cref="SearchMergeVerb"/>, typed as two words, which CommandLineParser sees as one.</summary>
     const string MergeVerb = "search merge";
 
-    static readonly Type[] VerbTypes =
+    internal static readonly Type[] VerbTypes =
         [typeof(TrainVerb), typeof(EvalVerb), typeof(PredictVerb), typeof(WeightsVerb), typeof(ExportVerb), typeof(SearchVerb), typeof(SearchMergeVerb), typeof(GradcheckVerb), typeof(LandscapeVerb), typeof(DevicesVerb), typeof(CheckVerb)];
 
     const string Heading = "gpu: train multilayer perceptrons on ILGPU kernels (CUDA, OpenCL or the CPU accelerator)";

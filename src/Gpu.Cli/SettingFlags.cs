@@ -76,6 +76,7 @@ internal sealed class SettingFlags
             string text = inline is { Length: > 0 } ? inline
                 : inline == null && i + 1 < args.Count && !IsFlag(args[i + 1]) ? args[++i]
                 : throw new UserError($"{name} needs a value (e.g. {name} {flag.Setting.DefaultText}); see 'gpu {VerbHelp.Name(verb)} --help'");
+            if (text.Length == 0) throw new UserError(EmptyValue(name, verb));
             if (!seen.Add(name)) throw new UserError($"option '{name}' given more than once");
             if (flag.Choices) taken.choices[flag.Setting.Flag] = text;
             else taken.values.Add((flag.Setting, flag.Setting.Parse(text, where: null)));
@@ -84,20 +85,37 @@ internal sealed class SettingFlags
     }
 
     /// <summary>
-    /// Refuses an option of CommandLineParser's (a verb property with [Option]) given without a value:
-    /// at the end of the line, followed by another flag, or as "--name=", which CommandLineParser would
-    /// silently ignore or report without naming the option.
+    /// Checks the arguments CommandLineParser gets (a verb's own options, after <see cref="Take"/>), which it would otherwise
+    /// ignore or report without naming them: a word that belongs to no option ("gpu train out" for "--output out"), an option
+    /// without a value (at the end of the line, before another flag, or "--name="), and an empty value ("--output ''", what an
+    /// unset shell variable gives). Each is one line naming the word or the option.
     /// </summary>
-    public static void CheckValuesGiven(Type verb, IReadOnlyList<string> args)
+    public static void CheckWords(Type verb, IReadOnlyList<string> args)
     {
-        var options = VerbHelp.Options(verb).Where(o => o.Property.PropertyType != typeof(bool)).Select(o => "--" + o.Attribute.LongName).ToHashSet();
+        var options = VerbHelp.Options(verb).ToDictionary(o => "--" + o.Attribute.LongName, o => o.Property.PropertyType != typeof(bool));
+        string help = $"see 'gpu {VerbHelp.Name(verb)} --help'";
         for (int i = 0; i < args.Count; i++)
         {
             var (name, inline) = Split(args[i]);
-            if (options.Contains(name) && (inline == "" || inline == null && (i + 1 == args.Count || IsFlag(args[i + 1]))))
-                throw new UserError($"{name} needs a value; see 'gpu {VerbHelp.Name(verb)} --help'");
+            if (name == "")
+            {
+                string word = args[i];
+                throw new UserError(word.Length == 0
+                    ? $"an empty word on the command line of 'gpu {VerbHelp.Name(verb)}' (an unset shell variable?); every value follows its flag, e.g. --output DIR; {help}"
+                    : $"unexpected word '{word}': 'gpu {VerbHelp.Name(verb)}' takes no words of its own, every value follows its flag" +
+                      (options.ContainsKey("--output") ? $" (did you mean --output {word}?)" : "") + $"; {help}");
+            }
+            if (!options.TryGetValue(name, out bool takesValue)) return;   // an unknown option: CommandLineParser names it (its value, if any, is no stray word)
+            if (!takesValue) continue;
+            if (inline == "" || inline == null && (i + 1 == args.Count || IsFlag(args[i + 1])))
+                throw new UserError($"{name} needs a value; {help}");
+            if (inline == null && args[++i].Length == 0) throw new UserError(EmptyValue(name, verb));
         }
     }
+
+    /// <summary>"--output got an empty value": what "--output ''" or "--output $UNSET" gives.</summary>
+    static string EmptyValue(string name, Type verb) =>
+        $"{name} got an empty value (an unset shell variable?); give a value or leave {name} out; see 'gpu {VerbHelp.Name(verb)} --help'";
 
     static (string Name, string? Value) Split(string arg)
     {

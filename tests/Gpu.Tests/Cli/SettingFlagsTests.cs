@@ -233,3 +233,48 @@ public sealed class SettingFlagsTests : TempFolderTest
             Assert.That(readme["--" + o.LongName], Is.EqualTo(o.Default is { } d ? Convert.ToString(d, CultureInfo.InvariantCulture) : "none"), $"README default of --{o.LongName}");
     }
 }
+
+/// <summary>
+/// Issue 22, cases 1 and 2: a word that belongs to no flag ("gpu train out" for "--output out") and an empty value
+/// ("--output ''", what an unset $OUT gives) are one line and exit code 2 on every verb, for every flag that takes a
+/// value, before anything runs (on old main: a full default training that saved nothing, or "internal error: ArgumentException").
+/// </summary>
+public sealed class StrayWordTests : TempFolderTest
+{
+    /// <summary>Every verb as it is typed: "search merge" is two words.</summary>
+    static IEnumerable<string[]> Verbs() => Program.VerbTypes.Select(t => VerbHelp.Name(t).Split(' '));
+
+    /// <summary>(verb words, flag) for every flag of every verb that takes a value: the setting flags and the verb's own options.</summary>
+    static IEnumerable<TestCaseData> ValueFlags() => Program.VerbTypes.SelectMany(t =>
+        SettingFlags.Of(t).Select(f => f.Name)
+            .Concat(VerbHelp.Options(t).Where(o => o.Property.PropertyType != typeof(bool)).Select(o => "--" + o.Attribute.LongName))
+            .Select(flag => new TestCaseData(VerbHelp.Name(t).Split(' '), flag).SetName($"Empty_value_refused({VerbHelp.Name(t)} {flag})")));
+
+    [TestCaseSource(nameof(Verbs))]
+    public void A_stray_word_is_refused(string[] verb)
+    {
+        var r = Run([.. verb, "out"]);
+        AssertOneLineError(r, "unexpected word 'out'", 2);
+        Assert.That(r.Out, Is.Empty, "nothing ran");
+        var empty = Run([.. verb, ""]);
+        AssertOneLineError(empty, "an empty word", 2);
+    }
+
+    [Test]
+    public void A_stray_word_after_flags_is_refused_and_suggests_the_output_flag()
+    {
+        var r = Run("train", "--epochs", "1", "out");
+        AssertOneLineError(r, "unexpected word 'out'", 2);
+        Assert.That(r.Err, Does.Contain("did you mean --output out?"));
+        Assert.That(Directory.Exists(Path.Combine(Environment.CurrentDirectory, "out")), Is.False);
+        AssertOneLineError(Run("train", "--resume", Path.Combine(dir, "run"), "junk"), "unexpected word 'junk'", 2);
+    }
+
+    [TestCaseSource(nameof(ValueFlags))]
+    public void Empty_value_refused(string[] verb, string flag)
+    {
+        var r = Run([.. verb, flag, ""]);
+        AssertOneLineError(r, $"{flag} got an empty value", 2);
+        Assert.That(r.Out, Is.Empty, "nothing ran");
+    }
+}
