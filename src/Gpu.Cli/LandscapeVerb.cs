@@ -35,7 +35,7 @@ internal sealed class LandscapeVerb : TrainingRunOptions
         using var folder = RunFolder.Take(Output, "gpu landscape");   // one writer per folder
         string outDir = folder.Folder;
         var data = DataSource.OfFolder(Data).Load();
-        if (Limit > 0) data = data with { Train = data.Train.Take(Limit) };
+        data = data.Limited(Limit, note => stdout.WriteLine($"note: {note}"));
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");
         var spec = Network(data.Train.Features, data.Train.Classes);

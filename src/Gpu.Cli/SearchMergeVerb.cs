@@ -80,7 +80,7 @@ internal sealed class SearchMergeVerb
 
         var (source, limit) = merge.Data;
         var data = source.Load();
-        if (limit > 0) data = data with { Train = data.Train.Take(limit) };
+        data = data.Limited(limit, note: null);   // the shards said so when they ran
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");
         var search = GridSearch.Open(dir, grid, data, source, limit);

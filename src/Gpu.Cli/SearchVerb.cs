@@ -53,7 +53,7 @@ internal sealed class SearchVerb : SettingsVerb
             throw new UserError($"{written} holds {other.Description}, not a grid search; choose another --output folder for the search");
         var source = DataSource.OfFolder(Data);
         var data = source.Load();
-        if (Limit > 0) data = data with { Train = data.Train.Take(Limit) };
+        data = data.Limited(Limit, note => stdout.WriteLine($"note: {note}"));
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");
         stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({shared.ValFraction * 100:0.#}% held out to score the trials), {data.Test.Count:N0} test images");

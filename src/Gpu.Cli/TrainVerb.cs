@@ -118,7 +118,7 @@ internal sealed class TrainVerb : TrainingRunOptions
 
         // the streamed path reads uncompressed image files in place (memory-mapped) rather than loading them; a file it cannot map is loaded, with a note
         var data = source.Load(options.DataPath == DataPath.Stream ? note => stdout.WriteLine($"note: {note}") : null);
-        if (limit > 0) data = data with { Train = data.Train.Take(limit) };
+        data = data.Limited(limit, resumedRun == null ? note => stdout.WriteLine($"note: {note}") : null);
         var fingerprint = DataFingerprint.Of(data);
         if (resumedRun != null) CheckSameData(resumedRun, data, fingerprint, DataFlags.Any(given.Contains));
         using var device = OpenDevice(resumedRun, given.Contains("--device"), stdout);

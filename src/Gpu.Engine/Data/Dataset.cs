@@ -137,4 +137,20 @@ internal sealed class Dataset
 }
 
 /// <summary>The standard train/test pair of a dataset folder.</summary>
-internal sealed record DataPair(Dataset Train, Dataset Test, string Folder);
+internal sealed record DataPair(Dataset Train, Dataset Test, string Folder)
+{
+    /// <summary>
+    /// The first <paramref name="limit"/> training images (--limit; 0: all). A limit above the training set keeps all of it,
+    /// and <paramref name="note"/> says so rather than let a typo pass for a choice.
+    /// </summary>
+    public DataPair Limited(int limit, Action<string>? note)
+    {
+        if (limit <= 0) return this;
+        if (limit >= Train.Count)
+        {
+            if (limit > Train.Count) note?.Invoke($"--limit {limit:N0} is more than the {Train.Count:N0} training images in {Folder}; using all {Train.Count:N0}");
+            return this;
+        }
+        return this with { Train = Train.Take(limit) };
+    }
+}

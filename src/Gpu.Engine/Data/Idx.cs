@@ -11,7 +11,7 @@ internal static class Idx
     /// <summary>Reads an IDX file of unsigned bytes; returns the dimensions and the data.</summary>
     public static (int[] Dims, byte[] Data) Read(string path)
     {
-        if (!File.Exists(path)) throw new UserError($"{path}: file not found");
+        InputFile.Require(path);
         byte[] raw;
         try
         {

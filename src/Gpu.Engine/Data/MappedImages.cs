@@ -47,7 +47,7 @@ internal sealed class MappedImages
     public static MappedImages? TryOpen(string path, out string? why, PixelRange range = PixelRange.Auto)
     {
         why = null;
-        if (!File.Exists(path)) throw new UserError($"{path}: file not found");
+        InputFile.Require(path);
         var head = new byte[4096];
         long length;
         using (var f = File.OpenRead(path))

@@ -66,7 +66,7 @@ internal static class Npy
     /// </summary>
     public static Array Read(string path)
     {
-        if (!File.Exists(path)) throw new UserError($"{path}: file not found");
+        InputFile.Require(path);
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
         catch (IOException e) { throw new UserError($"{path}: cannot read ({e.Message.TrimEnd('.')})"); }

@@ -165,7 +165,7 @@ internal static class TableData
     /// </summary>
     static (byte[] Pixels, int[]? Labels, int Features, string Scaling) ParseCsv(string path, int classes, int? pixelsPerImage, PixelRange range)
     {
-        if (!File.Exists(path)) throw new UserError($"{path}: file not found");
+        InputFile.Require(path);
         var labels = new List<int>();
         var values = new List<double>();
         int features = -1;

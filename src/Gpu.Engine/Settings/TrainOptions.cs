@@ -80,6 +80,8 @@ public sealed record TrainOptions
         if (string.IsNullOrWhiteSpace(text))   // most often an unset shell variable: say so rather than train a network without hidden layers
             throw new UserError($"--layers '{text}': no widths given; give comma-separated whole numbers >= 1, e.g. 256,128, or 'none' for a network without hidden layers");
         if (text.Trim().Equals("none", StringComparison.OrdinalIgnoreCase)) return [];
+        if (System.Text.RegularExpressions.Regex.Match(text, @"(?<![0-9\s])\s*-\s*[0-9]+") is { Success: true } negative)   // "-5", "256,-5": a minus sign, not the 784-256 separator
+            throw new UserError($"--layers '{text}': '{negative.Value.Trim()}' is not a width: widths are whole numbers >= 1; give comma-separated widths, e.g. 256,128");
         var parts = text.Split([',', '-'], StringSplitOptions.TrimEntries);
         var widths = new int[parts.Length];
         for (int i = 0; i < parts.Length; i++)

@@ -173,6 +173,31 @@ public sealed class RobustnessTests : TempFolderTest
         Assert.That(big!.Message, Does.Contain("use --batch-size 4096 or less"));
     }
 
+    // Issue 22, case 9 (each answered wrongly on old main): a negative width was "an empty part", a folder given as a file
+    // was "file not found", and a --limit above the training set was capped without a word.
+    [TestCase("-5", "'-5' is not a width")]
+    [TestCase("256,-5", "'-5' is not a width")]
+    [TestCase("256,,5", "an empty part is not a width")]
+    public void Bad_layer_widths_are_named(string layers, string message) =>
+        AssertOneLineError(Run(Train(DataFolder("d"), "--layers", layers)), message);
+
+    [Test]
+    public void A_folder_given_as_a_file_is_called_a_folder()
+    {
+        var data = DataFolder("d");
+        var r = Run(Train(data, "--train-images", data, "--train-labels", data, "--test-images", data, "--test-labels", data));
+        AssertOneLineError(r, $"{data} is a folder, not a file");
+    }
+
+    [Test]
+    public void A_limit_above_the_training_set_says_so()
+    {
+        var r = Run(Train(DataFolder("d"), "--limit", "5000", "--epochs", "1"));
+        Assert.That(r.Code, Is.Zero, r.Err);
+        Assert.That(r.Out, Does.Contain("note: --limit 5,000 is more than the 300 training images").And.Contain("using all 300"));
+        Assert.That(Run(Train(DataFolder("e"), "--limit", "300", "--epochs", "1")).Out, Does.Not.Contain("note: --limit"), "a limit equal to the set is no surprise");
+    }
+
     [Test]
     public void Unwritable_output_folder_and_checkpoint()
     {
