@@ -94,15 +94,17 @@ internal sealed class SettingFlags
     {
         var options = VerbHelp.Options(verb).ToDictionary(o => "--" + o.Attribute.LongName, o => o.Property.PropertyType != typeof(bool));
         string help = $"see 'gpu {VerbHelp.Name(verb)} --help'";
+        int positional = VerbHelp.Values(verb).Count();   // words the verb takes in order ("search merge DIR")
         for (int i = 0; i < args.Count; i++)
         {
             var (name, inline) = Split(args[i]);
+            if (name == "" && positional > 0 && args[i].Length > 0) { positional--; continue; }
             if (name == "")
             {
                 string word = args[i];
                 throw new UserError(word.Length == 0
                     ? $"an empty word on the command line of 'gpu {VerbHelp.Name(verb)}' (an unset shell variable?); every value follows its flag, e.g. --output DIR; {help}"
-                    : $"unexpected word '{word}': 'gpu {VerbHelp.Name(verb)}' takes no words of its own, every value follows its flag" +
+                    : $"unexpected word '{word}': 'gpu {VerbHelp.Name(verb)}' takes {(VerbHelp.Values(verb).Any() ? "no more words" : "no words of its own")}, every value follows its flag" +
                       (options.ContainsKey("--output") ? $" (did you mean --output {word}?)" : "") + $"; {help}");
             }
             if (!options.TryGetValue(name, out bool takesValue)) return;   // an unknown option: CommandLineParser names it (its value, if any, is no stray word)

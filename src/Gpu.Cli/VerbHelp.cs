@@ -26,6 +26,10 @@ internal static class VerbHelp
                 if (p.GetCustomAttribute<OptionAttribute>() is { } a) yield return (p, a);
     }
 
+    /// <summary>The verb's positional values ([Value]: "search merge DIR"), in order.</summary>
+    public static IEnumerable<ValueAttribute> Values(Type verb) =>
+        verb.GetProperties(BindingFlags.Public | BindingFlags.Instance).Select(p => p.GetCustomAttribute<ValueAttribute>()).OfType<ValueAttribute>().OrderBy(v => v.Index);
+
     /// <summary>The flags most runs set, listed first (in this order) by every verb that has them.</summary>
     public static readonly string[] CommonFlags = ["--epochs", "--lr", "--layers", "--output"];
 

@@ -241,8 +241,8 @@ public sealed class SettingFlagsTests : TempFolderTest
 /// </summary>
 public sealed class StrayWordTests : TempFolderTest
 {
-    /// <summary>Every verb as it is typed: "search merge" is two words.</summary>
-    static IEnumerable<string[]> Verbs() => Program.VerbTypes.Select(t => VerbHelp.Name(t).Split(' '));
+    /// <summary>Every verb as it is typed ("search merge" is two words), with its positional values ("search merge DIR").</summary>
+    static IEnumerable<string[]> Verbs() => Program.VerbTypes.Select(t => VerbHelp.Name(t).Split(' ').Concat(VerbHelp.Values(t).Select(v => v.MetaName)).ToArray());
 
     /// <summary>(verb words, flag) for every flag of every verb that takes a value: the setting flags and the verb's own options.</summary>
     static IEnumerable<TestCaseData> ValueFlags() => Program.VerbTypes.SelectMany(t =>
