@@ -51,7 +51,7 @@ internal sealed class GradcheckVerb : NetworkOptions
             throw new UserError($"{clash} cannot be combined with --model: the model's own network is checked");
 
         var saved = Model == null ? null : SavedModel.Read(Model);
-        var from = Data != null || saved == null ? DataSource.OfFolder(Data ?? "data/fashion-mnist")
+        var from = Data != null || saved == null ? DataSource.OfFolder(Data ?? DataLocator.DefaultFolder)
             : saved.Data ?? throw new UserError($"{Model}: the model does not name its training data; give --data");
         string source = from.Describe();
         if (from.Folder == null && from.TrainImages == null) throw new UserError($"{Model}: the model names only test images; give --data");

@@ -19,8 +19,8 @@ internal sealed class SearchVerb : SettingsVerb
     [Option("config", HelpText = "YAML grid file: Train: and Model: sections as for 'train --config', where a list gives the choices (learning_rate: [0.01, 0.1]); hidden_size choices are numbers, lists ([[256, 128], [512]]) or strings ('256,128;512'). Other keys (optimizer, schedule, activation, ...) set what all trials share. Flags override it.")]
     public string? Config { get; set; }
 
-    [Option("data", Default = "data/fashion-mnist", HelpText = "Data folder (IDX, .npy or .csv files), as for train.")]
-    public string Data { get; set; } = "data/fashion-mnist";
+    [Option("data", Default = DataLocator.DefaultFolder, HelpText = "Data folder (IDX, .npy or .csv files), as for train.")]
+    public string Data { get; set; } = DataLocator.DefaultFolder;
 
     [Option("limit", Default = 0, HelpText = "Use only the first N training images (0: all). For quick searches.")]
     public int Limit { get; set; }

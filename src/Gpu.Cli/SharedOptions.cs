@@ -1,3 +1,4 @@
+using Gpu.Engine.Data;
 using Gpu.Engine.Model;
 using Gpu.Engine.Settings;
 using CommandLine;
@@ -27,8 +28,8 @@ internal abstract class NetworkOptions : SettingsVerb
 /// <summary>The options of a training run that train and landscape share.</summary>
 internal abstract class TrainingRunOptions : NetworkOptions
 {
-    [Option("data", Default = "data/fashion-mnist", HelpText = "Folder with the four IDX files (train-/t10k- images and labels, .gz or plain), or train/test .npy or .csv files; data/mnist-10k also ships.")]
-    public string Data { get; set; } = "data/fashion-mnist";
+    [Option("data", Default = DataLocator.DefaultFolder, HelpText = "Folder with the four IDX files (train-/t10k- images and labels, .gz or plain), or train/test .npy or .csv files; data/mnist-10k also ships.")]
+    public string Data { get; set; } = DataLocator.DefaultFolder;
 
     [Option("limit", Default = 0, HelpText = "Use only the first N training images (0: all). For quick experiments.")]
     public int Limit { get; set; }

@@ -103,7 +103,9 @@ internal static class Idx
             throw new UserError($"--data {shown} is a file; --data takes a folder holding the training and test files (IDX, .npy or .csv); " +
                 "for single files give --train-images and --test-images (with --train-labels and --test-labels unless they are .csv)");
         if (!Directory.Exists(folder))
-            throw new UserError($"data folder '{shown}' not found; pass --data DIR with the four IDX files (see data/README.md)");
+            throw new UserError(shown == DataLocator.DefaultFolder
+                ? $"the default data folder '{shown}' is not here, above the program or in {DataLocator.SystemFolder}; {DataLocator.DefaultAdvice}"
+                : $"data folder '{shown}' not found; pass --data DIR with the four IDX files (see data/README.md)");
         if (!Directory.GetFiles(folder).Any(f => Path.GetFileName(f).Contains("idx", StringComparison.OrdinalIgnoreCase))
             && TableData.TryReadFolder(folder, map, range) is DataPair table)
             return table with { Folder = shown };   // a folder of .npy or .csv files

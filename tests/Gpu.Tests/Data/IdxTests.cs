@@ -122,4 +122,16 @@ public sealed class IdxTests : TempFolderTest
         Assert.That(v1.Pixels, Is.Not.EqualTo(v3!.Pixels));
         Assert.That(t1.Labels.Concat(v1.Labels).OrderBy(l => l), Is.EqualTo(data.Labels.OrderBy(l => l)));
     }
+
+    // Issue 22, case 8: outside the repository the default --data was "not found" with no way on; Debian's
+    // dataset-fashion-mnist installs the same files into /usr/share/datasets/fashion-mnist.
+    [Test]
+    public void The_default_data_folder_is_also_found_where_Debian_installs_it()
+    {
+        Assert.That(DataLocator.Resolve(DataLocator.DefaultFolder, p => p == DataLocator.SystemFolder), Is.EqualTo("/usr/share/datasets/fashion-mnist"));
+        Assert.That(DataLocator.Resolve("data/mnist-10k", p => p == DataLocator.SystemFolder), Is.EqualTo("data/mnist-10k"), "only the default has a system home");
+        Assert.That(DataLocator.Resolve(DataLocator.DefaultFolder, p => p == DataLocator.DefaultFolder), Is.EqualTo(DataLocator.DefaultFolder), "the working folder's copy first");
+        var e = Assert.Throws<UserError>(() => Idx.ReadFolder(Path.Combine(dir, "nowhere"), shown: DataLocator.DefaultFolder));
+        Assert.That(e!.Message, Does.Contain("install Debian's dataset-fashion-mnist").And.Contain("--data DIR"));
+    }
 }
