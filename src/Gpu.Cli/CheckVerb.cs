@@ -7,10 +7,12 @@ using Gpu.Engine.Settings;
 namespace Gpu.Cli;
 
 [Verb("check", HelpText = "Check every kernel on a device against the float64 reference (random awkward shapes, NaN-poisoned outputs); with --ptx, compile every kernel to CUDA PTX and check it, with no GPU needed.")]
-internal sealed class CheckVerb
+internal sealed class CheckVerb : IVerb
 {
-    [Option("device", Default = "auto", HelpText = "auto, cpu, cuda[:N] or opencl[:N].")]
-    public string Device { get; set; } = "auto";
+    int IVerb.Execute(VerbContext c) => Execute(c.Out);
+
+    [Option("device", Default = SharedFlags.DeviceDefault, HelpText = SharedFlags.DeviceHelp)]
+    public string Device { get; set; } = SharedFlags.DeviceDefault;
 
     [Option("family", HelpText = "Check only this family of the dense-layer products ({gemm-families}; the device must run it), and every other kernel.")]
     public string? Family { get; set; }

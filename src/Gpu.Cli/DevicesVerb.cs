@@ -4,8 +4,10 @@ using CommandLine;
 namespace Gpu.Cli;
 
 [Verb("devices", HelpText = "List the devices ILGPU sees, and why any of them cannot be used.")]
-internal sealed class DevicesVerb
+internal sealed class DevicesVerb : IVerb
 {
+    int IVerb.Execute(VerbContext c) => Execute(c.Out);
+
     public int Execute(TextWriter stdout)
     {
         var list = ComputeDevice.List();

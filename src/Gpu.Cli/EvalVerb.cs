@@ -12,8 +12,10 @@ using CommandLine;
 namespace Gpu.Cli;
 
 [Verb("eval", HelpText = "Evaluate a trained model on a test split: loss, accuracy, per-class accuracy and the confusion matrix; writes eval.json and confusion.csv.")]
-internal sealed class EvalVerb : ModelVerb
+internal sealed class EvalVerb : ModelVerb, IVerb
 {
+    int IVerb.Execute(VerbContext c) => Execute(c.Out);
+
     [Option("data", HelpText = "Data folder whose test split to use, as train's --data (default: the data the model was trained on, from model.json).")]
     public string? Data { get; set; }
 
@@ -23,11 +25,11 @@ internal sealed class EvalVerb : ModelVerb
     [Option("test-labels", HelpText = "Labels for --test-images: IDX or .npy (not for .csv images).")]
     public string? TestLabels { get; set; }
 
-    [Option("pixel-range", Default = "auto", HelpText = "Range of the values in .npy and .csv images: 0-255 (as they are), 0-1 (times 255), or auto (integers 0-255; floats 0-1 unless a value is above 1). IDX files hold uint8 0-255.")]
-    public string PixelRange { get; set; } = "auto";
+    [Option("pixel-range", Default = SharedFlags.PixelRangeDefault, HelpText = SharedFlags.PixelRangeHelp)]
+    public string PixelRange { get; set; } = SharedFlags.PixelRangeDefault;
 
-    [Option("device", Default = "auto", HelpText = "auto (CUDA, then OpenCL, then CPU), cpu, cuda[:N] or opencl[:N].")]
-    public string Device { get; set; } = "auto";
+    [Option("device", Default = SharedFlags.DeviceDefault, HelpText = SharedFlags.DeviceHelp)]
+    public string Device { get; set; } = SharedFlags.DeviceDefault;
 
     [Option("output", HelpText = "Folder for eval.json and confusion.csv (default: the model folder), created if missing.")]
     public string? Output { get; set; }

@@ -6,8 +6,10 @@ using CommandLine;
 namespace Gpu.Cli;
 
 [Verb("export", HelpText = "Write a trained model for other tools: ONNX (a graph with the preprocessing inside: raw pixels 0..255 in, probabilities and logits out) or safetensors (the tensors of a PyTorch Sequential of Linear layers, with the spec in its metadata).")]
-internal sealed class ExportVerb : ModelVerb
+internal sealed class ExportVerb : ModelVerb, IVerb
 {
+    int IVerb.Execute(VerbContext c) => Execute(c.Out);
+
     [Option("format", Required = true, HelpText = "onnx or safetensors.")]
     public string Format { get; set; } = "";
 

@@ -14,8 +14,10 @@ namespace Gpu.Cli;
 
 [Verb("gradcheck", HelpText = "Check the device's gradient against float64 central differences (like scipy.optimize.check_grad) on a few training examples; exit code 4 if the relative error is above --threshold. The network is --model DIR or a fresh one from --layers, --activation, --loss, --init and --seed.")]
 [Settings("layers", "activation", "loss", "init", "seed")]
-internal sealed class GradcheckVerb : NetworkOptions
+internal sealed class GradcheckVerb : NetworkOptions, IVerb
 {
+    int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Args);
+
     [Option("model", HelpText = "Check a trained model: the --output folder of a 'gpu train' run. Without it a fresh network is built from --layers, --activation, --loss, --init and --seed.")]
     public string? Model { get; set; }
 

@@ -10,8 +10,10 @@ namespace Gpu.Cli;
 
 [Verb("landscape", HelpText = "Train while recording the parameters, then draw the training loss over the plane of the trajectory's first two principal components with the SGD path on it (Li et al. 2018): landscape.csv and landscape.png.")]
 [Settings("layers", "activation", "loss", "init", "seed", "epochs", "batch-size", "lr", "momentum", "l2", "optimizer")]
-internal sealed class LandscapeVerb : TrainingRunOptions
+internal sealed class LandscapeVerb : TrainingRunOptions, IVerb
 {
+    int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Terminal);
+
     [Option("record-every", Default = 0, HelpText = "Record the flat parameter vector every N SGD steps (plus the start and the end); 0: about 10 points per epoch. At most 500 points.")]
     public int RecordEvery { get; set; }
 
@@ -28,7 +30,6 @@ internal sealed class LandscapeVerb : TrainingRunOptions
     {
         var options = TrainOptions() with { ValFraction = 0 };
         options.Validate();
-        if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0");
         if (RecordEvery < 0) throw new UserError($"--record-every {RecordEvery}: give a whole number of steps >= 1, or 0 for about 10 points per epoch");
         if (Grid < 2) throw new UserError($"--grid {Grid}: give a whole number >= 2, e.g. 50");
         if (EvalImages < 1) throw new UserError($"--eval-images {EvalImages}: give a whole number >= 1, e.g. 2000");

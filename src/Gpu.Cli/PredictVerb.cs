@@ -10,13 +10,15 @@ using CommandLine;
 namespace Gpu.Cli;
 
 [Verb("predict", HelpText = "Classify images with a trained model: the predicted class and the class probabilities per image, and the accuracy when labels are known.")]
-internal sealed class PredictVerb : ModelVerb
+internal sealed class PredictVerb : ModelVerb, IVerb
 {
+    int IVerb.Execute(VerbContext c) => Execute(c.Out);
+
     [Option("input", Required = true, HelpText = "Images: IDX, .npy ([N, pixels] or [N, h, w]; uint8, or floats in [0, 255] or [0, 1]) or .csv (pixel0,... rows, optionally after a label column and a header).")]
     public string Input { get; set; } = "";
 
-    [Option("pixel-range", Default = "auto", HelpText = "Range of the values in .npy and .csv images: 0-255 (as they are), 0-1 (times 255), or auto (integers 0-255; floats 0-1 unless a value is above 1). IDX files hold uint8 0-255.")]
-    public string PixelRange { get; set; } = "auto";
+    [Option("pixel-range", Default = SharedFlags.PixelRangeDefault, HelpText = SharedFlags.PixelRangeHelp)]
+    public string PixelRange { get; set; } = SharedFlags.PixelRangeDefault;
 
     [Option("labels", HelpText = "True labels for --input (IDX or .npy); then the accuracy is reported. A .csv input carries its own label column.")]
     public string? Labels { get; set; }
@@ -30,8 +32,8 @@ internal sealed class PredictVerb : ModelVerb
     [Option("output", HelpText = "Also write the predictions as CSV: index, predicted, one probability column per class, label (when known).")]
     public string? Output { get; set; }
 
-    [Option("device", Default = "auto", HelpText = "auto (CUDA, then OpenCL, then CPU), cpu, cuda[:N] or opencl[:N].")]
-    public string Device { get; set; } = "auto";
+    [Option("device", Default = SharedFlags.DeviceDefault, HelpText = SharedFlags.DeviceHelp)]
+    public string Device { get; set; } = SharedFlags.DeviceDefault;
 
     /// <summary>Images per forward pass.</summary>
     const int Batch = 1000;
@@ -40,7 +42,6 @@ internal sealed class PredictVerb : ModelVerb
     {
         var model = ReadModel(stdout);
         var spec = model.Spec;
-        if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0 (0: all images)");
         if (Top < 0 || Top > spec.Classes) throw new UserError($"--top {Top}: give a number of classes from 1 to {spec.Classes} (0: all)");
         var (pixels, count, labels, scaling) = TableData.ReadImages(Input, Labels, spec.Inputs, spec.Classes, PixelRanges.Parse(PixelRange));
         if (Limit > 0 && Limit < count)

@@ -5,6 +5,15 @@ using CommandLine;
 
 namespace Gpu.Cli;
 
+/// <summary>What a verb runs with: the program's output and error writers, the command line, the stop request (Ctrl-C, SIGTERM) and whether stdout is a terminal.</summary>
+internal sealed record VerbContext(TextWriter Out, TextWriter Err, string[] Args, CancellationToken Stop, bool Terminal);
+
+/// <summary>A verb of the program: one class per verb, listed in <see cref="Program.VerbTypes"/>.</summary>
+internal interface IVerb
+{
+    int Execute(VerbContext c);
+}
+
 /// <summary>
 /// Entry point: parses the verb, runs it, and turns every error a user can cause into one line on
 /// stderr and a non-zero exit code (2: bad input, 3: training diverged, 4: device fault, 130: interrupted, 1: internal error).
@@ -56,18 +65,8 @@ internal static class Program
                 s.AutoVersion = true;
             });
             var result = parser.ParseArguments(others, VerbTypes).WithParsed(v => { if (v is SettingsVerb s) s.Settings = settings; });
-            return result.MapResult(
-                (TrainVerb v) => v.Execute(stdout, stderr, args, stop, terminal),
-                (EvalVerb v) => v.Execute(stdout),
-                (PredictVerb v) => v.Execute(stdout),
-                (WeightsVerb v) => v.Execute(stdout),
-                (ExportVerb v) => v.Execute(stdout),
-                (SearchVerb v) => v.Execute(stdout, stderr, args, stop),
-                (SearchMergeVerb v) => v.Execute(stdout, stderr, stop),
-                (DevicesVerb v) => v.Execute(stdout),
-                (CheckVerb v) => v.Execute(stdout),
-                (GradcheckVerb v) => v.Execute(stdout, args),
-                (LandscapeVerb v) => v.Execute(stdout, terminal),
+            var context = new VerbContext(stdout, stderr, args, stop, terminal);
+            return result.MapResult((object v) => ((IVerb)v).Execute(context),
                 errors => ReportParseErrors(result, errors.ToList(), stdout, stderr));
         });
     }
@@ -128,11 +127,13 @@ internal static class Program
         return relative.StartsWith("..") || Path.IsPathRooted(relative) ? path : relative.Contains('/') ? relative : "./" + relative;
     }
 
-    const string Verbs = "train, eval, predict, weights, export, search, search merge, gradcheck, landscape, devices, check";
+    /// <summary>The verbs' names, in <see cref="VerbTypes"/>' order: "train, eval, ...".</summary>
+    static string Verbs => string.Join(", ", VerbTypes.Select(VerbHelp.Name));
 
     /// <summary>"search merge": the verb <see cref="SearchMergeVerb"/>, typed as two words, which CommandLineParser sees as one.</summary>
     const string MergeVerb = "search merge";
 
+    /// <summary>Every verb, the one list: parsing, dispatch (each is an <see cref="IVerb"/>), help and the error messages read it.</summary>
     internal static readonly Type[] VerbTypes =
         [typeof(TrainVerb), typeof(EvalVerb), typeof(PredictVerb), typeof(WeightsVerb), typeof(ExportVerb), typeof(SearchVerb), typeof(SearchMergeVerb), typeof(GradcheckVerb), typeof(LandscapeVerb), typeof(DevicesVerb), typeof(CheckVerb)];
 

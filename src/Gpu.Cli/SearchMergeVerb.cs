@@ -13,16 +13,18 @@ namespace Gpu.Cli;
 /// "search merge" into this verb.
 /// </summary>
 [Verb("search merge", HelpText = "Combines the shards of a search ('gpu search --shard K/N --output DIR', e.g. the tasks of a Slurm array job) into DIR: search.csv with every trial, search.json and best.json, as an unsharded search writes them. Refuses shards of different grids or settings; reports missing trials by number and the shard that runs them (exit code 2).")]
-internal sealed class SearchMergeVerb
+internal sealed class SearchMergeVerb : IVerb
 {
+    int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Err, c.Stop);
+
     [Value(0, MetaName = "DIR", HelpText = "The --output folder of the sharded search, holding shard-K-of-N/ folders.")]
     public IEnumerable<string> Folders { get; set; } = [];
 
     [Option("retrain", HelpText = "Then retrain the best trial (same settings, seed and split) and report its test accuracy; the model goes to DIR/best/, as 'gpu search' writes it. The data is read from where the shards read it.")]
     public bool Retrain { get; set; }
 
-    [Option("device", Default = "auto", HelpText = "For --retrain: auto (CUDA, then OpenCL, then CPU), cpu, cuda[:N] or opencl[:N].")]
-    public string Device { get; set; } = "auto";
+    [Option("device", Default = SharedFlags.DeviceDefault, HelpText = "For --retrain: " + SharedFlags.DeviceHelp)]
+    public string Device { get; set; } = SharedFlags.DeviceDefault;
 
     /// <summary>How many trials of the ranking are printed (search.csv holds them all).</summary>
     const int Shown = 10;

@@ -11,8 +11,10 @@ namespace Gpu.Cli;
 
 [Verb("search", HelpText = "Hyperparameter grid search: train every combination on the training split, score it on the validation split, then retrain the best and report its test accuracy.")]
 [Settings("val-fraction", GridAxes = true)]
-internal sealed class SearchVerb : SettingsVerb
+internal sealed class SearchVerb : SettingsVerb, IVerb
 {
+    int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Err, c.Args, c.Stop);
+
     [Option("output", Required = true, HelpText = "Folder for search.csv (a row per finished trial), best.json (the best trial, then its test metrics), search.json (the shared settings) and best/ (the best retrained: model.npy, model.json, history.csv, curves.png). Rerunning with the same folder skips the trials search.csv holds. A shard (--shard) writes the same files, but no best/, in its own folder inside it, shard-K-of-N/.")]
     public string Output { get; set; } = "";
 
@@ -22,11 +24,11 @@ internal sealed class SearchVerb : SettingsVerb
     [Option("data", Default = DataLocator.DefaultFolder, HelpText = "Data folder (IDX, .npy or .csv files), as for train.")]
     public string Data { get; set; } = DataLocator.DefaultFolder;
 
-    [Option("limit", Default = 0, HelpText = "Use only the first N training images (0: all). For quick searches.")]
+    [Option("limit", Default = 0, HelpText = SharedFlags.LimitHelp + " For quick searches.")]
     public int Limit { get; set; }
 
-    [Option("device", Default = "auto", HelpText = "auto (CUDA, then OpenCL, then CPU), cpu, cuda[:N] or opencl[:N]. Every trial runs on it; kernels are compiled once.")]
-    public string Device { get; set; } = "auto";
+    [Option("device", Default = SharedFlags.DeviceDefault, HelpText = SharedFlags.DeviceHelp + " Every trial runs on it; kernels are compiled once.")]
+    public string Device { get; set; } = SharedFlags.DeviceDefault;
 
     [Option("shard", HelpText = "K/N: run only shard K (0 to N-1) of N, the trials whose grid index (trial number - 1) is K modulo N, into --output's shard-K-of-N/ folder, without retraining; 'gpu search merge DIR' combines the shards. Without it, a Slurm array job (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, JOB_COMPLETIONS) gives the shard.")]
     public string? ShardText { get; set; }
@@ -39,7 +41,6 @@ internal sealed class SearchVerb : SettingsVerb
         if (file != null) shared = file.ApplyTo(shared, given.Contains);
         shared = Settings.ApplyTo(shared);
         var grid = SearchGrid.Build(shared, file, Settings.Choices);
-        if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0");
         var shard = ShardText != null ? Shard.Parse(ShardText) : Shard.FromEnvironment(Environment.GetEnvironmentVariable);
         string written = GridSearch.FolderFor(Output, shard);
         if (shard != null)   // the first line says where the shard came from

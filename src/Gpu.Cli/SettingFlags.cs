@@ -111,7 +111,9 @@ internal sealed class SettingFlags
             if (!takesValue) continue;
             if (inline == "" || inline == null && (i + 1 == args.Count || IsFlag(args[i + 1])))
                 throw new UserError($"{name} needs a value; {help}");
-            if (inline == null && args[++i].Length == 0) throw new UserError(EmptyValue(name, verb));
+            string value = inline ?? args[++i];
+            if (value.Length == 0) throw new UserError(EmptyValue(name, verb));
+            if (SharedFlags.Rules.TryGetValue(name, out var rule) && rule(value) is string problem) throw new UserError(problem);
         }
     }
 

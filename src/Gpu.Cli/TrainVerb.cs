@@ -11,8 +11,10 @@ namespace Gpu.Cli;
 
 [Verb("train", HelpText = "Train an MLP (default: W1, 784-256-128-10 on Fashion-MNIST) and report test accuracy.")]
 [Settings]
-internal sealed class TrainVerb : TrainingRunOptions
+internal sealed class TrainVerb : TrainingRunOptions, IVerb
 {
+    int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Err, c.Args, c.Stop, c.Terminal);
+
     [Option("train-images", HelpText = "Training images: IDX, .npy ([N, features] or [N, h, w]; uint8 or float) or .csv (label,pixel0,...). Overrides --data; needs --test-images.")]
     public string? TrainImages { get; set; }
 
@@ -25,8 +27,8 @@ internal sealed class TrainVerb : TrainingRunOptions
     [Option("test-labels", HelpText = "Test labels, as --train-labels.")]
     public string? TestLabels { get; set; }
 
-    [Option("pixel-range", Default = "auto", HelpText = "Range of the values in .npy and .csv images: 0-255 (as they are), 0-1 (times 255), or auto (integers 0-255; floats 0-1 unless a value is above 1). IDX files hold uint8 0-255.")]
-    public string PixelRange { get; set; } = "auto";
+    [Option("pixel-range", Default = SharedFlags.PixelRangeDefault, HelpText = SharedFlags.PixelRangeHelp)]
+    public string PixelRange { get; set; } = SharedFlags.PixelRangeDefault;
 
     [Option("output", HelpText = "Folder for model.npy + model.json (the trained model, at the end), history.csv + curves.png (every epoch) and checkpoint/ (every epoch and on Ctrl-C), created if missing.")]
     public string? Output { get; set; }
@@ -73,7 +75,6 @@ internal sealed class TrainVerb : TrainingRunOptions
             if (Config != null) fresh = ExperimentConfig.Read(Config, grid: false).ApplyTo(fresh, given.Contains);
             fresh = Settings.ApplyTo(fresh);
             fresh.Validate();
-            if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0");
         }
         using var folder = Resume != null ? TakeResumeFolder(out outDir) : Output != null ? RunFolder.Take(Output, "gpu train") : null;
         if (Resume != null)

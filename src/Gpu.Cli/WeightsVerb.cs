@@ -5,8 +5,10 @@ using CommandLine;
 namespace Gpu.Cli;
 
 [Verb("weights", HelpText = "Draw a trained model's first-layer weights: each unit's weight row as a square tile (28 x 28 for MNIST-style images), in a grid, as a PNG.")]
-internal sealed class WeightsVerb : ModelVerb
+internal sealed class WeightsVerb : ModelVerb, IVerb
 {
+    int IVerb.Execute(VerbContext c) => Execute(c.Out);
+
     [Option("output", HelpText = "The PNG to write (default: weights.png in the model folder).")]
     public string? Output { get; set; }
 

@@ -356,7 +356,8 @@ public sealed class RunSafetyTests : TempFolderTest
         var data = Data();
         Error(Run("train", "--data", data, "--device", "cpu:1", "--epochs", "1"), "bad device 'cpu:1': cpu takes no index");
         Error(Run("landscape", "--data", data, "--device", "cpu", "--record-every", "-1", "--output", Path.Combine(dir, "l")), "--record-every -1: give a whole number of steps >= 1");
-        Error(Run(Train(data, "--layers", "")), "--layers '': no widths given");
+        Error(Run(Train(data, "--layers", "")), "--layers got an empty value");   // the empty-value rule of every flag
+        Error(Run(Train(data, "--layers", " ")), "no widths given");
         var none = Run(Train(data, "--layers", "none", "--epochs", "1"));
         Assert.That(none.Code, Is.Zero, none.Err);
         Assert.That(none.Out, Does.Contain("network: 784-10 (no hidden layer), softmax-ce"), "not labelled relu");
