@@ -66,6 +66,9 @@ internal sealed class TrainingStep : IDisposable
         next = 0;
     }
 
+    /// <summary>Waits until the device has run every step enqueued so far.</summary>
+    public void WaitForDevice() => kernels.Stream.Synchronize();
+
     /// <summary>Enqueues the epoch's next step (no wait).</summary>
     public void Run()
     {

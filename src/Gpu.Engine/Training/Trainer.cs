@@ -11,9 +11,10 @@ namespace Gpu.Engine.Training;
 /// The training loop. With the resident data path the dataset is uploaded once as bytes, every epoch
 /// ships one permutation and each step gathers its batch on the device; with the streamed path a
 /// background task fills page-locked buffers that are copied asynchronously. Each step then runs
-/// forward, backward and the fused update. The host does not wait for the device inside an epoch,
-/// except for one short read of the divergence record every few seconds: loss and accuracy are summed
-/// on the device and read once at the end of the epoch.
+/// forward, backward and the fused update. Inside an epoch the host waits for the device only to stay
+/// about a quarter second of work ahead of it (<see cref="StepPacer"/>: a stop request is answered after the
+/// current step, not the queued epoch) and for one short read of the divergence record every few seconds:
+/// loss and accuracy are summed on the device and read once at the end of the epoch.
 /// </summary>
 internal static class Trainer
 {
@@ -235,8 +236,9 @@ internal static class Trainer
     /// One epoch of SGD steps (forward, backward, fused update) of <paramref name="stepper"/> over its batch source in the
     /// scheduler's order for <paramref name="epoch"/>; returns the global step count after it. Each
     /// step's values (learning rate, Adam's corrections, step number) are computed here on the host and handed to the
-    /// device once for the epoch. Does not synchronise: the loss and correct counts stay in the model's device
-    /// accumulators. A resumed epoch starts at <paramref name="startStep"/>; <paramref name="afterStep"/> gets (steps of
+    /// device once for the epoch. Waits for the device only as <see cref="StepPacer"/> says (about every quarter second of
+    /// device work), so <paramref name="afterStep"/> (progress, stop requests) runs close behind the device; the loss and
+    /// correct counts stay in the model's device accumulators. A resumed epoch starts at <paramref name="startStep"/>; <paramref name="afterStep"/> gets (steps of
     /// the epoch done, global step).
     /// </summary>
     public static long TrainEpoch(TrainingStep stepper, MinibatchScheduler scheduler, int epoch, TrainOptions o,
@@ -250,10 +252,18 @@ internal static class Trainer
         for (int i = 0; i < values.Length; i++)
             values[i] = TrainingStep.Values(optimizer, LearningRateAt(o, step + i, totalSteps, scheduler.StepsPerEpoch), step + i);
         stepper.BeginEpoch(values);
+        var pacer = new StepPacer(StepPacer.Target);
+        var sinceWait = System.Diagnostics.Stopwatch.StartNew();
         for (int s = startStep; s < scheduler.StepsPerEpoch; s++)
         {
             stepper.Run();
             step++;
+            if (pacer.Step() && s + 1 < scheduler.StepsPerEpoch)   // never a whole epoch ahead of the device (the epoch's end waits anyway)
+            {
+                stepper.WaitForDevice();
+                pacer.Waited(sinceWait.Elapsed);
+                sinceWait.Restart();
+            }
             afterStep?.Invoke(s + 1, step);   // host-side hook (progress, stop requests); may throw to interrupt
         }
         return step;

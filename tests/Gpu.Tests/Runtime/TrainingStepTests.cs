@@ -43,3 +43,28 @@ public sealed class TrainingStepTests(DeviceCase deviceCase)
         Assert.That(Train(device, device.Profile, Options with { Schedule = LrSchedule.Constant }).Parameters, Is.Not.EqualTo(a), "the schedule's rate per step");
     }
 }
+
+/// <summary>The step loop's distance to the device (issue 22, case 4): a wait after the first step, then about the target's worth of steps.</summary>
+public sealed class StepPacerTests
+{
+    [Test]
+    public void Waits_after_the_first_step_then_sizes_the_distance_to_the_target()
+    {
+        var pacer = new Gpu.Engine.Training.StepPacer(TimeSpan.FromSeconds(0.25));
+        Assert.That(pacer.Step(), Is.True, "the first step is waited for: its time sizes the next distance");
+        pacer.Waited(TimeSpan.FromSeconds(0.01));   // 10 ms a step
+        Assert.That(pacer.Limit, Is.EqualTo(2), "at most doubling");
+        Assert.That(pacer.Step(), Is.False);
+        Assert.That(pacer.Step(), Is.True);
+        pacer.Waited(TimeSpan.FromSeconds(0.02));
+        Assert.That(pacer.Limit, Is.EqualTo(4));
+        for (int i = 0; i < 20; i++) { while (!pacer.Step()) { } pacer.Waited(TimeSpan.FromSeconds(0.01 * pacer.Pending)); }
+        Assert.That(pacer.Limit, Is.EqualTo(25), "a quarter second of 10 ms steps, never more");
+        while (!pacer.Step()) { }
+        pacer.Waited(TimeSpan.FromSeconds(2.5));   // the steps got slower (100 ms each): the distance shrinks at once
+        Assert.That(pacer.Limit, Is.EqualTo(2));
+        while (!pacer.Step()) { }
+        pacer.Waited(TimeSpan.FromSeconds(10));   // one step longer than the target: wait after every step
+        Assert.That(pacer.Limit, Is.EqualTo(1));
+    }
+}
