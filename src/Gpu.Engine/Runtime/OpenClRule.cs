@@ -13,10 +13,10 @@ internal sealed record OpenClVerdict(bool Accepted, bool OverridesDriver, string
 /// optimisation level: at O2, ILGPU specialises every kernel parameter to the global address space and
 /// every other pointer to its own, so the OpenCL C it emits has no generic pointer; at O1 it keeps
 /// <c>__generic</c> pointers, which such a driver's compiler rejects ("OpenCL C version 3.0 does not
-/// support the '__generic' type qualifier" on POCL). So the engine accepts a CPU device that lacks the
-/// feature, at O2 only (its default), and records the capability ILGPU asks for. It refuses such a GPU:
-/// the rule is the same there, but no such GPU has been tried, and <c>auto</c> must not pick a device
-/// nobody has run. Every kernel is verified on an accepted device by <c>gpu check</c> and the kernel tests.
+/// support the '__generic' type qualifier" on POCL). So the engine accepts a device that lacks the
+/// feature, CPU or GPU (NVIDIA's OpenCL driver reports none for an H200), at O2 only (its default), and records the
+/// capability ILGPU asks for. <c>auto</c> still takes CUDA before an OpenCL GPU, so the same NVIDIA GPU runs through
+/// CUDA unless <c>--device opencl:N</c> names it. Every kernel is verified on an accepted device by <c>gpu check</c>.
 /// </summary>
 internal static unsafe class OpenClRule
 {
@@ -32,18 +32,23 @@ internal static unsafe class OpenClRule
             && value != 0;
     }
 
-    public static OpenClVerdict Judge(CLDevice d)
+    public static OpenClVerdict Judge(CLDevice d) =>
+        Judge(d.CLStdVersion >= ILGPU.Backends.OpenCL.CLCVersion.CL20, DriverReportsGenericAddressSpace(d), IsCpu(d), d.CVersion.ToString());
+
+    /// <summary>
+    /// The rule itself, on what a driver reports: OpenCL C 2.0 or later is needed; a driver that reports the generic
+    /// address space is used as ILGPU would; one that does not, CPU or GPU, is used at O2, whose kernels have no generic pointers.
+    /// </summary>
+    public static OpenClVerdict Judge(bool openClC20, bool reportsGenericAddressSpace, bool isCpu, string cVersion)
     {
-        if (d.CLStdVersion < ILGPU.Backends.OpenCL.CLCVersion.CL20)
-            return new(false, false, $"refused: OpenCL C {d.CVersion}; ILGPU's kernels need OpenCL 2.0 or later");
-        if (DriverReportsGenericAddressSpace(d))
+        if (!openClC20)
+            return new(false, false, $"refused: OpenCL C {cVersion}; ILGPU's kernels need OpenCL 2.0 or later");
+        if (reportsGenericAddressSpace)
             return new(true, false, "used: the driver reports the generic address space ILGPU's kernels use");
-        if (IsCpu(d))
-            return new(true, true, "used at ILGPU optimisation level O2, whose kernels have no generic pointers (the driver reports no generic address space, optional since OpenCL 3.0)");
-        return new(false, false, "refused: a GPU whose driver reports no generic address space (optional since OpenCL 3.0); the engine's O2 kernels would not need it, but no such GPU has been tried");
+        return new(true, true, $"used at ILGPU optimisation level O2, whose kernels have no generic pointers (the {(isCpu ? "driver" : "GPU's driver")} reports no generic address space, optional since OpenCL 3.0)");
     }
 
-    /// <summary>The device registration predicate: accepts by <see cref="Judge"/>, and lets ILGPU open an accepted CPU device by recording the capability the rule vouches for.</summary>
+    /// <summary>The device registration predicate: accepts by <see cref="Judge(bool, bool, bool, string)"/>, and lets ILGPU open an accepted device by recording the capability the rule vouches for.</summary>
     public static bool Admit(CLDevice d)
     {
         var v = Judge(d);

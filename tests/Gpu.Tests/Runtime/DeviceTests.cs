@@ -43,6 +43,32 @@ public sealed class DeviceTests
         Assert.That(device.Reason, Does.Contain("requested").And.Contain("O2"));
     }
 
+    // Issue 21, part 1: an OpenCL GPU whose driver reports no generic address space (NVIDIA's for an H200) was refused,
+    // although the O2 kernels need none; it is now used at O2 like POCL, with the GPU families.
+    [Test]
+    public void The_opencl_rule_accepts_cpus_and_gpus_without_generic_address_space_at_O2()
+    {
+        foreach (bool cpu in new[] { true, false })
+        {
+            var v = OpenClRule.Judge(openClC20: true, reportsGenericAddressSpace: false, isCpu: cpu, cVersion: "3.0");
+            Assert.That((v.Accepted, v.OverridesDriver), Is.EqualTo((true, true)), cpu ? "CPU" : "GPU");
+            Assert.That(v.Why, Does.StartWith("used at ILGPU optimisation level O2"));
+        }
+        Assert.That(OpenClRule.Judge(true, true, false, "3.0"), Is.EqualTo(new OpenClVerdict(true, false, "used: the driver reports the generic address space ILGPU's kernels use")));
+        var old = OpenClRule.Judge(false, false, false, "1.2");
+        Assert.That((old.Accepted, old.Why), Is.EqualTo((false, "refused: OpenCL C 1.2; ILGPU's kernels need OpenCL 2.0 or later")));
+    }
+
+    [Test]
+    public void Gpus_prefer_the_blocked_products_and_cpus_their_own()
+    {
+        Assert.That(DeviceProfile.For(DeviceKind.OpenClGpu, 1L << 34, multiprocessors: 132).Gemm.Name, Is.EqualTo("blocked"));
+        Assert.That(DeviceProfile.For(DeviceKind.Cuda, 1L << 34, multiprocessors: 132).Gemm.Name, Is.EqualTo("blocked"));
+        Assert.That(DeviceProfile.For(DeviceKind.OpenClCpu, 1L << 34).Gemm.Name, Is.EqualTo("cl-vector"));
+        Assert.That(DeviceProfile.For(DeviceKind.CpuAccelerator, 1L << 34).Gemm.Name, Is.EqualTo("vector4"));
+        Assert.That(DeviceProfile.For(DeviceKind.OpenClGpu, 1L << 34).RunnableFamilies.Select(f => f.Name), Does.Not.Contain("cl-vector"), "written for CPU vector units");
+    }
+
     [Test]
     public void Auto_prefers_an_opencl_cpu_device_to_the_cpu_accelerator_and_says_why()
     {

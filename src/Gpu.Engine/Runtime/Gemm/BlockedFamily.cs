@@ -18,9 +18,9 @@ internal sealed record BlockedFamily : GemmFamily
     public GemmPlan? FixedPlan { get; init; }
 
     public override string Name => "blocked";
-    public override string Meaning => "8x8 register blocks, shape-aware split-K plans, CUDA GPUs";
+    public override string Meaning => "8x8 register blocks, shape-aware split-K plans, GPUs (CUDA and OpenCL)";
     public override bool RunsOn(DeviceKind kind) => true;
-    public override int Preference(DeviceProfile profile) => profile.Kind == DeviceKind.Cuda ? 3 : -1;
+    public override int Preference(DeviceProfile profile) => profile.IsHost ? -1 : 3;   // every GPU, CUDA or OpenCL; CPUs have their own
 
     public override string[] Kernels(GemmProduct product) => ["BlockedGemmKernels.Gemm", "BlockedGemmKernels.ReduceSplits"];
 
