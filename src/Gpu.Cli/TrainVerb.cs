@@ -182,6 +182,7 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
             display.Line($"early stopping: no better validation {Words.Name(options.StopOn)} for {options.Patience} epochs; restored the weights of epoch {bestEpoch}");
         display.Line($"test accuracy {result.Test.Accuracy:F4}, test loss {result.Test.Loss:F4} ({result.Test.Count:N0} images); " +
             $"{result.TrainCount:N0} train / {result.ValCount:N0} validation images, {result.Seconds:F1} s in all");
+        if (result.Warning is string warning) display.Line($"warning: {warning}");   // exit code stays 0; model.json keeps it (warnings)
         if (Verbose)
         {
             stdout.WriteLine($"kernel launches: {result.LaunchesPerStep:0.##} per training step on {device.Id} ({device.Profile.Gemm.Describe(device.Profile)} products; evaluation not counted)");

@@ -91,6 +91,13 @@ public sealed class Network
     /// <summary>The description (<see cref="Description"/>).</summary>
     public override string ToString() => Description;
 
+    /// <summary>
+    /// What training noticed was wrong with the run (model.json's "warnings"; <c>gpu train</c> prints each as a <c>warning:</c> line):
+    /// e.g. that the network learned nothing (accuracy about chance, or a training loss that rose), where a lower learning rate
+    /// helps. Empty for a healthy run and for networks saved by earlier versions.
+    /// </summary>
+    public IReadOnlyList<string> Warnings => (info["warnings"] as JsonArray)?.Select(w => w?.ToString() ?? "").ToArray() ?? [];
+
     /// <summary>The classes' names: Fashion-MNIST's for a network trained on Fashion-MNIST, else the class numbers.</summary>
     public IReadOnlyList<string> ClassNames => Gpu.Engine.Data.ClassNames.For((info["data"] as JsonObject)?.ToJsonString(), spec.Classes);
 

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using System.Text.Json;
 using Gpu.Engine.Data;
@@ -32,8 +31,9 @@ internal sealed record LoadedCheckpoint(CheckpointRun Run, TrainState State, str
 /// or Adam's first-moment vector, then Adam's second-moment vector, zeros for SGD and Nesterov), with
 /// early stopping <c>best.npy</c> (the best epoch's parameters), and <c>state.json</c> (layers,
 /// hyperparameters with schedule and seed, position in the run, partial epoch sums, history, data
-/// folder, SHA-256 of each .npy file, engine version).
-/// <para>Writing is atomic as a whole: the files go into <c>checkpoint.new/</c> (state.json last),
+/// folder, SHA-256 of each .npy file, engine version), and <c>state.sha256</c>, the SHA-256 of state.json
+/// (<see cref="DigestFile"/>; absent in checkpoints of earlier versions, which are read unchecked).
+/// <para>Writing is atomic as a whole: the files go into <c>checkpoint.new/</c> (state.json and its digest last),
 /// the old folder is renamed to <c>checkpoint.old/</c>, the new one to <c>checkpoint/</c>, and the old
 /// one is deleted. A crash at any point leaves either a complete <c>checkpoint/</c> or a complete
 /// <c>checkpoint.old/</c>, which <see cref="Read"/> falls back to.</para>
@@ -43,6 +43,7 @@ internal sealed record LoadedCheckpoint(CheckpointRun Run, TrainState State, str
 internal static class Checkpoint
 {
     public const string FolderName = "checkpoint";
+    const string StateName = "state.json", StateDigestName = "state.sha256";
     const string Format = "gpu-checkpoint";
     const int FormatVersion = 1;
 
@@ -69,7 +70,9 @@ internal static class Checkpoint
                 json["files"]!.AsObject()["best.npy"] = new JsonObject { ["sha256"] = Sha256(best), ["shape"] = new JsonArray(state.Best!.Length), ["dtype"] = "<f4" };
                 json["position"]!.AsObject()["best_epoch"] = state.BestEpoch;
             }
-            WriteDurably(Path.Combine(fresh, "state.json"), System.Text.Encoding.UTF8.GetBytes(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n"));
+            var stateBytes = System.Text.Encoding.UTF8.GetBytes(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            WriteDurably(Path.Combine(fresh, StateName), stateBytes);
+            WriteDurably(Path.Combine(fresh, StateDigestName), DigestFile.Text((StateName, stateBytes)));
             if (Directory.Exists(final))
             {
                 if (Directory.Exists(old)) Directory.Delete(old, true);
@@ -119,7 +122,7 @@ internal static class Checkpoint
         f.Flush(flushToDisk: true);
     }
 
-    static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+    static string Sha256(byte[] bytes) => DigestFile.Sha256(bytes);
 
     static JsonObject ToJson(CheckpointRun run, TrainState s, string modelSha, string optimizerSha)
     {
@@ -191,9 +194,15 @@ internal static class Checkpoint
 
     static LoadedCheckpoint ReadFolder(string folder)
     {
-        string statePath = Path.Combine(folder, "state.json");
+        string statePath = Path.Combine(folder, StateName);
         JsonNode root;
-        try { root = JsonText.Parse(File.ReadAllText(statePath)); }
+        byte[] stateBytes;
+        try
+        {
+            stateBytes = File.ReadAllBytes(statePath);
+            using var reader = new StreamReader(new MemoryStream(stateBytes), System.Text.Encoding.UTF8);   // as File.ReadAllText
+            root = JsonText.Parse(reader.ReadToEnd());
+        }
         catch (JsonException e) { throw Corrupt(statePath, $"not valid JSON ({e.Message.Split('\n')[0].TrimEnd('.')})"); }
         catch (IOException e) { throw Corrupt(statePath, $"cannot read it ({e.Message.TrimEnd('.')})"); }
         try
@@ -223,6 +232,9 @@ internal static class Checkpoint
             var source = DataJson.ReadSource(d["source"] ?? d["folder"]) ?? throw new FormatException("data.source is missing");   // "folder": earlier versions
             var run = new CheckpointRun(sizes, options, source, (int)d["limit"]!, (int)d["train_images"]!, (string?)root["device"] ?? "",
                 DataJson.ReadFingerprint(d["fingerprint"]));
+            // last, so a malformed state.json is reported as what it is; a changed one (another seed, rate, epoch count) is damage like a changed .npy
+            string digestPath = Path.Combine(folder, StateDigestName);
+            if (File.Exists(digestPath) && DigestFile.Mismatch(digestPath, StateName, stateBytes) is string why) throw Corrupt(statePath, why);
             return new LoadedCheckpoint(run, state, folder);
         }
         catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException or ArgumentException or OverflowException or JsonException)

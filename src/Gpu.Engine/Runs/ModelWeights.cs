@@ -76,7 +76,8 @@ internal static class ModelWeights
     /// The starting weights in <paramref name="path"/> for a network <paramref name="spec"/>: a safetensors file
     /// (by its extension) holding exactly the Sequential's tensors, float32, of the right shapes; else a
     /// float32 .npy vector of <see cref="MlpSpec.ParameterCount"/> values in the engine's packing. Anything else
-    /// is one <see cref="UserError"/> naming the expected and the found sizes.
+    /// is one <see cref="UserError"/> naming the expected and the found sizes. A file that the model.sha256 beside it
+    /// lists (the model.npy of a <c>train --output</c> folder) must match its digest there.
     /// </summary>
     public static float[] ReadInitial(string path, MlpSpec spec)
     {
@@ -90,8 +91,12 @@ internal static class ModelWeights
     static float[] FromNpy(string path, MlpSpec spec)
     {
         float[] p;
-        try { p = Npy.Decode(File.ReadAllBytes(path), $"--init-from {path}"); }
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); p = Npy.Decode(bytes, $"--init-from {path}"); }
         catch (IOException e) { throw new UserError($"--init-from {path}: cannot read it ({e.Message.TrimEnd('.')})"); }
+        string digestPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, SavedModel.DigestName);
+        if (File.Exists(digestPath) && DigestFile.Mismatch(digestPath, Path.GetFileName(path), bytes, mustBeListed: false) is string why)
+            throw new UserError($"--init-from {path}: {why}; restore the model folder from a copy or train the model again");
         if (p.Length != spec.ParameterCount)
             throw new UserError($"--init-from {path}: expected {spec.ParameterCount:N0} float32 values (network {spec}, model.npy packing), found {p.Length:N0}; " +
                 "give the model.npy of a network with these --layers and this data's inputs and classes");

@@ -70,6 +70,7 @@ internal static class RunFiles
                 ["final_val_loss"] = last.ValLoss is double vl && double.IsFinite(vl) ? vl : null, ["final_val_accuracy"] = last.ValAccuracy,
                 ["train_samples_per_s"] = r.TrainSamplesPerSecond, ["seconds"] = r.Seconds,
             },
+            ["warnings"] = new JsonArray(r.Warning is string w ? [(JsonNode)w] : []),   // TrainResult.Warning: a run that learned nothing
         };
     }
 

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.Json;
 using Gpu.Engine.Data;
@@ -12,11 +13,14 @@ namespace Gpu.Engine.Runs;
 /// [out, in], then all biases: what NumPy code that unpacks the flat vector reads), and <c>DIR/model.json</c>: layer sizes,
 /// activation, loss, hyperparameters, seed, dataset, input preprocessing, final metrics, engine
 /// version. Both are written atomically (temporary file + rename), model.npy first, so a model.json
-/// always describes a complete model.npy. Reading validates everything and reports one <see cref="UserError"/>.
+/// always describes a complete model.npy; then <c>DIR/model.sha256</c> (<see cref="DigestFile"/>): the SHA-256 of
+/// each, so a flipped bit in model.npy or an edit of model.json is refused on reading. Reading validates everything
+/// and reports one <see cref="UserError"/>; a folder without model.sha256 (written by an earlier version, or
+/// copied without it) is read unchecked.
 /// </summary>
 internal sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject Info, string Folder)
 {
-    public const string NpyName = "model.npy", JsonName = "model.json";
+    public const string NpyName = "model.npy", JsonName = "model.json", DigestName = "model.sha256";
     const string Format = "gpu-model";
     const int FormatVersion = 1;
 
@@ -82,8 +86,10 @@ internal sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject I
             ["preprocessing"] = Preprocessing,
         };
         foreach (var (key, value) in extra) json[key] = value?.DeepClone();
-        AtomicFile.Write(Path.Combine(dir, NpyName), tmp => File.WriteAllBytes(tmp, Npy.Encode(parameters)));
-        AtomicFile.WriteAllText(Path.Combine(dir, JsonName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        byte[] npy = Npy.Encode(parameters), text = Encoding.UTF8.GetBytes(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AtomicFile.Write(Path.Combine(dir, NpyName), tmp => File.WriteAllBytes(tmp, npy));
+        AtomicFile.Write(Path.Combine(dir, JsonName), tmp => File.WriteAllBytes(tmp, text));
+        AtomicFile.Write(Path.Combine(dir, DigestName), tmp => File.WriteAllBytes(tmp, DigestFile.Text((NpyName, npy), (JsonName, text))));
     }
 
     /// <summary>Reads a model from <paramref name="path"/>: a folder holding model.json and model.npy, or model.json itself.</summary>
@@ -96,7 +102,13 @@ internal sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject I
             throw new UserError($"--model {path}: no {JsonName} there; give the --output folder of a 'gpu train' run (train writes {NpyName} and {JsonName} at its end)");
         UserError Bad(string file, string why) => new($"bad model file {file}: {why}; train the model again or give another --model folder");
         JsonObject info;
-        try { info = JsonText.Parse(File.ReadAllText(jsonPath)).AsObject(); }
+        byte[] jsonBytes;
+        try
+        {
+            jsonBytes = File.ReadAllBytes(jsonPath);
+            using var reader = new StreamReader(new MemoryStream(jsonBytes), Encoding.UTF8);   // as File.ReadAllText: UTF-8, a byte order mark skipped
+            info = JsonText.Parse(reader.ReadToEnd()).AsObject();
+        }
         catch (Exception e) when (e is JsonException or InvalidOperationException) { throw Bad(jsonPath, $"not a JSON object ({e.Message.Split('\n')[0].TrimEnd('.')})"); }
         catch (IOException e) { throw Bad(jsonPath, $"cannot read it ({e.Message.TrimEnd('.')})"); }
         MlpSpec spec;
@@ -116,11 +128,26 @@ internal sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject I
         }
         if (!File.Exists(npyPath)) throw Bad(npyPath, "file missing");
         float[] p;
-        try { p = Npy.Decode(File.ReadAllBytes(npyPath), npyPath); }
+        byte[] npyBytes;
+        try { npyBytes = File.ReadAllBytes(npyPath); p = Npy.Decode(npyBytes, npyPath); }
         catch (IOException e) { throw Bad(npyPath, $"cannot read it ({e.Message.TrimEnd('.')})"); }
         if (p.Length != spec.ParameterCount) throw Bad(npyPath, $"holds {p.Length} values; layers {spec} need {spec.ParameterCount}");
         int bad = Array.FindIndex(p, v => !float.IsFinite(v));
         if (bad >= 0) throw Bad(npyPath, $"parameter {bad} is {p[bad]}");
+        CheckDigests(dir, (jsonPath, jsonBytes), (npyPath, npyBytes));
         return new SavedModel(spec, p, info, dir);
+    }
+
+    /// <summary>
+    /// Each file against its digest in model.sha256 (after the checks above, which say more precisely what is wrong with a malformed
+    /// file); a mismatch is one <see cref="UserError"/> naming the file. Without model.sha256 nothing is checked.
+    /// </summary>
+    static void CheckDigests(string dir, params (string Path, byte[] Bytes)[] files)
+    {
+        string digestPath = Path.Combine(dir, DigestName);
+        if (!File.Exists(digestPath)) return;
+        foreach (var (path, bytes) in files)
+            if (DigestFile.Mismatch(digestPath, Path.GetFileName(path), bytes) is string why)
+                throw new UserError($"bad model file {path}: {why}; restore the model folder from a copy or train the model again");
     }
 }
