@@ -49,6 +49,10 @@ internal static class Trainer
         var path = ChooseDataPath(o.DataPath, device, data);
         long resident = path == DataPath.Resident ? data.Train.Bytes + data.Test.Bytes + 8L * (data.Train.Count + data.Test.Count) : 0;
         bool checkpoints = control?.OnCheckpoint != null;
+        // a checkpoint's optimizer state (two vectors) is encoded whole in one byte array; above 2 GiB it could not be written
+        if (checkpoints && 8L * spec.ParameterCount + 256 > Array.MaxLength)
+            throw new UserError($"the network {spec} has {spec.ParameterCount:N0} parameters; this version writes checkpoints of at most " +
+                $"{(Array.MaxLength - 256) / 8:N0} (its optimizer state, two vectors, in one file under 2 GiB): train it without --output, or use smaller --layers");
         MemoryBudget.For(spec, o, maxRows, checkpoints, resident).Check(device.Profile, device.Id, spec, o.BatchSize, MemoryBudget.HostAvailable(),
             b => MemoryBudget.For(spec, o, Math.Max(b, evalRows), checkpoints, resident));   // before any allocation: a run too large is one line, not the OOM killer
 

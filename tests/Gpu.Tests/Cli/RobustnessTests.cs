@@ -148,6 +148,16 @@ public sealed class RobustnessTests : TempFolderTest
     }
 
     [Test]
+    public void A_network_whose_checkpoint_cannot_be_written_is_refused_before_training()
+    {
+        // found with issue 22's memory cases: at 302M parameters the checkpoint's optimizer state passes 2 GiB, and on main the
+        // first checkpoint ended in "device error ... OverflowException" after the first epoch
+        var r = Run(Train(DataFolder("d"), "--layers", "17000,17000", "--epochs", "1", "--output", Path.Combine(dir, "big")));
+        AssertOneLineError(r, "has 302,532,010 parameters; this version writes checkpoints of at most 268,435,416");
+        Assert.That(r.Out, Does.Not.Contain("epoch   1/1"));
+    }
+
+    [Test]
     public void Memory_budget_counts_host_copies_and_suggests_a_batch_that_fits()
     {
         var o = new Gpu.Engine.Settings.TrainOptions();
