@@ -43,7 +43,7 @@ internal sealed class TrainVerb : TrainingRunOptions
     [Option("init-from", HelpText = "Start from these weights instead of the seeded initialisation (--init, --bias-init): a model.npy (flat float32 vector, the engine's packing) or a .safetensors file (gpu export, or a PyTorch Sequential of Linear layers: 0.weight [out, in], 0.bias, 2.weight, ...) of this network's shape.")]
     public string? InitFrom { get; set; }
 
-    [Option("overwrite", HelpText = "Start afresh in an --output folder that holds an earlier run: its checkpoint, model, history and curves are removed once the new run has its data and device. Without it such a folder is refused.")]
+    [Option("overwrite", HelpText = "Start afresh in an --output folder that holds an earlier run: once the new run has its data and device, the earlier run's files (checkpoint, model, exports, history, curves, eval) are moved into DIR/.replaced/, deleted when the new run checkpoints its first epoch, and moved back if it diverges, fails or is interrupted before that; a .replaced/ left by a killed process is restored (or, when the new run had checkpointed, deleted) by the next command on the folder. Without it such a folder is refused.")]
     public bool Overwrite { get; set; }
 
     /// <summary>Flags that say where the data is.</summary>
@@ -76,6 +76,7 @@ internal sealed class TrainVerb : TrainingRunOptions
             if (Limit < 0) throw new UserError($"--limit {Limit}: give a whole number >= 0");
         }
         using var folder = Resume != null ? TakeResumeFolder(out outDir) : Output != null ? RunFolder.Take(Output, "gpu train") : null;
+        if (folder?.Settled is { } settled) stdout.WriteLine($"note: {settled}");
         if (Resume != null)
         {
             var extra = given.Except(ResumeOverrides).FirstOrDefault();
@@ -147,8 +148,8 @@ internal sealed class TrainVerb : TrainingRunOptions
         }
         if (replaced != null)
         {
-            folder!.ClearRun();   // only now, with the data read and the device open: a refused start loses nothing
-            stdout.WriteLine($"--overwrite: removed {replaced.Description} from {Output}");
+            folder!.MoveRunAside();   // only now, with the data read and the device open: a refused start loses nothing
+            stdout.WriteLine($"--overwrite: moved {replaced.Description} aside in {Output}; it is removed when the new run's first epoch is checkpointed, and restored if the new run fails or is interrupted before that");
         }
 
         var run = new CheckpointRun(spec.Sizes, options, source, limit, data.Train.Count, $"{device.Id} ({device.Name})", fingerprint);
@@ -159,7 +160,11 @@ internal sealed class TrainVerb : TrainingRunOptions
             InitialParameters = initial,
             Stop = stop,
             OnStep = display.Step,
-            OnCheckpoint = outDir == null ? null : state => SaveCheckpoint(outDir, run, state, title, cmd),
+            OnCheckpoint = outDir == null ? null : state =>
+            {
+                SaveCheckpoint(outDir, run, state, title, cmd);
+                if (!state.MidEpoch && folder!.HoldsAside) folder.DiscardAside();   // the new run has a whole epoch: the earlier run goes
+            },
             FaultAdvice = outDir == null ? "no checkpoint (no --output); retry with --device cpu"
                 : $"resume from the last checkpoint with: {cmd} train --resume {outDir} --device cpu",
         };
@@ -167,6 +172,19 @@ internal sealed class TrainVerb : TrainingRunOptions
         try
         {
             result = display.Run(() => Trainer.Run(device, data, options, e => display.Line(RunFiles.EpochLine(e, options.Epochs)), control));
+        }
+        catch (Exception failed) when (folder != null && folder.HoldsAside)
+        {
+            folder.RestoreAside();   // diverged, refused, crashed or interrupted before its first epoch: the earlier run comes back
+            string back = $"the earlier run in {outDir} is restored (the new run failed before its first epoch was checkpointed)";
+            if (failed is TrainingInterrupted)
+            {
+                stderr.WriteLine($"interrupted before the new run's first epoch ended; {back}");
+                return 130;
+            }
+            if (failed is UserError e) throw new UserError($"{e.Message}; {back}", e.ExitCode);
+            stderr.WriteLine(back);
+            throw;
         }
         catch (TrainingInterrupted stopped)
         {

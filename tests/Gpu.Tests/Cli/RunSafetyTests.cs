@@ -85,7 +85,7 @@ public sealed class RunSafetyTests : TempFolderTest
 
         var r = Run(Train(data, "--output", output, "--seed", "2", "--overwrite"));
         Assert.That(r.Code, Is.Zero, r.Err);
-        Assert.That(r.Out, Does.Contain($"--overwrite: removed a finished run (2 epochs, model.npy and model.json) from {output}"));
+        Assert.That(r.Out, Does.Contain($"--overwrite: moved a finished run (2 epochs, model.npy and model.json) aside in {output}"));
         Assert.That(Bytes(Path.Combine(output, "model.npy")), Is.Not.EqualTo(model), "replaced by the new run");
         Error(Run("train", "--resume", output, "--overwrite"), "--overwrite starts a run afresh; it cannot be combined with --resume");
 
@@ -94,6 +94,80 @@ public sealed class RunSafetyTests : TempFolderTest
         Error(Run("search", "--data", data, "--device", "cpu", "--limit", "100", "--layers", "8", "--epochs", "1", "--output", output),
             $"{output} holds a finished run (2 epochs, model.npy and model.json), not a grid search; choose another --output folder for the search");
         Assert.That(Directory.GetFileSystemEntries(output).Order().ToArray(), Is.EqualTo(before), "nothing written or removed");
+    }
+
+    // ---- 2b. --overwrite never loses both runs (issue 22, item 3) ----
+
+    /// <summary>A finished 2-epoch run in DIR/out, with an export beside it; returns the folder and its model.npy bytes.</summary>
+    (string Output, byte[] Model) FinishedRun(string data)
+    {
+        var output = Path.Combine(dir, "out");
+        Assert.That(Run(Train(data, "--output", output)).Code, Is.Zero);
+        Assert.That(Run("export", "--model", output, "--format", "safetensors").Code, Is.Zero);
+        Assert.That(File.Exists(Path.Combine(output, "model.safetensors")));
+        return (output, Bytes(Path.Combine(output, "model.npy")));
+    }
+
+    [Test]
+    public void An_overwrite_whose_new_run_diverges_leaves_the_old_run_intact()
+    {
+        // reported: "gpu train --output D --overwrite --lr 50 diverged in epoch 1 and left only .gpu.lock"
+        var data = Data();
+        var (output, model) = FinishedRun(data);
+        var r = Run(Train(data, "--output", output, "--overwrite", "--lr", "50"));
+        Assert.That(r.Code, Is.EqualTo(3), r.Out + r.Err);
+        Assert.That(r.Err, Does.Contain("diverged").And.Contain($"the earlier run in {output} is restored"));
+        Assert.That(Bytes(Path.Combine(output, "model.npy")), Is.EqualTo(model));
+        Assert.That(File.Exists(Path.Combine(output, "model.safetensors")), "the export is back too");
+        Assert.That(Directory.Exists(Path.Combine(output, RunFolder.AsideName)), Is.False);
+        var resumed = Run("train", "--resume", output, "--epochs", "3");
+        Assert.That(resumed.Code, Is.Zero, resumed.Err);
+    }
+
+    [Test]
+    public void An_overwrite_whose_new_run_succeeds_leaves_no_file_of_the_old_run()
+    {
+        // reported: the old run's model.onnx / model.safetensors stayed beside the new model
+        var data = Data();
+        var (output, model) = FinishedRun(data);
+        File.WriteAllText(Path.Combine(output, "notes.txt"), "mine");
+        var r = Run(Train(data, "--output", output, "--overwrite", "--seed", "2", "--epochs", "1"));
+        Assert.That(r.Code, Is.Zero, r.Err);
+        Assert.That(Bytes(Path.Combine(output, "model.npy")), Is.Not.EqualTo(model));
+        Assert.That(File.Exists(Path.Combine(output, "model.safetensors")), Is.False, "the old export went with the old run");
+        Assert.That(Directory.Exists(Path.Combine(output, RunFolder.AsideName)), Is.False);
+        Assert.That(File.ReadAllText(Path.Combine(output, "notes.txt")), Is.EqualTo("mine"), "files no run wrote stay");
+    }
+
+    [Test]
+    public void An_overwrite_interrupted_before_its_first_epoch_restores_the_old_run()
+    {
+        var data = Data();
+        var (output, model) = FinishedRun(data);
+        var state = Bytes(Path.Combine(output, "checkpoint", "state.json"));
+        var r = Run(Train(data, "--output", output, "--overwrite", "--seed", "2"), Stopped);
+        Assert.That(r.Code, Is.EqualTo(130), r.Out + r.Err);
+        Assert.That(r.Err, Does.Contain("restored"));
+        Assert.That(Bytes(Path.Combine(output, "model.npy")), Is.EqualTo(model));
+        Assert.That(Bytes(Path.Combine(output, "checkpoint", "state.json")), Is.EqualTo(state), "the old checkpoint, not the new run's interrupt checkpoint");
+        Assert.That(File.Exists(Path.Combine(output, "model.safetensors")));
+        Assert.That(Directory.Exists(Path.Combine(output, RunFolder.AsideName)), Is.False);
+    }
+
+    [Test]
+    public void An_old_run_left_aside_by_a_killed_overwrite_is_restored_by_the_next_command()
+    {
+        // as if SIGKILL came after the old run was moved aside and before the new run's first checkpoint
+        var data = Data();
+        var (output, model) = FinishedRun(data);
+        var aside = Directory.CreateDirectory(Path.Combine(output, RunFolder.AsideName)).FullName;
+        foreach (var e in Directory.EnumerateFileSystemEntries(output).Where(e => !e.EndsWith(RunFolder.LockName) && !e.EndsWith(RunFolder.AsideName)).ToList())
+            Directory.Move(e, Path.Combine(aside, Path.GetFileName(e)));
+        var r = Run(Train(data, "--output", output));
+        Error(r, $"{output} holds a finished run (2 epochs, model.npy and model.json)");
+        Assert.That(r.Out, Does.Contain("restored the earlier run that an interrupted --overwrite had moved to"));
+        Assert.That(Bytes(Path.Combine(output, "model.npy")), Is.EqualTo(model));
+        Assert.That(Directory.Exists(aside), Is.False);
     }
 
     // ---- 3. one writer per folder ----
