@@ -52,6 +52,13 @@ internal sealed class TrainVerb : TrainingRunOptions
     /// <summary>Flags that may accompany --resume: the rest come from the checkpoint (declared after <see cref="DataFlags"/>, which it uses).</summary>
     static readonly string[] ResumeOverrides = ["--resume", "--epochs", "--device", "--verbose", .. DataFlags];
 
+    /// <summary>
+    /// The optimizer settings a resume may lower, and only when its checkpoint is the last good one of a run that
+    /// diverged (<see cref="Checkpoint.DivergedName"/>): the rate, and the momentum and L2 penalty that feed the
+    /// same step size. The schedule's shape (--schedule, --warmup-epochs) and everything else stay as the run was set up.
+    /// </summary>
+    static readonly string[] AfterDivergence = ["--lr", "--momentum", "--l2"];
+
     public int Execute(TextWriter stdout, TextWriter stderr, string[]? args = null, CancellationToken stop = default, bool terminal = false)
     {
         var given = (args ?? []).Where(a => a.StartsWith("--")).Select(a => a.Split('=')[0]).ToHashSet();
@@ -67,6 +74,7 @@ internal sealed class TrainVerb : TrainingRunOptions
         TrainState? resume = null;
         PreviousRun? replaced = null;
         TrainOptions? fresh = null;
+        IReadOnlyList<string>? changes = null;   // settings changed on resuming after a divergence, with the run's earlier ones
         if (Resume == null)   // settings first: bad input creates no output folder
         {
             fresh = new TrainOptions();
@@ -79,10 +87,16 @@ internal sealed class TrainVerb : TrainingRunOptions
         if (folder?.Settled is { } settled) stdout.WriteLine($"note: {settled}");
         if (Resume != null)
         {
-            var extra = given.Except(ResumeOverrides).FirstOrDefault();
+            var extra = given.Except(ResumeOverrides).Except(AfterDivergence).FirstOrDefault();
             if (extra != null)
-                throw new UserError($"{extra} cannot be changed when resuming: --resume takes its settings from the checkpoint; only --epochs, --device, --verbose and the data's location may be given");
+                throw new UserError($"{extra} cannot be changed when resuming: --resume takes its settings from the checkpoint; only --epochs, --device, --verbose and the data's location may be given " +
+                    "(and --lr, --momentum, --l2 after a divergence)");
             var loaded = Checkpoint.Read(Resume);
+            var lowered = AfterDivergence.Where(given.Contains).ToList();
+            var divergence = Checkpoint.DivergenceAfter(loaded.Folder);
+            if (lowered.Count > 0 && divergence == null)
+                throw new UserError($"{lowered[0]} cannot be changed when resuming {Resume}: its run did not diverge, and a resume continues it exactly as it was set up; " +
+                    $"to train on from its weights with other settings, start a new run from them: {cmd} train --init-from {Path.Combine(outDir!, Checkpoint.FolderName, SavedModel.NpyName)} --output NEW_FOLDER {lowered[0]} VALUE");
             if (loaded.Damaged != null)
             {
                 string aside = Checkpoint.SetAsideDamaged(outDir!);
@@ -91,6 +105,13 @@ internal sealed class TrainVerb : TrainingRunOptions
             }
             (resumedRun, resume) = loaded;
             options = Settings.Given("epochs") ? resumedRun.Options with { Epochs = TrainOptions().Epochs } : resumedRun.Options;
+            if (lowered.Count > 0)
+            {
+                var before = options;
+                options = Settings.ApplyTo(options);   // only --epochs and these can be given here
+                changes = [.. resumedRun.SettingChanges ?? [], .. Changes(before, options, resume, divergence!)];
+                foreach (var c in changes.Skip(resumedRun.SettingChanges?.Count ?? 0)) stdout.WriteLine($"setting change: {c}");
+            }
             if (resume.EpochsDone >= options.Epochs)
                 throw new UserError($"the run in {Resume} has done {resume.EpochsDone} of {options.Epochs} epochs; give --epochs N with N > {resume.EpochsDone} to train further");
             source = DataFlags.Any(given.Contains) ? GivenData() with { PixelRange = resumedRun.Data.PixelRange } : resumedRun.Data;   // the range it trained with
@@ -111,7 +132,8 @@ internal sealed class TrainVerb : TrainingRunOptions
                 if (replaced != null && !Overwrite)
                     throw new UserError(replaced.Resumable
                         ? $"{Output} holds {replaced.Description}; resume it with: {cmd} train --resume {Output}, or pass --overwrite to start again there"
-                        : $"{Output} holds {replaced.Description}; choose another --output folder, extend it with --resume {Output} --epochs N, or pass --overwrite to replace it");
+                        : $"{Output} holds {replaced.Description}; choose another --output folder, " +
+                          (Checkpoint.Exists(outDir) ? $"extend it with: {cmd} train --resume {Output} --epochs N, " : "") + "or pass --overwrite to replace it");
             }
         }
         options.Validate();
@@ -152,7 +174,9 @@ internal sealed class TrainVerb : TrainingRunOptions
             stdout.WriteLine($"--overwrite: moved {replaced.Description} aside in {Output}; it is removed when the new run's first epoch is checkpointed, and restored if the new run fails or is interrupted before that");
         }
 
-        var run = new CheckpointRun(spec.Sizes, options, source, limit, data.Train.Count, $"{device.Id} ({device.Name})", fingerprint);
+        var run = new CheckpointRun(spec.Sizes, options, source, limit, data.Train.Count, $"{device.Id} ({device.Name})", fingerprint,
+            changes ?? resumedRun?.SettingChanges);
+        Divergence? diverged = null;
         var display = ProgressDisplay.For(stdout, terminal, options.BatchSize);
         var control = new TrainControl
         {
@@ -165,6 +189,7 @@ internal sealed class TrainVerb : TrainingRunOptions
                 SaveCheckpoint(outDir, run, state, title, cmd);
                 if (!state.MidEpoch && folder!.HoldsAside) folder.DiscardAside();   // the new run has a whole epoch: the earlier run goes
             },
+            OnDiverged = d => diverged = d,
             FaultAdvice = outDir == null ? "no checkpoint (no --output); retry with --device cpu"
                 : $"resume from the last checkpoint with: {cmd} train --resume {outDir} --device cpu",
         };
@@ -185,6 +210,11 @@ internal sealed class TrainVerb : TrainingRunOptions
             if (failed is UserError e) throw new UserError($"{e.Message}; {back}", e.ExitCode);
             stderr.WriteLine(back);
             throw;
+        }
+        catch (UserError e) when (e.ExitCode == 3 && diverged != null && outDir != null && Checkpoint.Exists(outDir))
+        {
+            Checkpoint.RecordDivergence(outDir, diverged);   // the kept checkpoint may now be resumed with lower settings
+            throw new UserError($"{e.Message}; continue from the checkpoint in {outDir} with a lower rate: {cmd} train --resume {outDir} --lr {diverged.SuggestedRate}", 3);
         }
         catch (TrainingInterrupted stopped)
         {
@@ -212,6 +242,14 @@ internal sealed class TrainVerb : TrainingRunOptions
             stdout.WriteLine($"wrote {Path.Combine(outDir, SavedModel.NpyName)}, {SavedModel.JsonName}, {RunFiles.HistoryName}, {RunFiles.CurvesName} and {Checkpoint.FolderName}/ in {outDir}");
         }
         return 0;
+    }
+
+    /// <summary>"epoch 1, step 3: lr 5 -> 0.1 after divergence (in epoch 2, step 4 of 9: the loss became NaN)", one per setting that <paramref name="after"/> changed.</summary>
+    static IEnumerable<string> Changes(TrainOptions before, TrainOptions after, TrainState at, Divergence d)
+    {
+        string where = $"epoch {at.EpochsDone}{(at.MidEpoch ? $", step {at.StepInEpoch}" : "")}";
+        foreach (var (name, was, now) in new[] { ("lr", before.LearningRate, after.LearningRate), ("momentum", before.Momentum, after.Momentum), ("l2", before.L2, after.L2) })
+            if (was != now) yield return $"{where}: {name} {was} -> {now} after divergence ({d.What})";
     }
 
     /// <summary>", training images read in place ..." when the training set is memory-mapped: what the shuffle of its <paramref name="trainImages"/> training rows is (Trainer's rule).</summary>

@@ -152,11 +152,18 @@ internal sealed class RunFolder : IDisposable
     /// <summary>Whether this folder holds an earlier run moved aside by --overwrite that is not yet discarded or restored.</summary>
     public bool HoldsAside => Directory.Exists(Path.Combine(Folder, AsideName));
 
-    /// <summary>The files and folders of an earlier run in the folder: checkpoints, every model.* file (model, exports), history, curves, eval, weights and predictions files.</summary>
+    /// <summary>The files a grid search writes (search.csv, search.json, best.json) and its folders (best/, shard-K-of-N/).</summary>
+    static readonly string[] SearchFiles = ["search.csv", "search.json", "best.json"];
+
+    /// <summary>
+    /// The files and folders of an earlier run in the folder: checkpoints, every model.* file (model, exports), history,
+    /// curves, eval, weights and predictions files, and a grid search's files, best/ and shard folders.
+    /// </summary>
     IEnumerable<string> RunEntries() =>
-        CheckpointFolders.Where(d => Directory.Exists(Path.Combine(Folder, d)))
+        CheckpointFolders.Append("best").Where(d => Directory.Exists(Path.Combine(Folder, d)))
+            .Concat(Directory.EnumerateDirectories(Folder, "shard-*-of-*").Select(Path.GetFileName).Select(f => f!))
             .Concat(Directory.EnumerateFiles(Folder, "model.*").Select(Path.GetFileName).Select(f => f!))
-            .Concat(RunFiles_.Where(f => !f.StartsWith("model.", StringComparison.Ordinal) && File.Exists(Path.Combine(Folder, f))))
+            .Concat(RunFiles_.Concat(SearchFiles).Where(f => !f.StartsWith("model.", StringComparison.Ordinal) && File.Exists(Path.Combine(Folder, f))))
             .Distinct().ToList();
 
     /// <summary>For --overwrite: moves the earlier run's files (see <see cref="RunEntries"/>) into <see cref="AsideName"/> (a rename, same filesystem); other files stay.</summary>
