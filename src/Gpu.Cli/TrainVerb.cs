@@ -268,9 +268,10 @@ internal sealed class TrainVerb : TrainingRunOptions
         if (!Directory.Exists(Resume)) throw new UserError($"--resume {Resume}: folder not found; give the --output folder of an earlier run");
         bool checkpointItself = File.Exists(Path.Combine(Resume!, "state.json"));
         outDir = checkpointItself ? Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Resume!)))! : Resume!;
-        if (!checkpointItself && !Checkpoint.Exists(outDir))
-            throw new UserError($"--resume {Resume}: no checkpoint there (no {Checkpoint.FolderName}/state.json); give the --output folder of an earlier run");
-        var taken = RunFolder.Take(outDir, "gpu train --resume");
+        var none = new UserError($"--resume {Resume}: no checkpoint there (no {Checkpoint.FolderName}/state.json); give the --output folder of an earlier run");
+        if (!checkpointItself && !Checkpoint.Exists(outDir) && !Directory.Exists(Path.Combine(outDir, RunFolder.AsideName))) throw none;
+        var taken = RunFolder.Take(outDir, "gpu train --resume");   // restores a run left aside by a killed --overwrite
+        if (!checkpointItself && !Checkpoint.Exists(taken.Folder)) { taken.Dispose(); throw none; }
         outDir = taken.Folder;
         return taken;
     }

@@ -168,6 +168,13 @@ public sealed class RunSafetyTests : TempFolderTest
         Assert.That(r.Out, Does.Contain("restored the earlier run that an interrupted --overwrite had moved to"));
         Assert.That(Bytes(Path.Combine(output, "model.npy")), Is.EqualTo(model));
         Assert.That(Directory.Exists(aside), Is.False);
+
+        // a resume of the folder restores it too, and goes on from the restored checkpoint
+        foreach (var e in Directory.EnumerateFileSystemEntries(output).Where(e => !e.EndsWith(RunFolder.LockName) && !e.EndsWith(RunFolder.AsideName)).ToList())
+            Directory.Move(e, Path.Combine(Directory.CreateDirectory(aside).FullName, Path.GetFileName(e)));
+        var resumed = Run("train", "--resume", output, "--epochs", "3");
+        Assert.That(resumed.Code, Is.Zero, resumed.Err);
+        Assert.That(resumed.Out, Does.Contain("restored the earlier run that an interrupted --overwrite had moved to"));
     }
 
     [Test]
