@@ -33,6 +33,9 @@ internal sealed class SearchVerb : SettingsVerb, IVerb
     [Option("shard", HelpText = "K/N: run only shard K (0 to N-1) of N, the trials whose grid index (trial number - 1) is K modulo N, into --output's shard-K-of-N/ folder, without retraining; 'gpu search merge DIR' combines the shards. Without it, a Slurm array job (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, JOB_COMPLETIONS) gives the shard.")]
     public string? ShardText { get; set; }
 
+    [Option("overwrite", HelpText = "Start the search afresh in an --output folder that holds an earlier search or run: once the data and device are ready, its files (search.csv, search.json, best.json, best/, shard folders, a run's checkpoint and model) are moved into DIR/.replaced/, deleted when the new search writes its first trial row, and moved back if it fails or is interrupted before that. Without it a search folder is continued and a training run's folder refused.")]
+    public bool Overwrite { get; set; }
+
     public int Execute(TextWriter stdout, TextWriter stderr, string[] args, CancellationToken stop)
     {
         var given = args.Where(a => a.StartsWith("--")).Select(a => a.Split('=')[0]).ToHashSet();
@@ -50,13 +53,34 @@ internal sealed class SearchVerb : SettingsVerb, IVerb
         }
 
         using var folder = RunFolder.Take(written, shard == null ? "gpu search" : $"gpu search --shard {shard}");   // one writer per folder
-        if (folder.Previous() is { Search: false } other)   // a search continues its own folder, never a training run's
-            throw new UserError($"{written} holds {other.Description}, not a grid search; choose another --output folder for the search");
+        if (folder.Settled is { } settled) stdout.WriteLine($"note: {settled}");
+        var previous = folder.Previous();
+        if (previous is { Search: false } && !Overwrite)   // a search continues its own folder, never a training run's
+            throw new UserError($"{written} holds {previous.Description}, not a grid search; choose another --output folder for the search, or pass --overwrite to replace it");
         var source = DataSource.OfFolder(Data);
         var data = source.Load();
         data = data.Limited(Limit, note => stdout.WriteLine($"note: {note}"));
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");
+        if (Overwrite && previous != null)   // only now, with the data read and the device open: a refused start loses nothing
+        {
+            folder.MoveRunAside();
+            stdout.WriteLine($"--overwrite: moved {previous.Description} aside in {written}; it is removed when the new search writes its first trial, and restored if the search fails or is interrupted before that");
+        }
+        try { return Search(folder, device, grid, shared, data, source, shard, written, stdout, stderr, stop); }
+        catch (Exception failed) when (folder.HoldsAside)
+        {
+            folder.RestoreAside();   // failed before its first trial row: the earlier search comes back
+            string back = $"the earlier search in {written} is restored (the new search failed before its first trial)";
+            if (failed is UserError e) throw new UserError($"{e.Message}; {back}", e.ExitCode);
+            stderr.WriteLine(back);
+            throw;
+        }
+    }
+
+    /// <summary>Opens the search in <paramref name="written"/>, runs its trials and, unless a shard, retrains the best; an earlier search moved aside is discarded at the first trial row, restored when interrupted before it.</summary>
+    int Search(RunFolder folder, ComputeDevice device, SearchGrid grid, TrainOptions shared, DataPair data, DataSource source, Shard? shard, string written, TextWriter stdout, TextWriter stderr, CancellationToken stop)
+    {
         stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images ({shared.ValFraction * 100:0.#}% held out to score the trials), {data.Test.Count:N0} test images");
         stdout.WriteLine($"grid: {grid.Summary()} = {grid.Trials.Count} trial{(grid.Trials.Count == 1 ? "" : "s")}");
         var search = GridSearch.Open(written, grid, data, source, Limit, shard);
@@ -66,8 +90,18 @@ internal sealed class SearchVerb : SettingsVerb, IVerb
             stdout.WriteLine($"{Path.Combine(written, GridSearch.CsvName)} holds {search.Skipped} of the {total} trials already: skipping them, {total - search.Skipped} to run");
 
         string csv = Path.Combine(written, GridSearch.CsvName);
-        bool complete = search.Run(device, data, stop, r => stdout.WriteLine(ProgressLine(grid, r)),
+        bool complete = search.Run(device, data, stop, r =>
+            {
+                if (folder.HoldsAside) folder.DiscardAside();   // the new search has its first row: the earlier one goes
+                stdout.WriteLine(ProgressLine(grid, r));
+            },
             faultAdvice: $"{csv} keeps the finished trials; rerun the same command (e.g. with --device cpu) to continue");
+        if (!complete && folder.HoldsAside)
+        {
+            folder.RestoreAside();
+            stderr.WriteLine($"interrupted before the first trial ended; the earlier search in {written} is restored");
+            return 130;
+        }
         if (!complete)
         {
             stderr.WriteLine($"interrupted after {search.Done} of {total} trials; {csv} keeps them; " +

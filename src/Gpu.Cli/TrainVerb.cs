@@ -45,7 +45,7 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
     [Option("init-from", HelpText = "Start from these weights instead of the seeded initialisation (--init, --bias-init): a model.npy (flat float32 vector, the engine's packing) or a .safetensors file (gpu export, or a PyTorch Sequential of Linear layers: 0.weight [out, in], 0.bias, 2.weight, ...) of this network's shape.")]
     public string? InitFrom { get; set; }
 
-    [Option("overwrite", HelpText = "Start afresh in an --output folder that holds an earlier run: its checkpoint, model, history and curves are removed once the new run has its data and device. Without it such a folder is refused.")]
+    [Option("overwrite", HelpText = "Start afresh in an --output folder that holds an earlier run: once the new run has its data and device, the earlier run's files (checkpoint, model, exports, history, curves, eval) are moved into DIR/.replaced/, deleted when the new run checkpoints its first epoch, and moved back if it diverges, fails or is interrupted before that; a .replaced/ left by a killed process is restored (or, when the new run had checkpointed, deleted) by the next command on the folder. Without it such a folder is refused.")]
     public bool Overwrite { get; set; }
 
     /// <summary>Flags that say where the data is.</summary>
@@ -53,6 +53,13 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
 
     /// <summary>Flags that may accompany --resume: the rest come from the checkpoint (declared after <see cref="DataFlags"/>, which it uses).</summary>
     static readonly string[] ResumeOverrides = ["--resume", "--epochs", "--device", "--verbose", .. DataFlags];
+
+    /// <summary>
+    /// The optimizer settings a resume may lower, and only when its checkpoint is the last good one of a run that
+    /// diverged (<see cref="Checkpoint.DivergedName"/>): the rate, and the momentum and L2 penalty that feed the
+    /// same step size. The schedule's shape (--schedule, --warmup-epochs) and everything else stay as the run was set up.
+    /// </summary>
+    static readonly string[] AfterDivergence = ["--lr", "--momentum", "--l2"];
 
     public int Execute(TextWriter stdout, TextWriter stderr, string[]? args = null, CancellationToken stop = default, bool terminal = false)
     {
@@ -69,6 +76,7 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
         TrainState? resume = null;
         PreviousRun? replaced = null;
         TrainOptions? fresh = null;
+        IReadOnlyList<string>? changes = null;   // settings changed on resuming after a divergence, with the run's earlier ones
         if (Resume == null)   // settings first: bad input creates no output folder
         {
             fresh = new TrainOptions();
@@ -77,12 +85,19 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
             fresh.Validate();
         }
         using var folder = Resume != null ? TakeResumeFolder(out outDir) : Output != null ? RunFolder.Take(Output, "gpu train") : null;
+        if (folder?.Settled is { } settled) stdout.WriteLine($"note: {settled}");
         if (Resume != null)
         {
-            var extra = given.Except(ResumeOverrides).FirstOrDefault();
+            var extra = given.Except(ResumeOverrides).Except(AfterDivergence).FirstOrDefault();
             if (extra != null)
-                throw new UserError($"{extra} cannot be changed when resuming: --resume takes its settings from the checkpoint; only --epochs, --device, --verbose and the data's location may be given");
+                throw new UserError($"{extra} cannot be changed when resuming: --resume takes its settings from the checkpoint; only --epochs, --device, --verbose and the data's location may be given " +
+                    "(and --lr, --momentum, --l2 after a divergence)");
             var loaded = Checkpoint.Read(Resume);
+            var lowered = AfterDivergence.Where(given.Contains).ToList();
+            var divergence = Checkpoint.DivergenceAfter(loaded.Folder);
+            if (lowered.Count > 0 && divergence == null)
+                throw new UserError($"{lowered[0]} cannot be changed when resuming {Resume}: its run did not diverge, and a resume continues it exactly as it was set up; " +
+                    $"to train on from its weights with other settings, start a new run from them: {cmd} train --init-from {Path.Combine(outDir!, Checkpoint.FolderName, SavedModel.NpyName)} --output NEW_FOLDER {lowered[0]} VALUE");
             if (loaded.Damaged != null)
             {
                 string aside = Checkpoint.SetAsideDamaged(outDir!);
@@ -91,6 +106,13 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
             }
             (resumedRun, resume) = loaded;
             options = Settings.Given("epochs") ? resumedRun.Options with { Epochs = TrainOptions().Epochs } : resumedRun.Options;
+            if (lowered.Count > 0)
+            {
+                var before = options;
+                options = Settings.ApplyTo(options);   // only --epochs and these can be given here
+                changes = [.. resumedRun.SettingChanges ?? [], .. Changes(before, options, resume, divergence!)];
+                foreach (var c in changes.Skip(resumedRun.SettingChanges?.Count ?? 0)) stdout.WriteLine($"setting change: {c}");
+            }
             if (resume.EpochsDone >= options.Epochs)
                 throw new UserError($"the run in {Resume} has done {resume.EpochsDone} of {options.Epochs} epochs; give --epochs N with N > {resume.EpochsDone} to train further");
             source = DataFlags.Any(given.Contains) ? GivenData() with { PixelRange = resumedRun.Data.PixelRange } : resumedRun.Data;   // the range it trained with
@@ -111,7 +133,8 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
                 if (replaced != null && !Overwrite)
                     throw new UserError(replaced.Resumable
                         ? $"{Output} holds {replaced.Description}; resume it with: {cmd} train --resume {Output}, or pass --overwrite to start again there"
-                        : $"{Output} holds {replaced.Description}; choose another --output folder, extend it with --resume {Output} --epochs N, or pass --overwrite to replace it");
+                        : $"{Output} holds {replaced.Description}; choose another --output folder, " +
+                          (Checkpoint.Exists(outDir) ? $"extend it with: {cmd} train --resume {Output} --epochs N, " : "") + "or pass --overwrite to replace it");
             }
         }
         options.Validate();
@@ -148,11 +171,13 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
         }
         if (replaced != null)
         {
-            folder!.ClearRun();   // only now, with the data read and the device open: a refused start loses nothing
-            stdout.WriteLine($"--overwrite: removed {replaced.Description} from {Output}");
+            folder!.MoveRunAside();   // only now, with the data read and the device open: a refused start loses nothing
+            stdout.WriteLine($"--overwrite: moved {replaced.Description} aside in {Output}; it is removed when the new run's first epoch is checkpointed, and restored if the new run fails or is interrupted before that");
         }
 
-        var run = new CheckpointRun(spec.Sizes, options, source, limit, data.Train.Count, $"{device.Id} ({device.Name})", fingerprint);
+        var run = new CheckpointRun(spec.Sizes, options, source, limit, data.Train.Count, $"{device.Id} ({device.Name})", fingerprint,
+            changes ?? resumedRun?.SettingChanges);
+        Divergence? diverged = null;
         var display = ProgressDisplay.For(stdout, terminal, options.BatchSize);
         var control = new TrainControl
         {
@@ -160,7 +185,12 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
             InitialParameters = initial,
             Stop = stop,
             OnStep = display.Step,
-            OnCheckpoint = outDir == null ? null : state => SaveCheckpoint(outDir, run, state, title, cmd),
+            OnCheckpoint = outDir == null ? null : state =>
+            {
+                SaveCheckpoint(outDir, run, state, title, cmd);
+                if (!state.MidEpoch && folder!.HoldsAside) folder.DiscardAside();   // the new run has a whole epoch: the earlier run goes
+            },
+            OnDiverged = d => diverged = d,
             FaultAdvice = outDir == null ? "no checkpoint (no --output); retry with --device cpu"
                 : $"resume from the last checkpoint with: {cmd} train --resume {outDir} --device cpu",
         };
@@ -168,6 +198,24 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
         try
         {
             result = display.Run(() => Trainer.Run(device, data, options, e => display.Line(RunFiles.EpochLine(e, options.Epochs)), control));
+        }
+        catch (Exception failed) when (folder != null && folder.HoldsAside)
+        {
+            folder.RestoreAside();   // diverged, refused, crashed or interrupted before its first epoch: the earlier run comes back
+            string back = $"the earlier run in {outDir} is restored (the new run failed before its first epoch was checkpointed)";
+            if (failed is TrainingInterrupted)
+            {
+                stderr.WriteLine($"interrupted before the new run's first epoch ended; {back}");
+                return 130;
+            }
+            if (failed is UserError e) throw new UserError($"{e.Message}; {back}", e.ExitCode);
+            stderr.WriteLine(back);
+            throw;
+        }
+        catch (UserError e) when (e.ExitCode == 3 && diverged != null && outDir != null && Checkpoint.Exists(outDir))
+        {
+            Checkpoint.RecordDivergence(outDir, diverged);   // the kept checkpoint may now be resumed with lower settings
+            throw new UserError($"{e.Message}; continue from the checkpoint in {outDir} with a lower rate: {cmd} train --resume {outDir} --lr {diverged.SuggestedRate}", 3);
         }
         catch (TrainingInterrupted stopped)
         {
@@ -198,6 +246,14 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
         return 0;
     }
 
+    /// <summary>"epoch 1, step 3: lr 5 -> 0.1 after divergence (in epoch 2, step 4 of 9: the loss became NaN)", one per setting that <paramref name="after"/> changed.</summary>
+    static IEnumerable<string> Changes(TrainOptions before, TrainOptions after, TrainState at, Divergence d)
+    {
+        string where = $"epoch {at.EpochsDone}{(at.MidEpoch ? $", step {at.StepInEpoch}" : "")}";
+        foreach (var (name, was, now) in new[] { ("lr", before.LearningRate, after.LearningRate), ("momentum", before.Momentum, after.Momentum), ("l2", before.L2, after.L2) })
+            if (was != now) yield return $"{where}: {name} {was} -> {now} after divergence ({d.What})";
+    }
+
     /// <summary>", training images read in place ..." when the training set is memory-mapped: what the shuffle of its <paramref name="trainImages"/> training rows is (Trainer's rule).</summary>
     static string InPlace(DataPair data, int trainImages, TrainOptions o)
     {
@@ -214,9 +270,10 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
         if (!Directory.Exists(Resume)) throw new UserError($"--resume {Resume}: folder not found; give the --output folder of an earlier run");
         bool checkpointItself = File.Exists(Path.Combine(Resume!, "state.json"));
         outDir = checkpointItself ? Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Resume!)))! : Resume!;
-        if (!checkpointItself && !Checkpoint.Exists(outDir))
-            throw new UserError($"--resume {Resume}: no checkpoint there (no {Checkpoint.FolderName}/state.json); give the --output folder of an earlier run");
-        var taken = RunFolder.Take(outDir, "gpu train --resume");
+        var none = new UserError($"--resume {Resume}: no checkpoint there (no {Checkpoint.FolderName}/state.json); give the --output folder of an earlier run");
+        if (!checkpointItself && !Checkpoint.Exists(outDir) && !Directory.Exists(Path.Combine(outDir, RunFolder.AsideName))) throw none;
+        var taken = RunFolder.Take(outDir, "gpu train --resume");   // restores a run left aside by a killed --overwrite
+        if (!checkpointItself && !Checkpoint.Exists(taken.Folder)) { taken.Dispose(); throw none; }
         outDir = taken.Folder;
         return taken;
     }

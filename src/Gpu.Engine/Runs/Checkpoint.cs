@@ -10,10 +10,11 @@ namespace Gpu.Engine.Runs;
 /// <summary>
 /// What a checkpoint records about the run besides the trainer's state: network, hyperparameters, data (where
 /// it was, <paramref name="Limit"/>, the training images used, and its <see cref="DataFingerprint"/>, absent
-/// in checkpoints of earlier versions), and the device.
+/// in checkpoints of earlier versions), the device, and the settings changed on the way (<paramref name="SettingChanges"/>:
+/// "epoch 1: lr 5 -> 0.1 after divergence", one line each, oldest first).
 /// </summary>
 internal sealed record CheckpointRun(int[] Sizes, TrainOptions Options, DataSource Data, int Limit, int TrainImages, string Device,
-    DataFingerprint? Fingerprint = null);
+    DataFingerprint? Fingerprint = null, IReadOnlyList<string>? SettingChanges = null);
 
 /// <summary>
 /// A checkpoint as <see cref="Checkpoint.Read"/> found it: the run, the state, the folder it came from, and, when
@@ -90,6 +91,35 @@ internal static class Checkpoint
         }
     }
 
+    /// <summary>
+    /// The file in a checkpoint folder that says its run diverged after it was written (the last good checkpoint):
+    /// a resume of it may then lower --lr, --momentum or --l2. A checkpoint written later is a new folder without it.
+    /// </summary>
+    public const string DivergedName = "diverged.json";
+
+    /// <summary>Records in the newest checkpoint of <paramref name="outDir"/> that the run diverged after it (see <see cref="DivergedName"/>).</summary>
+    public static void RecordDivergence(string outDir, Divergence d)
+    {
+        var json = new JsonObject { ["epoch"] = d.Epoch, ["step"] = d.Step, ["what"] = d.What, ["lr"] = d.LearningRate, ["suggested_lr"] = d.SuggestedRate };
+        AtomicFile.WriteAllText(Path.Combine(Locate(outDir), DivergedName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+
+    /// <summary>The divergence recorded in checkpoint folder <paramref name="folder"/> (see <see cref="DivergedName"/>); null when its run did not diverge after it.</summary>
+    public static Divergence? DivergenceAfter(string folder)
+    {
+        string path = Path.Combine(folder, DivergedName);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var j = JsonText.Parse(File.ReadAllText(path));
+            return new Divergence((int)j["epoch"]!, (long?)j["step"], (string?)j["what"] ?? "", (double)j["lr"]!, (double)j["suggested_lr"]!);
+        }
+        catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException or FormatException)
+        {
+            throw Corrupt(path, $"not a divergence record ({e.Message.Split('\n')[0].TrimEnd('.')})");
+        }
+    }
+
     /// <summary>Whether <paramref name="outDir"/> holds a checkpoint (complete or not) that a resume could start from.</summary>
     public static bool Exists(string outDir) =>
         File.Exists(Path.Combine(outDir, FolderName, "state.json")) || File.Exists(Path.Combine(outDir, FolderName + ".old", "state.json"));
@@ -145,6 +175,7 @@ internal static class Checkpoint
             ["layers"] = new JsonArray(run.Sizes.Select(v => (JsonNode)v).ToArray()),
             ["parameter_count"] = s.Parameters.Length,
             ["hyperparameters"] = Hyperparameter.OptionsToJson(o),
+            ["setting_changes"] = run.SettingChanges is { Count: > 0 } changes ? new JsonArray(changes.Select(c => (JsonNode)c).ToArray()) : null,
             ["data"] = new JsonObject
             {
                 ["source"] = DataJson.Source(run.Data), ["limit"] = run.Limit, ["train_images"] = run.TrainImages,
@@ -231,7 +262,7 @@ internal static class Checkpoint
                 throw Corrupt(statePath, "inconsistent position (epochs done, step in epoch, global step, history)");
             var source = DataJson.ReadSource(d["source"] ?? d["folder"]) ?? throw new FormatException("data.source is missing");   // "folder": earlier versions
             var run = new CheckpointRun(sizes, options, source, (int)d["limit"]!, (int)d["train_images"]!, (string?)root["device"] ?? "",
-                DataJson.ReadFingerprint(d["fingerprint"]));
+                DataJson.ReadFingerprint(d["fingerprint"]), root["setting_changes"]?.AsArray().Select(c => (string)c!).ToArray());
             // last, so a malformed state.json is reported as what it is; a changed one (another seed, rate, epoch count) is damage like a changed .npy
             string digestPath = Path.Combine(folder, StateDigestName);
             if (File.Exists(digestPath) && DigestFile.Mismatch(digestPath, StateName, stateBytes) is string why) throw Corrupt(statePath, why);

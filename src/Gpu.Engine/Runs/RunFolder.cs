@@ -16,11 +16,14 @@ internal sealed class RunFolder : IDisposable
 {
     public const string LockName = ".gpu.lock";
 
-    /// <summary>The files a training run writes in its output folder, which <see cref="ClearRun"/> removes.</summary>
-    static readonly string[] RunFiles_ = ["model.npy", "model.json", "history.csv", "curves.png", "eval.json", "confusion.csv", "weights.png"];
+    /// <summary>The files a training run and the verbs on its model write in its output folder, which <see cref="MoveRunAside"/> moves (with every model.* file).</summary>
+    static readonly string[] RunFiles_ = ["model.npy", "model.json", "history.csv", "curves.png", "eval.json", "confusion.csv", "weights.png", "predictions.csv"];
     static readonly string[] CheckpointFolders = [Checkpoint.FolderName, Checkpoint.FolderName + ".old", Checkpoint.FolderName + ".new", Checkpoint.FolderName + ".damaged"];
 
     public string Folder { get; }
+
+    /// <summary>What taking the folder did with an earlier run left aside by a killed --overwrite (<see cref="SettleLeftAside"/>), for the verb to print; null when nothing.</summary>
+    public string? Settled { get; private set; }
     FileStream? held;
 
     RunFolder(string folder, FileStream held) { Folder = folder; this.held = held; }
@@ -55,6 +58,7 @@ internal sealed class RunFolder : IDisposable
         catch (IOException) { }   // a full disk: the lock still holds, only the holder goes unnamed
         var run = new RunFolder(dir, f);
         run.RemoveLeftovers();
+        run.Settled = run.SettleLeftAside();
         return run;
     }
 
@@ -138,20 +142,97 @@ internal sealed class RunFolder : IDisposable
         catch (Exception e) when (e is IOException or System.Text.Json.JsonException or InvalidOperationException or FormatException) { return null; }
     }
 
-    /// <summary>Removes what a training run writes (checkpoints, model, history, curves, eval and weights files), for --overwrite; other files stay.</summary>
-    public void ClearRun()
+    /// <summary>
+    /// The hidden folder inside the output folder where --overwrite keeps the earlier run until the new one has
+    /// something: filled by <see cref="MoveRunAside"/>, deleted by <see cref="DiscardAside"/> at the new run's
+    /// first end-of-epoch checkpoint, moved back by <see cref="RestoreAside"/> when the new run fails before that.
+    /// </summary>
+    public const string AsideName = ".replaced";
+
+    /// <summary>Whether this folder holds an earlier run moved aside by --overwrite that is not yet discarded or restored.</summary>
+    public bool HoldsAside => Directory.Exists(Path.Combine(Folder, AsideName));
+
+    /// <summary>The files a grid search writes (search.csv, search.json, best.json) and its folders (best/, shard-K-of-N/).</summary>
+    static readonly string[] SearchFiles = ["search.csv", "search.json", "best.json"];
+
+    /// <summary>
+    /// The files and folders of an earlier run in the folder: checkpoints, every model.* file (model, exports), history,
+    /// curves, eval, weights and predictions files, and a grid search's files, best/ and shard folders.
+    /// </summary>
+    IEnumerable<string> RunEntries() =>
+        CheckpointFolders.Append("best").Where(d => Directory.Exists(Path.Combine(Folder, d)))
+            .Concat(Directory.EnumerateDirectories(Folder, "shard-*-of-*").Select(Path.GetFileName).Select(f => f!))
+            .Concat(Directory.EnumerateFiles(Folder, "model.*").Select(Path.GetFileName).Select(f => f!))
+            .Concat(RunFiles_.Concat(SearchFiles).Where(f => !f.StartsWith("model.", StringComparison.Ordinal) && File.Exists(Path.Combine(Folder, f))))
+            .Distinct().ToList();
+
+    /// <summary>For --overwrite: moves the earlier run's files (see <see cref="RunEntries"/>) into <see cref="AsideName"/> (a rename, same filesystem); other files stay.</summary>
+    public void MoveRunAside()
     {
+        string aside = Path.Combine(Folder, AsideName);
         try
         {
-            foreach (var d in CheckpointFolders)
-                if (Directory.Exists(Path.Combine(Folder, d))) Directory.Delete(Path.Combine(Folder, d), true);
-            foreach (var f in RunFiles_)
-                File.Delete(Path.Combine(Folder, f));
+            if (Directory.Exists(aside)) Directory.Delete(aside, true);
+            Directory.CreateDirectory(aside);
+            foreach (var name in RunEntries())
+                Directory.Move(Path.Combine(Folder, name), Path.Combine(aside, name));   // Directory.Move renames files too
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new UserError($"cannot remove the earlier run in {Folder}: {e.Message.TrimEnd('.')}");
+            RestoreAside();
+            throw new UserError($"cannot move the earlier run in {Folder} aside: {e.Message.TrimEnd('.')}; nothing was removed");
         }
+    }
+
+    /// <summary>The new run has its first checkpoint: the earlier run moved aside is deleted.</summary>
+    public void DiscardAside()
+    {
+        string aside = Path.Combine(Folder, AsideName);
+        try { if (Directory.Exists(aside)) Directory.Delete(aside, true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserError($"cannot remove the earlier run kept in {aside}: {e.Message.TrimEnd('.')}; delete that folder by hand");
+        }
+    }
+
+    /// <summary>The new run failed before its first checkpoint: whatever it wrote is removed and the earlier run moved back in place.</summary>
+    public void RestoreAside()
+    {
+        string aside = Path.Combine(Folder, AsideName);
+        if (!Directory.Exists(aside)) return;
+        try
+        {
+            foreach (var name in RunEntries()) Remove(Path.Combine(Folder, name));   // the new run's own files
+            foreach (var entry in Directory.EnumerateFileSystemEntries(aside).ToList())
+                Directory.Move(entry, Path.Combine(Folder, Path.GetFileName(entry)));
+            Directory.Delete(aside, true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserError($"cannot move the earlier run back from {aside}: {e.Message.TrimEnd('.')}; move its files back into {Folder} by hand");
+        }
+    }
+
+    static void Remove(string path)
+    {
+        if (Directory.Exists(path)) Directory.Delete(path, true);
+        else File.Delete(path);
+    }
+
+    /// <summary>
+    /// An earlier run left aside by a process that was killed (SIGKILL) during an --overwrite: restored when the
+    /// new run never reached a checkpoint, deleted when it did. Says what it did, or null when there was nothing.
+    /// </summary>
+    public string? SettleLeftAside()
+    {
+        if (!HoldsAside) return null;
+        if (Checkpoint.Exists(Folder))
+        {
+            DiscardAside();
+            return $"removed the earlier run that an interrupted --overwrite had kept in {Path.Combine(Folder, AsideName)}: the new run had written its checkpoint";
+        }
+        RestoreAside();
+        return $"restored the earlier run that an interrupted --overwrite had moved to {Path.Combine(Folder, AsideName)}: the new run had written no checkpoint";
     }
 
     /// <summary>Drops the lock (the file stays, naming its last holder).</summary>

@@ -30,6 +30,9 @@ internal sealed class TrainControl
     /// <summary>Called with the full state at the end of every epoch (the last good checkpoint) and when stopped.</summary>
     public Action<TrainState>? OnCheckpoint { get; init; }
 
+    /// <summary>Called once when the run diverges, just before the <see cref="UserError"/> (exit code 3) that stops it.</summary>
+    public Action<Divergence>? OnDiverged { get; init; }
+
     /// <summary>
     /// Every <see cref="ParametersEvery"/> global steps (and at step 0, before the first step of a fresh
     /// run), <see cref="OnParameters"/> gets (global step, the flat parameter vector). Each call reads the
@@ -67,6 +70,12 @@ internal sealed record TrainState(int EpochsDone, int StepInEpoch, int StepsPerE
 {
     public bool MidEpoch => StepInEpoch > 0;
 }
+
+/// <summary>
+/// Where and how a run diverged: the epoch (1-based) and, when the device recorded it, the step in it; what
+/// happened, in words; the learning rate it had and the one <c>Trainer.SuggestedRate</c> suggests instead.
+/// </summary>
+internal sealed record Divergence(int Epoch, long? Step, string What, double LearningRate, double SuggestedRate);
 
 /// <summary>Thrown by <c>Trainer.Run</c> after a requested stop, once the checkpoint hook has been given <see cref="State"/>.</summary>
 internal sealed class TrainingInterrupted(TrainState state)

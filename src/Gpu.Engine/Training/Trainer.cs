@@ -188,10 +188,12 @@ internal static class Trainer
         double limit = DivergenceLimit(o, classes, history), mean = rows > 0 ? lossSum / rows : 0;
         if (bad == null && double.IsFinite(lossSum) && mean <= limit) return;
         string what;
+        long? step = null;
         if (bad != null || !double.IsFinite(lossSum))
         {
             long g = bad ?? (long)(epoch - 1) * scheduler.StepsPerEpoch;
             epoch = (int)(g / scheduler.StepsPerEpoch) + 1;
+            if (bad != null) step = g % scheduler.StepsPerEpoch + 1;
             what = $"in epoch {epoch}, step {g % scheduler.StepsPerEpoch + 1} of {scheduler.StepsPerEpoch}: the loss became {(double.IsNaN(lossSum) ? "NaN" : "infinite")}";
         }
         else
@@ -204,7 +206,9 @@ internal static class Trainer
         }
         int sane = history.Count(h => h.Epoch < epoch);
         string kept = control?.OnCheckpoint != null && sane > 0 ? $"; the last good checkpoint (end of epoch {sane}) is kept" : "";
-        throw new UserError($"training diverged {what}; lower --lr (now {o.LearningRate}), e.g. --lr {SuggestedRate(o, sane)}{kept}", 3);
+        double suggested = SuggestedRate(o, sane);
+        control?.OnDiverged?.Invoke(new Divergence(epoch, step, what, o.LearningRate, suggested));
+        throw new UserError($"training diverged {what}; lower --lr (now {o.LearningRate}), e.g. --lr {suggested}{kept}", 3);
     }
 
     /// <summary>

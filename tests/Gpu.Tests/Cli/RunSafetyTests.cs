@@ -85,7 +85,7 @@ public sealed class RunSafetyTests : TempFolderTest
 
         var r = Run(Train(data, "--output", output, "--seed", "2", "--overwrite"));
         Assert.That(r.Code, Is.Zero, r.Err);
-        Assert.That(r.Out, Does.Contain($"--overwrite: removed a finished run (2 epochs, model.npy and model.json) from {output}"));
+        Assert.That(r.Out, Does.Contain($"--overwrite: moved a finished run (2 epochs, model.npy and model.json) aside in {output}"));
         Assert.That(Bytes(Path.Combine(output, "model.npy")), Is.Not.EqualTo(model), "replaced by the new run");
         Error(Run("train", "--resume", output, "--overwrite"), "--overwrite starts a run afresh; it cannot be combined with --resume");
 
@@ -94,6 +94,181 @@ public sealed class RunSafetyTests : TempFolderTest
         Error(Run("search", "--data", data, "--device", "cpu", "--limit", "100", "--layers", "8", "--epochs", "1", "--output", output),
             $"{output} holds a finished run (2 epochs, model.npy and model.json), not a grid search; choose another --output folder for the search");
         Assert.That(Directory.GetFileSystemEntries(output).Order().ToArray(), Is.EqualTo(before), "nothing written or removed");
+    }
+
+    // ---- 2b. --overwrite never loses both runs (issue 22, item 3) ----
+
+    /// <summary>A finished 2-epoch run in DIR/out, with an export beside it; returns the folder and its model.npy bytes.</summary>
+    (string Output, byte[] Model) FinishedRun(string data)
+    {
+        var output = Path.Combine(dir, "out");
+        Assert.That(Run(Train(data, "--output", output)).Code, Is.Zero);
+        Assert.That(Run("export", "--model", output, "--format", "safetensors").Code, Is.Zero);
+        Assert.That(File.Exists(Path.Combine(output, "model.safetensors")));
+        return (output, Bytes(Path.Combine(output, "model.npy")));
+    }
+
+    [Test]
+    public void An_overwrite_whose_new_run_diverges_leaves_the_old_run_intact()
+    {
+        // reported: "gpu train --output D --overwrite --lr 50 diverged in epoch 1 and left only .gpu.lock"
+        var data = Data();
+        var (output, model) = FinishedRun(data);
+        var r = Run(Train(data, "--output", output, "--overwrite", "--lr", "50"));
+        Assert.That(r.Code, Is.EqualTo(3), r.Out + r.Err);
+        Assert.That(r.Err, Does.Contain("diverged").And.Contain($"the earlier run in {output} is restored"));
+        Assert.That(Bytes(Path.Combine(output, "model.npy")), Is.EqualTo(model));
+        Assert.That(File.Exists(Path.Combine(output, "model.safetensors")), "the export is back too");
+        Assert.That(Directory.Exists(Path.Combine(output, RunFolder.AsideName)), Is.False);
+        var resumed = Run("train", "--resume", output, "--epochs", "3");
+        Assert.That(resumed.Code, Is.Zero, resumed.Err);
+    }
+
+    [Test]
+    public void An_overwrite_whose_new_run_succeeds_leaves_no_file_of_the_old_run()
+    {
+        // reported: the old run's model.onnx / model.safetensors stayed beside the new model
+        var data = Data();
+        var (output, model) = FinishedRun(data);
+        File.WriteAllText(Path.Combine(output, "notes.txt"), "mine");
+        var r = Run(Train(data, "--output", output, "--overwrite", "--seed", "2", "--epochs", "1"));
+        Assert.That(r.Code, Is.Zero, r.Err);
+        Assert.That(Bytes(Path.Combine(output, "model.npy")), Is.Not.EqualTo(model));
+        Assert.That(File.Exists(Path.Combine(output, "model.safetensors")), Is.False, "the old export went with the old run");
+        Assert.That(Directory.Exists(Path.Combine(output, RunFolder.AsideName)), Is.False);
+        Assert.That(File.ReadAllText(Path.Combine(output, "notes.txt")), Is.EqualTo("mine"), "files no run wrote stay");
+    }
+
+    [Test]
+    public void An_overwrite_interrupted_before_its_first_epoch_restores_the_old_run()
+    {
+        var data = Data();
+        var (output, model) = FinishedRun(data);
+        var state = Bytes(Path.Combine(output, "checkpoint", "state.json"));
+        var r = Run(Train(data, "--output", output, "--overwrite", "--seed", "2"), Stopped);
+        Assert.That(r.Code, Is.EqualTo(130), r.Out + r.Err);
+        Assert.That(r.Err, Does.Contain("restored"));
+        Assert.That(Bytes(Path.Combine(output, "model.npy")), Is.EqualTo(model));
+        Assert.That(Bytes(Path.Combine(output, "checkpoint", "state.json")), Is.EqualTo(state), "the old checkpoint, not the new run's interrupt checkpoint");
+        Assert.That(File.Exists(Path.Combine(output, "model.safetensors")));
+        Assert.That(Directory.Exists(Path.Combine(output, RunFolder.AsideName)), Is.False);
+    }
+
+    [Test]
+    public void An_old_run_left_aside_by_a_killed_overwrite_is_restored_by_the_next_command()
+    {
+        // as if SIGKILL came after the old run was moved aside and before the new run's first checkpoint
+        var data = Data();
+        var (output, model) = FinishedRun(data);
+        var aside = Directory.CreateDirectory(Path.Combine(output, RunFolder.AsideName)).FullName;
+        foreach (var e in Directory.EnumerateFileSystemEntries(output).Where(e => !e.EndsWith(RunFolder.LockName) && !e.EndsWith(RunFolder.AsideName)).ToList())
+            Directory.Move(e, Path.Combine(aside, Path.GetFileName(e)));
+        var r = Run(Train(data, "--output", output));
+        Error(r, $"{output} holds a finished run (2 epochs, model.npy and model.json)");
+        Assert.That(r.Out, Does.Contain("restored the earlier run that an interrupted --overwrite had moved to"));
+        Assert.That(Bytes(Path.Combine(output, "model.npy")), Is.EqualTo(model));
+        Assert.That(Directory.Exists(aside), Is.False);
+
+        // a resume of the folder restores it too, and goes on from the restored checkpoint
+        foreach (var e in Directory.EnumerateFileSystemEntries(output).Where(e => !e.EndsWith(RunFolder.LockName) && !e.EndsWith(RunFolder.AsideName)).ToList())
+            Directory.Move(e, Path.Combine(Directory.CreateDirectory(aside).FullName, Path.GetFileName(e)));
+        var resumed = Run("train", "--resume", output, "--epochs", "3");
+        Assert.That(resumed.Code, Is.Zero, resumed.Err);
+        Assert.That(resumed.Out, Does.Contain("restored the earlier run that an interrupted --overwrite had moved to"));
+    }
+
+    [Test]
+    public void A_search_overwrite_interrupted_before_its_first_trial_restores_the_old_search_and_a_finished_one_replaces_it()
+    {
+        var data = Data();
+        var output = Path.Combine(dir, "search");
+        string[] Search(string lr, params string[] more) =>
+            ["search", "--data", data, "--device", "cpu", "--layers", "8", "--epochs", "1", "--batch-size", "32", "--lr", lr, "--output", output, .. more];
+        Assert.That(Run(Search("0.01,0.1")).Code, Is.Zero);
+        var csv = Bytes(Path.Combine(output, "search.csv"));
+        var bestModel = Bytes(Path.Combine(output, "best", "model.npy"));
+
+        // interrupted before its first trial row: the earlier search.csv, best.json and best/ come back
+        var stopped = Run(Search("0.05", "--overwrite"), Stopped);
+        Assert.That(stopped.Code, Is.EqualTo(130), stopped.Out + stopped.Err);
+        Assert.That(stopped.Err, Does.Contain("the earlier search in").And.Contain("is restored"));
+        Assert.That(Bytes(Path.Combine(output, "search.csv")), Is.EqualTo(csv));
+        Assert.That(Bytes(Path.Combine(output, "best", "model.npy")), Is.EqualTo(bestModel));
+        Assert.That(Directory.Exists(Path.Combine(output, RunFolder.AsideName)), Is.False);
+
+        // reported: an overwritten search folder kept search.csv and best/ and could no longer continue
+        var fresh = Run(Search("0.05", "--overwrite"));
+        Assert.That(fresh.Code, Is.Zero, fresh.Err);
+        var rows = File.ReadAllLines(Path.Combine(output, "search.csv"));
+        Assert.That(rows, Has.Length.EqualTo(2), "a header and the new search's one trial, none of the old");
+        Assert.That(Bytes(Path.Combine(output, "best", "model.npy")), Is.Not.EqualTo(bestModel));
+        Assert.That(Directory.Exists(Path.Combine(output, RunFolder.AsideName)), Is.False);
+        var again = Run(Search("0.05"));   // and it continues like any search
+        Assert.That(again.Code, Is.Zero, again.Err);
+        Assert.That(again.Out, Does.Contain("holds 1 of the 1 trials already"));
+    }
+
+    [Test]
+    public void The_refusal_of_a_train_into_a_search_folder_suggests_a_command_that_works()
+    {
+        // reported: the refusal suggested --resume DIR --epochs N, which then fails (a search has no checkpoint)
+        var data = Data();
+        var output = Path.Combine(dir, "search");
+        Assert.That(Run("search", "--data", data, "--device", "cpu", "--layers", "8", "--epochs", "1", "--lr", "0.01", "--output", output).Code, Is.Zero);
+        var r = Run(Train(data, "--output", output));
+        Error(r, $"{output} holds a grid search (search.csv); choose another --output folder, or pass --overwrite to replace it");
+        Assert.That(r.Err, Does.Not.Contain("--resume"));
+        var replaced = Run(Train(data, "--output", output, "--overwrite"));
+        Assert.That(replaced.Code, Is.Zero, replaced.Err);
+        Assert.That(File.Exists(Path.Combine(output, "search.csv")), Is.False);
+        Assert.That(Directory.Exists(Path.Combine(output, "best")), Is.False);
+    }
+
+    // ---- 2c. a way on after divergence (issue 22, item 4) ----
+
+    /// <summary>A run that trains its first epoch and diverges in its second on mnist-10k (tanh, warmup to --lr 5).</summary>
+    static string[] DivergesInEpochTwo(string output) =>
+        ["train", "--data", Path.Combine(Repo.Root, "data", "mnist-10k"), "--limit", "500", "--device", "cpu", "--layers", "16", "--batch-size", "32",
+         "--epochs", "4", "--activation", "tanh", "--warmup-epochs", "2", "--lr", "5", "--schedule", "constant", "--output", output];
+
+    [Test]
+    public void After_a_divergence_the_printed_command_trains_on_from_the_kept_checkpoint_with_the_lower_rate()
+    {
+        // reported: "Lower --lr; the last good checkpoint is kept", but --resume refused --lr and nothing said how to go on
+        var output = Path.Combine(dir, "out");
+        var r = Run(DivergesInEpochTwo(output));
+        string advice = $"the last good checkpoint (end of epoch 1) is kept; continue from the checkpoint in {output} with a lower rate: gpu train --resume {output} --lr ";
+        AssertOneLineError(r, advice, 3);
+        Assert.That(File.Exists(Path.Combine(output, "checkpoint", Checkpoint.DivergedName)));
+        string command = r.Err.Trim()[(r.Err.IndexOf(advice) + advice.Length - $"gpu train --resume {output} --lr ".Length)..];
+        var args = command.Split(' ')[1..];   // without "gpu"
+        var resumed = Run(args);
+        Assert.That(resumed.Code, Is.Zero, resumed.Out + resumed.Err);
+        string lr = args[^1];
+        Assert.That(resumed.Out, Does.Contain($"setting change: epoch 1: lr 5 -> {lr} after divergence (in epoch 2"));
+        var state = Json(Path.Combine(output, "checkpoint", "state.json"));
+        Assert.That((double)state["position"]!["epochs_done"]!, Is.EqualTo(4));
+        Assert.That((double)state["hyperparameters"]!["learning_rate"]!, Is.EqualTo(double.Parse(lr)).Within(1e-6));
+        Assert.That((string)state["setting_changes"]![0]!, Does.StartWith($"epoch 1: lr 5 -> {lr} after divergence"));
+        Assert.That(File.Exists(Path.Combine(output, "checkpoint", Checkpoint.DivergedName)), Is.False, "the new checkpoints did not diverge");
+
+        // the record is only for the checkpoint the divergence kept: a later resume keeps its settings
+        Error(Run("train", "--resume", output, "--epochs", "5", "--lr", "0.01"), "--lr cannot be changed when resuming");
+    }
+
+    [Test]
+    public void A_resume_of_a_run_that_did_not_diverge_refuses_lr_and_the_suggested_init_from_works()
+    {
+        var data = Data();
+        var output = Path.Combine(dir, "out");
+        Assert.That(Run(Train(data, "--output", output, "--epochs", "1")).Code, Is.Zero);
+        var r = Run("train", "--resume", output, "--epochs", "2", "--lr", "0.01");
+        string weights = Path.Combine(output, "checkpoint", "model.npy");
+        Error(r, $"--lr cannot be changed when resuming {output}: its run did not diverge, and a resume continues it exactly as it was set up; " +
+            $"to train on from its weights with other settings, start a new run from them: gpu train --init-from {weights} --output NEW_FOLDER --lr VALUE");
+        Error(Run("train", "--resume", output, "--epochs", "2", "--momentum", "0.5"), "--momentum cannot be changed when resuming");
+        var fromWeights = Run(Train(data, "--init-from", weights, "--output", Path.Combine(dir, "new"), "--lr", "0.01"));
+        Assert.That(fromWeights.Code, Is.Zero, fromWeights.Err);
     }
 
     // ---- 3. one writer per folder ----
