@@ -68,12 +68,9 @@ internal sealed class SearchVerb : SettingsVerb, IVerb
             stdout.WriteLine($"--overwrite: moved {previous.Description} aside in {written}; it is removed when the new search writes its first trial, and restored if the search fails or is interrupted before that");
         }
         try { return Search(folder, device, grid, shared, data, source, shard, written, stdout, stderr, stop); }
-        catch (Exception failed) when (folder.HoldsAside)
+        catch (Exception failed) when (folder.HoldsAside)   // failed before its first trial row: the earlier search comes back
         {
-            folder.RestoreAside();   // failed before its first trial row: the earlier search comes back
-            string back = $"the earlier search in {written} is restored (the new search failed before its first trial)";
-            if (failed is UserError e) throw new UserError($"{e.Message}; {back}", e.ExitCode);
-            stderr.WriteLine(back);
+            if (OverwrittenRun.Restore(folder, failed, $"the earlier search in {written} is restored (the new search failed before its first trial)", stderr) is UserError e) throw e;
             throw;
         }
     }

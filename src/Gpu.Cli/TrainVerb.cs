@@ -201,15 +201,15 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
         }
         catch (Exception failed) when (folder != null && folder.HoldsAside)
         {
-            folder.RestoreAside();   // diverged, refused, crashed or interrupted before its first epoch: the earlier run comes back
+            // diverged, refused, crashed or interrupted before its first epoch: the earlier run comes back
             string back = $"the earlier run in {outDir} is restored (the new run failed before its first epoch was checkpointed)";
             if (failed is TrainingInterrupted)
             {
+                folder.RestoreAside();
                 stderr.WriteLine($"interrupted before the new run's first epoch ended; {back}");
                 return 130;
             }
-            if (failed is UserError e) throw new UserError($"{e.Message}; {back}", e.ExitCode);
-            stderr.WriteLine(back);
+            if (OverwrittenRun.Restore(folder, failed, back, stderr) is UserError e) throw e;
             throw;
         }
         catch (UserError e) when (e.ExitCode == 3 && diverged != null && outDir != null && Checkpoint.Exists(outDir))

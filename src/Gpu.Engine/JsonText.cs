@@ -19,6 +19,13 @@ internal static class JsonText
         return node;
     }
 
+    /// <summary>A file's bytes parsed as <see cref="File.ReadAllText(string)"/> reads them (UTF-8, a byte order mark skipped), for a reader that also digests those bytes.</summary>
+    public static JsonNode Parse(byte[] utf8)
+    {
+        using var reader = new StreamReader(new MemoryStream(utf8), System.Text.Encoding.UTF8);
+        return Parse(reader.ReadToEnd());
+    }
+
     static void Touch(JsonNode? node)
     {
         if (node is JsonObject o) foreach (var (_, v) in o) Touch(v);

@@ -231,8 +231,7 @@ internal static class Checkpoint
         try
         {
             stateBytes = File.ReadAllBytes(statePath);
-            using var reader = new StreamReader(new MemoryStream(stateBytes), System.Text.Encoding.UTF8);   // as File.ReadAllText
-            root = JsonText.Parse(reader.ReadToEnd());
+            root = JsonText.Parse(stateBytes);
         }
         catch (JsonException e) { throw Corrupt(statePath, $"not valid JSON ({e.Message.Split('\n')[0].TrimEnd('.')})"); }
         catch (IOException e) { throw Corrupt(statePath, $"cannot read it ({e.Message.TrimEnd('.')})"); }

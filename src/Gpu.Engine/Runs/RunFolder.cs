@@ -149,8 +149,11 @@ internal sealed class RunFolder : IDisposable
     /// </summary>
     public const string AsideName = ".replaced";
 
+    /// <summary>The path of <see cref="AsideName"/> in this folder.</summary>
+    string Aside => Path.Combine(Folder, AsideName);
+
     /// <summary>Whether this folder holds an earlier run moved aside by --overwrite that is not yet discarded or restored.</summary>
-    public bool HoldsAside => Directory.Exists(Path.Combine(Folder, AsideName));
+    public bool HoldsAside => Directory.Exists(Aside);
 
     /// <summary>The files a grid search writes (search.csv, search.json, best.json) and its folders (best/, shard-K-of-N/).</summary>
     static readonly string[] SearchFiles = ["search.csv", "search.json", "best.json"];
@@ -169,7 +172,7 @@ internal sealed class RunFolder : IDisposable
     /// <summary>For --overwrite: moves the earlier run's files (see <see cref="RunEntries"/>) into <see cref="AsideName"/> (a rename, same filesystem); other files stay.</summary>
     public void MoveRunAside()
     {
-        string aside = Path.Combine(Folder, AsideName);
+        string aside = Aside;
         try
         {
             if (Directory.Exists(aside)) Directory.Delete(aside, true);
@@ -187,7 +190,7 @@ internal sealed class RunFolder : IDisposable
     /// <summary>The new run has its first checkpoint: the earlier run moved aside is deleted.</summary>
     public void DiscardAside()
     {
-        string aside = Path.Combine(Folder, AsideName);
+        string aside = Aside;
         try { if (Directory.Exists(aside)) Directory.Delete(aside, true); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -198,7 +201,7 @@ internal sealed class RunFolder : IDisposable
     /// <summary>The new run failed before its first checkpoint: whatever it wrote is removed and the earlier run moved back in place.</summary>
     public void RestoreAside()
     {
-        string aside = Path.Combine(Folder, AsideName);
+        string aside = Aside;
         if (!Directory.Exists(aside)) return;
         try
         {
@@ -229,10 +232,10 @@ internal sealed class RunFolder : IDisposable
         if (Checkpoint.Exists(Folder))
         {
             DiscardAside();
-            return $"removed the earlier run that an interrupted --overwrite had kept in {Path.Combine(Folder, AsideName)}: the new run had written its checkpoint";
+            return $"removed the earlier run that an interrupted --overwrite had kept in {Aside}: the new run had written its checkpoint";
         }
         RestoreAside();
-        return $"restored the earlier run that an interrupted --overwrite had moved to {Path.Combine(Folder, AsideName)}: the new run had written no checkpoint";
+        return $"restored the earlier run that an interrupted --overwrite had moved to {Aside}: the new run had written no checkpoint";
     }
 
     /// <summary>Drops the lock (the file stays, naming its last holder).</summary>

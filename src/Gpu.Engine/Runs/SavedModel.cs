@@ -106,8 +106,7 @@ internal sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject I
         try
         {
             jsonBytes = File.ReadAllBytes(jsonPath);
-            using var reader = new StreamReader(new MemoryStream(jsonBytes), Encoding.UTF8);   // as File.ReadAllText: UTF-8, a byte order mark skipped
-            info = JsonText.Parse(reader.ReadToEnd()).AsObject();
+            info = JsonText.Parse(jsonBytes).AsObject();
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException) { throw Bad(jsonPath, $"not a JSON object ({e.Message.Split('\n')[0].TrimEnd('.')})"); }
         catch (IOException e) { throw Bad(jsonPath, $"cannot read it ({e.Message.TrimEnd('.')})"); }

@@ -47,7 +47,7 @@ internal static class Trainer
         int evalRows = Math.Min(o.EvalBatchSize, Math.Max(data.Test.Count, valSet?.Count ?? 0));
         int maxRows = Math.Max(o.BatchSize, evalRows);
         var path = ChooseDataPath(o.DataPath, device, data);
-        long resident = path == DataPath.Resident ? data.Train.Bytes + data.Test.Bytes + 8L * (data.Train.Count + data.Test.Count) : 0;
+        long resident = path == DataPath.Resident ? ResidentBytes(data) : 0;
         bool checkpoints = control?.OnCheckpoint != null;
         // a checkpoint's optimizer state (two vectors) is encoded whole in one byte array; above 2 GiB it could not be written
         if (checkpoints && 8L * spec.ParameterCount + 256 > Array.MaxLength)
@@ -319,9 +319,11 @@ internal static class Trainer
     public static DataPath ChooseDataPath(DataPath requested, ComputeDevice device, DataPair data)
     {
         if (requested != DataPath.Auto) return requested;
-        long bytes = data.Train.Bytes + data.Test.Bytes + 8L * (data.Train.Count + data.Test.Count);
-        return bytes <= device.Profile.ResidentDataBytes ? DataPath.Resident : DataPath.Stream;
+        return ResidentBytes(data) <= device.Profile.ResidentDataBytes ? DataPath.Resident : DataPath.Stream;
     }
+
+    /// <summary>Device bytes of the data on the resident path: the pixels, and a label and a row number per image.</summary>
+    static long ResidentBytes(DataPair data) => data.Train.Bytes + data.Test.Bytes + 8L * (data.Train.Count + data.Test.Count);
 
     static IBatchSource OpenSource(DataPath path, KernelSet kernels, Dataset data, int maxRows, int cacheBlocks = 2) => path == DataPath.Stream
         ? new StreamedDataset(kernels.Accelerator, kernels.Stream, data, maxRows, BlockShuffle.DefaultBlockRows, cacheBlocks)
