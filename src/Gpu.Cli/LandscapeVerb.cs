@@ -41,17 +41,17 @@ internal sealed class LandscapeVerb : TrainingRunOptions, IVerb
         stdout.WriteLine($"device: {device.Describe()}");
         var spec = Network(data.Train.Features, data.Train.Classes);
         stdout.WriteLine($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters)");
-        stdout.WriteLine($"training: {Describe(options)}");
+        stdout.WriteLine($"training: {TrainingRun.Describe(options)}");
         int every = RecordEvery > 0 ? RecordEvery : LossLandscape.DefaultRecordEvery(data.Train.Count, options.BatchSize);
         int evalImages = Math.Min(EvalImages, data.Train.Count);
         stdout.WriteLine($"data: {data.Folder}, {data.Train.Count:N0} training images (no validation split); recording the parameters {(every == 1 ? "after every step" : $"every {every} steps")}; " +
             $"loss on a {Grid} x {Grid} grid over the first {evalImages:N0} training images");
 
-        var display = ProgressDisplay.For(stdout, terminal, options.BatchSize);
+        var display = ProgressDisplay.For(stdout, terminal);
         var clock = Stopwatch.StartNew();
         var r = display.Run(() => LossLandscape.Run(device, data, options, every, Grid, EvalImages,
             onEpoch: e => display.Line($"epoch {e.Epoch,3}/{options.Epochs} loss {e.TrainLoss:F3} acc {e.TrainAccuracy:F3} | {e.TrainSeconds:F1}s"),
-            onStep: display.Step,
+            onStep: p => display.Step(new StepReport(p)),
             gridProgress: ProgressDisplay.Counter(display.Line, "grid points"),
             faultAdvice: "retry with --device cpu"));
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Gpu.Engine.Training;
 using Spectre.Console;
 
 namespace Gpu.Cli;
@@ -11,8 +10,8 @@ namespace Gpu.Cli;
 /// </summary>
 internal abstract class ProgressDisplay
 {
-    public static ProgressDisplay For(TextWriter stdout, bool terminal, int batchSize) =>
-        terminal ? new LiveProgress(batchSize) : new PlainProgress(stdout, batchSize, TimeSpan.FromSeconds(15));
+    public static ProgressDisplay For(TextWriter stdout, bool terminal) =>
+        terminal ? new LiveProgress() : new PlainProgress(stdout, TimeSpan.FromSeconds(15));
 
     /// <summary>Runs <paramref name="work"/> while the display is shown.</summary>
     public abstract T Run<T>(Func<T> work);
@@ -21,7 +20,7 @@ internal abstract class ProgressDisplay
     public abstract void Line(string text);
 
     /// <summary>Called after every training step.</summary>
-    public abstract void Step(StepProgress p);
+    public abstract void Step(StepReport p);
 
     /// <summary>
     /// A (done, total) reporter for work other than training steps: writes "  {what} done/total (p%), T left"
@@ -50,7 +49,7 @@ internal abstract class ProgressDisplay
 }
 
 /// <summary>Plain lines every <c>interval</c>: where the run is, its rate and the time left. For pipes and logs.</summary>
-internal sealed class PlainProgress(TextWriter stdout, int batchSize, TimeSpan interval) : ProgressDisplay
+internal sealed class PlainProgress(TextWriter stdout, TimeSpan interval) : ProgressDisplay
 {
     readonly Stopwatch clock = Stopwatch.StartNew();
     TimeSpan last;
@@ -59,7 +58,7 @@ internal sealed class PlainProgress(TextWriter stdout, int batchSize, TimeSpan i
     public override T Run<T>(Func<T> work) => work();
     public override void Line(string text) => stdout.WriteLine(text);
 
-    public override void Step(StepProgress p)
+    public override void Step(StepReport p)
     {
         if (firstStep < 0) { firstStep = p.GlobalStep - 1; clock.Restart(); last = TimeSpan.Zero; }
         var now = clock.Elapsed;
@@ -67,7 +66,7 @@ internal sealed class PlainProgress(TextWriter stdout, int batchSize, TimeSpan i
         last = now;
         double stepsPerSecond = (p.GlobalStep - firstStep) / now.TotalSeconds;
         // progress within the epoch and over the run, each named: "epoch 2/10, step 90/422 (21%); run 12% done; ..."
-        double rate = stepsPerSecond * batchSize;
+        double rate = stepsPerSecond * p.BatchSize;
         stdout.WriteLine($"  epoch {p.Epoch}/{p.Epochs}, step {p.Step}/{p.StepsPerEpoch} ({100.0 * p.Step / p.StepsPerEpoch:F0}%); " +
             $"run {100.0 * p.GlobalStep / p.TotalSteps:F0}% done; {(rate >= 100_000 ? $"{rate / 1000:F0}k" : $"{rate:N0}")} samples/s; " +
             $"{Duration((p.TotalSteps - p.GlobalStep) / stepsPerSecond)} left");
@@ -75,7 +74,7 @@ internal sealed class PlainProgress(TextWriter stdout, int batchSize, TimeSpan i
 }
 
 /// <summary>A live bar at the bottom of the terminal; epoch lines scroll above it.</summary>
-internal sealed class LiveProgress(int batchSize) : ProgressDisplay
+internal sealed class LiveProgress : ProgressDisplay
 {
     ProgressTask? task;
     readonly Stopwatch clock = new();
@@ -96,11 +95,11 @@ internal sealed class LiveProgress(int batchSize) : ProgressDisplay
 
     public override void Line(string text) => AnsiConsole.Console.WriteLine(text);
 
-    public override void Step(StepProgress p)
+    public override void Step(StepReport p)
     {
         if (task == null) return;
         if (firstStep < 0) { firstStep = p.GlobalStep - 1; clock.Start(); }
-        double rate = (p.GlobalStep - firstStep) * batchSize / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+        double rate = (p.GlobalStep - firstStep) * p.BatchSize / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
         task.MaxValue = p.TotalSteps;
         task.Value = p.GlobalStep;
         if (p.Step == 1 || p.Step % 16 == 0 || p.Step == p.StepsPerEpoch)

@@ -9,12 +9,30 @@ namespace Gpu;
 /// </summary>
 public sealed class ImageData
 {
-    internal DataPair Pair { get; }
+    readonly Lazy<DataPair> pair;
+    /// <summary>The images, read on first use (<see cref="Open"/>) or at once (<see cref="Load"/>, <see cref="LoadFiles"/>).</summary>
+    internal DataPair Pair => pair.Value;
+    /// <summary>Whether the images have been read (training reads data it was handed unread in its own way: memory-mapped for --data-path stream).</summary>
+    internal bool IsLoaded => pair.IsValueCreated;
     internal DataSource Source { get; }
     /// <summary>The training images kept (0: all), as <c>--limit</c> records it.</summary>
     internal int Limit { get; }
 
-    ImageData(DataSource source, DataPair pair, int limit) { Source = source; Pair = pair; Limit = limit; }
+    ImageData(DataSource source, DataPair pair, int limit) { Source = source; this.pair = new(pair); Limit = limit; _ = this.pair.Value; }
+
+    ImageData(DataSource source, int limit) { Source = source; pair = new(() => source.Load().Limited(limit, null)); Limit = limit; }
+
+    /// <summary>
+    /// The data <paramref name="files"/> name, read when first used (so that <see cref="Network.Train(Device, ImageData, Gpu.Engine.Settings.TrainOptions, RunOptions)"/>
+    /// reads it as its data path needs), with only the first <paramref name="limit"/> training images (0: all), as <c>gpu train --limit</c>.
+    /// </summary>
+    /// <param name="files">A data folder, or explicit files, and the pixel range of NPY and CSV images.</param>
+    /// <param name="limit">Training images to keep (0: all).</param>
+    public static ImageData Open(DataFiles files, int limit = 0)
+    {
+        if (limit < 0) throw new UserError($"--limit {limit}: give a whole number >= 0 (0: all)");
+        return new ImageData(files.Source(), limit);
+    }
 
     /// <summary>
     /// Reads a data folder (IDX, NPY or CSV training and test files, as <c>gpu train --data</c>); a relative
@@ -54,6 +72,35 @@ public sealed class ImageData
 
     /// <summary>The test images.</summary>
     public Images Test => new(Pair.Test);
+}
+
+/// <summary>
+/// Where a training set and a test set are, as <c>gpu train</c>'s data flags say it: a <see cref="Folder"/> (<c>--data</c>), or the
+/// four files (<c>--train-images</c>, ...; labels null for CSV images, which hold their own), and the <see cref="PixelRange"/> of
+/// NPY and CSV images (<c>--pixel-range</c>: auto, 0-255 or 0-1).
+/// </summary>
+public sealed record DataFiles
+{
+    /// <summary>A data folder; used when no image file is given. A relative path is looked for in the working folder, then above the program, then in the system's dataset folder.</summary>
+    public string Folder { get; init; } = DataLocator.DefaultFolder;
+    /// <summary>Training images: IDX, .npy or .csv.</summary>
+    public string? TrainImages { get; init; }
+    /// <summary>Training labels: IDX or .npy; null for .csv images.</summary>
+    public string? TrainLabels { get; init; }
+    /// <summary>Test images, as <see cref="TrainImages"/>.</summary>
+    public string? TestImages { get; init; }
+    /// <summary>Test labels, as <see cref="TrainLabels"/>.</summary>
+    public string? TestLabels { get; init; }
+    /// <summary>The range of NPY and CSV values: auto, 0-255 or 0-1.</summary>
+    public string PixelRange { get; init; } = "auto";
+
+    /// <summary>Whether files are named rather than a folder.</summary>
+    public bool NamesFiles => TrainImages != null || TestImages != null || TrainLabels != null || TestLabels != null;
+
+    internal DataSource Source() => (NamesFiles
+        ? DataSource.OfFiles(TrainImages ?? throw new UserError("--test-images needs --train-images too"), TrainLabels,
+            TestImages ?? throw new UserError("--train-images needs --test-images too"), TestLabels)
+        : DataSource.OfFolder(Folder)) with { PixelRange = PixelRanges.Parse(PixelRange) };
 }
 
 /// <summary>Images with their labels: <see cref="Count"/> rows of <see cref="Features"/> uint8 pixels each, row-major.</summary>

@@ -9,7 +9,7 @@ using Gpu.Engine.Training;
 namespace Gpu;
 
 /// <summary>
-/// A trained multilayer perceptron: made by <see cref="Train"/> or read by <see cref="Load"/>; it
+/// A trained multilayer perceptron: made by <see cref="Train(Device, ImageData, TrainOptions, RunOptions)"/> (or resumed by <see cref="Resume"/>) or read by <see cref="Load"/>; it
 /// evaluates, predicts and saves itself. A saved network is the folder <c>gpu train --output</c> writes
 /// (model.npy and model.json), so <c>gpu eval</c> and <c>gpu predict</c> read it, and it reads theirs.
 /// </summary>
@@ -31,25 +31,56 @@ public sealed class Network
     /// <param name="data">Training and test images.</param>
     /// <param name="options">Hyperparameters; null: the defaults (the W1 workload, 784-256-128-10, 10 epochs).</param>
     /// <param name="progress">Called after every epoch with its losses and accuracies.</param>
-    /// <param name="cancel">Stops training after the current step; <see cref="Train"/> then throws <see cref="OperationCanceledException"/>.</param>
+    /// <param name="cancel">Stops training after the current step; the call then throws <see cref="OperationCanceledException"/>.</param>
     /// <param name="initFrom">
     /// Start from these weights instead of the initialiser (<c>gpu train --init-from</c>): a model.npy of this network's
     /// length, or a safetensors file (<see cref="Export"/>'s, or a PyTorch Sequential of Linear layers) of its shapes.
     /// </param>
     /// <exception cref="UserError">A setting out of range, starting weights of another shape, or a device failure (the message says which and what to do).</exception>
     public static Network Train(Device device, ImageData data, TrainOptions? options = null, Action<TrainingProgress>? progress = null,
-        CancellationToken cancel = default, string? initFrom = null)
+        CancellationToken cancel = default, string? initFrom = null) =>
+        Train(device, data, options, new RunOptions { Progress = progress, Cancel = cancel, InitFrom = initFrom });
+
+    /// <summary>
+    /// Trains as the overload with a progress callback does, kept and
+    /// watched as <paramref name="run"/> says: with <see cref="RunOptions.Output"/>, a checkpoint every epoch (so that
+    /// <see cref="Resume"/> continues it bit for bit after a stop or a crash) and the model saved at the end. This is <c>gpu train</c>.
+    /// </summary>
+    /// <param name="device">The device to train on.</param>
+    /// <param name="data">Training and test images (<see cref="ImageData.Open"/>'s, unread, are read as the run's data path needs).</param>
+    /// <param name="options">Hyperparameters; null: the defaults.</param>
+    /// <param name="run">The output folder, starting weights, what is said, progress and stop.</param>
+    /// <exception cref="UserError">A setting out of range, a folder that holds another run, a divergence (exit code 3), a device failure (4).</exception>
+    /// <exception cref="OperationCanceledException">Stopped by <see cref="RunOptions.Cancel"/>; the message says where, and how to continue.</exception>
+    public static Network Train(Device device, ImageData data, TrainOptions? options, RunOptions run)
     {
-        var o = options ?? new TrainOptions();
-        var spec = MlpSpec.FromHidden(data.Pair.Train.Features, o.Hidden, data.Pair.Train.Classes, o.Activation, o.Loss);
-        var control = new TrainControl { Stop = cancel, InitialParameters = initFrom == null ? null : ModelWeights.ReadInitial(initFrom, spec) };
-        Action<EpochStats>? onEpoch = progress == null ? null : e => progress(new TrainingProgress(e, o.Epochs));
-        TrainResult r;
-        try { r = Trainer.Run(device.Compute, data.Pair, o, onEpoch, control); }
-        catch (TrainingInterrupted stopped) { throw new OperationCanceledException(stopped.Message, stopped, cancel); }
-        return new Network(r.Spec, r.Parameters, RunFiles.ModelInfo(device.Compute, data.Pair, data.Source, data.Limit, o, r,
-            initFrom == null ? null : Path.GetFullPath(initFrom)));
+        var fresh = new FreshRun(options ?? new TrainOptions(), data.Source, data.Limit, data.IsLoaded ? data.Pair : null, run.Output, run.Overwrite, run.InitFrom);
+        return From(TrainingRun.Start(device.Compute, fresh, Hooks(run)));
     }
+
+    /// <summary>
+    /// Continues the run in <paramref name="folder"/> (a <see cref="RunOptions.Output"/> folder, or its checkpoint folder) from its
+    /// last checkpoint with its own settings and data, on the device it trained on unless <paramref name="resume"/> names another:
+    /// on the same device, the result is bit for bit that of an uninterrupted run. This is <c>gpu train --resume</c>.
+    /// </summary>
+    /// <param name="folder">The run's folder.</param>
+    /// <param name="resume">What may change: epochs, device, the data's location, and after a divergence the rate, momentum and L2 penalty.</param>
+    /// <param name="run">What is said, progress and stop (its Output, Overwrite and InitFrom are not used: the run's folder is <paramref name="folder"/>).</param>
+    /// <exception cref="UserError">No checkpoint there, other data, nothing left to train, a divergence, a device failure.</exception>
+    /// <exception cref="OperationCanceledException">Stopped by <see cref="RunOptions.Cancel"/>, with a new checkpoint.</exception>
+    public static Network Resume(string folder, ResumeOptions? resume = null, RunOptions? run = null)
+    {
+        var r = resume ?? new ResumeOptions();
+        var resumed = new ResumedRun(folder, r.Epochs, r.Device, r.Data?.Source(), r.LearningRate, r.Momentum, r.L2);
+        return From(TrainingRun.Resume(resumed, Hooks(run ?? new RunOptions())));
+    }
+
+    static RunHooks Hooks(RunOptions run) => new(run.Say ?? (_ => { }),
+        run.Progress == null ? null : (e, epochs) => run.Progress(new TrainingProgress(e, epochs)),
+        run.Step == null ? null : p => run.Step(new StepReport(p)),
+        run.Cancel, run.Verbose, run.Command);
+
+    static Network From(FinishedRun f) => new(f.Result.Spec, f.Result.Parameters, f.Info);
 
     /// <summary>Reads a saved network: a folder holding model.json and model.npy (<see cref="Save"/>, <c>gpu train --output</c>), or model.json itself.</summary>
     /// <param name="path">The folder, or its model.json.</param>
@@ -147,7 +178,7 @@ public sealed class Network
     }
 }
 
-/// <summary>One finished epoch, as <see cref="Network.Train"/> reports it; <see cref="ToString"/> is the line <c>gpu train</c> prints.</summary>
+/// <summary>One finished epoch, as <see cref="Network.Train(Device, ImageData, TrainOptions, RunOptions)"/> reports it; <see cref="ToString"/> is the line <c>gpu train</c> prints.</summary>
 public sealed class TrainingProgress
 {
     readonly EpochStats stats;

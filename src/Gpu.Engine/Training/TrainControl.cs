@@ -53,8 +53,8 @@ internal sealed class TrainControl
     public const string DefaultFaultAdvice = "retry on another device";
 }
 
-/// <summary>Where a run stands, from the host's own counters: epoch (1-based), steps of it done, steps per epoch, steps of the run done and in all.</summary>
-internal readonly record struct StepProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, long GlobalStep, long TotalSteps);
+/// <summary>Where a run stands, from the host's own counters: epoch (1-based), steps of it done, steps per epoch, steps of the run done and in all, and the rows of a step.</summary>
+internal readonly record struct StepProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, long GlobalStep, long TotalSteps, int BatchSize);
 
 /// <summary>
 /// Everything needed to continue a run exactly: the parameters and momentum vectors, the position

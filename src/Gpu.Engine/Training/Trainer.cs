@@ -88,7 +88,7 @@ internal static class Trainer
             (at.Op, at.Epoch, at.Step) = ("a training step", e, s + 1);
             step = TrainEpoch(stepper, scheduler, epoch, o, step, totalSteps, startStep: s, afterStep: (done, globalStep) =>
             {
-                control?.OnStep?.Invoke(new StepProgress(e, o.Epochs, done, scheduler.StepsPerEpoch, globalStep, totalSteps));
+                control?.OnStep?.Invoke(new StepProgress(e, o.Epochs, done, scheduler.StepsPerEpoch, globalStep, totalSteps, o.BatchSize));
                 RecordParameters(control, model, globalStep);
                 at.Step = done + 1;   // the step about to run
                 if (control?.Stop.IsCancellationRequested == true && done < scheduler.StepsPerEpoch)

@@ -374,8 +374,8 @@ public sealed class RobustnessTests : TempFolderTest
         Assert.That((r.Out + r.Err).Contains('\u001b'), Is.False, "no escape codes");
 
         var w = new StringWriter();
-        var plain = new PlainProgress(w, 32, TimeSpan.Zero);
-        for (int s = 1; s <= 5; s++) plain.Step(new StepProgress(2, 10, s, 422, 422 + s, 4220));
+        var plain = new PlainProgress(w, TimeSpan.Zero);
+        for (int s = 1; s <= 5; s++) plain.Step(new StepReport(2, 10, s, 422, 422 + s, 4220, 32));
         var lines = w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.That(lines, Has.Length.EqualTo(5));
         Assert.That(lines[^1], Does.Contain("epoch 2/10, step 5/422 (1%); run 10% done").And.Contain("samples/s").And.Contain("left"));

@@ -118,4 +118,33 @@ public sealed class ApiTests : TempFolderTest
         var network = Network.Train(device, data.TakeTrain(100), Small with { Epochs = 1 });
         Assert.That(Assert.Throws<UserError>(() => network.Predict(device, new byte[100]))!.Message, Does.Contain("not whole images of 784 pixels"));
     }
+
+    [Test]
+    public void A_run_kept_in_a_folder_stops_and_resumes_to_the_uninterrupted_result()
+    {
+        using var device = Device.Open("cpu");
+        var files = new DataFiles { Folder = Repo.FashionMnist };
+        var three = Small with { Epochs = 3 };
+        var whole = Network.Train(device, ImageData.Open(files, limit: 500), three, new RunOptions { Output = Path.Combine(dir, "whole") });
+        Assert.That(File.Exists(Path.Combine(dir, "whole", "model.npy")) && File.Exists(Path.Combine(dir, "whole", "checkpoint", "state.json")));
+
+        // stop after the first epoch's line, as Ctrl-C does: the call throws, saying how to continue, and leaves a checkpoint
+        using var stop = new CancellationTokenSource();
+        var said = new List<string>();
+        string folder = Path.Combine(dir, "stopped");
+        var stopped = Assert.Throws<OperationCanceledException>(() => Network.Train(device, ImageData.Open(files, limit: 500), three,
+            new RunOptions { Output = folder, Say = said.Add, Progress = _ => stop.Cancel(), Cancel = stop.Token, Command = "mytool" }))!;
+        Assert.That(stopped.Message, Does.Contain("checkpoint written").And.Contain($"mytool train --resume {folder}"));
+        Assert.That(said, Has.Some.StartWith("network: 784-16-10").And.Some.StartWith("training: batch 64"));
+
+        var steps = new List<StepReport>();
+        var resumed = Network.Resume(folder, run: new RunOptions { Step = steps.Add });
+        Assert.That(resumed.GetParameters(), Is.EqualTo(whole.GetParameters()), "bit for bit the uninterrupted run");
+        Assert.That(steps[0].Epoch, Is.EqualTo(2), "continues where it stopped");
+        Assert.That(steps[^1].GlobalStep, Is.EqualTo(steps[^1].TotalSteps));
+        Assert.That(Network.Load(folder).GetParameters(), Is.EqualTo(whole.GetParameters()), "and saved it");
+
+        var refused = Assert.Throws<UserError>(() => Network.Resume(folder, new ResumeOptions { LearningRate = 0.01f }))!;
+        Assert.That(refused.Message, Does.Contain("--lr cannot be changed").And.Contain("did not diverge"));
+    }
 }
