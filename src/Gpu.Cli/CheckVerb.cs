@@ -11,16 +11,16 @@ internal sealed class CheckVerb : IVerb
 {
     int IVerb.Execute(VerbContext c) => Execute(c.Out);
 
-    [Option("device", Default = SharedFlags.DeviceDefault, HelpText = SharedFlags.DeviceHelp)]
-    public string Device { get; set; } = SharedFlags.DeviceDefault;
+    [Flag(nameof(Flags.Device))]
+    public string Device { get; set; } = "";
 
-    [Option("family", HelpText = "Check only this family of the dense-layer products ({gemm-families}; the device must run it), and every other kernel.")]
+    [Flag(nameof(Flags.Family))]
     public string? Family { get; set; }
 
-    [Option("ptx", HelpText = "Compile every kernel to CUDA PTX for sm_80 and sm_90 at ILGPU optimisation levels O1 and O2, as a CUDA device would (no GPU or CUDA driver needed), and check it: it compiles, no local memory in a product, no approximate instruction (.approx or div.full) in any kernel. Exit code 4 if any fails.")]
+    [Flag(nameof(Flags.Ptx))]
     public bool Ptx { get; set; }
 
-    [Option("ptx-out", HelpText = "With --ptx: also write each kernel's PTX to this folder (Kernel_sm_90_O2.ptx), what the build would send to the driver.")]
+    [Flag(nameof(Flags.PtxOut))]
     public string? PtxOut { get; set; }
 
     public int Execute(TextWriter stdout)

@@ -1,4 +1,4 @@
-using Gpu.Engine.Runtime;
+
 using CommandLine;
 
 namespace Gpu.Cli;
@@ -10,15 +10,15 @@ internal sealed class DevicesVerb : IVerb
 
     public int Execute(TextWriter stdout)
     {
-        var list = ComputeDevice.List();
+        var list = Device.List();
         stdout.WriteLine($"{"id",-10} {"kind",-10} {"usable",-6} {"memory",10}  name / note");
         foreach (var d in list)
         {
             string mem = d.MemoryBytes > 0 ? $"{d.MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB" : "-";
             stdout.WriteLine($"{d.Id,-10} {d.Kind,-10} {(d.Usable ? "yes" : "no"),-6} {mem,10}  {d.Name}: {d.Note}");
         }
-        using var chosen = ComputeDevice.Open("auto");
-        stdout.WriteLine($"--device auto picks {chosen.Describe()}");
+        using var chosen = Device.Open("auto");
+        stdout.WriteLine($"--device auto picks {chosen.Description}");
         return 0;
     }
 }

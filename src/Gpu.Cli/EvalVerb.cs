@@ -16,30 +16,30 @@ internal sealed class EvalVerb : ModelVerb, IVerb
 {
     int IVerb.Execute(VerbContext c) => Execute(c.Out);
 
-    [Option("data", HelpText = "Data folder whose test split to use, as train's --data (default: the data the model was trained on, from model.json).")]
+    [Flag(nameof(Flags.EvalData))]
     public string? Data { get; set; }
 
-    [Option("test-images", HelpText = "Test images instead of a folder: IDX, .npy or .csv (label,pixel0,...).")]
+    [Flag(nameof(Flags.EvalTestImages))]
     public string? TestImages { get; set; }
 
-    [Option("test-labels", HelpText = "Labels for --test-images: IDX or .npy (not for .csv images).")]
+    [Flag(nameof(Flags.EvalTestLabels))]
     public string? TestLabels { get; set; }
 
-    [Option("pixel-range", Default = SharedFlags.PixelRangeDefault, HelpText = SharedFlags.PixelRangeHelp)]
-    public string PixelRange { get; set; } = SharedFlags.PixelRangeDefault;
+    [Flag(nameof(Flags.PixelRange))]
+    public string PixelRange { get; set; } = "";
 
-    [Option("device", Default = SharedFlags.DeviceDefault, HelpText = SharedFlags.DeviceHelp)]
-    public string Device { get; set; } = SharedFlags.DeviceDefault;
+    [Flag(nameof(Flags.Device))]
+    public string Device { get; set; } = "";
 
-    [Option("output", HelpText = "Folder for eval.json and confusion.csv (default: the model folder), created if missing.")]
+    [Flag(nameof(Flags.EvalOutput))]
     public string? Output { get; set; }
 
-    [Option("batch-size", Default = 1000, HelpText = "Images per forward pass (1000 is what training evaluates with).")]
+    [Flag(nameof(Flags.BatchSize))]
     public int BatchSize { get; set; } = 1000;
 
     public int Execute(TextWriter stdout)
     {
-        var model = ReadModel(stdout);
+        var model = ReadSavedModel(stdout);
         var spec = model.Spec;
         if (BatchSize < 1) throw new UserError($"--batch-size {BatchSize}: give a whole number >= 1, e.g. 1000");
         if (Data != null && TestImages != null) throw new UserError("give either --data or --test-images, not both");

@@ -1,5 +1,4 @@
 using Gpu.Engine;
-using Gpu.Engine.Inference;
 using Gpu.Engine.Settings;
 using CommandLine;
 
@@ -10,10 +9,10 @@ internal sealed class ExportVerb : ModelVerb, IVerb
 {
     int IVerb.Execute(VerbContext c) => Execute(c.Out);
 
-    [Option("format", Required = true, HelpText = "onnx or safetensors.")]
+    [Flag(nameof(Flags.Format), Required = true)]
     public string Format { get; set; } = "";
 
-    [Option("output", HelpText = "The file to write (default: model.onnx or model.safetensors in the model folder).")]
+    [Flag(nameof(Flags.ExportOutput))]
     public string? Output { get; set; }
 
     public int Execute(TextWriter stdout)
@@ -21,8 +20,8 @@ internal sealed class ExportVerb : ModelVerb, IVerb
         ExportFormat format;
         try { format = Words.Parse<ExportFormat>(Format); }
         catch (FormatException) { throw new UserError($"--format {Format}: give {Words.List<ExportFormat>()}"); }
-        var model = ReadModel(stdout);
-        stdout.WriteLine(ModelExport.Write(Output ?? ModelExport.DefaultPath(model.Folder, format), format, model.Spec, model.Parameters));
+        var network = ReadModel(stdout);
+        stdout.WriteLine(Output == null ? network.Export(format) : network.Export(Output, format));
         return 0;
     }
 }

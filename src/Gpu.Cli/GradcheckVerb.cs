@@ -16,39 +16,38 @@ namespace Gpu.Cli;
 [Settings("layers", "activation", "loss", "init", "seed")]
 internal sealed class GradcheckVerb : NetworkOptions, IVerb
 {
-    int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Args);
+    int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Given);
 
-    [Option("model", HelpText = "Check a trained model: the --output folder of a 'gpu train' run. Without it a fresh network is built from --layers, --activation, --loss, --init and --seed.")]
+    [Flag(nameof(Flags.GradcheckModel))]
     public string? Model { get; set; }
 
-    [Option("data", HelpText = "Data folder (or explicit files as train writes them) whose first --examples training images are used. Default: the model's training data with --model, else data/fashion-mnist.")]
+    [Flag(nameof(Flags.GradcheckData))]
     public string? Data { get; set; }
 
-    [Option("examples", Default = 5, HelpText = "Training examples the loss is averaged over (the first N of the training set).")]
+    [Flag(nameof(Flags.Examples))]
     public int Examples { get; set; } = 5;
 
-    [Option("params", Default = "2000", HelpText = "How many parameters to check: a number N (a seeded sample, shared equally among every layer's W and b, so each is covered) or 'all'. Each costs two float64 forward passes on the host: 'all' on the default 235,146-parameter network takes many minutes.")]
+    [Flag(nameof(Flags.Params))]
     public string Params { get; set; } = "2000";
 
-    [Option("epsilon", Default = GradientCheck.DefaultEpsilon, HelpText = "Central-difference step (f(p+e) - f(p-e)) / 2e in float64. Its truncation error grows as e^2 and its rounding error as 1e-16/e, so 1e-6 keeps both near 1e-10; far larger or smaller steps make the numeric gradient worse, not better.")]
+    [Flag(nameof(Flags.Epsilon))]
     public double Epsilon { get; set; } = GradientCheck.DefaultEpsilon;
 
-    [Option("threshold", Default = 1e-4, HelpText = "Fail (exit code 4) when ||analytic - numeric|| / ||numeric|| is above this. The device computes in float32, so a correct gradient gives about 1e-7 to 1e-6. Parameters with a ReLU switching within +-epsilon (a kink: the one-sided differences disagree) are reported and left out of the norms.")]
+    [Flag(nameof(Flags.Threshold))]
     public double Threshold { get; set; } = 1e-4;
 
-    [Option("dump", HelpText = "Write every checked parameter (index, layer, W or b, row, col, analytic, numeric, errors, kink) to this CSV file.")]
+    [Flag(nameof(Flags.Dump))]
     public string? Dump { get; set; }
 
     static readonly string[] NetworkFlags = ["--layers", "--activation", "--loss", "--init"];
 
-    public int Execute(TextWriter stdout, string[] args)
+    public int Execute(TextWriter stdout, IReadOnlySet<string> given)
     {
         if (Examples < 1) throw new UserError($"--examples {Examples}: give a whole number >= 1");
         if (!(Threshold > 0)) throw new UserError($"--threshold {Threshold}: give a positive number, e.g. 1e-4");
         int? count = Params.Trim().Equals("all", StringComparison.OrdinalIgnoreCase) ? null
             : int.TryParse(Params, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 ? n
             : throw new UserError($"--params '{Params}': give a whole number >= 1 or 'all'");
-        var given = args.Where(a => a.StartsWith("--")).Select(a => a.Split('=')[0]).ToHashSet();
         if (Model != null && NetworkFlags.FirstOrDefault(given.Contains) is string clash)
             throw new UserError($"{clash} cannot be combined with --model: the model's own network is checked");
 

@@ -14,16 +14,16 @@ internal sealed class LandscapeVerb : TrainingRunOptions, IVerb
 {
     int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Terminal);
 
-    [Option("record-every", Default = 0, HelpText = "Record the flat parameter vector every N SGD steps (plus the start and the end); 0: about 10 points per epoch. At most 500 points.")]
+    [Flag(nameof(Flags.RecordEvery))]
     public int RecordEvery { get; set; }
 
-    [Option("grid", Default = 50, HelpText = "Evaluate the loss on a G x G grid of the PCA plane, covering the path with a 30% margin on each side.")]
+    [Flag(nameof(Flags.Grid))]
     public int Grid { get; set; } = 50;
 
-    [Option("eval-images", Default = 2000, HelpText = "Training images (the first N) the loss is evaluated on, at every grid point and every recorded point. Cost: G^2 forward passes over them.")]
+    [Flag(nameof(Flags.EvalImages))]
     public int EvalImages { get; set; } = 2000;
 
-    [Option("output", Default = "landscape", HelpText = "Folder for landscape.csv (kind,step,a,b,loss: grid points, then path points) and landscape.png, created if missing.")]
+    [Flag(nameof(Flags.LandscapeOutput))]
     public string Output { get; set; } = "landscape";
 
     public int Execute(TextWriter stdout, bool terminal)

@@ -3,16 +3,27 @@ using CommandLine;
 
 namespace Gpu.Cli;
 
-/// <summary>A verb that works on a trained model: the --model option, read and validated by <see cref="SavedModel.Read"/>.</summary>
+/// <summary>A verb that works on a trained model: the --model option, read and validated by <see cref="Gpu.Network.Load"/>.</summary>
 internal abstract class ModelVerb
 {
-    [Option("model", Required = true, HelpText = "The --output folder of a 'gpu train' run (model.npy + model.json).")]
+    [Flag(nameof(Flags.Model), Required = true)]
     public string Model { get; set; } = "";
 
-    protected SavedModel ReadModel(TextWriter stdout)
+    protected Gpu.Network ReadModel(TextWriter stdout)
+    {
+        var network = Gpu.Network.Load(Model);
+        stdout.WriteLine(ModelLine(network.Folder!, network.Description, network.ParameterCount));
+        return network;
+    }
+
+    /// <summary>The model as the engine's reader gives it, for the verbs that still work on it directly (eval, predict: see LayerTests' CliReachesInside).</summary>
+    protected SavedModel ReadSavedModel(TextWriter stdout)
     {
         var model = SavedModel.Read(Model);
-        stdout.WriteLine($"model: {model.Describe()}");
+        stdout.WriteLine(ModelLine(model.Folder, model.Spec.Describe(), model.Spec.ParameterCount));
         return model;
     }
+
+    /// <summary>"model: DIR (784-256-128-10 relu, softmax-ce, 235,146 parameters)"</summary>
+    static string ModelLine(string folder, string description, int parameters) => $"model: {folder} ({description}, {parameters:N0} parameters)";
 }

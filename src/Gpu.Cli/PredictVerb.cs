@@ -14,33 +14,33 @@ internal sealed class PredictVerb : ModelVerb, IVerb
 {
     int IVerb.Execute(VerbContext c) => Execute(c.Out);
 
-    [Option("input", Required = true, HelpText = "Images: IDX, .npy ([N, pixels] or [N, h, w]; uint8, or floats in [0, 255] or [0, 1]) or .csv (pixel0,... rows, optionally after a label column and a header).")]
+    [Flag(nameof(Flags.Input), Required = true)]
     public string Input { get; set; } = "";
 
-    [Option("pixel-range", Default = SharedFlags.PixelRangeDefault, HelpText = SharedFlags.PixelRangeHelp)]
-    public string PixelRange { get; set; } = SharedFlags.PixelRangeDefault;
+    [Flag(nameof(Flags.PixelRange))]
+    public string PixelRange { get; set; } = "";
 
-    [Option("labels", HelpText = "True labels for --input (IDX or .npy); then the accuracy is reported. A .csv input carries its own label column.")]
+    [Flag(nameof(Flags.Labels))]
     public string? Labels { get; set; }
 
-    [Option("limit", Default = 0, HelpText = "Only the first N images (0: all).")]
+    [Flag(nameof(Flags.PredictLimit))]
     public int Limit { get; set; }
 
-    [Option("top", Default = 0, HelpText = "Print only the K most probable classes per image, most probable first (0: every class, in class order).")]
+    [Flag(nameof(Flags.Top))]
     public int Top { get; set; }
 
-    [Option("output", HelpText = "Also write the predictions as CSV: index, predicted, one probability column per class, label (when known).")]
+    [Flag(nameof(Flags.PredictOutput))]
     public string? Output { get; set; }
 
-    [Option("device", Default = SharedFlags.DeviceDefault, HelpText = SharedFlags.DeviceHelp)]
-    public string Device { get; set; } = SharedFlags.DeviceDefault;
+    [Flag(nameof(Flags.Device))]
+    public string Device { get; set; } = "";
 
     /// <summary>Images per forward pass.</summary>
     const int Batch = 1000;
 
     public int Execute(TextWriter stdout)
     {
-        var model = ReadModel(stdout);
+        var model = ReadSavedModel(stdout);
         var spec = model.Spec;
         if (Top < 0 || Top > spec.Classes) throw new UserError($"--top {Top}: give a number of classes from 1 to {spec.Classes} (0: all)");
         var (pixels, count, labels, scaling) = TableData.ReadImages(Input, Labels, spec.Inputs, spec.Classes, PixelRanges.Parse(PixelRange));

@@ -5,8 +5,8 @@ using CommandLine;
 
 namespace Gpu.Cli;
 
-/// <summary>What a verb runs with: the program's output and error writers, the command line, the stop request (Ctrl-C, SIGTERM) and whether stdout is a terminal.</summary>
-internal sealed record VerbContext(TextWriter Out, TextWriter Err, string[] Args, CancellationToken Stop, bool Terminal);
+/// <summary>What a verb runs with: the program's output and error writers, the flags given (with dashes), the stop request (Ctrl-C, SIGTERM) and whether stdout is a terminal.</summary>
+internal sealed record VerbContext(TextWriter Out, TextWriter Err, IReadOnlySet<string> Given, CancellationToken Stop, bool Terminal);
 
 /// <summary>A verb of the program: one class per verb, listed in <see cref="Program.VerbTypes"/>.</summary>
 internal interface IVerb
@@ -43,8 +43,6 @@ internal static class Program
         return Guard(stderr, () =>
         {
             var verb = VerbTypes.FirstOrDefault(t => args.Length > 0 && VerbHelp.Name(t) == args[0]);
-            var settings = SettingFlags.None;
-            string[] others = args;
             if (verb != null)
             {
                 if (args.Skip(1).Contains("--help"))
@@ -52,21 +50,18 @@ internal static class Program
                     stdout.WriteLine(VerbHelp.Render(verb, Heading));
                     return 0;
                 }
-                // the setting flags are read with the setting table; CommandLineParser gets the rest
-                settings = SettingFlags.Take(verb, args[1..], out var rest);
-                SettingFlags.CheckWords(verb, rest);
-                others = [args[0], .. rest];
+                var bound = VerbParser.Parse(verb, args[1..], out var given);
+                return bound.Execute(new VerbContext(stdout, stderr, given, stop, terminal));
             }
+            // no verb, an unknown one, --help or --version: CommandLineParser's verb list and messages
             using var parser = new Parser(s =>
             {
                 s.HelpWriter = null;
-                s.CaseInsensitiveEnumValues = true;
                 s.AutoHelp = true;
                 s.AutoVersion = true;
             });
-            var result = parser.ParseArguments(others, VerbTypes).WithParsed(v => { if (v is SettingsVerb s) s.Settings = settings; });
-            var context = new VerbContext(stdout, stderr, args, stop, terminal);
-            return result.MapResult((object v) => ((IVerb)v).Execute(context),
+            var result = parser.ParseArguments(args, VerbTypes);
+            return result.MapResult((object _) => throw new InvalidOperationException("a verb parsed by CommandLineParser"),
                 errors => ReportParseErrors(result, errors.ToList(), stdout, stderr));
         });
     }

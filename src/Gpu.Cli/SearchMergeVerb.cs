@@ -17,25 +17,21 @@ internal sealed class SearchMergeVerb : IVerb
 {
     int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Err, c.Stop);
 
-    [Value(0, MetaName = "DIR", HelpText = "The --output folder of the sharded search, holding shard-K-of-N/ folders.")]
-    public IEnumerable<string> Folders { get; set; } = [];
+    [Word("DIR", "The --output folder of the sharded search, holding shard-K-of-N/ folders.")]
+    public string? Folder { get; set; }
 
-    [Option("retrain", HelpText = "Then retrain the best trial (same settings, seed and split) and report its test accuracy; the model goes to DIR/best/, as 'gpu search' writes it. The data is read from where the shards read it.")]
+    [Flag(nameof(Flags.Retrain))]
     public bool Retrain { get; set; }
 
-    [Option("device", Default = SharedFlags.DeviceDefault, HelpText = "For --retrain: " + SharedFlags.DeviceHelp)]
-    public string Device { get; set; } = SharedFlags.DeviceDefault;
+    [Flag(nameof(Flags.MergeDevice))]
+    public string Device { get; set; } = "";
 
     /// <summary>How many trials of the ranking are printed (search.csv holds them all).</summary>
     const int Shown = 10;
 
     public int Execute(TextWriter stdout, TextWriter stderr, CancellationToken stop)
     {
-        var folders = Folders.ToList();
-        if (folders.Count != 1)
-            throw new UserError(folders.Count == 0 ? "give the folder to merge: gpu search merge DIR (the --output of the sharded search)"
-                : $"give one folder to merge, not {folders.Count} ({string.Join(", ", folders)})");
-        string dir = folders[0];
+        string dir = Folder ?? throw new UserError("give the folder to merge: gpu search merge DIR (the --output of the sharded search)");
         if (!Directory.Exists(dir))
             throw new UserError($"{dir}: no such folder; give the --output folder of the sharded search ('gpu search --shard K/N --output DIR')");
 

@@ -13,32 +13,31 @@ namespace Gpu.Cli;
 [Settings("val-fraction", GridAxes = true)]
 internal sealed class SearchVerb : SettingsVerb, IVerb
 {
-    int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Err, c.Args, c.Stop);
+    int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Err, c.Given, c.Stop);
 
-    [Option("output", Required = true, HelpText = "Folder for search.csv (a row per finished trial), best.json (the best trial, then its test metrics), search.json (the shared settings) and best/ (the best retrained: model.npy, model.json, history.csv, curves.png). Rerunning with the same folder skips the trials search.csv holds. A shard (--shard) writes the same files, but no best/, in its own folder inside it, shard-K-of-N/.")]
+    [Flag(nameof(Flags.SearchOutput), Required = true)]
     public string Output { get; set; } = "";
 
-    [Option("config", HelpText = "YAML grid file: Train: and Model: sections as for 'train --config', where a list gives the choices (learning_rate: [0.01, 0.1]); hidden_size choices are numbers, lists ([[256, 128], [512]]) or strings ('256,128;512'). Other keys (optimizer, schedule, activation, ...) set what all trials share. Flags override it.")]
+    [Flag(nameof(Flags.SearchConfig))]
     public string? Config { get; set; }
 
-    [Option("data", Default = DataLocator.DefaultFolder, HelpText = "Data folder (IDX, .npy or .csv files), as for train.")]
-    public string Data { get; set; } = DataLocator.DefaultFolder;
+    [Flag(nameof(Flags.SearchData))]
+    public string Data { get; set; } = "";
 
-    [Option("limit", Default = 0, HelpText = SharedFlags.LimitHelp + " For quick searches.")]
+    [Flag(nameof(Flags.SearchLimit))]
     public int Limit { get; set; }
 
-    [Option("device", Default = SharedFlags.DeviceDefault, HelpText = SharedFlags.DeviceHelp + " Every trial runs on it; kernels are compiled once.")]
-    public string Device { get; set; } = SharedFlags.DeviceDefault;
+    [Flag(nameof(Flags.SearchDevice))]
+    public string Device { get; set; } = "";
 
-    [Option("shard", HelpText = "K/N: run only shard K (0 to N-1) of N, the trials whose grid index (trial number - 1) is K modulo N, into --output's shard-K-of-N/ folder, without retraining; 'gpu search merge DIR' combines the shards. Without it, a Slurm array job (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, JOB_COMPLETIONS) gives the shard.")]
+    [Flag(nameof(Flags.Shard))]
     public string? ShardText { get; set; }
 
-    [Option("overwrite", HelpText = "Start the search afresh in an --output folder that holds an earlier search or run: once the data and device are ready, its files (search.csv, search.json, best.json, best/, shard folders, a run's checkpoint and model) are moved into DIR/.replaced/, deleted when the new search writes its first trial row, and moved back if it fails or is interrupted before that. Without it a search folder is continued and a training run's folder refused.")]
+    [Flag(nameof(Flags.SearchOverwrite))]
     public bool Overwrite { get; set; }
 
-    public int Execute(TextWriter stdout, TextWriter stderr, string[] args, CancellationToken stop)
+    public int Execute(TextWriter stdout, TextWriter stderr, IReadOnlySet<string> given, CancellationToken stop)
     {
-        var given = args.Where(a => a.StartsWith("--")).Select(a => a.Split('=')[0]).ToHashSet();
         var file = Config == null ? null : ExperimentConfig.Read(Config, grid: true);
         var shared = new TrainOptions();
         if (file != null) shared = file.ApplyTo(shared, given.Contains);

@@ -71,12 +71,12 @@ internal sealed class SettingFlags
         rest = [];
         for (int i = 0; i < args.Count; i++)
         {
-            var (name, inline) = Split(args[i]);
+            var (name, inline) = VerbParser.Split(args[i]);
             if (!flags.TryGetValue(name, out var flag)) { rest.Add(args[i]); continue; }
             string text = inline is { Length: > 0 } ? inline
-                : inline == null && i + 1 < args.Count && !IsFlag(args[i + 1]) ? args[++i]
+                : inline == null && i + 1 < args.Count && !VerbParser.IsFlag(args[i + 1]) ? args[++i]
                 : throw new UserError($"{name} needs a value (e.g. {name} {flag.Setting.DefaultText}); see 'gpu {VerbHelp.Name(verb)} --help'");
-            if (text.Length == 0) throw new UserError(EmptyValue(name, verb));
+            if (text.Length == 0) throw new UserError(VerbParser.EmptyValue(name, VerbHelp.Name(verb)));
             if (!seen.Add(name)) throw new UserError($"option '{name}' given more than once");
             if (flag.Choices) taken.choices[flag.Setting.Flag] = text;
             else taken.values.Add((flag.Setting, flag.Setting.Parse(text, where: null)));
@@ -84,52 +84,8 @@ internal sealed class SettingFlags
         return taken;
     }
 
-    /// <summary>
-    /// Checks the arguments CommandLineParser gets (a verb's own options, after <see cref="Take"/>), which it would otherwise
-    /// ignore or report without naming them: a word that belongs to no option ("gpu train out" for "--output out"), an option
-    /// without a value (at the end of the line, before another flag, or "--name="), and an empty value ("--output ''", what an
-    /// unset shell variable gives). Each is one line naming the word or the option.
-    /// </summary>
-    public static void CheckWords(Type verb, IReadOnlyList<string> args)
-    {
-        var options = VerbHelp.Options(verb).ToDictionary(o => "--" + o.Attribute.LongName, o => o.Property.PropertyType != typeof(bool));
-        string help = $"see 'gpu {VerbHelp.Name(verb)} --help'";
-        int positional = VerbHelp.Values(verb).Count();   // words the verb takes in order ("search merge DIR")
-        for (int i = 0; i < args.Count; i++)
-        {
-            var (name, inline) = Split(args[i]);
-            if (name == "" && positional > 0 && args[i].Length > 0) { positional--; continue; }
-            if (name == "")
-            {
-                string word = args[i];
-                throw new UserError(word.Length == 0
-                    ? $"an empty word on the command line of 'gpu {VerbHelp.Name(verb)}' (an unset shell variable?); every value follows its flag, e.g. --output DIR; {help}"
-                    : $"unexpected word '{word}': 'gpu {VerbHelp.Name(verb)}' takes {(VerbHelp.Values(verb).Any() ? "no more words" : "no words of its own")}, every value follows its flag" +
-                      (options.ContainsKey("--output") ? $" (did you mean --output {word}?)" : "") + $"; {help}");
-            }
-            if (!options.TryGetValue(name, out bool takesValue)) return;   // an unknown option: CommandLineParser names it (its value, if any, is no stray word)
-            if (!takesValue) continue;
-            if (inline == "" || inline == null && (i + 1 == args.Count || IsFlag(args[i + 1])))
-                throw new UserError($"{name} needs a value; {help}");
-            string value = inline ?? args[++i];
-            if (value.Length == 0) throw new UserError(EmptyValue(name, verb));
-            if (SharedFlags.Rules.TryGetValue(name, out var rule) && rule(value) is string problem) throw new UserError(problem);
-        }
-    }
-
-    /// <summary>"--output got an empty value": what "--output ''" or "--output $UNSET" gives.</summary>
-    static string EmptyValue(string name, Type verb) =>
-        $"{name} got an empty value (an unset shell variable?); give a value or leave {name} out; see 'gpu {VerbHelp.Name(verb)} --help'";
-
-    static (string Name, string? Value) Split(string arg)
-    {
-        if (!IsFlag(arg)) return ("", null);
-        int eq = arg.IndexOf('=');
-        return eq < 0 ? (arg, null) : (arg[..eq], arg[(eq + 1)..]);
-    }
-
-    /// <summary>"--lr" is a flag; "-0.5" and "--" are not.</summary>
-    static bool IsFlag(string arg) => arg.Length > 2 && arg.StartsWith("--");
+    /// <summary>The setting flags given, with dashes: "--lr".</summary>
+    public IEnumerable<string> GivenFlags => values.Select(v => "--" + v.Setting.Flag).Concat(choices.Keys.Select(k => "--" + k));
 
     /// <summary>Whether the command line gave the setting with this flag (without dashes).</summary>
     public bool Given(string flag) => values.Any(v => v.Setting.Flag == flag) || choices.ContainsKey(flag);

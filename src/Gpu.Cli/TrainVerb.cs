@@ -8,39 +8,39 @@ namespace Gpu.Cli;
 [Settings]
 internal sealed class TrainVerb : TrainingRunOptions, IVerb
 {
-    int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Err, c.Args, c.Stop, c.Terminal);
+    int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Err, c.Given, c.Stop, c.Terminal);
 
-    [Option("train-images", HelpText = "Training images: IDX, .npy ([N, features] or [N, h, w]; uint8 or float) or .csv (label,pixel0,...). Overrides --data; needs --test-images.")]
+    [Flag(nameof(Flags.TrainImages))]
     public string? TrainImages { get; set; }
 
-    [Option("train-labels", HelpText = "Training labels: IDX or .npy (not for .csv images).")]
+    [Flag(nameof(Flags.TrainLabels))]
     public string? TrainLabels { get; set; }
 
-    [Option("test-images", HelpText = "Test images, as --train-images.")]
+    [Flag(nameof(Flags.TrainTestImages))]
     public string? TestImages { get; set; }
 
-    [Option("test-labels", HelpText = "Test labels, as --train-labels.")]
+    [Flag(nameof(Flags.TrainTestLabels))]
     public string? TestLabels { get; set; }
 
-    [Option("pixel-range", Default = SharedFlags.PixelRangeDefault, HelpText = SharedFlags.PixelRangeHelp)]
-    public string PixelRange { get; set; } = SharedFlags.PixelRangeDefault;
+    [Flag(nameof(Flags.PixelRange))]
+    public string PixelRange { get; set; } = "";
 
-    [Option("output", HelpText = "Folder for model.npy + model.json (the trained model, at the end), history.csv + curves.png (every epoch) and checkpoint/ (every epoch and on Ctrl-C), created if missing.")]
+    [Flag(nameof(Flags.TrainOutput))]
     public string? Output { get; set; }
 
-    [Option("config", HelpText = "YAML experiment file (like config_exp.yaml): a Train: section (batch_size, learning_rate, reg, epochs, momentum, and any other option under its flag's name) and a Model: section (hidden_size: widths, activation, ...). Flags given on the command line override it.")]
+    [Flag(nameof(Flags.TrainConfig))]
     public string? Config { get; set; }
 
-    [Option("verbose", HelpText = "Also print the kernels per training step and how they are launched (directly, or replayed as one CUDA graph per step, and why not): at small batches a GPU step costs about one launch overhead per direct launch.")]
+    [Flag(nameof(Flags.Verbose))]
     public bool Verbose { get; set; }
 
-    [Option("resume", HelpText = "Continue the run whose --output folder (or checkpoint folder) is DIR, with its settings; only --epochs, --device, --verbose and the data (--data or the file flags, when it moved: it must be the same data) may be given too.")]
+    [Flag(nameof(Flags.Resume))]
     public string? Resume { get; set; }
 
-    [Option("init-from", HelpText = "Start from these weights instead of the seeded initialisation (--init, --bias-init): a model.npy (flat float32 vector, the engine's packing) or a .safetensors file (gpu export, or a PyTorch Sequential of Linear layers: 0.weight [out, in], 0.bias, 2.weight, ...) of this network's shape.")]
+    [Flag(nameof(Flags.InitFrom))]
     public string? InitFrom { get; set; }
 
-    [Option("overwrite", HelpText = "Start afresh in an --output folder that holds an earlier run: once the new run has its data and device, the earlier run's files (checkpoint, model, exports, history, curves, eval) are moved into DIR/.replaced/, deleted when the new run checkpoints its first epoch, and moved back if it diverges, fails or is interrupted before that; a .replaced/ left by a killed process is restored (or, when the new run had checkpointed, deleted) by the next command on the folder. Without it such a folder is refused.")]
+    [Flag(nameof(Flags.TrainOverwrite))]
     public bool Overwrite { get; set; }
 
     /// <summary>Flags that say where the data is.</summary>
@@ -52,9 +52,8 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
     /// <summary>The optimizer settings a resume may lower, and only after its run diverged (the engine checks that): the rate, and the momentum and L2 penalty that feed the same step size.</summary>
     static readonly string[] AfterDivergence = ["--lr", "--momentum", "--l2"];
 
-    int Execute(TextWriter stdout, TextWriter stderr, string[] args, CancellationToken stop, bool terminal)
+    int Execute(TextWriter stdout, TextWriter stderr, IReadOnlySet<string> given, CancellationToken stop, bool terminal)
     {
-        var given = args.Where(a => a.StartsWith("--")).Select(a => a.Split('=')[0]).ToHashSet();
         if (Overwrite && Resume != null) throw new UserError("--overwrite starts a run afresh; it cannot be combined with --resume");
         if (InitFrom != null && Resume != null) throw new UserError("--init-from starts a fresh run from given weights; a resumed run continues from its checkpoint's, so give one or the other");
         if (Resume != null && given.Except(ResumeOverrides).Except(AfterDivergence).FirstOrDefault() is string extra)
@@ -79,7 +78,7 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
     }
 
     /// <summary>A fresh run: the settings (experiment file, then flags) checked before anything is read or created, the data the flags name, the device.</summary>
-    Gpu.Network TrainAfresh(HashSet<string> given, RunOptions run)
+    Gpu.Network TrainAfresh(IReadOnlySet<string> given, RunOptions run)
     {
         var options = new TrainOptions();
         if (Config != null) options = ExperimentConfig.Read(Config, grid: false).ApplyTo(options, given.Contains);
@@ -91,7 +90,7 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
     }
 
     /// <summary>What a resume was given: epochs, device and the data's new location; the settings a divergence lets it lower.</summary>
-    ResumeOptions ResumeOptions(HashSet<string> given)
+    ResumeOptions ResumeOptions(IReadOnlySet<string> given)
     {
         var o = TrainOptions();
         return new ResumeOptions

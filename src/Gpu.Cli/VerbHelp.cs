@@ -7,7 +7,7 @@ namespace Gpu.Cli;
 
 /// <summary>
 /// A verb's --help: its setting flags (name, default and help from the setting table), then its
-/// CommandLineParser options (from their [Option] attributes), in CommandLineParser's layout.
+/// other flags (from the flag registry, <see cref="Flags"/>), in CommandLineParser's layout.
 /// </summary>
 internal static class VerbHelp
 {
@@ -16,19 +16,19 @@ internal static class VerbHelp
     /// <summary>The verb's name: "train".</summary>
     public static string Name(Type verb) => verb.GetCustomAttribute<VerbAttribute>()?.Name ?? verb.Name;
 
-    /// <summary>The verb's CommandLineParser options, base class first, each in declaration order.</summary>
-    public static IEnumerable<(PropertyInfo Property, OptionAttribute Attribute)> Options(Type verb)
+    /// <summary>The verb's flags besides its settings (<see cref="Flags"/>), base class first, each in declaration order.</summary>
+    public static IEnumerable<(PropertyInfo Property, CliFlag Flag, bool Required)> Options(Type verb)
     {
         var chain = new List<Type>();
         for (var t = verb; t != null && t != typeof(object); t = t.BaseType) chain.Insert(0, t);
         foreach (var t in chain)
             foreach (var p in t.GetProperties(BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly))
-                if (p.GetCustomAttribute<OptionAttribute>() is { } a) yield return (p, a);
+                if (p.GetCustomAttribute<FlagAttribute>() is { } a) yield return (p, a.Flag, a.Required);
     }
 
-    /// <summary>The verb's positional values ([Value]: "search merge DIR"), in order.</summary>
-    public static IEnumerable<ValueAttribute> Values(Type verb) =>
-        verb.GetProperties(BindingFlags.Public | BindingFlags.Instance).Select(p => p.GetCustomAttribute<ValueAttribute>()).OfType<ValueAttribute>().OrderBy(v => v.Index);
+    /// <summary>The property that takes the verb's words in order ("search merge DIR"), or null when it takes none.</summary>
+    public static PropertyInfo? Word(Type verb) =>
+        verb.GetProperties(BindingFlags.Public | BindingFlags.Instance).FirstOrDefault(p => p.GetCustomAttribute<WordAttribute>() != null);
 
     /// <summary>The flags most runs set, listed first (in this order) by every verb that has them.</summary>
     public static readonly string[] CommonFlags = ["--epochs", "--lr", "--layers", "--output"];
@@ -59,14 +59,14 @@ internal static class VerbHelp
         var entries = new List<(string Name, string Text, string Value, bool Required)>();
         foreach (var f in SettingFlags.Of(verb))
             entries.Add((f.Name, $"(Default: {f.Setting.DefaultText}) {f.Help}", Metavar(f.Setting.Flag, Name(verb)), false));
-        foreach (var (p, a) in Options(verb))
+        foreach (var (_, f, required) in Options(verb))
         {
-            string text = (a.Required ? "Required. " : "") + (a.Default is { } d ? $"(Default: {Shown(d)}) " : "") + Filled(a.HelpText);
-            entries.Add(("--" + a.LongName, text, p.PropertyType == typeof(bool) ? "" : Metavar(a.LongName, Name(verb)), a.Required));
+            string text = (required ? "Required. " : "") + (f.Default is { } d ? $"(Default: {Shown(d)}) " : "") + Filled(f.Help);
+            entries.Add((f.Dashed, text, f.Metavar, required));
         }
         entries = [.. entries.OrderBy(e => Array.IndexOf(CommonFlags, e.Name) is var i && i >= 0 ? i : CommonFlags.Length)];   // stable: the rest keep their order
-        foreach (var p in verb.GetProperties().Reverse())   // positional values (gpu search merge DIR) first
-            if (p.GetCustomAttribute<ValueAttribute>() is { } value) entries.Insert(0, (value.MetaName, value.HelpText, "", true));
+        if (Word(verb)?.GetCustomAttribute<WordAttribute>() is { } words)   // the words (gpu search merge DIR) first
+            entries.Insert(0, (words.Metavar, words.Help, "", true));
         entries.Add(("--help", "Display this help screen.", "", false));
         entries.Add(("--version", "Display version information.", "", false));
 
@@ -96,17 +96,12 @@ internal static class VerbHelp
         return sb.ToString();
     }
 
-    /// <summary>What an option's value looks like in the usage line: DIR, FILE, N, X, W,W,... or VALUE.</summary>
+    /// <summary>What a setting's value looks like in the usage line: W,W, N, X or VALUE (the other flags' are in <see cref="Flags"/>).</summary>
     static string Metavar(string flag, string verb) => flag switch
     {
-        "output" when verb is "predict" => "FILE.csv",
-        "output" when verb is "weights" => "FILE.png",
-        "output" or "resume" or "data" or "model" => "DIR",
-        "input" or "labels" or "config" or "train-images" or "train-labels" or "test-images" or "test-labels" => "FILE",
         "layers" => "W,W",
-        "device" => "D",
-        "epochs" or "batch-size" or "limit" or "seed" or "grid" or "examples" or "record-every" or "eval-images" or "top" or "count" or "columns" or "patience" => "N",
-        "lr" or "l2" or "momentum" or "beta1" or "beta2" or "dropout" or "threshold" or "val-fraction" => "X",
+        "epochs" or "batch-size" or "seed" or "patience" or "stream-buffer" => "N",
+        "lr" or "l2" or "momentum" or "beta1" or "beta2" or "dropout" or "val-fraction" or "warmup-epochs" => "X",
         _ => "VALUE",
     };
 

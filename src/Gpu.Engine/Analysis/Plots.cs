@@ -41,6 +41,33 @@ internal static class Plots
     }
 
     /// <summary>
+    /// Draws the first layer's weights of <paramref name="spec"/>'s network into the PNG <paramref name="path"/> (<c>gpu weights</c>):
+    /// the first <paramref name="count"/> units' rows (0: all) as square tiles, <paramref name="columns"/> per row (0: a square-ish
+    /// grid), each scaled to its own max |w|. Returns the line saying what was written.
+    /// </summary>
+    public static string DrawFirstLayer(Gpu.Engine.Model.MlpSpec spec, float[] parameters, string path, int count, int columns)
+    {
+        int inputs = spec.In(0), units = spec.Out(0);
+        int width = (int)Math.Round(Math.Sqrt(inputs));
+        if (width * width != inputs)
+            throw new UserError($"the model takes {inputs} inputs, not a square number of pixels; weights draws square images only");
+        if (count < 0 || count > units) throw new UserError($"--count {count}: the first layer has {units} units; give 1 to {units} (0: all)");
+        if (columns < 0) throw new UserError($"--columns {columns}: give a whole number >= 1 (0: automatic)");
+        if (count == 0) count = units;
+        columns = Math.Min(count, columns == 0 ? (int)Math.Ceiling(Math.Sqrt(count)) : columns);
+        AtomicFile.EnsureFolder(Path.GetDirectoryName(Path.GetFullPath(path))!);
+
+        var weights = parameters[spec.WeightOffset(0)..(spec.WeightOffset(0) + count * inputs)];
+        var mosaic = WeightMosaic(weights, count, width, columns);
+        string layer = spec.Layers == 1 ? "output layer (one tile per class)" : "layer 1";
+        WeightTiles(mosaic, path,
+            $"{spec}: {layer} weights, {count} of {units} units as {width} x {width} tiles\neach tile scaled to its own max |w|: black -max, grey 0, white +max");
+        var maxima = Enumerable.Range(0, count).Select(u => weights.AsSpan(u * inputs, inputs).ToArray().Max(Math.Abs)).ToArray();
+        return $"wrote {path}: {count} tiles of {width} x {width} in {columns} columns, " +
+            $"each scaled to its own max |w| ({maxima.Min():G3} to {maxima.Max():G3}; black -max, grey 0, white +max)";
+    }
+
+    /// <summary>
     /// The first <paramref name="count"/> rows of a weight matrix whose rows are <paramref name="width"/> x
     /// <paramref name="width"/> images, as tiles laid out left to right and top to bottom, <paramref name="columns"/>
     /// per row, with one NaN cell between tiles. Each tile is divided by its own largest |w|, so it spans at

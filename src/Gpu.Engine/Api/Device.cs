@@ -21,6 +21,10 @@ public sealed class Device : IDisposable
     /// <param name="spec">Which device; <c>auto</c> picks the best one present.</param>
     public static Device Open(string spec = "auto") => new(ComputeDevice.Open(spec));
 
+    /// <summary>Every device ILGPU sees on this machine, usable or not, with what its driver reports or why it is refused (<c>gpu devices</c>).</summary>
+    public static IReadOnlyList<DeviceListing> List() =>
+        ComputeDevice.List().Select(d => new DeviceListing(d.Id, d.Kind, d.Name, d.MemoryBytes, d.Usable, d.Note)).ToArray();
+
     /// <summary>The device's id as <c>--device</c> takes it: <c>cpu</c>, <c>cuda:0</c>, <c>opencl:0</c>.</summary>
     public string Id => Compute.Id;
 
@@ -36,3 +40,12 @@ public sealed class Device : IDisposable
     /// <summary>Releases the device and its compiled kernels.</summary>
     public void Dispose() => Compute.Dispose();
 }
+
+/// <summary>A device of this machine as <see cref="Device.List"/> reports it.</summary>
+/// <param name="Id">What <c>--device</c> and <see cref="Device.Open"/> take: cpu, cuda:0, opencl:1.</param>
+/// <param name="Kind">cpu, cuda or opencl.</param>
+/// <param name="Name">The device's name as its driver reports it.</param>
+/// <param name="MemoryBytes">Its memory (0 where the driver reports none).</param>
+/// <param name="Usable">Whether the engine can train on it.</param>
+/// <param name="Note">What the driver reports of it, or why it is refused.</param>
+public sealed record DeviceListing(string Id, string Kind, string Name, long MemoryBytes, bool Usable, string Note);

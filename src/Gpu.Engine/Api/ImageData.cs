@@ -81,8 +81,11 @@ public sealed class ImageData
 /// </summary>
 public sealed record DataFiles
 {
+    /// <summary>The data folder used when none is given: Fashion-MNIST, looked for in the working folder, then above the program, then in Debian's dataset-fashion-mnist.</summary>
+    public const string DefaultFolder = DataLocator.DefaultFolder;
+
     /// <summary>A data folder; used when no image file is given. A relative path is looked for in the working folder, then above the program, then in the system's dataset folder.</summary>
-    public string Folder { get; init; } = DataLocator.DefaultFolder;
+    public string Folder { get; init; } = DefaultFolder;
     /// <summary>Training images: IDX, .npy or .csv.</summary>
     public string? TrainImages { get; init; }
     /// <summary>Training labels: IDX or .npy; null for .csv images.</summary>
@@ -91,8 +94,8 @@ public sealed record DataFiles
     public string? TestImages { get; init; }
     /// <summary>Test labels, as <see cref="TrainLabels"/>.</summary>
     public string? TestLabels { get; init; }
-    /// <summary>The range of NPY and CSV values: auto, 0-255 or 0-1.</summary>
-    public string PixelRange { get; init; } = "auto";
+    /// <summary>The range of NPY and CSV values: auto, 0-255 or 0-1 (anything else is a <see cref="UserError"/> saying so).</summary>
+    public string PixelRange { get; init { PixelRanges.Parse(value); field = value; } } = "auto";
 
     /// <summary>Whether files are named rather than a folder.</summary>
     public bool NamesFiles => TrainImages != null || TestImages != null || TrainLabels != null || TestLabels != null;

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Gpu.Engine;
+using Gpu.Engine.Analysis;
 using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
 using Gpu.Engine.Runs;
@@ -19,7 +20,13 @@ public sealed class Network
     readonly float[] parameters;
     readonly JsonObject info;
 
-    Network(MlpSpec spec, float[] parameters, JsonObject info) { this.spec = spec; this.parameters = parameters; this.info = info; }
+    Network(MlpSpec spec, float[] parameters, JsonObject info, string? folder = null)
+    {
+        this.spec = spec; this.parameters = parameters; this.info = info; Folder = folder;
+    }
+
+    /// <summary>The folder the network was read from (<see cref="Load"/>), saved to (<see cref="Save"/>) or trained into (<see cref="RunOptions.Output"/>); null for a network only in memory.</summary>
+    public string? Folder { get; private set; }
 
     /// <summary>
     /// Builds the network <paramref name="options"/> describe (hidden widths, activation, loss; the input
@@ -34,7 +41,7 @@ public sealed class Network
     /// <param name="cancel">Stops training after the current step; the call then throws <see cref="OperationCanceledException"/>.</param>
     /// <param name="initFrom">
     /// Start from these weights instead of the initialiser (<c>gpu train --init-from</c>): a model.npy of this network's
-    /// length, or a safetensors file (<see cref="Export"/>'s, or a PyTorch Sequential of Linear layers) of its shapes.
+    /// length, or a safetensors file (<see cref="Export(string, ExportFormat)"/>'s, or a PyTorch Sequential of Linear layers) of its shapes.
     /// </param>
     /// <exception cref="UserError">A setting out of range, starting weights of another shape, or a device failure (the message says which and what to do).</exception>
     public static Network Train(Device device, ImageData data, TrainOptions? options = null, Action<TrainingProgress>? progress = null,
@@ -80,7 +87,7 @@ public sealed class Network
         run.Step == null ? null : p => run.Step(new StepReport(p)),
         run.Cancel, run.Verbose, run.Command);
 
-    static Network From(FinishedRun f) => new(f.Result.Spec, f.Result.Parameters, f.Info);
+    static Network From(FinishedRun f) => new(f.Result.Spec, f.Result.Parameters, f.Info, f.Folder);
 
     /// <summary>Reads a saved network: a folder holding model.json and model.npy (<see cref="Save"/>, <c>gpu train --output</c>), or model.json itself.</summary>
     /// <param name="path">The folder, or its model.json.</param>
@@ -88,7 +95,7 @@ public sealed class Network
     public static Network Load(string path)
     {
         var m = SavedModel.Read(path);
-        return new Network(m.Spec, m.Parameters, m.Info);
+        return new Network(m.Spec, m.Parameters, m.Info, m.Folder);
     }
 
     /// <summary>Writes model.npy and model.json into <paramref name="folder"/> (created if missing; files of those names there are replaced, each atomically).</summary>
@@ -97,6 +104,7 @@ public sealed class Network
     {
         AtomicFile.EnsureFolder(folder);
         SavedModel.Write(folder, spec, parameters, info);
+        Folder = folder;
     }
 
     /// <summary>
@@ -109,6 +117,28 @@ public sealed class Network
     /// <param name="format">ONNX or safetensors.</param>
     /// <returns>A line saying what was written (the line <c>gpu export</c> prints).</returns>
     public string Export(string file, ExportFormat format) => ModelExport.Write(file, format, spec, parameters);
+
+    /// <summary>Writes the network for other tools as <see cref="Export(string, ExportFormat)"/> does, into its <see cref="Folder"/>: model.onnx or model.safetensors.</summary>
+    /// <param name="format">ONNX or safetensors.</param>
+    /// <returns>A line saying what was written.</returns>
+    public string Export(ExportFormat format) =>
+        Export(ModelExport.DefaultPath(Folder ?? throw new UserError("this network has no folder (it was neither loaded nor saved); give the file to write"), format), format);
+
+    /// <summary>
+    /// Draws the first layer's weights as a PNG: each unit's weight row as a square tile (28 x 28 for MNIST-style images), scaled to
+    /// its own largest |w| (black -max, grey 0, white +max), in a grid (<c>gpu weights</c>).
+    /// </summary>
+    /// <param name="file">The PNG to write; null: weights.png in <see cref="Folder"/>.</param>
+    /// <param name="count">The first N units (0: all of the first layer).</param>
+    /// <param name="columns">Tiles per row (0: a square-ish grid).</param>
+    /// <returns>A line saying what was written.</returns>
+    /// <exception cref="UserError">Inputs that are not a square image, or a count or column number out of range.</exception>
+    public string DrawWeights(string? file = null, int count = 0, int columns = 0) =>
+        Plots.DrawFirstLayer(spec, parameters, file ?? Path.Combine(Folder ?? throw new UserError("this network has no folder; give the PNG to write"), "weights.png"), count, columns);
+
+    /// <summary>The numbers training recorded in model.json's metrics: test_loss, test_accuracy, and the last epoch's train and validation figures.</summary>
+    public IReadOnlyDictionary<string, double> Metrics => (info["metrics"] as JsonObject ?? [])
+        .Where(m => m.Value is JsonValue v && v.TryGetValue(out double _)).ToDictionary(m => m.Key, m => m.Value!.GetValue<double>());
 
     /// <summary>Layer widths, inputs first and classes last: [784, 256, 128, 10].</summary>
     public IReadOnlyList<int> Layers => Array.AsReadOnly(spec.Sizes);

@@ -33,8 +33,8 @@ internal sealed record ResumedRun(string Folder, int? Epochs = null, string? Dev
 internal sealed record RunHooks(Action<string> Say, Action<EpochStats, int>? Epoch = null, Action<StepProgress>? Step = null,
     CancellationToken Stop = default, bool Verbose = false, string Command = "gpu");
 
-/// <summary>A finished run: the result and what model.json says of it.</summary>
-internal sealed record FinishedRun(TrainResult Result, JsonObject Info);
+/// <summary>A finished run: the result, what model.json says of it, and the folder it was saved in (null: none).</summary>
+internal sealed record FinishedRun(TrainResult Result, JsonObject Info, string? Folder);
 
 /// <summary>
 /// One training run from settings to saved model, the one orchestration of training (<c>gpu train</c> and the library's
@@ -234,7 +234,7 @@ internal sealed class TrainingRun
             SavedModel.Write(outDir, result.Spec, result.Parameters, info);
             say($"wrote {Path.Combine(outDir, SavedModel.NpyName)}, {SavedModel.JsonName}, {RunFiles.HistoryName}, {RunFiles.CurvesName} and {Checkpoint.FolderName}/ in {outDir}");
         }
-        return new FinishedRun(result, info);
+        return new FinishedRun(result, info, outDir);
     }
 
     /// <summary>"batch 128, lr 0.05, sgd momentum 0.9, l2 0.0001, cosine schedule, seed 1"</summary>

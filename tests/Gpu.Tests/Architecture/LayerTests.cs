@@ -79,4 +79,46 @@ public sealed class LayerTests
         var kernels = typeof(Gpu.Kernels.GemmKernels).Assembly;
         Assert.That(kernels.GetReferencedAssemblies().Select(a => a.Name), Has.None.StartsWith("Gpu."));
     }
+
+    /// <summary>
+    /// The CLI's types that still reach past the public API into the engine, each with what it reaches for. The list
+    /// only shrinks: the test fails for a type that reaches inside without being listed, and for a listed one that no
+    /// longer does (then strike it here).
+    /// </summary>
+    static readonly Dictionary<string, string> CliReachesInside = new()
+    {
+        ["CheckVerb"] = "the kernel and PTX checks (Analysis.KernelCheck, PtxCheck) and the GEMM family registry",
+        ["VerbHelp"] = "check's --family help lists the GEMM families (Runtime.GemmFamilies)",
+        ["EvalVerb"] = "per-class report and confusion matrix (Inference.Predictor, ClassReport); test split of the model's data",
+        ["PredictVerb"] = "unlabelled image files (Data.TableData) and raw predictions (Inference.Predictor)",
+        ["ModelVerb"] = "the saved model for eval and predict (Runs.SavedModel)",
+        ["GradcheckVerb"] = "the gradient check (Analysis.GradientCheck)",
+        ["NetworkOptions"] = "the network spec gradcheck and landscape build (Model.MlpSpec)",
+        ["LandscapeVerb"] = "the loss landscape (Experiments.LossLandscape) and its plot",
+        ["SearchVerb"] = "the grid search (Experiments.GridSearch) and its run folder",
+        ["SearchMergeVerb"] = "the merge of search shards (Experiments.SearchMerge)",
+        ["OverwrittenRun"] = "search's --overwrite (Runs.RunFolder)",
+    };
+
+    [Test]
+    public void The_cli_uses_the_public_api_and_settings_only()
+    {
+        var cli = new ArchLoader().LoadAssemblies(typeof(Gpu.Cli.Program).Assembly, typeof(MlpSpec).Assembly).Build();
+        var exported = typeof(MlpSpec).Assembly.GetExportedTypes().Select(t => t.FullName!).ToHashSet();
+        bool Allowed(string ns, string type) => !IsEngine(ns) || ns == "Gpu.Engine.Settings" || exported.Contains(type);
+        var reaching = new SortedDictionary<string, SortedSet<string>>();
+        foreach (var type in cli.Types.Where(t => t.Namespace.FullName == "Gpu.Cli"))
+            foreach (var d in type.Dependencies)
+            {
+                string? ns = d.Target.Namespace?.FullName;
+                string target = d.Target.FullName.Split('`')[0];
+                if (ns == null || Allowed(ns, target)) continue;
+                string top = type.FullName["Gpu.Cli.".Length..].Split('+')[0].Split('`')[0];
+                if (!reaching.TryGetValue(top, out var set)) reaching[top] = set = [];
+                set.Add(target);
+            }
+        var unlisted = reaching.Where(r => !CliReachesInside.ContainsKey(r.Key)).Select(r => $"{r.Key} -> {string.Join(", ", r.Value)}").ToList();
+        Assert.That(unlisted, Is.Empty, "CLI types that reach past the public API (Gpu.*, exported) and Settings:\n" + string.Join("\n", unlisted));
+        Assert.That(CliReachesInside.Keys.Where(k => !reaching.ContainsKey(k)), Is.Empty, "listed as reaching inside, but no longer do: strike them from CliReachesInside");
+    }
 }

@@ -68,9 +68,7 @@ public sealed class CliTests : TempFolderTest
             .Select(t => (Type: t, Verb: t.GetCustomAttribute<CommandLine.VerbAttribute>()))
             .Where(v => v.Verb != null)
             .ToDictionary(v => v.Verb!.Name, v => (v.Verb!.HelpText, Gpu.Cli.SettingFlags.Of(v.Type).Select(f => f.Setting.Flag)
-                .Concat(v.Type.GetProperties()
-                    .Select(p => p.GetCustomAttribute<CommandLine.OptionAttribute>(true))
-                    .Where(o => o is { Hidden: false }).Select(o => o!.LongName)).ToArray()));
+                .Concat(Gpu.Cli.VerbHelp.Options(v.Type).Select(o => o.Flag.Name)).ToArray()));
 
     static string Words(string text) => Regex.Replace(text, @"\s+", " ");
 
@@ -109,8 +107,8 @@ public sealed class CliTests : TempFolderTest
         var r = Run("train", "--help");
         var setting = Gpu.Engine.Settings.Hyperparameter.ByFlag("batch-size");   // a setting: its help comes from the setting table
         Assert.That(Words(r.Out), Does.Contain(Words(setting.Help)));
-        var option = typeof(Gpu.Cli.TrainVerb).GetProperties().Select(p => p.GetCustomAttribute<CommandLine.OptionAttribute>(true)).First(o => o?.LongName == "limit")!;
-        Assert.That(Words(r.Out), Does.Contain(Words(option.HelpText)), "an option of the verb's own: its help from its attribute");
+        var option = Gpu.Cli.VerbHelp.Options(typeof(Gpu.Cli.TrainVerb)).Select(o => o.Flag).First(f => f.Name == "limit");
+        Assert.That(Words(r.Out), Does.Contain(Words(option.Help)), "a flag of the verb's own: its help from the flag registry");
         Assert.That(Words(r.Out), Does.Match(@"--batch-size \(Default: 128\)"));
     }
 

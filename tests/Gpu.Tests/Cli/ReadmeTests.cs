@@ -41,7 +41,7 @@ public sealed class ReadmeTests
         Assert.That(claim.Success, "README states what Train: takes");
         var named = Regex.Matches(claim.Value, @"`(--[a-z-]+)`").Select(m => m.Groups[1].Value).ToList();
         var settings = SettingFlags.Of(typeof(TrainVerb)).Select(f => f.Name).ToHashSet();
-        var own = VerbHelp.Options(typeof(TrainVerb)).Select(o => "--" + o.Attribute.LongName).ToList();
+        var own = VerbHelp.Options(typeof(TrainVerb)).Select(o => o.Flag.Dashed).ToList();
         foreach (var flag in named) Assert.That(settings, Does.Not.Contain(flag), $"{flag} is named as no key, so it must be no setting");
         // every train flag that is no setting (no YAML key) is named, except the --config flag itself and the file flags, summed up as "the file flags"
         foreach (var flag in own.Where(f => f != "--config" && !f.StartsWith("--train-") && !f.StartsWith("--test-")))

@@ -45,8 +45,8 @@ public sealed class RunSafetyTests : TempFolderTest
         {
             string name = VerbHelp.Name(verb);
             foreach (var f in SettingFlags.Of(verb)) yield return new TestCaseData(name, f.Name).SetArgDisplayNames(name, f.Name);
-            foreach (var (p, a) in VerbHelp.Options(verb).Where(o => o.Property.PropertyType != typeof(bool)))
-                yield return new TestCaseData(name, "--" + a.LongName).SetArgDisplayNames(name, "--" + a.LongName);
+            foreach (var (_, f, _) in VerbHelp.Options(verb).Where(o => !o.Flag.IsSwitch))
+                yield return new TestCaseData(name, f.Dashed).SetArgDisplayNames(name, f.Dashed);
         }
     }
 

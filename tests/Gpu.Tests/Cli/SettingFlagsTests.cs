@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -39,9 +40,9 @@ public sealed class SettingFlagsTests : TempFolderTest
             Assert.That(f.Setting.Parse(defaults[f.Name], where: null), Is.EqualTo(f.Setting.Default), $"{verb} --help default of {f.Name} is TrainOptions' default");
             Assert.That(r.Out, Does.Contain(f.Setting.Help.Split(' ')[0]), "the table's help text");
         }
-        // every option a verb takes is listed, and CommandLineParser's own defaults are shown as declared
-        foreach (var (_, a) in VerbHelp.Options(VerbType(verb)))
-            Assert.That(defaults["--" + a.LongName], Is.EqualTo(a.Default is { } d ? Convert.ToString(d, CultureInfo.InvariantCulture) : ""), a.LongName);
+        // every other flag a verb takes is listed, with the flag registry's default
+        foreach (var (_, f, _) in VerbHelp.Options(VerbType(verb)))
+            Assert.That(defaults[f.Dashed], Is.EqualTo(f.Default is { } d ? Convert.ToString(d, CultureInfo.InvariantCulture) : ""), f.Name);
     }
 
     [Test]
@@ -226,13 +227,13 @@ public sealed class SettingFlagsTests : TempFolderTest
         }
 
         var settings = SettingFlags.Of(typeof(TrainVerb));
-        var options = VerbHelp.Options(typeof(TrainVerb)).Select(o => o.Attribute).ToList();
-        Assert.That(readme.Keys, Is.EquivalentTo(settings.Select(f => f.Name).Concat(options.Select(o => "--" + o.LongName))),
+        var options = VerbHelp.Options(typeof(TrainVerb)).Select(o => o.Flag).ToList();
+        Assert.That(readme.Keys, Is.EquivalentTo(settings.Select(f => f.Name).Concat(options.Select(o => o.Dashed))),
             "README's train table lists exactly the flags of 'gpu train'");
         foreach (var f in settings)
             Assert.That(f.Setting.Parse(readme[f.Name], where: null), Is.EqualTo(f.Setting.Default), $"README default of {f.Name}");
         foreach (var o in options)
-            Assert.That(readme["--" + o.LongName], Is.EqualTo(o.Default is { } d ? Convert.ToString(d, CultureInfo.InvariantCulture) : "none"), $"README default of --{o.LongName}");
+            Assert.That(readme[o.Dashed], Is.EqualTo(o.Default is { } d ? Convert.ToString(d, CultureInfo.InvariantCulture) : "none"), $"README default of {o.Dashed}");
     }
 }
 
@@ -244,12 +245,12 @@ public sealed class SettingFlagsTests : TempFolderTest
 public sealed class StrayWordTests : TempFolderTest
 {
     /// <summary>Every verb as it is typed ("search merge" is two words), with its positional values ("search merge DIR").</summary>
-    static IEnumerable<string[]> Verbs() => Program.VerbTypes.Select(t => VerbHelp.Name(t).Split(' ').Concat(VerbHelp.Values(t).Select(v => v.MetaName)).ToArray());
+    static IEnumerable<string[]> Verbs() => Program.VerbTypes.Select(t => VerbHelp.Name(t).Split(' ').Concat(VerbHelp.Word(t)?.GetCustomAttribute<WordAttribute>() is { } w ? [w.Metavar] : []).ToArray());
 
     /// <summary>(verb words, flag) for every flag of every verb that takes a value: the setting flags and the verb's own options.</summary>
     static IEnumerable<TestCaseData> ValueFlags() => Program.VerbTypes.SelectMany(t =>
         SettingFlags.Of(t).Select(f => f.Name)
-            .Concat(VerbHelp.Options(t).Where(o => o.Property.PropertyType != typeof(bool)).Select(o => "--" + o.Attribute.LongName))
+            .Concat(VerbHelp.Options(t).Where(o => !o.Flag.IsSwitch).Select(o => o.Flag.Dashed))
             .Select(flag => new TestCaseData(VerbHelp.Name(t).Split(' '), flag).SetName($"Empty_value_refused({VerbHelp.Name(t)} {flag})")));
 
     [TestCaseSource(nameof(Verbs))]

@@ -147,4 +147,32 @@ public sealed class ApiTests : TempFolderTest
         var refused = Assert.Throws<UserError>(() => Network.Resume(folder, new ResumeOptions { LearningRate = 0.01f }))!;
         Assert.That(refused.Message, Does.Contain("--lr cannot be changed").And.Contain("did not diverge"));
     }
+
+    [Test]
+    public void A_saved_network_exports_and_draws_into_its_folder_and_keeps_its_metrics()
+    {
+        using var device = Device.Open("cpu");
+        string folder = Path.Combine(dir, "run");
+        var trained = Network.Train(device, ImageData.Open(new DataFiles { Folder = Repo.FashionMnist }, limit: 300), Small with { Epochs = 1 }, new RunOptions { Output = folder });
+        Assert.That(trained.Folder, Is.EqualTo(folder));
+        var network = Network.Load(folder);
+        Assert.That(network.Metrics["test_accuracy"], Is.InRange(0.0, 1.0));
+        Assert.That(network.Export(ExportFormat.Onnx), Does.Contain(Path.Combine(folder, "model.onnx")));
+        Assert.That(File.Exists(Path.Combine(folder, "model.onnx")));
+        Assert.That(network.DrawWeights(count: 4), Does.StartWith($"wrote {Path.Combine(folder, "weights.png")}: 4 tiles of 28 x 28 in 2 columns"));
+        Assert.That(Assert.Throws<UserError>(() => network.DrawWeights(count: 17))!.Message, Does.Contain("--count 17: the first layer has 16 units"));
+        var inMemory = Network.Train(device, ImageData.Load(Repo.FashionMnist).TakeTrain(100), Small with { Epochs = 1 });
+        Assert.That(inMemory.Folder, Is.Null);
+        Assert.That(Assert.Throws<UserError>(() => inMemory.Export(ExportFormat.Onnx))!.Message, Does.Contain("no folder"));
+    }
+
+    [Test]
+    public void Device_list_has_the_cpu_accelerator_and_says_what_each_device_is()
+    {
+        var list = Device.List();
+        Assert.That(list.Select(d => d.Id), Does.Contain("cpu"));
+        var cpu = list.First(d => d.Id == "cpu");
+        Assert.That((cpu.Kind, cpu.Usable), Is.EqualTo(("CPU", true)));
+        Assert.That(list.Where(d => !d.Usable).Select(d => d.Note), Has.None.Empty, "a refused device says why");
+    }
 }
