@@ -111,7 +111,13 @@ public sealed class Images
 {
     internal Dataset Set { get; }
 
-    internal Images(Dataset set) => Set = set;
+    /// <summary>What the class names are read from (see <see cref="Gpu.Engine.Data.ClassNames.For"/>): the origin, or a model's record of its data.</summary>
+    readonly string namesFrom;
+
+    internal Images(Dataset set, string? origin = null, bool labelled = true, string? namesFrom = null)
+    {
+        Set = set; Origin = origin ?? set.Name; HasLabels = labelled; this.namesFrom = namesFrom ?? Origin;
+    }
 
     /// <summary>Number of images.</summary>
     public int Count => Set.Count;
@@ -125,14 +131,26 @@ public sealed class Images
     /// <summary>All pixels, row-major [<see cref="Count"/>, <see cref="Features"/>], as read (uint8, 0 to 255).</summary>
     public ReadOnlyMemory<byte> Pixels => Set.Pixels;
 
-    /// <summary>The label of each image.</summary>
-    public ReadOnlyMemory<int> Labels => Set.Labels;
+    /// <summary>The label of each image; empty when the images came without labels (<see cref="HasLabels"/>).</summary>
+    public ReadOnlyMemory<int> Labels => HasLabels ? Set.Labels : ReadOnlyMemory<int>.Empty;
+
+    /// <summary>Whether the images have labels (an image file read by <see cref="Network.ReadImages"/> without its labels has none).</summary>
+    public bool HasLabels { get; }
+
+    /// <summary>Where the images came from: a data folder, or a file (with its labels' file).</summary>
+    public string Origin { get; }
+
+    /// <summary>How the file's values became these uint8 pixels: "uint8, 0..255 as stored", "floats read as 0..1 (--pixel-range 0-1), times 255".</summary>
+    public string Scaling => Set.Scaling;
+
+    /// <summary>The classes' names as this data names them: Fashion-MNIST's for Fashion-MNIST, else the class numbers.</summary>
+    public IReadOnlyList<string> ClassNames => Gpu.Engine.Data.ClassNames.For(namesFrom, Classes);
 
     /// <summary>The first <paramref name="count"/> images (all of them if there are fewer).</summary>
     /// <param name="count">Images to keep, at least 1.</param>
     public Images Take(int count)
     {
         if (count < 1) throw new UserError($"Take({count}): give a number of images >= 1");
-        return new Images(Set.Take(count));
+        return new Images(Set.Take(count), Origin, HasLabels, namesFrom);
     }
 }

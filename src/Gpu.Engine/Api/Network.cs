@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Gpu.Engine;
 using Gpu.Engine.Analysis;
+using Gpu.Engine.Data;
 using Gpu.Engine.Inference;
 using Gpu.Engine.Model;
 using Gpu.Engine.Runs;
@@ -149,6 +150,12 @@ public sealed class Network
     /// <summary>"784-256-128-10 relu, softmax-ce"</summary>
     public string Description => spec.Describe();
 
+    /// <summary>The hidden layers' activation.</summary>
+    public Activation Activation => spec.Activation;
+
+    /// <summary>The loss it was trained with, which also says what its outputs are: softmax probabilities, or sigmoid outputs.</summary>
+    public LossKind Loss => spec.Loss;
+
     /// <summary>The description (<see cref="Description"/>).</summary>
     public override string ToString() => Description;
 
@@ -168,15 +175,70 @@ public sealed class Network
     /// </summary>
     public float[] GetParameters() => (float[])parameters.Clone();
 
-    /// <summary>Mean loss and accuracy over labelled images (the loss as training reports it, without the L2 term).</summary>
+    /// <summary>
+    /// Mean loss and accuracy over labelled images (the loss as training reports it, without the L2 term), with each class's
+    /// count, correct predictions and the confusion matrix; <see cref="Evaluation.Save"/> writes them as <c>gpu eval</c> does.
+    /// </summary>
     /// <param name="device">The device to run on.</param>
     /// <param name="images">Labelled images with this network's input size.</param>
-    public Evaluation Evaluate(Device device, Images images)
+    /// <param name="batchSize">Images per forward pass (1000 is what training evaluates with).</param>
+    public Evaluation Evaluate(Device device, Images images, int batchSize = Batch)
     {
         var set = images.Set;
+        if (!images.HasLabels) throw new UserError($"the images from {images.Origin} have no labels; give their labels to evaluate, or predict instead");
+        if (batchSize < 1) throw new UserError($"--batch-size {batchSize}: give a whole number >= 1, e.g. 1000");
         CheckShape(set.Features, set.Classes);
-        var r = Predictor.Run(device.Compute, spec, parameters, set.Pixels, set.Labels, Batch);
-        return new Evaluation(r.Loss!.Value, r.Report(set.Labels).OverallAccuracy, r.Count);
+        var r = Predictor.Run(device.Compute, spec, parameters, set.Pixels, set.Labels, batchSize);
+        var report = r.Report(set.Labels);
+        return new Evaluation(r.Loss!.Value, report.OverallAccuracy, r.Count)
+        {
+            Confusion = Enumerable.Range(0, spec.Classes).Select(t => (IReadOnlyList<int>)Enumerable.Range(0, spec.Classes).Select(p => report.Confusion[t, p]).ToArray()).ToArray(),
+            ClassNames = images.ClassNames, Model = Folder == null ? null : Path.GetFullPath(Folder), Layers = spec.ToString(), Data = images.Origin, Device = $"{device.Id} ({device.Name})",
+        };
+    }
+
+    /// <summary>
+    /// The test images of the data this network was trained on (model.json's data), or of <paramref name="files"/>: a data
+    /// folder's test split, or <see cref="DataFiles.TestImages"/> (and labels) alone. Their shape must be this network's.
+    /// </summary>
+    /// <param name="files">Other data; null: the training data's.</param>
+    public Images TestImages(DataFiles? files = null)
+    {
+        Dataset test;
+        string origin;
+        if (files is { TestImages: { } images, TrainImages: null })
+        {
+            if (files.TrainLabels != null) throw new UserError("--train-labels needs --train-images");
+            origin = files.TestLabels == null ? Path.GetFullPath(images) : $"{Path.GetFullPath(images)} with labels {Path.GetFullPath(files.TestLabels)}";
+            test = TableData.Read(images, files.TestLabels, "test", spec.Classes, range: PixelRanges.Parse(files.PixelRange));
+        }
+        else
+        {
+            var from = files?.Source() ?? SavedModel.DataOf(info, Folder ?? ".")
+                ?? throw new UserError($"{(Folder == null ? "this network" : Path.Combine(Folder, SavedModel.JsonName))} names no training data; give --data DIR or --test-images FILE");
+            origin = from.Describe();
+            test = from.LoadTest(spec.Classes);
+        }
+        if (test.Features != spec.Inputs || test.Classes != spec.Classes)
+            throw new UserError($"the model {spec} takes {spec.Inputs} inputs and {spec.Classes} classes, but the test images from {origin} have " +
+                $"{test.Features} pixels and {test.Classes} classes; give data of the kind it was trained on");
+        // the training data's class names are the network's own (model.json's record of its data names Fashion-MNIST where that was it)
+        return new Images(test, origin, namesFrom: files == null ? (info["data"] as JsonObject)?.ToJsonString() ?? origin : null);
+    }
+
+    /// <summary>
+    /// Reads images to predict: an IDX, .npy ([N, pixels] or [N, h, w]; uint8, or floats as <paramref name="pixelRange"/> says) or
+    /// .csv file (a label column first when it has one), with this network's input size, and their labels from
+    /// <paramref name="labels"/> (IDX or .npy) where given.
+    /// </summary>
+    /// <param name="file">The images.</param>
+    /// <param name="labels">Their labels, or null.</param>
+    /// <param name="pixelRange">auto, 0-255 or 0-1, as <see cref="DataFiles.PixelRange"/>.</param>
+    public Images ReadImages(string file, string? labels = null, string pixelRange = "auto")
+    {
+        var (pixels, count, read, scaling) = TableData.ReadImages(file, labels, spec.Inputs, spec.Classes, PixelRanges.Parse(pixelRange));
+        var set = new Dataset(file, pixels, read ?? new int[count], spec.Inputs, spec.Classes) { Scaling = scaling };
+        return new Images(set, labels == null ? file : $"{file} with labels {labels}", read != null);
     }
 
     /// <summary>The predicted class and the class probabilities of each image.</summary>
@@ -248,9 +310,75 @@ public sealed class TrainingProgress
 /// <param name="Loss">Mean loss per image (cross-entropy, or 1/2 the sum of squares for sigmoid-sse).</param>
 /// <param name="Accuracy">Share of images whose predicted class is their label.</param>
 /// <param name="Count">Images scored.</param>
-public sealed record Evaluation(double Loss, double Accuracy, int Count);
+public sealed record Evaluation(double Loss, double Accuracy, int Count)
+{
+    /// <summary>Confusion[true class][predicted class]: the number of images.</summary>
+    public IReadOnlyList<IReadOnlyList<int>> Confusion { get; init; } = [];
+    /// <summary>The classes' names, as the data names them.</summary>
+    public IReadOnlyList<string> ClassNames { get; init; } = [];
+    /// <summary>The network's folder (null: in memory only), its layers, the data and the device, as eval.json records them.</summary>
+    public string? Model { get; init; }
+    /// <summary>"784-256-128-10 relu, softmax-ce"</summary>
+    public string Layers { get; init; } = "";
+    /// <summary>Where the images came from.</summary>
+    public string Data { get; init; } = "";
+    /// <summary>The device it ran on: "cpu (ILGPU CPU accelerator)".</summary>
+    public string Device { get; init; } = "";
+
+    /// <summary>Images of class <paramref name="c"/>.</summary>
+    public int ClassCount(int c) => Confusion[c].Sum();
+    /// <summary>Images of class <paramref name="c"/> predicted as it.</summary>
+    public int ClassCorrect(int c) => Confusion[c][c];
+    /// <summary>Share of class <paramref name="c"/>'s images predicted as it; null without such images.</summary>
+    public double? ClassAccuracy(int c) => ClassCount(c) == 0 ? null : (double)ClassCorrect(c) / ClassCount(c);
+
+    /// <summary>Writes eval.json (these figures, per class and the confusion matrix) and confusion.csv into <paramref name="folder"/> (created if missing), each atomically; returns the folder.</summary>
+    public string Save(string folder)
+    {
+        folder = AtomicFile.EnsureFolder(folder);
+        int classes = Confusion.Count;
+        var json = new JsonObject
+        {
+            ["model"] = Model, ["layers"] = Layers, ["data"] = Data, ["device"] = Device, ["loss"] = Loss, ["accuracy"] = Accuracy, ["count"] = Count,
+            ["classes"] = new JsonArray(Enumerable.Range(0, classes).Select(c => (JsonNode)new JsonObject
+            {
+                ["class"] = c, ["name"] = ClassNames[c], ["count"] = ClassCount(c), ["correct"] = ClassCorrect(c), ["accuracy"] = ClassAccuracy(c),
+            }).ToArray()),
+            ["confusion"] = new JsonArray(Confusion.Select(row => (JsonNode)new JsonArray(row.Select(n => (JsonNode)n).ToArray())).ToArray()),
+            ["confusion_layout"] = "confusion[true class][predicted class] = number of images",
+        };
+        AtomicFile.WriteAllText(Path.Combine(folder, "eval.json"), json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+        static string Csv(string field) => field.Contains(',') || field.Contains('"') ? $"\"{field.Replace("\"", "\"\"")}\"" : field;
+        var csv = new System.Text.StringBuilder("true\\predicted," + string.Join(",", ClassNames.Select(Csv)) + "\n");
+        for (int t = 0; t < classes; t++) csv.Append(Csv(ClassNames[t])).Append(',').AppendJoin(",", Confusion[t]).Append('\n');
+        AtomicFile.WriteAllText(Path.Combine(folder, "confusion.csv"), csv.ToString());
+        return folder;
+    }
+}
 
 /// <summary>One image's prediction.</summary>
 /// <param name="Class">The predicted class: the largest output.</param>
 /// <param name="Probabilities">Softmax of the outputs for a softmax-ce network; for a sigmoid-sse network, the sigmoid outputs, each in [0, 1], not summing to 1.</param>
-public sealed record Prediction(int Class, IReadOnlyList<double> Probabilities);
+public sealed record Prediction(int Class, IReadOnlyList<double> Probabilities)
+{
+    /// <summary>
+    /// Writes <paramref name="predictions"/> as CSV (<c>gpu predict --output</c>), atomically, its folder created if missing: a row per
+    /// image with index, predicted, one column per class named <paramref name="prefix"/> and the class number, and the label where
+    /// <paramref name="labels"/> are given.
+    /// </summary>
+    public static void WriteCsv(string path, IReadOnlyList<Prediction> predictions, IReadOnlyList<int>? labels, string prefix = "p")
+    {
+        AtomicFile.EnsureFolder(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var sb = new System.Text.StringBuilder("index,predicted");
+        int classes = predictions.Count == 0 ? 0 : predictions[0].Probabilities.Count;
+        for (int c = 0; c < classes; c++) sb.Append(System.Globalization.CultureInfo.InvariantCulture, $",{prefix}{c}");
+        sb.Append(labels == null ? "\n" : ",label\n");
+        for (int i = 0; i < predictions.Count; i++)
+        {
+            sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"{i},{predictions[i].Class}");
+            foreach (var v in predictions[i].Probabilities) sb.Append(',').Append(v.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+            sb.Append(labels == null ? "\n" : $",{labels[i]}\n");
+        }
+        AtomicFile.WriteAllText(path, sb.ToString());
+    }
+}

@@ -42,15 +42,15 @@ internal sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject I
     }
 
     /// <summary>The data the model was trained on (null when model.json names none); an unreadable entry is a <see cref="UserError"/>.</summary>
-    public DataSource? Data
+    public DataSource? Data => DataOf(Info, Folder);
+
+    /// <summary>The data model.json's <paramref name="info"/> names (null: none); an unreadable entry is a <see cref="UserError"/> naming the file in <paramref name="folder"/>.</summary>
+    public static DataSource? DataOf(JsonObject info, string folder)
     {
-        get
+        try { return DataJson.ReadSource((info["data"] as JsonObject)?["source"]); }
+        catch (Exception e) when (e is FormatException or InvalidOperationException or ArgumentException)
         {
-            try { return DataJson.ReadSource((Info["data"] as JsonObject)?["source"]); }
-            catch (Exception e) when (e is FormatException or InvalidOperationException or ArgumentException)
-            {
-                throw new UserError($"bad model file {Path.Combine(Folder, JsonName)}: data.source: {e.Message.Split('\n')[0].TrimEnd('.')}; give --data, or train the model again");
-            }
+            throw new UserError($"bad model file {Path.Combine(folder, JsonName)}: data.source: {e.Message.Split('\n')[0].TrimEnd('.')}; give --data, or train the model again");
         }
     }
 

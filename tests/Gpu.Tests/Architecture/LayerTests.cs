@@ -89,9 +89,6 @@ public sealed class LayerTests
     {
         ["CheckVerb"] = "the kernel and PTX checks (Analysis.KernelCheck, PtxCheck) and the GEMM family registry",
         ["VerbHelp"] = "check's --family help lists the GEMM families (Runtime.GemmFamilies)",
-        ["EvalVerb"] = "per-class report and confusion matrix (Inference.Predictor, ClassReport); test split of the model's data",
-        ["PredictVerb"] = "unlabelled image files (Data.TableData) and raw predictions (Inference.Predictor)",
-        ["ModelVerb"] = "the saved model for eval and predict (Runs.SavedModel)",
         ["GradcheckVerb"] = "the gradient check (Analysis.GradientCheck)",
         ["NetworkOptions"] = "the network spec gradcheck and landscape build (Model.MlpSpec)",
         ["LandscapeVerb"] = "the loss landscape (Experiments.LossLandscape) and its plot",
