@@ -139,7 +139,7 @@ internal static class Flags
     public static readonly CliFlag Params = new("params", "VALUE", "2000",
         "How many parameters to check: a number N (a seeded sample, shared equally among every layer's W and b, so each is covered) or 'all'. Each costs two float64 forward passes on the host: 'all' on the default 235,146-parameter network takes many minutes.");
 
-    public static readonly CliFlag Epsilon = new("epsilon", "X", Gpu.Engine.Analysis.GradientCheck.DefaultEpsilon,
+    public static readonly CliFlag Epsilon = new("epsilon", "X", GradientReport.DefaultEpsilon,
         "Central-difference step (f(p+e) - f(p-e)) / 2e in float64. Its truncation error grows as e^2 and its rounding error as 1e-16/e, so 1e-6 keeps both near 1e-10; far larger or smaller steps make the numeric gradient worse, not better.");
 
     public static readonly CliFlag Threshold = new("threshold", "X", 1e-4,

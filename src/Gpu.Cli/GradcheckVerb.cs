@@ -1,11 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
-using Gpu.Engine.Analysis;
-using Gpu.Engine.Data;
-using Gpu.Engine.Model;
-using Gpu.Engine.Runs;
-using Gpu.Engine.Runtime;
 using Gpu.Engine.Settings;
 using Gpu.Engine;
 using CommandLine;
@@ -31,7 +25,7 @@ internal sealed class GradcheckVerb : NetworkOptions, IVerb
     public string Params { get; set; } = "2000";
 
     [Flag(nameof(Flags.Epsilon))]
-    public double Epsilon { get; set; } = GradientCheck.DefaultEpsilon;
+    public double Epsilon { get; set; }
 
     [Flag(nameof(Flags.Threshold))]
     public double Threshold { get; set; } = 1e-4;
@@ -51,39 +45,36 @@ internal sealed class GradcheckVerb : NetworkOptions, IVerb
         if (Model != null && NetworkFlags.FirstOrDefault(given.Contains) is string clash)
             throw new UserError($"{clash} cannot be combined with --model: the model's own network is checked");
 
-        var saved = Model == null ? null : SavedModel.Read(Model);
-        var from = Data != null || saved == null ? DataSource.OfFolder(Data ?? DataLocator.DefaultFolder)
-            : saved.Data ?? throw new UserError($"{Model}: the model does not name its training data; give --data");
-        string source = from.Describe();
-        if (from.Folder == null && from.TrainImages == null) throw new UserError($"{Model}: the model names only test images; give --data");
-        var train = from.Load().Train;
-        var spec = saved?.Spec ?? Network(train.Features, train.Classes);
+        var saved = Model == null ? null : Gpu.Network.Load(Model);
+        var data = Data != null || saved == null ? new DataFiles { Folder = Data ?? DataFiles.DefaultFolder } : null;
         var settings = TrainOptions();
-        var parameters = saved?.Parameters ?? spec.Initialize(settings.Seed, settings.BiasInit, settings.Init);
+        Images train;
+        Gpu.Network network;
+        if (saved != null) (network, train) = (saved, saved.TrainImages(data));
+        else
+        {
+            train = ImageData.Open(data!).Train;
+            network = Gpu.Network.Create(train.Features, train.Classes, settings);
+        }
         string what = saved != null ? $"model {saved.Folder}" : $"fresh, {Words.Name(settings.Init)} init, seed {settings.Seed}";
-        if (train.Features != spec.Inputs || train.Classes != spec.Classes)
-            throw new UserError($"the network takes {spec.Inputs} inputs and {spec.Classes} classes but {source} has {train.Features} and {train.Classes}; give the --data it was trained on");
-        if (Examples > train.Count) throw new UserError($"--examples {Examples}: {source} has only {train.Count} training images");
-        var x = train.Features32(0, Examples);
-        var y = train.Labels[..Examples];
-        var indices = GradientCheck.Sample(spec, count ?? spec.ParameterCount, settings.Seed);
+        if (Examples > train.Count) throw new UserError($"--examples {Examples}: {train.Origin} has only {train.Count} training images");
+        var indices = network.SampleParameters(count ?? network.ParameterCount, settings.Seed);
 
-        using var device = ComputeDevice.Open(Device);
-        stdout.WriteLine($"device: {device.Describe()}");
-        stdout.WriteLine($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters), {what}");
-        stdout.WriteLine($"data: {source}, the first {Examples} training images; data loss only (the L2 term, which the optimizer adds, is not checked)");
-        var groups = indices.GroupBy(i => Group(spec, i)).Select(g => $"{g.Key} {g.Count():N0}");
-        stdout.WriteLine(indices.Length == spec.ParameterCount
-            ? $"checking all {spec.ParameterCount:N0} parameters, epsilon {Sci(Epsilon)}"
-            : $"checking a seeded sample of {indices.Length:N0} of {spec.ParameterCount:N0} parameters ({string.Join(", ", groups)}), epsilon {Sci(Epsilon)}");
+        using var device = Gpu.Device.Open(Device);
+        stdout.WriteLine($"device: {device.Description}");
+        stdout.WriteLine($"network: {network.Description} ({network.ParameterCount:N0} parameters), {what}");
+        stdout.WriteLine($"data: {train.Origin}, the first {Examples} training images; data loss only (the L2 term, which the optimizer adds, is not checked)");
+        var groups = indices.GroupBy(network.PartOf).Select(g => $"{g.Key} {g.Count():N0}");
+        stdout.WriteLine(indices.Count == network.ParameterCount
+            ? $"checking all {network.ParameterCount:N0} parameters, epsilon {Sci(Epsilon)}"
+            : $"checking a seeded sample of {indices.Count:N0} of {network.ParameterCount:N0} parameters ({string.Join(", ", groups)}), epsilon {Sci(Epsilon)}");
 
         var clock = Stopwatch.StartNew();
-        var r = GradientCheck.Run(device, spec, parameters, x, y, indices, Epsilon,
-            progress: ProgressDisplay.Counter(stdout.WriteLine, "parameters"), faultAdvice: "retry with --device cpu");
+        var r = network.CheckGradients(device, train, Examples, indices, Epsilon, progress: ProgressDisplay.Counter(stdout.WriteLine, "parameters"));
 
         stdout.WriteLine($"loss: device {r.DeviceLoss:F6} (float32), reference {r.ReferenceLoss:F6} (float64)");
         stdout.WriteLine($"{"part",-12} {"checked",8} {"rel. error",10}");
-        foreach (var g in r.Parameters.Where(p => !p.Kink).GroupBy(p => Group(spec, p.Index)))
+        foreach (var g in r.Parameters.Where(p => !p.Kink).GroupBy(p => p.Part))
         {
             double d = Math.Sqrt(g.Sum(p => (p.Analytic - p.Numeric) * (p.Analytic - p.Numeric))), nn = Math.Sqrt(g.Sum(p => p.Numeric * p.Numeric));
             stdout.WriteLine($"{g.Key,-12} {g.Count(),8:N0} {Sci(nn > 0 ? d / nn : d),10}");
@@ -99,7 +90,7 @@ internal sealed class GradcheckVerb : NetworkOptions, IVerb
               "they are left out of the norms" + (Dump != null ? " and marked in the dump" : ""));
         if (Dump != null)
         {
-            WriteDump(Dump, r);
+            r.WriteCsv(Dump);
             stdout.WriteLine($"wrote {r.Parameters.Count:N0} rows to {Dump}");
         }
         stdout.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s");
@@ -112,21 +103,4 @@ internal sealed class GradcheckVerb : NetworkOptions, IVerb
 
     /// <summary>"2.10e-07"</summary>
     static string Sci(double v) => v.ToString("0.00e+00", CultureInfo.InvariantCulture);
-
-    /// <summary>"layer 1 W" or "layer 1 b".</summary>
-    static string Group(MlpSpec spec, int index)
-    {
-        var at = ParameterLocation.Of(spec, index);
-        return $"layer {at.Layer + 1} {(at.IsWeight ? "W" : "b")}";
-    }
-
-    static void WriteDump(string path, GradientCheckResult r)
-    {
-        var sb = new StringBuilder("index,layer,param,row,col,analytic,numeric,abs_diff,rel_error,kink\n");
-        foreach (var p in r.Parameters)
-            sb.Append(CultureInfo.InvariantCulture,
-                $"{p.Index},{p.Where.Layer + 1},{(p.Where.IsWeight ? "W" : "b")},{p.Where.Row},{(p.Where.IsWeight ? p.Where.Col.ToString(CultureInfo.InvariantCulture) : "")}," +
-                $"{p.Analytic:R},{p.Numeric:R},{Math.Abs(p.Analytic - p.Numeric):R},{p.RelativeError:R},{(p.Kink ? 1 : 0)}\n");
-        AtomicFile.WriteAllText(path, sb.ToString());
-    }
 }

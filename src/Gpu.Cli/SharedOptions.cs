@@ -1,5 +1,4 @@
 using Gpu.Engine.Data;
-using Gpu.Engine.Model;
 using Gpu.Engine.Runs;
 using Gpu.Engine.Settings;
 using Gpu.Engine;
@@ -38,13 +37,6 @@ internal abstract class NetworkOptions : SettingsVerb
 
     /// <summary>The settings the flags give; the rest keep <see cref="Gpu.Engine.Settings.TrainOptions"/>'s defaults.</summary>
     public TrainOptions TrainOptions() => Settings.ApplyTo(new TrainOptions());
-
-    /// <summary>The network the flags describe, for data with <paramref name="inputs"/> features and <paramref name="classes"/> classes.</summary>
-    public MlpSpec Network(int inputs, int classes)
-    {
-        var o = TrainOptions();
-        return MlpSpec.FromHidden(inputs, o.Hidden, classes, o.Activation, o.Loss);
-    }
 }
 
 /// <summary>The options of a training run that train and landscape share.</summary>

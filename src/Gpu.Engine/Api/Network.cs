@@ -90,6 +90,21 @@ public sealed class Network
 
     static Network From(FinishedRun f) => new(f.Result.Spec, f.Result.Parameters, f.Info, f.Folder);
 
+    /// <summary>
+    /// A fresh network as a run starts it, before any step: <paramref name="options"/>' hidden widths, activation and loss between
+    /// <paramref name="inputs"/> and <paramref name="classes"/>, initialised from its seed, --init and --bias-init.
+    /// </summary>
+    /// <param name="inputs">Pixels per image.</param>
+    /// <param name="classes">Classes.</param>
+    /// <param name="options">The network's settings; null: the defaults.</param>
+    public static Network Create(int inputs, int classes, TrainOptions? options = null)
+    {
+        var o = options ?? new TrainOptions();
+        o.Validate();
+        var spec = MlpSpec.FromHidden(inputs, o.Hidden, classes, o.Activation, o.Loss);
+        return new Network(spec, spec.Initialize(o.Seed, o.BiasInit, o.Init), new JsonObject { ["seed"] = o.Seed });
+    }
+
     /// <summary>Reads a saved network: a folder holding model.json and model.npy (<see cref="Save"/>, <c>gpu train --output</c>), or model.json itself.</summary>
     /// <param name="path">The folder, or its model.json.</param>
     /// <exception cref="UserError">Missing, damaged or inconsistent files (the message names the file).</exception>
@@ -224,6 +239,57 @@ public sealed class Network
                 $"{test.Features} pixels and {test.Classes} classes; give data of the kind it was trained on");
         // the training data's class names are the network's own (model.json's record of its data names Fashion-MNIST where that was it)
         return new Images(test, origin, namesFrom: files == null ? (info["data"] as JsonObject)?.ToJsonString() ?? origin : null);
+    }
+
+    /// <summary>
+    /// The training images of the data this network was trained on (model.json's data), or of <paramref name="files"/> (a data folder, or
+    /// training and test files), with this network's shape.
+    /// </summary>
+    /// <param name="files">Other data; null: the training data's.</param>
+    public Images TrainImages(DataFiles? files = null)
+    {
+        string named = Folder ?? "this network";
+        var from = files?.Source() ?? SavedModel.DataOf(info, Folder ?? ".") ?? throw new UserError($"{named}: the model does not name its training data; give --data");
+        if (from.Folder == null && from.TrainImages == null) throw new UserError($"{named}: the model names only test images; give --data");
+        string origin = from.Describe();
+        var train = from.Load().Train;
+        if (train.Features != spec.Inputs || train.Classes != spec.Classes)
+            throw new UserError($"the network takes {spec.Inputs} inputs and {spec.Classes} classes but {origin} has {train.Features} and {train.Classes}; give the --data it was trained on");
+        return new Images(train, origin);
+    }
+
+    /// <summary>A seeded sample of <paramref name="count"/> parameter indices (all of them, in order, when <paramref name="count"/> is at least <see cref="ParameterCount"/>), every layer's weights and biases represented: what <see cref="CheckGradients"/> checks.</summary>
+    public IReadOnlyList<int> SampleParameters(int count, ulong seed = 1) => GradientCheck.Sample(spec, count, seed);
+
+    /// <summary>"layer 1 W" or "layer 2 b": the part of the network the parameter at <paramref name="index"/> belongs to.</summary>
+    public string PartOf(int index) => Checked(index, 0, 0, 0, false).Part;
+
+    /// <summary>
+    /// The device's analytic gradient of the data loss (no L2 term) on the first <paramref name="examples"/> of <paramref name="images"/>,
+    /// at the parameters <paramref name="indices"/> (<see cref="SampleParameters"/>), against float64 central differences
+    /// (f(p+e) - f(p-e)) / 2e, as scipy.optimize.check_grad does (<c>gpu gradcheck</c>).
+    /// </summary>
+    /// <param name="device">The device whose kernels are checked.</param>
+    /// <param name="images">Labelled images of this network's shape.</param>
+    /// <param name="examples">How many of them the loss is averaged over.</param>
+    /// <param name="indices">The parameters to check.</param>
+    /// <param name="epsilon">The central difference's step.</param>
+    /// <param name="progress">Called with (done, total) as the parameters are checked.</param>
+    public GradientReport CheckGradients(Device device, Images images, int examples, IReadOnlyList<int> indices, double epsilon = GradientReport.DefaultEpsilon,
+        Action<int, int>? progress = null)
+    {
+        var set = images.Set;
+        if (examples < 1) throw new UserError($"--examples {examples}: give a whole number >= 1");
+        if (examples > set.Count) throw new UserError($"--examples {examples}: {images.Origin} has only {set.Count} training images");
+        CheckShape(set.Features, set.Classes);
+        var r = GradientCheck.Run(device.Compute, spec, parameters, set.Features32(0, examples), set.Labels[..examples], [.. indices], epsilon, progress: progress);
+        return new GradientReport(r, r.Parameters.Select(p => Checked(p.Index, p.Analytic, p.Numeric, p.RelativeError, p.Kink)).ToArray());
+    }
+
+    CheckedGradient Checked(int index, double analytic, double numeric, double error, bool kink)
+    {
+        var at = ParameterLocation.Of(spec, index);
+        return new CheckedGradient(index, at.Layer + 1, at.IsWeight, at.Row, at.Col, analytic, numeric, error, kink);
     }
 
     /// <summary>

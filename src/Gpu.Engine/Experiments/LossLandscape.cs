@@ -1,3 +1,4 @@
+using Gpu.Engine.Runs;
 using System.Globalization;
 using System.Text;
 using Gpu.Engine.Analysis;
@@ -48,6 +49,49 @@ internal static class LossLandscape
 
     /// <summary>About 10 recorded points per epoch.</summary>
     public static int DefaultRecordEvery(int trainCount, int batchSize) => Math.Max(1, new MinibatchScheduler(trainCount, batchSize, 1).StepsPerEpoch / 10);
+
+    /// <summary>
+    /// A whole landscape run as <c>gpu landscape</c> makes it: the output folder taken (one writer), the data read, the lines that
+    /// say what runs (through <paramref name="say"/>), the training and the grid, then landscape.csv and landscape.png written.
+    /// Returns the result and the folder.
+    /// </summary>
+    public static (LandscapeResult Result, string Folder) Make(ComputeDevice device, DataSource source, int limit, DataPair? loaded, TrainOptions options,
+        string output, int recordEvery, int grid, int evalImages, Action<string> say, Action<StepProgress>? onStep = null, Action<int, int>? gridProgress = null)
+    {
+        options = options with { ValFraction = 0 };
+        options.Validate();
+        if (recordEvery < 0) throw new UserError($"--record-every {recordEvery}: give a whole number of steps >= 1, or 0 for about 10 points per epoch");
+        if (grid < 2) throw new UserError($"--grid {grid}: give a whole number >= 2, e.g. 50");
+        if (evalImages < 1) throw new UserError($"--eval-images {evalImages}: give a whole number >= 1, e.g. 2000");
+        using var folder = RunFolder.Take(output, "gpu landscape");   // one writer per folder
+        var data = (loaded ?? source.Load()).Limited(limit, note => say($"note: {note}"));
+        say($"device: {device.Describe()}");
+        var spec = MlpSpec.FromHidden(data.Train.Features, options.Hidden, data.Train.Classes, options.Activation, options.Loss);
+        say($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters)");
+        say($"training: {TrainingRun.Describe(options)}");
+        int every = recordEvery > 0 ? recordEvery : DefaultRecordEvery(data.Train.Count, options.BatchSize);
+        int shownImages = Math.Min(evalImages, data.Train.Count);
+        say($"data: {data.Folder}, {data.Train.Count:N0} training images (no validation split); recording the parameters {(every == 1 ? "after every step" : $"every {every} steps")}; " +
+            $"loss on a {grid} x {grid} grid over the first {shownImages:N0} training images");
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var r = Run(device, data, options, every, grid, evalImages,
+            onEpoch: e => say($"epoch {e.Epoch,3}/{options.Epochs} loss {e.TrainLoss:F3} acc {e.TrainAccuracy:F3} | {e.TrainSeconds:F1}s"),
+            onStep: onStep, gridProgress: gridProgress);
+        var end = r.Path[^1];
+        say($"trajectory: {r.Path.Count} points (steps 0 to {end.Step}); PC1 explains {100 * r.Plane.Explained1:F1}% of the variance, PC2 {100 * r.Plane.Explained2:F1}%");
+        say($"path loss on the {r.EvalImages:N0} images: start {r.Path[0].Loss:F4}, end {end.Loss:F4}; " +
+            $"grid loss from {Min(r.Loss):F4} to {Max(r.Loss):F4} over PC1 [{r.A[0]:G3}, {r.A[^1]:G3}] x PC2 [{r.B[0]:G3}, {r.B[^1]:G3}]");
+        say($"test accuracy of the trained network {r.Training.Test.Accuracy:F4}; {clock.Elapsed.TotalSeconds:F1} s in all");
+        r.WriteCsv(Path.Combine(folder.Folder, "landscape.csv"));
+        LandscapePlot.Draw(r, Path.Combine(folder.Folder, "landscape.png"),
+            $"training loss of {spec} ({data.Train.Name}, {r.EvalImages:N0} images), {options.Epochs} epochs, seed {options.Seed}");
+        say($"wrote landscape.csv and landscape.png in {folder.Folder}");
+        return (r, folder.Folder);
+    }
+
+    static double Min(double[,] a) => a.Cast<double>().Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min();
+    static double Max(double[,] a) => a.Cast<double>().Where(double.IsFinite).DefaultIfEmpty(double.NaN).Max();
 
     /// <summary>
     /// Trains with <paramref name="o"/> on <paramref name="data"/> (every training image: no validation

@@ -89,9 +89,6 @@ public sealed class LayerTests
     {
         ["CheckVerb"] = "the kernel and PTX checks (Analysis.KernelCheck, PtxCheck) and the GEMM family registry",
         ["VerbHelp"] = "check's --family help lists the GEMM families (Runtime.GemmFamilies)",
-        ["GradcheckVerb"] = "the gradient check (Analysis.GradientCheck)",
-        ["NetworkOptions"] = "the network spec gradcheck and landscape build (Model.MlpSpec)",
-        ["LandscapeVerb"] = "the loss landscape (Experiments.LossLandscape) and its plot",
         ["SearchVerb"] = "the grid search (Experiments.GridSearch) and its run folder",
         ["SearchMergeVerb"] = "the merge of search shards (Experiments.SearchMerge)",
         ["OverwrittenRun"] = "search's --overwrite (Runs.RunFolder)",

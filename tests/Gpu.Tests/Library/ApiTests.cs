@@ -175,4 +175,22 @@ public sealed class ApiTests : TempFolderTest
         Assert.That((cpu.Kind, cpu.Usable), Is.EqualTo(("CPU", true)));
         Assert.That(list.Where(d => !d.Usable).Select(d => d.Note), Has.None.Empty, "a refused device says why");
     }
+
+    [Test]
+    public void A_fresh_networks_gradient_checks_against_float64_differences()
+    {
+        using var device = Device.Open("cpu");
+        var train = ImageData.Load(Repo.FashionMnist).TakeTrain(20).Train;
+        var network = Network.Create(train.Features, train.Classes, Small with { Activation = Activation.Tanh });
+        Assert.That(network.GetParameters(), Is.EqualTo(Network.Create(784, 10, Small with { Activation = Activation.Tanh }).GetParameters()), "seeded");
+        var indices = network.SampleParameters(300, seed: 3);
+        Assert.That(indices.Select(network.PartOf).Distinct(), Is.EquivalentTo(new[] { "layer 1 W", "layer 1 b", "layer 2 W", "layer 2 b" }));
+        var report = network.CheckGradients(device, train, examples: 5, indices);
+        Assert.That(report.Parameters, Has.Count.EqualTo(300));
+        Assert.That(report.RelativeError, Is.LessThan(1e-4), "float32 device gradient against float64 central differences");
+        Assert.That(report.Kinks, Is.Zero, "tanh has no kinks");
+        string csv = Path.Combine(dir, "grad.csv");
+        report.WriteCsv(csv);
+        Assert.That(File.ReadAllLines(csv), Has.Length.EqualTo(301));
+    }
 }
