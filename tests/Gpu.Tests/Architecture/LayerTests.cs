@@ -92,9 +92,6 @@ public sealed class LayerTests
         ["GradcheckVerb"] = "the gradient check (Analysis.GradientCheck)",
         ["NetworkOptions"] = "the network spec gradcheck and landscape build (Model.MlpSpec)",
         ["LandscapeVerb"] = "the loss landscape (Experiments.LossLandscape) and its plot",
-        ["SearchVerb"] = "the grid search (Experiments.GridSearch) and its run folder",
-        ["SearchMergeVerb"] = "the merge of search shards (Experiments.SearchMerge)",
-        ["OverwrittenRun"] = "search's --overwrite (Runs.RunFolder)",
     };
 
     [Test]
