@@ -207,7 +207,7 @@ internal static class SearchRun
             $"{r.Result.Seconds:F1}s; {Duration(r.ElapsedSeconds)} elapsed, ~{Duration(r.SecondsLeft)} left";
     }
 
-    /// <summary>"42s", "3m 07s", "1h 02m"; "?" when unknown (the same words as the CLI's progress display).</summary>
+    /// <summary>"42s", "3m 07s", "1h 02m"; "?" when unknown (the same words as the CLI's progress bar, ProgressDisplay.Duration, which cannot call it).</summary>
     internal static string Duration(double seconds)
     {
         if (!double.IsFinite(seconds) || seconds < 0) return "?";
