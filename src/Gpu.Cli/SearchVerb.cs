@@ -3,6 +3,10 @@ using CommandLine;
 
 namespace Gpu.Cli;
 
+/// <summary>
+/// <c>gpu search</c>: the grid from the setting flags' choices and --config, the data and device the flags name, then
+/// <see cref="Gpu.Search.Run"/>, which runs the search and says every line printed; a stop prints where it stopped (exit code 130).
+/// </summary>
 [Verb("search", HelpText = "Hyperparameter grid search: train every combination on the training split, score it on the validation split, then retrain the best and report its test accuracy.")]
 [Settings("val-fraction", GridAxes = true)]
 internal sealed class SearchVerb : SettingsVerb, IVerb
