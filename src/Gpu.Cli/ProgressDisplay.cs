@@ -39,7 +39,7 @@ internal abstract class ProgressDisplay
         };
     }
 
-    /// <summary>"1h 02m", "3m 05s", "42s"</summary>
+    /// <summary>"1h 02m", "3m 05s", "42s" (the search's trial lines, written by the engine, say times in the same words: Experiments/SearchRun.Duration)</summary>
     public static string Duration(double seconds)
     {
         if (!double.IsFinite(seconds) || seconds < 0) return "?";

@@ -89,9 +89,6 @@ public sealed class LayerTests
     {
         ["CheckVerb"] = "the kernel and PTX checks (Analysis.KernelCheck, PtxCheck) and the GEMM family registry",
         ["VerbHelp"] = "check's --family help lists the GEMM families (Runtime.GemmFamilies)",
-        ["SearchVerb"] = "the grid search (Experiments.GridSearch) and its run folder",
-        ["SearchMergeVerb"] = "the merge of search shards (Experiments.SearchMerge)",
-        ["OverwrittenRun"] = "search's --overwrite (Runs.RunFolder)",
     };
 
     [Test]

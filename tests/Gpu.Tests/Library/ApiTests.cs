@@ -167,6 +167,57 @@ public sealed class ApiTests : TempFolderTest
     }
 
     [Test]
+    public void A_grid_search_ranks_its_trials_retrains_the_best_and_merges_shards_as_gpu_search_does()
+    {
+        using var device = Device.Open("cpu");
+        var files = new DataFiles { Folder = Repo.FashionMnist };
+        var grid = TrialGrid.Build(Small with { Epochs = 1 }, new Dictionary<string, string> { ["layers"] = "8;16", ["lr"] = "0.05,0.1" });
+        Assert.That(grid.Count, Is.EqualTo(4));
+        Assert.That(grid.ToString(), Does.StartWith("layers 8 | 16; lr 0.05 | 0.1; ").And.EndWith(" = 4 trials"));
+
+        string output = Path.Combine(dir, "search");
+        var said = new List<string>();
+        var progress = new List<SearchProgress>();
+        var result = Search.Run(device, ImageData.Open(files, limit: 600), grid, new SearchOptions { Output = output, Say = said.Add, Progress = progress.Add });
+        Assert.That(progress.Select(p => (p.Done, p.Total, p.Trial.Number)), Is.EqualTo(new[] { (1, 4, 1), (2, 4, 2), (3, 4, 3), (4, 4, 4) }));
+        Assert.That(progress[3].ToString(), Does.StartWith("[4/4] trial 4: layers 16, lr 0.1 | val acc "));
+        Assert.That(said, Does.Contain(progress[3].Line), "the progress line is one of the lines said");
+        Assert.That((result.Trials, result.Done, result.Ranking.Count), Is.EqualTo((4, 4, 4)));
+        Assert.That(result.Ranking.Select(t => t.ValidationAccuracy), Is.Ordered.Descending);
+        var best = result.Best!;
+        Assert.That(best.Settings, Does.StartWith($"layers {(best.Number <= 2 ? 8 : 16)}, lr {(best.Number % 2 == 1 ? "0.05" : "0.1")}, batch-size 64, epochs 1"));
+        Assert.That(result.TestAccuracy, Is.GreaterThan(0.3));
+        Assert.That(Network.Load(result.BestModel!).Metrics["test_accuracy"], Is.EqualTo(result.TestAccuracy!.Value).Within(1e-12), "best/ is the retrained best");
+
+        // gpu search with the same grid finds the same scores and prints the same best line
+        string cliOutput = Path.Combine(dir, "cli");
+        var r = CliRun.Run("search", "--data", Repo.FashionMnist, "--limit", "600", "--layers", "8;16", "--lr", "0.05,0.1", "--epochs", "1", "--batch-size", "64",
+            "--seed", "3", "--device", "cpu", "--output", cliOutput);
+        Assert.That(r.Code, Is.Zero, r.Err);
+        Assert.That(r.Out, Does.Contain(said.First(l => l.StartsWith("best: "))));
+        static IEnumerable<string> Scores(string folder) => File.ReadLines(Path.Combine(folder, "search.csv")).Select(l => string.Join(",", l.Split(',')[..^1]));
+        Assert.That(Scores(cliOutput), Is.EqualTo(Scores(output)), "search.csv, but for the seconds");
+
+        // two shards run apart and merged: the same ranking, and the best retrained to the same test accuracy
+        string sharded = Path.Combine(dir, "sharded");
+        foreach (var shard in new[] { "0/2", "1/2" })
+        {
+            var part = Search.Run(device, ImageData.Open(files, limit: 600), grid, new SearchOptions { Output = sharded, Shard = shard });
+            Assert.That((part.Trials, part.Done, part.TestAccuracy), Is.EqualTo((2, 2, (double?)null)));
+            Assert.That(part.Folder, Is.EqualTo(Path.Combine(sharded, $"shard-{shard[0]}-of-2")));
+        }
+        var named = Search.Merge(sharded);
+        Assert.That(named.Ranking.Select(t => t.Number), Is.EqualTo(result.Ranking.Select(t => t.Number)));
+        Assert.That(named.TestAccuracy, Is.Null, "without Retrain the merge names the best only");
+        var merged = Search.Merge(sharded, new MergeOptions { Retrain = true, Device = "cpu" });
+        Assert.That(merged.TestAccuracy, Is.EqualTo(result.TestAccuracy));
+
+        Assert.That(Assert.Throws<UserError>(() => Search.Run(device, ImageData.Open(files, limit: 600), grid, new SearchOptions { Output = output, Shard = "2/2" }))!.Message,
+            Does.Contain("there is no shard 2 of 2"));
+        Assert.That(Assert.Throws<UserError>(() => TrialGrid.Build(choices: new Dictionary<string, string> { ["lr"] = "0.1,0.1" }))!.Message, Does.Contain("0.1"));
+    }
+
+    [Test]
     public void Device_list_has_the_cpu_accelerator_and_says_what_each_device_is()
     {
         var list = Device.List();

@@ -9,8 +9,9 @@ public sealed class PublicApiTests
     /// <summary>Every public type of Gpu.Engine.dll: the API (namespace Gpu), the training options with their choices, and the error users can fix.</summary>
     static readonly string[] Expected =
     [
-        "Gpu.CheckedGradient", "Gpu.DataFiles", "Gpu.Device", "Gpu.DeviceListing", "Gpu.Evaluation", "Gpu.GradientReport", "Gpu.ImageData", "Gpu.Images", "Gpu.Landscape", "Gpu.LandscapeOptions", "Gpu.Network", "Gpu.Prediction", "Gpu.ResumeOptions", "Gpu.RunOptions",
-        "Gpu.StepReport", "Gpu.TrainingProgress",
+        "Gpu.CheckedGradient", "Gpu.DataFiles", "Gpu.Device", "Gpu.DeviceListing", "Gpu.Evaluation", "Gpu.GradientReport", "Gpu.ImageData", "Gpu.Images", "Gpu.Landscape", "Gpu.LandscapeOptions",
+        "Gpu.MergeOptions", "Gpu.Network", "Gpu.Prediction", "Gpu.ResumeOptions", "Gpu.RunOptions",
+        "Gpu.Search", "Gpu.SearchOptions", "Gpu.SearchProgress", "Gpu.SearchResult", "Gpu.SearchTrial", "Gpu.StepReport", "Gpu.TrainingProgress", "Gpu.TrialGrid",
         "Gpu.Engine.UserError",
         "Gpu.Engine.Settings.Activation", "Gpu.Engine.Settings.DataPath", "Gpu.Engine.Settings.EarlyStopMetric", "Gpu.Engine.Settings.ExportFormat", "Gpu.Engine.Settings.InitKind",
         "Gpu.Engine.Settings.LossKind", "Gpu.Engine.Settings.LrSchedule", "Gpu.Engine.Settings.OptimizerKind", "Gpu.Engine.Settings.TrainOptions",
