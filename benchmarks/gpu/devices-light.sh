@@ -225,6 +225,8 @@ lastfig() { sed 's/.* \/ //' <<< "${1:-}"; }
   echo
   echo "GPU: $gpu_name; CPU: ${cpu:-?}, $cores logical CPUs; OpenCL GPU: ${CL_GPU:-none}; OpenCL CPU: ${CL_CPU:-none}"
   echo
+  grep -E '^[-a-z:0-9]+ +OpenCL' "$OUT/devices.txt" 2> /dev/null | sed -E 's/; used .*//; s/^/    /'   # their drivers' versions and compute units
+  echo
   echo "| part | status | seconds | limit | result |"
   echo "|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
