@@ -74,9 +74,13 @@ public sealed class NativeLoaderTests
     [Test]
     public void Only_the_engine_opens_drivers_through_ILGPU_so_the_resolver_is_registered_before_the_first_driver_call()
     {
-        // the engine, the gpu program and these tests: everything that runs in a process the engine's tests or users start
+        // the engine, the gpu program, these tests and the benchmarks (the kit's program), as Gpu.sln builds them
         var assemblies = new[] { typeof(NativeLoader).Assembly, typeof(Gpu.Cli.Program).Assembly, typeof(NativeLoaderTests).Assembly };
-        var architecture = new ArchLoader().LoadAssemblies(assemblies).Build();
+        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/', '\\'));   // tests/Gpu.Tests/bin/<configuration>/<framework>
+        string benchmarks = Path.Combine(Repo.Root, "benchmarks", "Gpu.Benchmarks", "bin", output.Parent!.Name, output.Name, "Gpu.Benchmarks.dll");
+        Assert.That(File.Exists(benchmarks), $"{benchmarks}: build Gpu.sln");
+        var architecture = new ArchLoader().LoadAssemblies(assemblies).LoadFilteredDirectory(Path.GetDirectoryName(benchmarks)!, "Gpu.Benchmarks.dll").Build();
+        Assert.That(architecture.Types.Select(t => t.Assembly.FullName.Split(',')[0]).Distinct(), Is.SupersetOf(new[] { "Gpu.Engine", "gpu", "Gpu.Tests", "Gpu.Benchmarks" }));
         var calls = architecture.Types.SelectMany(t => t.Dependencies.OfType<MethodCallDependency>()
             .Where(OpensDrivers).Select(d => (Caller: t, Call: $"{t.FullName} -> {d.Target.FullName}.{d.TargetMember.Name}"))).ToList();
         var engine = calls.Where(c => c.Caller.Assembly.FullName.StartsWith("Gpu.Engine,")).Select(c => c.Call).ToList();
