@@ -96,7 +96,7 @@ internal sealed record DeviceProfile
     /// <summary>Whether the device is the host's own processor (so "out of device memory" advice never says "use the CPU").</summary>
     public bool IsHost => Kind is DeviceKind.CpuAccelerator or DeviceKind.OpenClCpu;
 
-    /// <summary>Elements per thread for an element-wise kernel over <paramref name="n"/> elements.</summary>
+    /// <summary>Elements per thread for an element-wise kernel over <paramref name="n"/> elements: at most <see cref="ElementwiseThreads"/> chunks, each of at least <see cref="ElementwiseMinChunk"/> (or all n).</summary>
     public int Chunk(int n) => ElementwiseThreads <= 0 ? 1
         : Math.Max(Math.Max(1, (int)(((long)n + ElementwiseThreads - 1) / ElementwiseThreads)), Math.Min(n, ElementwiseMinChunk));
 
@@ -114,8 +114,8 @@ internal sealed record DeviceProfile
     /// The rule that sizes an OpenCL CPU product's work from the core count. A product of <paramref name="blocks0"/> x
     /// <paramref name="blocks1"/> output blocks (<paramref name="flops"/> in all) on <paramref name="cores"/> cores (the
     /// driver's threads) is cut into about G = clamp(flops / <see cref="MinFlopsPerGroup"/>, 1, <see cref="GroupsPerCore"/>
-    /// x cores) work-groups (<paramref name="flopsPerGroup"/>: the family may ask for other than the rule's own), never more than there are blocks: each work-item (a group of one) does Per0 x Per1 blocks,
-    /// Per0 along dimension 0 first (consecutive blocks there share their rows of one operand). So a small product wakes
+    /// x cores) work-groups (<paramref name="flopsPerGroup"/>: a family's check variant may ask for other than the rule's
+    /// own), never more than there are blocks: each work-item (a group of one) does Per0 x Per1 blocks, Per0 along dimension 0 first (consecutive blocks there share their rows of one operand). So a small product wakes
     /// few threads and a large one gives every thread several groups to balance; the kernels take the counts as
     /// arguments, so no group shape is compiled twice.
     /// </summary>
@@ -152,7 +152,8 @@ internal sealed record DeviceProfile
     /// The profile of an accelerator:
     /// CPU accelerator: element-wise work in 8 chunks per core, memory = what the process may use;
     /// CUDA and OpenCL GPUs: one thread per element, the device's memory;
-    /// OpenCL CPU devices: element-wise work in 8 chunks per core, one work-item per group, the host's memory;
+    /// OpenCL CPU devices: element-wise work in up to 8 chunks per driver thread of at least 8192 elements, one work-item
+    /// per group, each product's work sized by <see cref="ProductSplit(long, long, long, int, long)"/>, the host's memory;
     /// the GEMM family the device prefers among those it runs (Gemm/GemmFamilies.cs). Resident data up to half the budget.
     /// </summary>
     public static DeviceProfile For(Accelerator a) => For(KindOf(a), a.MemorySize, a.NumMultiprocessors, a.MaxNumThreadsPerGroup,
