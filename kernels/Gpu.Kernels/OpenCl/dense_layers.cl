@@ -87,13 +87,14 @@ inline float16 sum_lanes16(float16 s0, float16 s1, float16 s2, float16 s3, float
     return (float16)(t0.s02468ace + t0.s13579bdf, t1.s02468ace + t1.s13579bdf);
 }
 
-// Forward dense layer: Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]). One work-item: a 4x4 block of Y at
-// (row 4*gid(1), column 4*gid(0)), each of its 16 dot products kept as 16 partial sums along k.
-__kernel void dense_forward(__global const float* x, int xo, __global const float* w, int wo,
-                            __global const float* b, int bo, __global float* y, int yo, int m, int n, int k, int act)
+// Forward dense layer: Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]). One block: a 4x4 block of Y at
+// (row 4*b1, column 4*b0), each of its 16 dot products kept as 16 partial sums along k.
+static void dense_forward_block(__global const float* x, int xo, __global const float* w, int wo,
+                            __global const float* b, int bo, __global float* y, int yo, int m, int n, int k, int act,
+    int b0, int b1)
 {
     x += xo; w += wo; b += bo; y += yo;
-    int j0 = get_global_id(0) * 4, i0 = get_global_id(1) * 4;
+    int j0 = b0 * 4, i0 = b1 * 4;
     if (i0 >= m || j0 >= n) return;
     __global const float* x0 = x + (long)i0 * k;
     __global const float* x1 = x + (long)min(i0 + 1, m - 1) * k;
@@ -133,6 +134,18 @@ __kernel void dense_forward(__global const float* x, int xo, __global const floa
             y[(long)(i0 + u) * n + j0 + v] = act_apply(t[4 * u + v] + b[j0 + v], act);
 }
 
+// The kernel: each work-item does per0 x per1 blocks (dimension 0 fastest), from block (per0 gid(0), per1 gid(1)); the
+// host sizes the launch from the device's cores and the product (DeviceProfile.ProductSplit), the kernel built once.
+__kernel void dense_forward(__global const float* x, int xo, __global const float* w, int wo,
+                            __global const float* b, int bo, __global float* y, int yo, int m, int n, int k, int act,
+    int per0, int per1)
+{
+    int g0 = get_global_id(0) * per0, g1 = get_global_id(1) * per1;
+    for (int v = 0; v < per1; v++)
+        for (int u = 0; u < per0; u++)
+            dense_forward_block(x, xo, w, wo, b, bo, y, yo, m, n, k, act, g0 + u, g1 + v);
+}
+
 // One step of the outer-product loop: the 8 block rows' A values (a0..a7: scalars read from memory, which a
 // CPU compiler turns into broadcast loads) times the 16 columns in bv, added into c0..c7.
 #define OUTER8(c, bv, a0, a1, a2, a3, a4, a5, a6, a7) \
@@ -157,14 +170,15 @@ __kernel void dense_forward(__global const float* x, int xo, __global const floa
             OUTER8(c, b0, AS(0), AS(1), AS(2), AS(3), AS(4), AS(5), AS(6), AS(7)) OUTER8(d, b1, AS(0), AS(1), AS(2), AS(3), AS(4), AS(5), AS(6), AS(7)) }
 
 // Weight gradient: dW[n,k] = dZ[m,n]^T . H[m,k], and, when withBias != 0, db[n] = column sums of dZ.
-// One work-item: an 8x32 block of dW at (row 8*gid(0), column 32*gid(1)), summing outer products of
+// One block: an 8x32 block of dW at (row 8*b0, column 32*b1), summing outer products of
 // 8 consecutive dZ values and 32 consecutive H values over the m batch rows. Block rows past n read
 // row n-1 again (their sums are not stored).
-__kernel void weight_grad(__global const float* dz, int dzo, __global const float* h, int ho,
-                          __global float* dw, int dwo, __global float* db, int dbo, int m, int n, int k, int withBias)
+static void weight_grad_block(__global const float* dz, int dzo, __global const float* h, int ho,
+                          __global float* dw, int dwo, __global float* db, int dbo, int m, int n, int k, int withBias,
+    int b0, int b1)
 {
     dz += dzo; h += ho; dw += dwo; db += dbo;
-    int r0 = get_global_id(0) * 8, q0 = get_global_id(1) * 32;
+    int r0 = b0 * 8, q0 = b1 * 32;
     if (r0 >= n || q0 >= k) return;
     int rows = min(8, n - r0), n0 = min(16, k - q0), n1 = clamp(k - q0 - 16, 0, 16);
     int o1 = min(1, rows - 1), o2 = min(2, rows - 1), o3 = min(3, rows - 1), o4 = min(4, rows - 1), o5 = min(5, rows - 1), o6 = min(6, rows - 1), o7 = min(7, rows - 1);
@@ -187,14 +201,27 @@ __kernel void weight_grad(__global const float* dz, int dzo, __global const floa
         }
 }
 
+// The kernel: each work-item does per0 x per1 blocks (dimension 0 fastest), from block (per0 gid(0), per1 gid(1)); the
+// host sizes the launch from the device's cores and the product (DeviceProfile.ProductSplit), the kernel built once.
+__kernel void weight_grad(__global const float* dz, int dzo, __global const float* h, int ho,
+                          __global float* dw, int dwo, __global float* db, int dbo, int m, int n, int k, int withBias,
+    int per0, int per1)
+{
+    int g0 = get_global_id(0) * per0, g1 = get_global_id(1) * per1;
+    for (int v = 0; v < per1; v++)
+        for (int u = 0; u < per0; u++)
+            weight_grad_block(dz, dzo, h, ho, dw, dwo, db, dbo, m, n, k, withBias, g0 + u, g1 + v);
+}
+
 // Input gradient through the previous layer's activation: dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]).
-// One work-item: an 8x32 block of dX at (row 8*gid(0), column 32*gid(1)), summing outer products of
+// One block: an 8x32 block of dX at (row 8*b0, column 32*b1), summing outer products of
 // 8 dZ values (one per block row) and 32 consecutive W values over the n units.
-__kernel void input_grad(__global const float* dz, int dzo, __global const float* w, int wo,
-                         __global const float* h, int ho, __global float* dx, int dxo, int m, int n, int k, int act)
+static void input_grad_block(__global const float* dz, int dzo, __global const float* w, int wo,
+                         __global const float* h, int ho, __global float* dx, int dxo, int m, int n, int k, int act,
+    int b0, int b1)
 {
     dz += dzo; w += wo; h += ho; dx += dxo;
-    int r0 = get_global_id(0) * 8, q0 = get_global_id(1) * 32;
+    int r0 = b0 * 8, q0 = b1 * 32;
     if (r0 >= m || q0 >= k) return;
     int rows = min(8, m - r0), n0 = min(16, k - q0), n1 = clamp(k - q0 - 16, 0, 16);
     __global const float* z0 = dz + (long)r0 * n;
@@ -219,6 +246,18 @@ __kernel void input_grad(__global const float* dz, int dzo, __global const float
             vstore16(c##u, 0, t); vstore16(d##u, 0, t + 16); \
             for (int v = 0; v < n0 + n1; v++) dx[e + v] = act_backprop(t[v], h[e + v], act); } }
     STORE_MASKED(0) STORE_MASKED(1) STORE_MASKED(2) STORE_MASKED(3) STORE_MASKED(4) STORE_MASKED(5) STORE_MASKED(6) STORE_MASKED(7)
+}
+
+// The kernel: each work-item does per0 x per1 blocks (dimension 0 fastest), from block (per0 gid(0), per1 gid(1)); the
+// host sizes the launch from the device's cores and the product (DeviceProfile.ProductSplit), the kernel built once.
+__kernel void input_grad(__global const float* dz, int dzo, __global const float* w, int wo,
+                         __global const float* h, int ho, __global float* dx, int dxo, int m, int n, int k, int act,
+    int per0, int per1)
+{
+    int g0 = get_global_id(0) * per0, g1 = get_global_id(1) * per1;
+    for (int v = 0; v < per1; v++)
+        for (int u = 0; u < per0; u++)
+            input_grad_block(dz, dzo, w, wo, h, ho, dx, dxo, m, n, k, act, g0 + u, g1 + v);
 }
 
 // Packing for large products (the engine packs when m*n*k is large; see ClVectorGemm): the strided

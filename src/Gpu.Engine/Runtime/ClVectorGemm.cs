@@ -22,6 +22,8 @@ sealed unsafe class ClVectorGemm : IDisposable
     readonly IntPtr program, forward, weightGrad, inputGrad, packRows, packCols, gemmPacked;
     readonly object gate = new();   // kernel arguments are per kernel object: set and enqueue as one
     IntPtr queue;                   // the command queue of the product being enqueued (set under the gate)
+    DeviceProfile? profile;         // the device's profile, whose rule sizes the launch (set under the gate)
+    long flopsPerGroup;             // the family's knob for the rule (set under the gate); 0: one block per work-item
     MemoryBuffer1D<float, Stride1D.Dense>? panelA, panelB;
 
     ClVectorGemm(CLAccelerator acc, IntPtr program)
@@ -77,11 +79,11 @@ sealed unsafe class ClVectorGemm : IDisposable
     }
 
     /// <summary>Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]); packed when m n k reaches <paramref name="packAbove"/>. Returns the launches enqueued (1, or 3 packed).</summary>
-    public int DenseForward(CLStream stream, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act, long packAbove)
+    public int DenseForward(CLStream stream, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act, long packAbove, DeviceProfile profile, long flopsPerGroup)
     {
         lock (gate)
         {
-            queue = stream.CommandQueue;
+            queue = stream.CommandQueue; this.profile = profile; this.flopsPerGroup = flopsPerGroup;
             if ((long)m * n * k >= packAbove)
             {
                 var (a8, b32) = Panels(m, n, k);
@@ -90,17 +92,17 @@ sealed unsafe class ClVectorGemm : IDisposable
                 Packed(k, y, m, n, b, OpenClSources.EpilogueBiasAct, act, b);
                 return 3;
             }
-            Launch(forward, x, w, b, y, m, n, k, (int)act, Blocks(n, OpenClSources.ForwardCols), Blocks(m, OpenClSources.ForwardRows));
+            Launch(forward, x, w, b, y, m, n, k, (int)act, Blocks(n, OpenClSources.ForwardCols), Blocks(m, OpenClSources.ForwardRows), 2L * m * n * k);
             return 1;
         }
     }
 
     /// <summary>dW[n,k] = dZ[m,n]^T . H[m,k], and db[n] = column sums of dZ in the same pass when <paramref name="withBias"/>; packed when m n k reaches <paramref name="packAbove"/>.</summary>
-    public int WeightGrad(CLStream stream, ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db, int m, int n, int k, bool withBias, long packAbove)
+    public int WeightGrad(CLStream stream, ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db, int m, int n, int k, bool withBias, long packAbove, DeviceProfile profile, long flopsPerGroup)
     {
         lock (gate)
         {
-            queue = stream.CommandQueue;
+            queue = stream.CommandQueue; this.profile = profile; this.flopsPerGroup = flopsPerGroup;
             if ((long)m * n * k >= packAbove)
             {
                 var (a8, b32) = Panels(n, k, m);
@@ -109,17 +111,17 @@ sealed unsafe class ClVectorGemm : IDisposable
                 Packed(m, dw, n, k, dw, withBias ? OpenClSources.EpilogueRowSums : OpenClSources.EpilogueNone, Activation.Identity, db);
                 return 3;
             }
-            Launch(weightGrad, dz, h, dw, db, m, n, k, withBias ? 1 : 0, Blocks(n, OpenClSources.OuterRows), Blocks(k, OpenClSources.OuterCols));
+            Launch(weightGrad, dz, h, dw, db, m, n, k, withBias ? 1 : 0, Blocks(n, OpenClSources.OuterRows), Blocks(k, OpenClSources.OuterCols), 2L * m * n * k);
             return 1;
         }
     }
 
     /// <summary>dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]); packed when m n k reaches <paramref name="packAbove"/>.</summary>
-    public int InputGrad(CLStream stream, ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act, long packAbove)
+    public int InputGrad(CLStream stream, ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act, long packAbove, DeviceProfile profile, long flopsPerGroup)
     {
         lock (gate)
         {
-            queue = stream.CommandQueue;
+            queue = stream.CommandQueue; this.profile = profile; this.flopsPerGroup = flopsPerGroup;
             if ((long)m * n * k >= packAbove)
             {
                 var (a8, b32) = Panels(m, k, n);
@@ -128,7 +130,7 @@ sealed unsafe class ClVectorGemm : IDisposable
                 Packed(n, dx, m, k, h, OpenClSources.EpilogueActBackprop, act, h);
                 return 3;
             }
-            Launch(inputGrad, dz, w, h, dx, m, n, k, (int)act, Blocks(m, OpenClSources.OuterRows), Blocks(k, OpenClSources.OuterCols));
+            Launch(inputGrad, dz, w, h, dx, m, n, k, (int)act, Blocks(m, OpenClSources.OuterRows), Blocks(k, OpenClSources.OuterCols), 2L * m * n * k);
             return 1;
         }
     }
@@ -152,14 +154,19 @@ sealed unsafe class ClVectorGemm : IDisposable
         return buffer.View;
     }
 
-    /// <summary>One of the three products: four views, four ints (m, n, k and the activation or bias switch), one work-item per output block.</summary>
+    /// <summary>
+    /// One of the three products: four views, four ints (m, n, k and the activation or bias switch), and the blocks each
+    /// work-item does along each dimension (the profile's rule, <see cref="DeviceProfile.ProductSplit(long, long, long, long)"/>).
+    /// </summary>
     void Launch(IntPtr kernel, ArrayView<float> v0, ArrayView<float> v1, ArrayView<float> v2, ArrayView<float> v3, int m, int n, int k, int last,
-        nuint blocks0, nuint blocks1)
+        nuint blocks0, nuint blocks1, long flops)
     {
+        var (per0, per1) = flopsPerGroup > 0 ? profile!.ProductSplit((long)blocks0, (long)blocks1, flops, flopsPerGroup) : (1, 1);
         uint i = 0;
         View(kernel, ref i, v0); View(kernel, ref i, v1); View(kernel, ref i, v2); View(kernel, ref i, v3);
         Int(kernel, ref i, m); Int(kernel, ref i, n); Int(kernel, ref i, k); Int(kernel, ref i, last);
-        Enqueue(kernel, blocks0, blocks1);
+        Int(kernel, ref i, per0); Int(kernel, ref i, per1);
+        Enqueue(kernel, (blocks0 + (nuint)per0 - 1) / (nuint)per0, (blocks1 + (nuint)per1 - 1) / (nuint)per1);
     }
 
     /// <summary>Blocks of <paramref name="width"/> rows of <paramref name="src"/> [rows, depth] side by side, into <paramref name="panel"/>.</summary>
@@ -209,10 +216,10 @@ sealed unsafe class ClVectorGemm : IDisposable
     static void Int(IntPtr kernel, ref uint index, int value) =>
         Check(clSetKernelArg(kernel, index++, sizeof(int), &value), "clSetKernelArg");
 
-    /// <summary>One work-item per output block, in groups of one: the driver spreads the blocks over its threads in order, dimension 0 fastest.</summary>
-    void Enqueue(IntPtr kernel, nuint blocks0, nuint blocks1)
+    /// <summary>One work-item per group: the driver spreads the groups over its threads in order, dimension 0 fastest.</summary>
+    void Enqueue(IntPtr kernel, nuint items0, nuint items1)
     {
-        nuint* global = stackalloc nuint[2] { blocks0, blocks1 };
+        nuint* global = stackalloc nuint[2] { items0, items1 };
         nuint* local = stackalloc nuint[2] { 1, 1 };
         Check(clEnqueueNDRangeKernel(queue, kernel, 2, null, global, local, 0, null, null), "clEnqueueNDRangeKernel");
     }

@@ -191,8 +191,8 @@ internal sealed class ComputeDevice : IDisposable
     static bool CudaDriverPresent() => NativeLoader.Present(NativeLoader.CudaDriverNames);
     static bool OpenClLoaderPresent() => NativeLoader.Present(OpenClNative.LoaderNames);
 
-    static string CudaAbsenceReason() =>
-        CudaDriverPresent() ? "the CUDA driver is installed but reports no device" : "no CUDA driver (libcuda.so.1 not found)";
+    /// <summary>Why ILGPU found no CUDA device: no driver, or a driver that sees no GPU (<see cref="CudaDriver"/>).</summary>
+    static string CudaAbsenceReason() => CudaDriver.AbsenceReason();
 
     static string OpenClAbsenceReason()
     {

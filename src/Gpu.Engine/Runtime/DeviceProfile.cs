@@ -54,6 +54,12 @@ internal sealed record DeviceProfile
     public int ElementwiseGroupSize { get; init; }
 
     /// <summary>
+    /// The fewest elements a chunk of chunked element-wise work holds (0: no floor): on an OpenCL CPU device 8192, so a
+    /// small launch runs on a few of the driver's threads instead of waking every one for a few elements each.
+    /// </summary>
+    public int ElementwiseMinChunk { get; init; }
+
+    /// <summary>
     /// Threads per group of the loss kernels, a power of two of at most <see cref="Gpu.Kernels.LayerKernels.MaxGroupSize"/>
     /// (capped by the device's group limit): 4 on ILGPU's CPU accelerator (its largest group), 256 elsewhere.
     /// </summary>
@@ -90,8 +96,51 @@ internal sealed record DeviceProfile
     /// <summary>Whether the device is the host's own processor (so "out of device memory" advice never says "use the CPU").</summary>
     public bool IsHost => Kind is DeviceKind.CpuAccelerator or DeviceKind.OpenClCpu;
 
-    /// <summary>Elements per thread for an element-wise kernel over <paramref name="n"/> elements.</summary>
-    public int Chunk(int n) => ElementwiseThreads <= 0 ? 1 : Math.Max(1, (n + ElementwiseThreads - 1) / ElementwiseThreads);
+    /// <summary>Elements per thread for an element-wise kernel over <paramref name="n"/> elements: at most <see cref="ElementwiseThreads"/> chunks, each of at least <see cref="ElementwiseMinChunk"/> (or all n).</summary>
+    public int Chunk(int n) => ElementwiseThreads <= 0 ? 1
+        : Math.Max(Math.Max(1, (int)(((long)n + ElementwiseThreads - 1) / ElementwiseThreads)), Math.Min(n, ElementwiseMinChunk));
+
+    /// <summary>
+    /// Flops (2 m n k) a product on an OpenCL CPU device must have per work-group: about 20 us of one core's work, the
+    /// order of what it costs the driver to wake a thread for a launch (so a small product runs on a few threads, not on
+    /// every core).
+    /// </summary>
+    public const long MinFlopsPerGroup = 1L << 20;
+
+    /// <summary>The most work-groups per core a product is cut into on an OpenCL CPU device: enough for the driver to balance its threads.</summary>
+    public const int GroupsPerCore = 8;
+
+    /// <summary>
+    /// The rule that sizes an OpenCL CPU product's work from the core count. A product of <paramref name="blocks0"/> x
+    /// <paramref name="blocks1"/> output blocks (<paramref name="flops"/> in all) on <paramref name="cores"/> cores (the
+    /// driver's threads) is cut into about G = clamp(flops / <see cref="MinFlopsPerGroup"/>, 1, <see cref="GroupsPerCore"/>
+    /// x cores) work-groups (<paramref name="flopsPerGroup"/>: a family's check variant may ask for other than the rule's
+    /// own), never more than there are blocks: each work-item (a group of one) does Per0 x Per1 blocks, Per0 along dimension 0 first (consecutive blocks there share their rows of one operand). So a small product wakes
+    /// few threads and a large one gives every thread several groups to balance; the kernels take the counts as
+    /// arguments, so no group shape is compiled twice.
+    /// </summary>
+    public static (int Per0, int Per1) ProductSplit(long blocks0, long blocks1, long flops, int cores, long flopsPerGroup = MinFlopsPerGroup)
+    {
+        blocks0 = Math.Max(1, blocks0); blocks1 = Math.Max(1, blocks1);
+        long most = (long)GroupsPerCore * Math.Max(1, cores);
+        long groups = Math.Min(blocks0 * blocks1, Math.Clamp(flops / Math.Max(1, flopsPerGroup), 1, most));
+        long per = (blocks0 * blocks1 + groups - 1) / groups;
+        long per0 = Even(blocks0, Math.Min(blocks0, per));
+        // the rest along dimension 1: the share rounded down or up, whichever comes nearer the groups wanted within the most allowed
+        long down = Even(blocks1, Math.Clamp(per / per0, 1, blocks1)), up = Even(blocks1, Math.Clamp((per + per0 - 1) / per0, 1, blocks1));
+        long Groups(long per1) => Ceil(blocks0, per0) * Ceil(blocks1, per1);
+        long per1 = Groups(down) <= most && Math.Abs(Groups(down) - groups) <= Math.Abs(Groups(up) - groups) ? down : up;
+        return ((int)per0, (int)per1);
+    }
+
+    static long Ceil(long a, long b) => (a + b - 1) / b;
+
+    /// <summary>The same number of pieces as <paramref name="per"/> cuts <paramref name="size"/> into, as even as they go: 64 in 42s is two pieces of 32.</summary>
+    static long Even(long size, long per) => Ceil(size, Ceil(size, per));
+
+    /// <summary><see cref="ProductSplit(long, long, long, int, long)"/> on this device's multiprocessors (an OpenCL CPU driver's threads).</summary>
+    public (int Per0, int Per1) ProductSplit(long blocks0, long blocks1, long flops, long flopsPerGroup = MinFlopsPerGroup) =>
+        ProductSplit(blocks0, blocks1, flops, Multiprocessors, flopsPerGroup);
 
     /// <summary>The GEMM families this device can run (every one is checked by gpu check and the kernel tests).</summary>
     public IReadOnlyList<GemmFamily> RunnableFamilies => GemmFamilies.RunnableOn(Kind);
@@ -103,7 +152,8 @@ internal sealed record DeviceProfile
     /// The profile of an accelerator:
     /// CPU accelerator: element-wise work in 8 chunks per core, memory = what the process may use;
     /// CUDA and OpenCL GPUs: one thread per element, the device's memory;
-    /// OpenCL CPU devices: element-wise work in 8 chunks per core, one work-item per group, the host's memory;
+    /// OpenCL CPU devices: element-wise work in up to 8 chunks per driver thread of at least 8192 elements, one work-item
+    /// per group, each product's work sized by <see cref="ProductSplit(long, long, long, int, long)"/>, the host's memory;
     /// the GEMM family the device prefers among those it runs (Gemm/GemmFamilies.cs). Resident data up to half the budget.
     /// </summary>
     public static DeviceProfile For(Accelerator a) => For(KindOf(a), a.MemorySize, a.NumMultiprocessors, a.MaxNumThreadsPerGroup,
@@ -130,8 +180,14 @@ internal sealed record DeviceProfile
             Multiprocessors = multiprocessors > 0 ? multiprocessors : Environment.ProcessorCount,
             MaxGroupSize = maxGroupSize > 0 ? maxGroupSize : kind == DeviceKind.CpuAccelerator ? 4 : 1024,
             ComputeCapability = kind == DeviceKind.Cuda ? computeCapability : null,
-            ElementwiseThreads = kind is DeviceKind.CpuAccelerator or DeviceKind.OpenClCpu ? 8 * Environment.ProcessorCount : 0,
+            ElementwiseThreads = kind switch
+            {
+                DeviceKind.CpuAccelerator => 8 * Environment.ProcessorCount,
+                DeviceKind.OpenClCpu => 8 * (multiprocessors > 0 ? multiprocessors : Environment.ProcessorCount),   // the driver's threads
+                _ => 0,
+            },
             ElementwiseGroupSize = kind == DeviceKind.OpenClCpu ? 1 : 0,
+            ElementwiseMinChunk = kind == DeviceKind.OpenClCpu ? 8192 : 0,
             LossGroupSize = kind == DeviceKind.CpuAccelerator ? 4 : 256,
             StepGraphs = kind == DeviceKind.Cuda,
             LossMaxGroups = kind == DeviceKind.CpuAccelerator ? 1 : int.MaxValue,
@@ -152,6 +208,6 @@ internal sealed record DeviceProfile
     /// <summary>"cl-vector products, one work-item per element, 20.1 GB, 2 multiprocessors" for gpu devices and gpu check.</summary>
     public string Describe() =>
         $"{Gemm.Describe(this)} products, " +
-        $"{(ElementwiseThreads > 0 ? $"element-wise work in {ElementwiseThreads} chunks" : "one thread per element")}, {MemoryBytes / 1e9:F1} GB, " +
+        $"{(ElementwiseThreads > 0 ? $"element-wise work in up to {ElementwiseThreads} chunks{(ElementwiseMinChunk > 0 ? $" of at least {ElementwiseMinChunk} elements" : "")}" : "one thread per element")}, {MemoryBytes / 1e9:F1} GB, " +
         $"{Multiprocessors} multiprocessors{(ComputeCapability is var (major, minor) ? $", compute capability {major}.{minor}" : "")}";
 }

@@ -20,6 +20,8 @@ static unsafe class OpenClNative
     public const int CL_SUCCESS = 0;
     public const uint CL_PROGRAM_BUILD_LOG = 0x1183;
     public const uint CL_DEVICE_TYPE = 0x1000;
+    public const uint CL_DEVICE_MAX_COMPUTE_UNITS = 0x1002;
+    public const uint CL_DRIVER_VERSION = 0x102D;
     public const uint CL_DEVICE_GENERIC_ADDRESS_SPACE_SUPPORT = 0x1069;
 
     [DllImport(Library)] public static extern IntPtr clCreateProgramWithSource(IntPtr context, uint count, byte** strings, nuint* lengths, int* error);

@@ -56,9 +56,27 @@ internal static unsafe class OpenClRule
         return v.Accepted;
     }
 
-    /// <summary>"OpenCL 3.0, Portable Computing Language, generic address space: no"</summary>
+    /// <summary>"OpenCL 3.0, Portable Computing Language, driver 3.1, 16 compute units, generic address space: no"</summary>
     public static string Reported(CLDevice d) =>
-        $"{VersionName(d.DeviceVersion)}, {d.PlatformName}, generic address space: {(DriverReportsGenericAddressSpace(d) ? "yes" : "no")}";
+        $"{VersionName(d.DeviceVersion)}, {d.PlatformName}{(DriverVersion(d) is { Length: > 0 } v ? $", driver {v}" : "")}, " +
+        $"{ComputeUnits(d)} compute units, generic address space: {(DriverReportsGenericAddressSpace(d) ? "yes" : "no")}";
+
+    /// <summary>The driver's version string (CL_DRIVER_VERSION: POCL's release, NVIDIA's driver number), or "" if it gives none.</summary>
+    public static string DriverVersion(CLDevice d)
+    {
+        var buffer = new byte[256];
+        nuint size = 0;
+        fixed (byte* b = buffer)
+            if (OpenClNative.clGetDeviceInfo(d.DeviceId, OpenClNative.CL_DRIVER_VERSION, (nuint)buffer.Length, b, &size) != OpenClNative.CL_SUCCESS) return "";
+        return System.Text.Encoding.ASCII.GetString(buffer, 0, (int)Math.Min(size, (nuint)buffer.Length)).TrimEnd('\0').Trim();
+    }
+
+    /// <summary>The compute units the driver reports (a CPU driver's threads: POCL follows POCL_MAX_PTHREAD_COUNT).</summary>
+    public static uint ComputeUnits(CLDevice d)
+    {
+        uint units = 0;
+        return OpenClNative.clGetDeviceInfo(d.DeviceId, OpenClNative.CL_DEVICE_MAX_COMPUTE_UNITS, sizeof(uint), &units, null) == OpenClNative.CL_SUCCESS ? units : 0;
+    }
 
     static string VersionName(CLDeviceVersion v) => $"OpenCL {v}";
 

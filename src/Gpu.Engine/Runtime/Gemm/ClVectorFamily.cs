@@ -20,6 +20,14 @@ internal sealed record ClVectorFamily : GemmFamily
     /// <summary>Products of at least this many multiply-adds pack their operands first (0: every product; long.MaxValue: none).</summary>
     public long PackAboveMacs { get; init; } = PackedProductMacs;
 
+    /// <summary>
+    /// The flops each work-item of an unpacked product should do at least, given to the device profile's rule with the
+    /// core count (<see cref="DeviceProfile.ProductSplit(long, long, long, int, long)"/>): by default the rule's own
+    /// <see cref="DeviceProfile.MinFlopsPerGroup"/>; 1: as many work-items as the rule allows for the cores (small shapes
+    /// then split with a remainder); 0: one output block per work-item, as before the rule. The last two are check variants.
+    /// </summary>
+    public long FlopsPerGroup { get; init; } = DeviceProfile.MinFlopsPerGroup;
+
     public override string Name => "cl-vector";
     public override string Meaning => "OpenCL C with 16-wide vectors, OpenCL CPU devices";
     public override bool RunsOn(DeviceKind kind) => kind == DeviceKind.OpenClCpu;
@@ -38,8 +46,13 @@ internal sealed record ClVectorFamily : GemmFamily
     /// <summary>More than any family's: a full 32-column block with a 16-column one after it, a 784-wide layer, k tails of 0 and 1 after 16-wide chunks.</summary>
     public override IReadOnlyList<(int M, int N, int K)> CheckShapes { get; } = [.. GemmFamilies.AnyShapes, (17, 48, 40), (9, 100, 784), (3, 33, 48), (130, 16, 17)];
 
-    /// <summary>As it is, and with every product packed.</summary>
-    public override IEnumerable<(string Variant, GemmFamily Family)> CheckVariants => [(Name, this), ($"{Name} packed", this with { PackAboveMacs = 0 })];
+    /// <summary>
+    /// As it is (the check shapes are small: one work-item each), with every product packed, split as finely as the cores
+    /// allow (work-items of several blocks, the last past the edge), and one block per work-item.
+    /// </summary>
+    public override IEnumerable<(string Variant, GemmFamily Family)> CheckVariants =>
+        [(Name, this), ($"{Name} packed", this with { PackAboveMacs = 0 }), ($"{Name} fine", this with { FlopsPerGroup = 1 }),
+         ($"{Name} unsplit", this with { FlopsPerGroup = 0 })];
 
     static readonly PerAccelerator<ClVectorGemm> Programs = new();
 
@@ -52,17 +65,17 @@ internal sealed record ClVectorFamily : GemmFamily
     }
 
     public override IDenseProducts Open(Accelerator accelerator, AcceleratorStream stream, DeviceProfile profile) =>
-        new Products(Program(accelerator), (CLStream)stream, PackAboveMacs);
+        new Products(Program(accelerator), (CLStream)stream, PackAboveMacs, profile, FlopsPerGroup);
 
-    sealed class Products(ClVectorGemm cl, CLStream s, long packAbove) : IDenseProducts
+    sealed class Products(ClVectorGemm cl, CLStream s, long packAbove, DeviceProfile profile, long flopsPerGroup) : IDenseProducts
     {
         public int DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act) =>
-            cl.DenseForward(s, x, w, b, y, m, n, k, act, packAbove);
+            cl.DenseForward(s, x, w, b, y, m, n, k, act, packAbove, profile, flopsPerGroup);
 
         public int WeightGrad(ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db, int m, int n, int k, bool withBias) =>
-            cl.WeightGrad(s, dz, h, dw, withBias ? db : dw, m, n, k, withBias, packAbove);
+            cl.WeightGrad(s, dz, h, dw, withBias ? db : dw, m, n, k, withBias, packAbove, profile, flopsPerGroup);
 
         public int InputGrad(ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h, ArrayView<float> dx, int m, int n, int k, Activation act) =>
-            cl.InputGrad(s, dz, w, h, dx, m, n, k, act, packAbove);
+            cl.InputGrad(s, dz, w, h, dx, m, n, k, act, packAbove, profile, flopsPerGroup);
     }
 }
