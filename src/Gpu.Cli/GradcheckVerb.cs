@@ -13,7 +13,7 @@ using CommandLine;
 namespace Gpu.Cli;
 
 [Verb("gradcheck", HelpText = "Check the device's gradient against float64 central differences (like scipy.optimize.check_grad) on a few training examples; exit code 4 if the relative error is above --threshold. The network is --model DIR or a fresh one from --layers, --activation, --loss, --init and --seed.")]
-[Settings("layers", "activation", "loss", "init", "seed")]
+[Settings("layers", "activation", "loss", "init", "seed", "precision")]
 internal sealed class GradcheckVerb : NetworkOptions, IVerb
 {
     int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Args);
@@ -48,6 +48,8 @@ internal sealed class GradcheckVerb : NetworkOptions, IVerb
         int? count = Params.Trim().Equals("all", StringComparison.OrdinalIgnoreCase) ? null
             : int.TryParse(Params, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 ? n
             : throw new UserError($"--params '{Params}': give a whole number >= 1 or 'all'");
+        if (TrainOptions().Precision is var precision and not Precision.Fp32)   // taken only to say why: a reduced precision's rounding is far above any threshold
+            throw new UserError($"--precision {Words.Name(precision)}: gradcheck checks the fp32 gradient only; rounding the products' inputs to {Words.Name(precision)} changes a gradient by about {(precision == Precision.Tf32 ? "1e-3" : "1e-2")} of its size, far above --threshold, so no finite difference could check it (a model trained in {Words.Name(precision)} is checked in fp32)");
         var given = args.Where(a => a.StartsWith("--")).Select(a => a.Split('=')[0]).ToHashSet();
         if (Model != null && NetworkFlags.FirstOrDefault(given.Contains) is string clash)
             throw new UserError($"{clash} cannot be combined with --model: the model's own network is checked");

@@ -10,7 +10,7 @@ using CommandLine;
 namespace Gpu.Cli;
 
 [Verb("search", HelpText = "Hyperparameter grid search: train every combination on the training split, score it on the validation split, then retrain the best and report its test accuracy.")]
-[Settings("val-fraction", GridAxes = true)]
+[Settings("val-fraction", "precision", GridAxes = true)]
 internal sealed class SearchVerb : SettingsVerb, IVerb
 {
     int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Err, c.Args, c.Stop);
@@ -62,6 +62,7 @@ internal sealed class SearchVerb : SettingsVerb, IVerb
         data = data.Limited(Limit, note => stdout.WriteLine($"note: {note}"));
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");
+        if (device.Profile.PrecisionNote(shared.Precision) is string precisionNote) stdout.WriteLine(precisionNote);
         if (Overwrite && previous != null)   // only now, with the data read and the device open: a refused start loses nothing
         {
             folder.MoveRunAside();

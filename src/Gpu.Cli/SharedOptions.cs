@@ -77,9 +77,10 @@ internal abstract class TrainingRunOptions : NetworkOptions
     [Option("limit", Default = 0, HelpText = SharedFlags.LimitHelp + " For quick experiments.")]
     public int Limit { get; set; }
 
-    /// <summary>"batch 128, lr 0.05, sgd momentum 0.9, l2 0.0001, cosine schedule, seed 1"</summary>
+    /// <summary>"batch 128, lr 0.05, sgd momentum 0.9, l2 0.0001, cosine schedule, seed 1" (", tf32 products" when not fp32)</summary>
     public static string Describe(TrainOptions o) =>
         $"batch {o.BatchSize}, lr {o.LearningRate}, " +
         $"{Words.Name(o.Optimizer)}{(o.Optimizer == OptimizerKind.Sgd ? $" momentum {o.Momentum}" : "")}, l2 {o.L2}, " +
-        $"{Words.Name(o.Schedule)} schedule{(o.WarmupEpochs > 0 ? $" after {o.WarmupEpochs} warm-up epochs" : "")}, seed {o.Seed}";
+        $"{Words.Name(o.Schedule)} schedule{(o.WarmupEpochs > 0 ? $" after {o.WarmupEpochs} warm-up epochs" : "")}, seed {o.Seed}" +
+        (o.Precision == Precision.Fp32 ? "" : $", {Words.Name(o.Precision)} products");
 }

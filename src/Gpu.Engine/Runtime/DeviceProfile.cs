@@ -1,3 +1,4 @@
+using Gpu.Engine.Settings;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
@@ -99,6 +100,19 @@ internal sealed record DeviceProfile
     /// <summary>Whether the device runs <paramref name="family"/> (by name: a family with other knobs is the same family).</summary>
     public bool Runs(GemmFamily family) => RunnableFamilies.Any(f => f.Name == family.Name);
 
+    /// <summary>This profile with the products of <paramref name="precision"/>: the family <see cref="GemmFamilies.For"/> gives (fp32: this profile's own).</summary>
+    public DeviceProfile WithPrecision(Precision precision) =>
+        precision == Gemm.Precision ? this : this with { Gemm = GemmFamilies.For(this, precision) };
+
+    /// <summary>
+    /// The line a run in <paramref name="precision"/> prints on this device, or null for fp32: "precision tf32: emulated (this
+    /// device has no tensor cores): each product input rounded to TF32 in the vector4 kernels, sums in float32". No kernels of
+    /// the engine use tensor cores yet, so every reduced precision is emulated.
+    /// </summary>
+    public string? PrecisionNote(Precision precision) => precision == Precision.Fp32 ? null :
+        $"precision {Words.Name(precision)}: emulated ({(Kind == DeviceKind.Cuda ? "the engine has no tensor-core kernels yet" : "this device has no tensor cores")}): " +
+        $"each product input rounded to {(precision == Precision.Tf32 ? "TF32" : "bf16")} in the {GemmFamilies.For(this, precision).Name} kernels, sums in float32";
+
     /// <summary>
     /// The profile of an accelerator:
     /// CPU accelerator: element-wise work in 8 chunks per core, memory = what the process may use;
@@ -151,7 +165,7 @@ internal sealed record DeviceProfile
 
     /// <summary>"cl-vector products, one work-item per element, 20.1 GB, 2 multiprocessors" for gpu devices and gpu check.</summary>
     public string Describe() =>
-        $"{Gemm.Describe(this)} products, " +
+        $"{Gemm.Describe(this)} products{(Gemm.Precision == Precision.Fp32 ? "" : $" ({Words.Name(Gemm.Precision)} inputs, emulated)")}, " +
         $"{(ElementwiseThreads > 0 ? $"element-wise work in {ElementwiseThreads} chunks" : "one thread per element")}, {MemoryBytes / 1e9:F1} GB, " +
         $"{Multiprocessors} multiprocessors{(ComputeCapability is var (major, minor) ? $", compute capability {major}.{minor}" : "")}";
 }

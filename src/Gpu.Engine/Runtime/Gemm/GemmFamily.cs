@@ -48,6 +48,15 @@ internal abstract record GemmFamily
     /// <summary>The variants `gpu check` runs, each named: the family as it is, and any knob setting that takes other kernels.</summary>
     public virtual IEnumerable<(string Variant, GemmFamily Family)> CheckVariants => [(Name, this)];
 
+    /// <summary>
+    /// The precision of the products' inputs (a knob every family has; fp32 unless <see cref="GemmFamilies.For"/> sets another):
+    /// a family that <see cref="Emulates"/> a reduced precision rounds each input element to it as it loads it, and sums in fp32.
+    /// </summary>
+    public Precision Precision { get; init; } = Precision.Fp32;
+
+    /// <summary>Whether the family's kernels can round their inputs to <paramref name="precision"/> (every family runs fp32).</summary>
+    public virtual bool Emulates(Precision precision) => precision == Precision.Fp32;
+
     /// <summary>Whether this family, with its knobs, fits a device of <paramref name="profile"/> (a fixed tile needs groups that large).</summary>
     public virtual bool Fits(DeviceProfile profile) => true;
 
@@ -106,8 +115,20 @@ internal static class GemmFamilies
     public static IReadOnlyList<GemmFamily> RunnableOn(DeviceKind kind) => All.Where(f => f.RunsOn(kind)).ToList();
 
     /// <summary>The family a device of <paramref name="profile"/> uses: the runnable one it prefers most (the first of equals).</summary>
-    public static GemmFamily Preferred(DeviceProfile profile) =>
-        RunnableOn(profile.Kind).Aggregate((best, f) => f.Preference(profile) > best.Preference(profile) ? f : best);
+    public static GemmFamily Preferred(DeviceProfile profile) => Preferred(profile, Precision.Fp32);
+
+    /// <summary>The runnable family that a device of <paramref name="profile"/> prefers most among those that run <paramref name="precision"/> (the first of equals).</summary>
+    static GemmFamily Preferred(DeviceProfile profile, Precision precision) =>
+        RunnableOn(profile.Kind).Where(f => f.Emulates(precision)).Aggregate((best, f) => f.Preference(profile) > best.Preference(profile) ? f : best);
+
+    /// <summary>
+    /// The one rule for a precision's products: fp32 is the profile's own family; for TF32 or bf16 the profile's family,
+    /// with its knobs, if it can round its inputs to that precision, else the runnable family the device prefers among those
+    /// that can (scalar runs everywhere; the CPU families vector4 and cl-vector can; tiled and blocked cannot, so a GPU
+    /// without tensor cores emulates in the scalar kernels), with <see cref="GemmFamily.Precision"/> set.
+    /// </summary>
+    public static GemmFamily For(DeviceProfile profile, Precision precision) =>
+        (profile.Gemm.Emulates(precision) ? profile.Gemm : Preferred(profile, precision)) with { Precision = precision };
 
     /// <summary>The family named by a word (case and surrounding blanks ignored); anything else is a <see cref="FormatException"/> listing the words.</summary>
     public static GemmFamily Parse(string text)
