@@ -12,7 +12,7 @@ public sealed class PublicApiTests
         "Gpu.Device", "Gpu.Evaluation", "Gpu.ImageData", "Gpu.Images", "Gpu.Network", "Gpu.Prediction", "Gpu.TrainingProgress",
         "Gpu.Engine.UserError",
         "Gpu.Engine.Settings.Activation", "Gpu.Engine.Settings.DataPath", "Gpu.Engine.Settings.EarlyStopMetric", "Gpu.Engine.Settings.ExportFormat", "Gpu.Engine.Settings.InitKind",
-        "Gpu.Engine.Settings.LossKind", "Gpu.Engine.Settings.LrSchedule", "Gpu.Engine.Settings.OptimizerKind", "Gpu.Engine.Settings.TrainOptions",
+        "Gpu.Engine.Settings.LossKind", "Gpu.Engine.Settings.LrSchedule", "Gpu.Engine.Settings.OptimizerKind", "Gpu.Engine.Settings.Precision", "Gpu.Engine.Settings.TrainOptions",
     ];
 
     [Test]
