@@ -47,6 +47,8 @@ public sealed class PtxTests
     {
         var names = KernelCatalogue.All.Select(k => k.Name).ToList();
         Assert.That(names, Does.Contain("TiledGemmKernels.Gemm<Tile8>").And.Contain("TiledGemmKernels.Gemm<Tile64>"), "each tile is its own kernel");
+        foreach (var rounding in new[] { "NoRounding", "Tf32Rounding", "Bf16Rounding" })
+            Assert.That(names, Does.Contain($"GemmKernels.DenseForward<{rounding}>").And.Contain($"VectorGemmKernels.InputGrad<{rounding}>"), "each input rounding is its own kernel");
         Assert.That(KernelCatalogue.All.Where(k => k.Grouping == KernelGrouping.Explicit).Select(k => k.Name),
             Is.EquivalentTo(new[]
             {
