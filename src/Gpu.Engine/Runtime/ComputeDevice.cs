@@ -54,6 +54,16 @@ internal sealed class ComputeDevice : IDisposable
         Reason = reason;
     }
 
+    /// <summary>
+    /// The profile of a run whose products are in <paramref name="precision"/>: <see cref="DeviceProfile.WithPrecision"/>'s, or,
+    /// where that family's kernels do not build here, the scalar kernels' (which run every precision on every device).
+    /// </summary>
+    public DeviceProfile ProfileFor(Precision precision)
+    {
+        var profile = Profile.WithPrecision(precision);
+        return profile.Gemm.Unavailable(Accelerator) == null ? profile : Profile with { Gemm = GemmFamilies.Scalar with { Precision = precision } };
+    }
+
     /// <summary>The CPU accelerator used as the fallback: one multiprocessor per core, 4 threads per warp, 1 warp per group.</summary>
     public static CPUDevice CpuDevice() => new(4, 1, Math.Max(1, Environment.ProcessorCount));
 

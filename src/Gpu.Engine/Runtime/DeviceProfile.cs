@@ -105,13 +105,13 @@ internal sealed record DeviceProfile
         precision == Gemm.Precision ? this : this with { Gemm = GemmFamilies.For(this, precision) };
 
     /// <summary>
-    /// The line a run in <paramref name="precision"/> prints on this device, or null for fp32: "precision tf32: emulated (this
+    /// The line a run prints about the precision of this profile's products, or null for fp32: "precision tf32: emulated (this
     /// device has no tensor cores): each product input rounded to TF32 in the vector4 kernels, sums in float32". No kernels of
     /// the engine use tensor cores yet, so every reduced precision is emulated.
     /// </summary>
-    public string? PrecisionNote(Precision precision) => precision == Precision.Fp32 ? null :
-        $"precision {Words.Name(precision)}: emulated ({(Kind == DeviceKind.Cuda ? "the engine has no tensor-core kernels yet" : "this device has no tensor cores")}): " +
-        $"each product input rounded to {(precision == Precision.Tf32 ? "TF32" : "bf16")} in the {GemmFamilies.For(this, precision).Name} kernels, sums in float32";
+    public string? PrecisionNote() => Gemm.Precision == Precision.Fp32 ? null :
+        $"precision {Words.Name(Gemm.Precision)}: emulated ({(Kind == DeviceKind.Cuda ? "the engine has no tensor-core kernels yet" : "this device has no tensor cores")}): " +
+        $"each product input rounded to {(Gemm.Precision == Precision.Tf32 ? "TF32" : "bf16")} in the {Gemm.Name} kernels, sums in float32";
 
     /// <summary>
     /// The profile of an accelerator:

@@ -81,14 +81,14 @@ public sealed class PrecisionRoundingTests
             Assert.That(pocl.WithPrecision(p).Gemm, Is.EqualTo(GemmFamilies.ClVector with { Precision = p }));
             Assert.That(cuda.WithPrecision(p).Gemm, Is.EqualTo(GemmFamilies.Scalar with { Precision = p }), "the blocked family runs fp32 only");
             Assert.That(openClGpu.WithPrecision(p).Gemm, Is.EqualTo(GemmFamilies.Scalar with { Precision = p }));
-            Assert.That(cpu.PrecisionNote(p), Does.StartWith($"precision {Words.Name(p)}: emulated (this device has no tensor cores)").And.Contain("vector4 kernels"));
-            Assert.That(cuda.PrecisionNote(p), Does.Contain("emulated (the engine has no tensor-core kernels yet)"));
+            Assert.That(cpu.WithPrecision(p).PrecisionNote(), Does.StartWith($"precision {Words.Name(p)}: emulated (this device has no tensor cores)").And.Contain("vector4 kernels"));
+            Assert.That(cuda.WithPrecision(p).PrecisionNote(), Does.Contain("emulated (the engine has no tensor-core kernels yet)"));
             Assert.That(GemmFamilies.Tiled.Emulates(p) || GemmFamilies.Blocked.Emulates(p), Is.False);
         }
         foreach (var profile in new[] { cpu, pocl, cuda, openClGpu })
         {
             Assert.That(profile.WithPrecision(Precision.Fp32), Is.SameAs(profile), "fp32: the profile as it is");
-            Assert.That(profile.PrecisionNote(Precision.Fp32), Is.Null);
+            Assert.That(profile.PrecisionNote(), Is.Null);
         }
         var cpuScalar = cpu with { Gemm = GemmFamilies.Scalar };
         Assert.That(cpuScalar.WithPrecision(Precision.Tf32).Gemm.Name, Is.EqualTo("scalar"), "a family that emulates the precision is kept");
