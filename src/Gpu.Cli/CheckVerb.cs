@@ -36,14 +36,14 @@ internal sealed class CheckVerb : IVerb
         Precision precision;
         try { precision = Words.Parse<Precision>(PrecisionText); }
         catch (FormatException e) { throw new UserError($"--precision: {e.Message}"); }
-        if (only is GemmFamily h && !h.Emulates(precision))
-            throw new UserError($"--family {h.Name} --precision {Words.Name(precision)}: the {h.Name} family runs fp32 only; the families that emulate {Words.Name(precision)} are {string.Join(", ", GemmFamilies.All.Where(x => x.Emulates(precision)))}");
+        if (only is GemmFamily h && !h.Computes(precision))
+            throw new UserError($"--family {h.Name} --precision {Words.Name(precision)}: the {h.Name} family does not compute {Words.Name(precision)}; the families that do are {string.Join(", ", GemmFamilies.All.Where(x => x.Computes(precision)))}");
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");
         var runs = device.Profile.RunnableFamilies;
         if (only is GemmFamily f && !device.Profile.Runs(f))
             throw new UserError($"--family {f.Name}: {device.Id} does not run it; it runs {string.Join(", ", runs)}");
-        var families = precision == Precision.Fp32 ? runs : runs.Where(x => x.Emulates(precision)).ToList();
+        var families = runs.Where(x => x.Computes(precision) && x.Fits(device.Profile)).ToList();
         stdout.WriteLine($"profile: {device.Profile.Describe()}; checking {(only is GemmFamily g ? $"the {g.Name} family" : $"every kernel family it runs ({string.Join(", ", families)})")}" +
             $"{(precision == Precision.Fp32 ? "" : $" in {Words.Name(precision)} (emulated; against inputs rounded as the hardware rounds them)")} and every other kernel");
         var results = KernelCheck.Run(device, only, precision: precision);

@@ -62,7 +62,7 @@ internal sealed class SearchVerb : SettingsVerb, IVerb
         data = data.Limited(Limit, note => stdout.WriteLine($"note: {note}"));
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");
-        if (device.ProfileFor(shared.Precision).PrecisionNote() is string precisionNote) stdout.WriteLine(precisionNote);
+        if (device.PrecisionNote(shared.Precision) is string precisionNote) stdout.WriteLine(precisionNote);
         if (Overwrite && previous != null)   // only now, with the data read and the device open: a refused start loses nothing
         {
             folder.MoveRunAside();

@@ -146,7 +146,7 @@ internal sealed class TrainVerb : TrainingRunOptions, IVerb
         var fingerprint = DataFingerprint.Of(data);
         if (resumedRun != null) CheckSameData(resumedRun, data, fingerprint, DataFlags.Any(given.Contains));
         using var device = OpenDevice(resumedRun, given.Contains("--device"), stdout);
-        if (device.ProfileFor(options.Precision).PrecisionNote() is string precisionNote) stdout.WriteLine(precisionNote);
+        if (device.PrecisionNote(options.Precision) is string precisionNote) stdout.WriteLine(precisionNote);
         var spec = MlpSpec.FromHidden(data.Train.Features, options.Hidden, data.Train.Classes, options.Activation, options.Loss);
         stdout.WriteLine($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters)");
         float[]? initial = InitFrom == null ? null : ModelWeights.ReadInitial(InitFrom, spec);

@@ -38,7 +38,7 @@ internal sealed record KernelCase(string Name, string Variant, GemmFamily? Famil
 /// below <see cref="Tolerance"/> and no output may be left unwritten. One list of cases, <see cref="All"/>,
 /// serves `gpu check` (so a user can verify a device and driver, and a GPU machine without the .NET SDK can
 /// verify its kernels) and the kernel tests (tests/Gpu.Tests/Kernels/KernelTests.cs), which also fail when a
-/// kernel method in kernels/ has no case. Each GEMM family that emulates TF32 or bf16 (<see cref="GemmFamily.Emulates"/>)
+/// kernel method in kernels/ has no case. Each GEMM family that emulates TF32 or bf16 (<see cref="GemmFamily.Computes"/>)
 /// is checked in those precisions too, against the float64 product of inputs rounded as the hardware rounds them
 /// (<see cref="ReducedPrecision"/>), a quarter of them ties of that precision; its bias gradient against unrounded sums.
 /// </summary>
@@ -88,7 +88,7 @@ internal static class KernelCheck
     {
         var cases = new List<KernelCase>();
         // every family with each knob setting that takes other kernels, in fp32 and in each reduced precision it emulates
-        var variants = GemmFamilies.All.SelectMany(f => f.CheckVariants).SelectMany(v => Enum.GetValues<Precision>().Where(v.Family.Emulates)
+        var variants = GemmFamilies.All.SelectMany(f => f.CheckVariants).SelectMany(v => Enum.GetValues<Precision>().Where(v.Family.Computes)
             .Select(p => p == Precision.Fp32 ? v : ($"{v.Variant} {Words.Name(p)}", v.Family with { Precision = p })));
         foreach (var (variant, f) in variants)
             foreach (var (m, n, k) in f.CheckShapes)

@@ -105,13 +105,23 @@ internal sealed record DeviceProfile
         precision == Gemm.Precision ? this : this with { Gemm = GemmFamilies.For(this, precision) };
 
     /// <summary>
-    /// The line a run prints about the precision of this profile's products, or null for fp32: "precision tf32: emulated (this
-    /// device has no tensor cores): each product input rounded to TF32 in the vector4 kernels, sums in float32". No kernels of
-    /// the engine use tensor cores yet, so every reduced precision is emulated.
+    /// The line a run prints about the precision of this profile's products, or null for fp32: "precision tf32: tensor cores
+    /// (the tensor-tf32 kernels): ..." or "precision tf32: emulated (this device has no tensor cores): each product input rounded
+    /// to TF32 in the vector4 kernels, sums in float32"; <paramref name="notUsed"/>: why a tensor-core family the device would
+    /// take is not used (its self-test failed).
     /// </summary>
-    public string? PrecisionNote() => Gemm.Precision == Precision.Fp32 ? null :
-        $"precision {Words.Name(Gemm.Precision)}: emulated ({(Kind == DeviceKind.Cuda ? "the engine has no tensor-core kernels yet" : "this device has no tensor cores")}): " +
-        $"each product input rounded to {(Gemm.Precision == Precision.Tf32 ? "TF32" : "bf16")} in the {Gemm.Name} kernels, sums in float32";
+    public string? PrecisionNote(string? notUsed = null)
+    {
+        var p = Gemm.Precision;
+        if (p == Precision.Fp32) return null;
+        string word = Words.Name(p), what = $"each product input rounded to {(p == Precision.Tf32 ? "TF32" : "bf16")}";
+        if (Gemm.TensorCores(p)) return $"precision {word}: tensor cores (the {Gemm.Name} kernels): {what}, sums in float32";
+        string why = notUsed != null ? $"the tensor-core kernels are not used: {notUsed}"
+            : Kind != DeviceKind.Cuda ? "this device has no tensor cores"
+            : ComputeCapability is not (>= 8, _) ? "this GPU's compute capability is below 8.0, where the engine's tensor-core kernels start"
+            : $"the engine has no {word} tensor-core kernels yet";
+        return $"precision {word}: emulated ({why}): {what} in the {Gemm.Name} kernels, sums in float32";
+    }
 
     /// <summary>
     /// The profile of an accelerator:

@@ -75,17 +75,27 @@ public sealed class PrecisionRoundingTests
         var pocl = DeviceProfile.For(DeviceKind.OpenClCpu, 1L << 30, maxGroupSize: 4096);
         var cuda = DeviceProfile.For(DeviceKind.Cuda, 80L << 30, 132, 1024, (9, 0));
         var openClGpu = DeviceProfile.For(DeviceKind.OpenClGpu, 16L << 30, 60, 256);
+        var turing = DeviceProfile.For(DeviceKind.Cuda, 16L << 30, 40, 1024, (7, 5));
         foreach (var p in new[] { Precision.Tf32, Precision.Bf16 })
         {
             Assert.That(cpu.WithPrecision(p).Gemm, Is.EqualTo(GemmFamilies.Vector4 with { Precision = p }));
             Assert.That(pocl.WithPrecision(p).Gemm, Is.EqualTo(GemmFamilies.ClVector with { Precision = p }));
-            Assert.That(cuda.WithPrecision(p).Gemm, Is.EqualTo(GemmFamilies.Scalar with { Precision = p }), "the blocked family runs fp32 only");
+            Assert.That(turing.WithPrecision(p).Gemm, Is.EqualTo(GemmFamilies.Scalar with { Precision = p }), "the blocked family runs fp32 only; no tensor-core family below 8.0");
             Assert.That(openClGpu.WithPrecision(p).Gemm, Is.EqualTo(GemmFamilies.Scalar with { Precision = p }));
+            Assert.That(GemmFamilies.For(cuda, p, tensorCores: false), Is.EqualTo(GemmFamilies.Scalar with { Precision = p }), "the emulation, where the tensor-core kernels fail their self-test");
             Assert.That(cpu.WithPrecision(p).PrecisionNote(), Does.StartWith($"precision {Words.Name(p)}: emulated (this device has no tensor cores)").And.Contain("vector4 kernels"));
-            Assert.That(cuda.WithPrecision(p).PrecisionNote(), Does.Contain("emulated (the engine has no tensor-core kernels yet)"));
-            Assert.That(GemmFamilies.Tiled.Emulates(p) || GemmFamilies.Blocked.Emulates(p), Is.False);
+            Assert.That(turing.WithPrecision(p).PrecisionNote(), Does.Contain("emulated (this GPU's compute capability is below 8.0"));
+            Assert.That((cuda with { Gemm = GemmFamilies.For(cuda, p, tensorCores: false) }).PrecisionNote("its self-test failed: x"),
+                Does.StartWith($"precision {Words.Name(p)}: emulated (the tensor-core kernels are not used: its self-test failed: x): ").And.Contain("scalar kernels"));
+            Assert.That(GemmFamilies.Tiled.Computes(p) || GemmFamilies.Blocked.Computes(p), Is.False);
         }
-        foreach (var profile in new[] { cpu, pocl, cuda, openClGpu })
+        Assert.That(cuda.WithPrecision(Precision.Tf32).Gemm, Is.EqualTo(GemmFamilies.TensorTf32 with { Precision = Precision.Tf32 }), "compute capability 9.0: TF32 on tensor cores");
+        Assert.That(cuda.WithPrecision(Precision.Tf32).PrecisionNote(), Does.StartWith("precision tf32: tensor cores (the tensor-tf32 kernels)"));
+        Assert.That(cuda.WithPrecision(Precision.Bf16).Gemm, Is.EqualTo(GemmFamilies.Scalar with { Precision = Precision.Bf16 }));
+        Assert.That(cuda.WithPrecision(Precision.Bf16).PrecisionNote(), Does.Contain("emulated (the engine has no bf16 tensor-core kernels yet)"));
+        Assert.That(cuda.Gemm, Is.EqualTo(GemmFamilies.Blocked), "fp32 never takes the tensor-core family");
+        Assert.That(GemmFamilies.TensorTf32.Computes(Precision.Fp32) || GemmFamilies.TensorTf32.Fits(turing), Is.False);
+        foreach (var profile in new[] { cpu, pocl, cuda, openClGpu, turing })
         {
             Assert.That(profile.WithPrecision(Precision.Fp32), Is.SameAs(profile), "fp32: the profile as it is");
             Assert.That(profile.PrecisionNote(), Is.Null);

@@ -26,7 +26,7 @@ internal sealed record ClVectorFamily : GemmFamily
     public override string Meaning => "OpenCL C with 16-wide vectors, OpenCL CPU devices";
     public override bool RunsOn(DeviceKind kind) => kind == DeviceKind.OpenClCpu;
     public override int Preference(DeviceProfile profile) => 2;
-    public override bool Emulates(Precision precision) => true;
+    public override bool Computes(Precision precision) => true;
 
     public override string[] Kernels(GemmProduct product) => (product, PackAboveMacs == 0) switch
     {

@@ -16,7 +16,7 @@ internal sealed record ScalarFamily : GemmFamily
     public override string Meaning => "4x4 register blocks, any device";
     public override bool RunsOn(DeviceKind kind) => true;
     public override int Preference(DeviceProfile profile) => 0;
-    public override bool Emulates(Precision precision) => true;
+    public override bool Computes(Precision precision) => true;
 
     public override string[] Kernels(GemmProduct product) => product switch
     {

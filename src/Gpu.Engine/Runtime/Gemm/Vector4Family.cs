@@ -16,7 +16,7 @@ internal sealed record Vector4Family : GemmFamily
     public override string Meaning => "4x8 blocks of four-float loads, ILGPU's CPU accelerator";
     public override bool RunsOn(DeviceKind kind) => kind == DeviceKind.CpuAccelerator;
     public override int Preference(DeviceProfile profile) => 2;
-    public override bool Emulates(Precision precision) => true;
+    public override bool Computes(Precision precision) => true;
 
     public override string[] Kernels(GemmProduct product) => product switch
     {
