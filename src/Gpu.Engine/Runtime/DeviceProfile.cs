@@ -175,7 +175,7 @@ internal sealed record DeviceProfile
 
     /// <summary>"cl-vector products, one work-item per element, 20.1 GB, 2 multiprocessors" for gpu devices and gpu check.</summary>
     public string Describe() =>
-        $"{Gemm.Describe(this)} products{(Gemm.Precision == Precision.Fp32 ? "" : $" ({Words.Name(Gemm.Precision)} inputs, emulated)")}, " +
+        $"{Gemm.Describe(this)} products{(Gemm.Precision == Precision.Fp32 ? "" : $" ({Words.Name(Gemm.Precision)} inputs, {(Gemm.TensorCores(Gemm.Precision) ? "tensor cores" : "emulated")})")}, " +
         $"{(ElementwiseThreads > 0 ? $"element-wise work in {ElementwiseThreads} chunks" : "one thread per element")}, {MemoryBytes / 1e9:F1} GB, " +
         $"{Multiprocessors} multiprocessors{(ComputeCapability is var (major, minor) ? $", compute capability {major}.{minor}" : "")}";
 }
