@@ -65,6 +65,20 @@ public sealed class PrecisionTests : TempFolderTest
     }
 
     [Test]
+    public void An_experiment_file_sets_the_precision_and_a_flag_overrides_it()
+    {
+        var data = SyntheticData.Folder(Path.Combine(dir, "d"));
+        var yaml = Path.Combine(dir, "exp.yaml");
+        File.WriteAllText(yaml, "Train:\n  precision: bf16\n  epochs: 1\nModel:\n  hidden_size: 8\n");
+        var r = Run("train", "--data", data, "--device", "cpu", "--config", yaml);
+        Assert.That(r.Code, Is.Zero, r.Err);
+        Assert.That(r.Out, Does.Contain("precision bf16: emulated").And.Contain(", bf16 products"));
+        var flag = Run("train", "--data", data, "--device", "cpu", "--config", yaml, "--precision", "fp32");
+        Assert.That(flag.Code, Is.Zero, flag.Err);
+        Assert.That(flag.Out, Does.Not.Contain("precision bf16").And.Not.Contain("bf16 products"));
+    }
+
+    [Test]
     public void Gradcheck_refuses_a_reduced_precision_in_one_line_saying_why()
     {
         AssertOneLineError(Run("gradcheck", "--precision", "tf32", "--layers", "8"), "gradcheck checks the fp32 gradient only", 2);
