@@ -17,7 +17,7 @@ internal sealed class CheckVerb : IVerb
     [Option("family", HelpText = "Check only this family of the dense-layer products ({gemm-families}; the device must run it), and every other kernel.")]
     public string? Family { get; set; }
 
-    [Option("precision", Default = "fp32", HelpText = "Check the dense-layer products in this precision: fp32, tf32 or bf16 (the device's emulation, each input rounded as tensor cores round it, against the float64 product of inputs rounded the same way); every other kernel as always.")]
+    [Option("precision", Default = "fp32", HelpText = "Check the dense-layer products in this precision: fp32, tf32 or bf16 (each family that computes it: on tensor cores, or emulated by rounding each input as tensor cores round it; against the float64 product of inputs rounded the same way); every other kernel as always.")]
     public string PrecisionText { get; set; } = "fp32";
 
     [Option("ptx", HelpText = "Compile every kernel to CUDA PTX for sm_80 and sm_90 at ILGPU optimisation levels O1 and O2, as a CUDA device would (no GPU or CUDA driver needed), and check it: it compiles, no local memory in a product, no approximate instruction (.approx or div.full) in any kernel. Exit code 4 if any fails.")]
