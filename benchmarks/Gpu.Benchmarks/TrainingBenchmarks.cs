@@ -21,6 +21,9 @@ public static class Workloads
         _ => throw new ArgumentException($"unknown workload {name}"),
     };
 
+    /// <summary>The products' precision of the training-step benchmarks: GPU_BENCH_PRECISION=tf32 or bf16 (default fp32), as --precision takes it.</summary>
+    public static Precision Precision() => Words.Parse<Precision>(Environment.GetEnvironmentVariable("GPU_BENCH_PRECISION") ?? "fp32");
+
     /// <summary>GPU_BENCH_WORKLOADS=W1,W2 limits the workloads (W3 takes about 10 s a step on the 2-core CPU accelerator).</summary>
     public static IEnumerable<string> Selected() =>
         (Environment.GetEnvironmentVariable("GPU_BENCH_WORKLOADS") ?? "W1,W2,W3").Split(',', StringSplitOptions.TrimEntries);
@@ -44,7 +47,8 @@ public sealed class SlowBenchConfig : ManualConfig
 
 /// <summary>
 /// One training step (device-side gather of the batch from a resident dataset, forward, softmax
-/// cross-entropy, backward, fused SGD update) of W1, W2 and W3 on every device, in samples/s.
+/// cross-entropy, backward, fused SGD update) of W1, W2 and W3 on every device, in samples/s, with the products in
+/// GPU_BENCH_PRECISION (<see cref="Workloads.Precision"/>: tf32 on tensor cores where the device has them, as a run takes it).
 /// Each invocation runs <see cref="StepsPerInvocation"/> steps (20; 2 for W3) and then waits for
 /// the device; the samples/s column divides by that.
 /// </summary>
@@ -71,9 +75,9 @@ public class TrainingStepBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        options = Workloads.Options(Workload);
+        options = Workloads.Options(Workload) with { Precision = Workloads.Precision() };
         device = ComputeDevice.Open(Device);
-        var kernels = KernelSet.For(device);
+        var kernels = KernelSet.For(device, device.ProfileFor(options.Precision));
         // synthetic images (random bytes, never zeros): enough for Steps batches without repeating one
         int count = options.BatchSize * Steps;
         var r = new Random(7);

@@ -8,6 +8,8 @@ namespace Gpu.Kernels;
 /// accelerator (one OS thread per multiprocessor) and correctly on any GPU. All matrices are
 /// dense, row-major float32. Edge blocks clamp their loads and guard their stores, so any
 /// shape is valid (no tile-multiple requirement). Launch with ceil(rows/4) * ceil(cols/4) threads.
+/// Each product's inputs pass through the kernel's <see cref="IInputRounding"/> as they are loaded (<see cref="NoRounding"/>:
+/// fp32; TF32 or bf16 emulated); the sums stay fp32, and the bias, the activation and the bias gradient read unrounded values.
 /// </summary>
 internal static class GemmKernels
 {
@@ -18,10 +20,12 @@ internal static class GemmKernels
     public static int Threads(int rows, int cols) =>
         ((rows + Block - 1) / Block) * ((cols + Block - 1) / Block);
 
-    // Forward dense layer: Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]), act an Activations code.
-    public static void DenseForward(Index1D t, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
+    // Forward dense layer: Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]), act an Activations code; X and W rounded by TRound.
+    public static void DenseForward<TRound>(Index1D t, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
         ArrayView<float> y, int m, int n, int k, int act)
+        where TRound : struct, IInputRounding
     {
+        TRound rd = default;
         int nb = (n + Block - 1) / Block;
         int i0 = (t / nb) * Block;
         int j0 = (t % nb) * Block;
@@ -32,8 +36,8 @@ internal static class GemmKernels
         Block4x4 c = default;
         for (int p = 0; p < k; p++)
         {
-            float a0 = x[xa + p], a1 = x[xb + p], a2 = x[xc + p], a3 = x[xd + p];
-            float b0 = w[wa + p], b1 = w[wb + p], b2 = w[wc + p], b3 = w[wd + p];
+            float a0 = rd.Round(x[xa + p]), a1 = rd.Round(x[xb + p]), a2 = rd.Round(x[xc + p]), a3 = rd.Round(x[xd + p]);
+            float b0 = rd.Round(w[wa + p]), b1 = rd.Round(w[wb + p]), b2 = rd.Round(w[wc + p]), b3 = rd.Round(w[wd + p]);
             c.Add(a0, a1, a2, a3, new Float4(b0, b1, b2, b3));
         }
         StoreBiasAct(y, b, i0, j0, m, n, act, c.R0);
@@ -44,9 +48,12 @@ internal static class GemmKernels
 
     // Weight gradient (outer products summed over the batch): dW[n,k] = dZ[m,n]^T . H[m,k]; with bias != 0 also the bias
     // gradient db[n] = column sums of dZ, by the threads of the first column block, each summing its rows over the batch in order.
-    public static void WeightGrad(Index1D t, ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db,
+    // dZ and H rounded by TRound in the product; the column sums add dZ as it is.
+    public static void WeightGrad<TRound>(Index1D t, ArrayView<float> dz, ArrayView<float> h, ArrayView<float> dw, ArrayView<float> db,
         int m, int n, int k, int bias)
+        where TRound : struct, IInputRounding
     {
+        TRound rd = default;
         int kb = (k + Block - 1) / Block;
         int i0 = (t / kb) * Block;   // rows of dW (output units)
         int j0 = (t % kb) * Block;   // columns of dW (input units)
@@ -56,8 +63,8 @@ internal static class GemmKernels
         for (int r = 0; r < m; r++)
         {
             long zr = (long)r * n, hr = (long)r * k;
-            float a0 = dz[zr + ia], a1 = dz[zr + ib], a2 = dz[zr + ic], a3 = dz[zr + id];
-            float b0 = h[hr + ja], b1 = h[hr + jb], b2 = h[hr + jc], b3 = h[hr + jd];
+            float a0 = rd.Round(dz[zr + ia]), a1 = rd.Round(dz[zr + ib]), a2 = rd.Round(dz[zr + ic]), a3 = rd.Round(dz[zr + id]);
+            float b0 = rd.Round(h[hr + ja]), b1 = rd.Round(h[hr + jb]), b2 = rd.Round(h[hr + jc]), b3 = rd.Round(h[hr + jd]);
             c.Add(a0, a1, a2, a3, new Float4(b0, b1, b2, b3));
         }
         Store(dw, i0, j0, n, k, c.R0);
@@ -83,10 +90,13 @@ internal static class GemmKernels
         if (j0 + 3 < n) db[j0 + 3] = s3;
     }
 
-    // Input gradient through the previous layer's activation: dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]), act an Activations code (Identity: none).
-    public static void InputGrad(Index1D t, ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h,
+    // Input gradient through the previous layer's activation: dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]), act an Activations code (Identity: none);
+    // dZ and W rounded by TRound.
+    public static void InputGrad<TRound>(Index1D t, ArrayView<float> dz, ArrayView<float> w, ArrayView<float> h,
         ArrayView<float> dx, int m, int n, int k, int act)
+        where TRound : struct, IInputRounding
     {
+        TRound rd = default;
         int kb = (k + Block - 1) / Block;
         int i0 = (t / kb) * Block;   // batch rows
         int j0 = (t % kb) * Block;   // input units
@@ -97,8 +107,8 @@ internal static class GemmKernels
         for (int p = 0; p < n; p++)
         {
             long wr = (long)p * k;
-            float a0 = dz[za + p], a1 = dz[zb + p], a2 = dz[zc + p], a3 = dz[zd + p];
-            float b0 = w[wr + ja], b1 = w[wr + jb], b2 = w[wr + jc], b3 = w[wr + jd];
+            float a0 = rd.Round(dz[za + p]), a1 = rd.Round(dz[zb + p]), a2 = rd.Round(dz[zc + p]), a3 = rd.Round(dz[zd + p]);
+            float b0 = rd.Round(w[wr + ja]), b1 = rd.Round(w[wr + jb]), b2 = rd.Round(w[wr + jc]), b3 = rd.Round(w[wr + jd]);
             c.Add(a0, a1, a2, a3, new Float4(b0, b1, b2, b3));
         }
         StoreMasked(dx, h, i0, j0, m, k, act, c.R0);

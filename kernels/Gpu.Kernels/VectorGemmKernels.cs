@@ -23,7 +23,9 @@ internal struct Float4(float x, float y, float z, float w)
 /// scalar 4x4 kernel, see benchmarks/RESULTS.md). They need the dimensions they load along to be
 /// multiples of 4 (checked by the caller, which falls back to <see cref="GemmKernels"/>); the other
 /// dimensions may be anything: loads are clamped and stores guarded at the edges.
-/// Row-major float32 throughout; launch with ceil(rows/4) * ceil(cols/8) threads.
+/// Row-major float32 throughout; launch with ceil(rows/4) * ceil(cols/8) threads. Each product's inputs pass through
+/// the kernel's <see cref="IInputRounding"/> as they are loaded (<see cref="NoRounding"/>: fp32; TF32 or bf16 emulated);
+/// the sums stay fp32, and the bias, the activation and the bias gradient read unrounded values.
 /// </summary>
 internal static class VectorGemmKernels
 {
@@ -31,9 +33,18 @@ internal static class VectorGemmKernels
 
     public static int Threads(int rows, int cols) => ((rows + Rows - 1) / Rows) * ((cols + Cols - 1) / Cols);
 
-    // Forward dense layer: Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]), act an Activations code. Needs k % 4 == 0.
-    public static void DenseForward(Index1D t, ArrayView<float> xs, ArrayView<float> ws, ArrayView<float> b,
+    /// <summary>The four values as the multiplier sees them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Float4 Round<TRound>(Float4 v) where TRound : struct, IInputRounding
+    {
+        TRound rd = default;
+        return new Float4(rd.Round(v.X), rd.Round(v.Y), rd.Round(v.Z), rd.Round(v.W));
+    }
+
+    // Forward dense layer: Y[m,n] = act(X[m,k] . W[n,k]^T + b[n]), act an Activations code; X and W rounded by TRound. Needs k % 4 == 0.
+    public static void DenseForward<TRound>(Index1D t, ArrayView<float> xs, ArrayView<float> ws, ArrayView<float> b,
         ArrayView<float> y, int m, int n, int k, int act)
+        where TRound : struct, IInputRounding
     {
         var x = xs.Cast<Float4>();
         var w = ws.Cast<Float4>();
@@ -46,13 +57,13 @@ internal static class VectorGemmKernels
         Float4 d0 = default, d1 = default, d2 = default, d3 = default;   // row i0+r, columns j0+4..j0+7
         for (int p = 0; p < k4; p++)
         {
-            Float4 a0 = x[x0 + p], a1 = x[x1 + p], a2 = x[x2 + p], a3 = x[x3 + p];
-            Float4 b0 = w[w0 + p], b1 = w[w1 + p], b2 = w[w2 + p], b3 = w[w3 + p];
+            Float4 a0 = Round<TRound>(x[x0 + p]), a1 = Round<TRound>(x[x1 + p]), a2 = Round<TRound>(x[x2 + p]), a3 = Round<TRound>(x[x3 + p]);
+            Float4 b0 = Round<TRound>(w[w0 + p]), b1 = Round<TRound>(w[w1 + p]), b2 = Round<TRound>(w[w2 + p]), b3 = Round<TRound>(w[w3 + p]);
             c0.X += Float4.Dot(a0, b0); c0.Y += Float4.Dot(a0, b1); c0.Z += Float4.Dot(a0, b2); c0.W += Float4.Dot(a0, b3);
             c1.X += Float4.Dot(a1, b0); c1.Y += Float4.Dot(a1, b1); c1.Z += Float4.Dot(a1, b2); c1.W += Float4.Dot(a1, b3);
             c2.X += Float4.Dot(a2, b0); c2.Y += Float4.Dot(a2, b1); c2.Z += Float4.Dot(a2, b2); c2.W += Float4.Dot(a2, b3);
             c3.X += Float4.Dot(a3, b0); c3.Y += Float4.Dot(a3, b1); c3.Z += Float4.Dot(a3, b2); c3.W += Float4.Dot(a3, b3);
-            b0 = w[w4 + p]; b1 = w[w5 + p]; b2 = w[w6 + p]; b3 = w[w7 + p];
+            b0 = Round<TRound>(w[w4 + p]); b1 = Round<TRound>(w[w5 + p]); b2 = Round<TRound>(w[w6 + p]); b3 = Round<TRound>(w[w7 + p]);
             d0.X += Float4.Dot(a0, b0); d0.Y += Float4.Dot(a0, b1); d0.Z += Float4.Dot(a0, b2); d0.W += Float4.Dot(a0, b3);
             d1.X += Float4.Dot(a1, b0); d1.Y += Float4.Dot(a1, b1); d1.Z += Float4.Dot(a1, b2); d1.W += Float4.Dot(a1, b3);
             d2.X += Float4.Dot(a2, b0); d2.Y += Float4.Dot(a2, b1); d2.Z += Float4.Dot(a2, b2); d2.W += Float4.Dot(a2, b3);
@@ -65,9 +76,11 @@ internal static class VectorGemmKernels
     }
 
     // Weight gradient: dW[n,k] = dZ[m,n]^T . H[m,k] (outer products summed over the m batch rows). Needs n % 4 == 0 and k % 4 == 0.
-    // With bias != 0 also db[n] = column sums of dZ, by the threads of the first column block (GemmKernels.ColumnSums).
-    public static void WeightGrad(Index1D t, ArrayView<float> dzs, ArrayView<float> hs, ArrayView<float> dw, ArrayView<float> db,
+    // With bias != 0 also db[n] = column sums of dZ, by the threads of the first column block (GemmKernels.ColumnSums), of dZ
+    // as it is; the product's dZ and H rounded by TRound.
+    public static void WeightGrad<TRound>(Index1D t, ArrayView<float> dzs, ArrayView<float> hs, ArrayView<float> dw, ArrayView<float> db,
         int m, int n, int k, int bias)
+        where TRound : struct, IInputRounding
     {
         var dz = dzs.Cast<Float4>();
         var h = hs.Cast<Float4>();
@@ -77,8 +90,8 @@ internal static class VectorGemmKernels
         Float4 c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
         for (int r = 0; r < m; r++)
         {
-            Float4 a = dz[r * n4 + zi];
-            Float4 u = h[r * k4 + ha], v = h[r * k4 + hb];
+            Float4 a = Round<TRound>(dz[r * n4 + zi]);
+            Float4 u = Round<TRound>(h[r * k4 + ha]), v = Round<TRound>(h[r * k4 + hb]);
             c0 = Float4.Madd(c0, a.X, u); c1 = Float4.Madd(c1, a.Y, u); c2 = Float4.Madd(c2, a.Z, u); c3 = Float4.Madd(c3, a.W, u);
             d0 = Float4.Madd(d0, a.X, v); d1 = Float4.Madd(d1, a.Y, v); d2 = Float4.Madd(d2, a.Z, v); d3 = Float4.Madd(d3, a.W, v);
         }
@@ -89,9 +102,11 @@ internal static class VectorGemmKernels
         if (bias != 0 && j0 == 0) GemmKernels.ColumnSums(dzs, db, i0, m, n);
     }
 
-    // Input gradient through the previous layer's activation: dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]). Needs n % 4 == 0 and k % 4 == 0.
-    public static void InputGrad(Index1D t, ArrayView<float> dzs, ArrayView<float> ws, ArrayView<float> h, ArrayView<float> dx,
+    // Input gradient through the previous layer's activation: dX[m,k] = (dZ[m,n] . W[n,k]) * act'(from H[m,k]); dZ and W rounded by TRound.
+    // Needs n % 4 == 0 and k % 4 == 0.
+    public static void InputGrad<TRound>(Index1D t, ArrayView<float> dzs, ArrayView<float> ws, ArrayView<float> h, ArrayView<float> dx,
         int m, int n, int k, int act)
+        where TRound : struct, IInputRounding
     {
         var dz = dzs.Cast<Float4>();
         var w = ws.Cast<Float4>();
@@ -102,18 +117,18 @@ internal static class VectorGemmKernels
         Float4 c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
         for (int p = 0; p < n4; p++)
         {
-            Float4 a0 = dz[z0 + p], a1 = dz[z1 + p], a2 = dz[z2 + p], a3 = dz[z3 + p];
+            Float4 a0 = Round<TRound>(dz[z0 + p]), a1 = Round<TRound>(dz[z1 + p]), a2 = Round<TRound>(dz[z2 + p]), a3 = Round<TRound>(dz[z3 + p]);
             int r = 4 * p * k4;
-            Float4 u = w[r + wa], v = w[r + wb];                       // W row 4p
+            Float4 u = Round<TRound>(w[r + wa]), v = Round<TRound>(w[r + wb]);   // W row 4p
             c0 = Float4.Madd(c0, a0.X, u); c1 = Float4.Madd(c1, a1.X, u); c2 = Float4.Madd(c2, a2.X, u); c3 = Float4.Madd(c3, a3.X, u);
             d0 = Float4.Madd(d0, a0.X, v); d1 = Float4.Madd(d1, a1.X, v); d2 = Float4.Madd(d2, a2.X, v); d3 = Float4.Madd(d3, a3.X, v);
-            r += k4; u = w[r + wa]; v = w[r + wb];                      // W row 4p+1
+            r += k4; u = Round<TRound>(w[r + wa]); v = Round<TRound>(w[r + wb]);                      // W row 4p+1
             c0 = Float4.Madd(c0, a0.Y, u); c1 = Float4.Madd(c1, a1.Y, u); c2 = Float4.Madd(c2, a2.Y, u); c3 = Float4.Madd(c3, a3.Y, u);
             d0 = Float4.Madd(d0, a0.Y, v); d1 = Float4.Madd(d1, a1.Y, v); d2 = Float4.Madd(d2, a2.Y, v); d3 = Float4.Madd(d3, a3.Y, v);
-            r += k4; u = w[r + wa]; v = w[r + wb];                      // W row 4p+2
+            r += k4; u = Round<TRound>(w[r + wa]); v = Round<TRound>(w[r + wb]);                      // W row 4p+2
             c0 = Float4.Madd(c0, a0.Z, u); c1 = Float4.Madd(c1, a1.Z, u); c2 = Float4.Madd(c2, a2.Z, u); c3 = Float4.Madd(c3, a3.Z, u);
             d0 = Float4.Madd(d0, a0.Z, v); d1 = Float4.Madd(d1, a1.Z, v); d2 = Float4.Madd(d2, a2.Z, v); d3 = Float4.Madd(d3, a3.Z, v);
-            r += k4; u = w[r + wa]; v = w[r + wb];                      // W row 4p+3
+            r += k4; u = Round<TRound>(w[r + wa]); v = Round<TRound>(w[r + wb]);                      // W row 4p+3
             c0 = Float4.Madd(c0, a0.W, u); c1 = Float4.Madd(c1, a1.W, u); c2 = Float4.Madd(c2, a2.W, u); c3 = Float4.Madd(c3, a3.W, u);
             d0 = Float4.Madd(d0, a0.W, v); d1 = Float4.Madd(d1, a1.W, v); d2 = Float4.Madd(d2, a2.W, v); d3 = Float4.Madd(d3, a3.W, v);
         }

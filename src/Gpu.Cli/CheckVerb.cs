@@ -17,6 +17,9 @@ internal sealed class CheckVerb : IVerb
     [Flag(nameof(Flags.Family))]
     public string? Family { get; set; }
 
+    [Flag(nameof(Flags.CheckPrecision))]
+    public string PrecisionText { get; set; } = "";
+
     [Flag(nameof(Flags.Ptx))]
     public bool Ptx { get; set; }
 
@@ -30,13 +33,20 @@ internal sealed class CheckVerb : IVerb
         GemmFamily? only = null;
         try { if (Family != null) only = GemmFamilies.Parse(Family); }
         catch (FormatException e) { throw new UserError($"--family: {e.Message}"); }
+        Precision precision;
+        try { precision = Words.Parse<Precision>(PrecisionText); }
+        catch (FormatException e) { throw new UserError($"--precision: {e.Message}"); }
+        if (only is GemmFamily h && !h.Computes(precision))
+            throw new UserError($"--family {h.Name} --precision {Words.Name(precision)}: the {h.Name} family does not compute {Words.Name(precision)}; the families that do are {string.Join(", ", GemmFamilies.All.Where(x => x.Computes(precision)))}");
         using var device = ComputeDevice.Open(Device);
         stdout.WriteLine($"device: {device.Describe()}");
         var runs = device.Profile.RunnableFamilies;
         if (only is GemmFamily f && !device.Profile.Runs(f))
             throw new UserError($"--family {f.Name}: {device.Id} does not run it; it runs {string.Join(", ", runs)}");
-        stdout.WriteLine($"profile: {device.Profile.Describe()}; checking {(only is GemmFamily g ? $"the {g.Name} family" : $"every kernel family it runs ({string.Join(", ", runs)})")} and every other kernel");
-        var results = KernelCheck.Run(device, only);
+        var families = runs.Where(x => x.Computes(precision) && x.Fits(device.Profile)).ToList();
+        stdout.WriteLine($"profile: {device.Profile.Describe()}; checking {(only is GemmFamily g ? $"the {g.Name} family" : $"every kernel family it runs ({string.Join(", ", families)})")}" +
+            $"{(precision == Precision.Fp32 ? "" : $" in {Words.Name(precision)} (emulated; against inputs rounded as the hardware rounds them)")} and every other kernel");
+        var results = KernelCheck.Run(device, only, precision: precision);
         stdout.WriteLine($"{"kernel",-40} {"variant",-11} {"shape",-12} {"rel. error",10}  result");
         foreach (var r in results)
             stdout.WriteLine($"{r.Kernel,-40} {r.Variant,-11} {r.Shape,-12} {r.RelativeError,10:E2}  " +
@@ -50,6 +60,7 @@ internal sealed class CheckVerb : IVerb
     int CheckPtx(TextWriter stdout)
     {
         if (Family != null) throw new UserError("--family does not go with --ptx: the PTX check compiles every kernel");
+        if (!PrecisionText.Trim().Equals("fp32", StringComparison.OrdinalIgnoreCase)) throw new UserError("--precision does not go with --ptx: the PTX check compiles every kernel of every precision");
         string? folder = PtxOut == null ? null : AtomicFile.EnsureFolder(PtxOut);
         stdout.WriteLine($"PTX: ILGPU's PTX backend, instruction set {PtxCheck.InstructionSet}, no GPU; the CUDA profile ({DeviceProfile.For(DeviceKind.Cuda, 0).Describe().Split(',')[0]}); " +
             $"{KernelCatalogue.All.Count} kernels x {string.Join(", ", PtxCheck.Architectures.Select(a => a.ToString().ToLowerInvariant()))} x {string.Join(", ", PtxCheck.Levels.Select(PtxCheck.Name))}");

@@ -85,6 +85,9 @@ internal static class Flags
     public static readonly CliFlag Family = new("family", "VALUE", null,
         "Check only this family of the dense-layer products ({gemm-families}; the device must run it), and every other kernel.");
 
+    public static readonly CliFlag CheckPrecision = new("precision", "VALUE", "fp32",
+        "Check the dense-layer products in this precision: fp32, tf32 or bf16 (each family that computes it: on tensor cores, or emulated by rounding each input as tensor cores round it; against the float64 product of inputs rounded the same way); every other kernel as always.");
+
     public static readonly CliFlag Ptx = new("ptx", "", null,
         "Compile every kernel to CUDA PTX for sm_80 and sm_90 at ILGPU optimisation levels O1 and O2, as a CUDA device would (no GPU or CUDA driver needed), and check it: it compiles, no local memory in a product, no approximate instruction (.approx or div.full) in any kernel. Exit code 4 if any fails.");
 

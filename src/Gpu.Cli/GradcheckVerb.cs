@@ -7,7 +7,7 @@ using CommandLine;
 namespace Gpu.Cli;
 
 [Verb("gradcheck", HelpText = "Check the device's gradient against float64 central differences (like scipy.optimize.check_grad) on a few training examples; exit code 4 if the relative error is above --threshold. The network is --model DIR or a fresh one from --layers, --activation, --loss, --init and --seed.")]
-[Settings("layers", "activation", "loss", "init", "seed")]
+[Settings("layers", "activation", "loss", "init", "seed", "precision")]
 internal sealed class GradcheckVerb : NetworkOptions, IVerb
 {
     int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Given);
@@ -37,6 +37,8 @@ internal sealed class GradcheckVerb : NetworkOptions, IVerb
 
     public int Execute(TextWriter stdout, IReadOnlySet<string> given)
     {
+        if (TrainOptions().Precision is var precision and not Precision.Fp32)   // taken only to say why: a reduced precision's rounding is far above any threshold
+            throw new UserError($"--precision {Words.Name(precision)}: gradcheck checks the fp32 gradient only; rounding the products' inputs to {Words.Name(precision)} changes a gradient by about {(precision == Precision.Tf32 ? "1e-3" : "1e-2")} of its size, far above --threshold, so no finite difference could check it (a model trained in {Words.Name(precision)} is checked in fp32)");
         if (Examples < 1) throw new UserError($"--examples {Examples}: give a whole number >= 1");
         if (!(Threshold > 0)) throw new UserError($"--threshold {Threshold}: give a positive number, e.g. 1e-4");
         int? count = Params.Trim().Equals("all", StringComparison.OrdinalIgnoreCase) ? null

@@ -8,7 +8,7 @@ namespace Gpu.Cli;
 /// <see cref="Gpu.Search.Run"/>, which runs the search and says every line printed; a stop prints where it stopped (exit code 130).
 /// </summary>
 [Verb("search", HelpText = "Hyperparameter grid search: train every combination on the training split, score it on the validation split, then retrain the best and report its test accuracy.")]
-[Settings("val-fraction", GridAxes = true)]
+[Settings("val-fraction", "precision", GridAxes = true)]
 internal sealed class SearchVerb : SettingsVerb, IVerb
 {
     int IVerb.Execute(VerbContext c) => Execute(c.Out, c.Err, c.Given, c.Stop);

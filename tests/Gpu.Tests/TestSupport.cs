@@ -29,13 +29,14 @@ public sealed record DeviceCase(string Device, OptimizationLevel Level)
 
     /// <summary>
     /// The profile a device of this name has where the tests run (what decides which kernel cases are generated for it): the
-    /// CPU accelerator's groups of 4 threads; an OpenCL CPU device (POCL, which CI installs); a CUDA GPU.
+    /// CPU accelerator's groups of 4 threads; an OpenCL CPU device (POCL, which CI installs); a CUDA GPU of compute capability
+    /// 8.0 or later (the tensor-core family's cases are generated; an older GPU skips them).
     /// </summary>
     internal Gpu.Engine.Runtime.DeviceProfile NominalProfile => Device switch
     {
         "cpu" => Gpu.Engine.Runtime.DeviceProfile.For(Gpu.Engine.Runtime.DeviceKind.CpuAccelerator, 1L << 30),
         "opencl" => Gpu.Engine.Runtime.DeviceProfile.For(Gpu.Engine.Runtime.DeviceKind.OpenClCpu, 1L << 30, maxGroupSize: 4096),
-        _ => Gpu.Engine.Runtime.DeviceProfile.For(Gpu.Engine.Runtime.DeviceKind.Cuda, 1L << 30),
+        _ => Gpu.Engine.Runtime.DeviceProfile.For(Gpu.Engine.Runtime.DeviceKind.Cuda, 1L << 30, computeCapability: (8, 0)),
     };
 
     /// <summary>Why no CUDA device can be opened here; null when one can.</summary>

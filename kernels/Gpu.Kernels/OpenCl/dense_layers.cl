@@ -3,6 +3,35 @@
 // the driver groups work-items, which ILGPU's generated OpenCL C cannot express (it has no vector
 // types and no fma). Row-major float32 throughout; every buffer comes with an element offset (the
 // ILGPU view's index into its buffer). Any shape: edge blocks clamp their loads and guard their stores.
+// Built with -DROUND_TF32 or -DROUND_BF16, every input of a product passes through RIN (one float) or RIN16
+// (16 lanes) as it is loaded: rounded as a tensor core rounds it (the emulation of --precision tf32 and bf16);
+// the sums stay fp32, and the epilogues (bias, activation, the bias gradient's sums) read unrounded values.
+// Without either, RIN and RIN16 are the value itself: the fp32 program.
+
+#if defined(ROUND_TF32)
+// cvt.rna.tf32.f32: 10 mantissa bits, to nearest, ties away from zero; NaN and infinities as they are.
+inline float round_in(float x) { return isfinite(x) ? as_float((as_uint(x) + 0x1000u) & 0xffffe000u) : x; }
+inline float16 round_in16(float16 x) { return select(x, as_float16((as_uint16(x) + 0x1000u) & 0xffffe000u), isfinite(x)); }
+#define RIN(v) round_in(v)
+#define RIN16(v) round_in16(v)
+#elif defined(ROUND_BF16)
+// cvt.rn.bf16.f32: 7 mantissa bits, to nearest, ties to even; NaN stays NaN (infinities round to themselves).
+inline float round_in(float x)
+{
+    uint u = as_uint(x);
+    return isnan(x) ? x : as_float((u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u);
+}
+inline float16 round_in16(float16 x)
+{
+    uint16 u = as_uint16(x);
+    return select(as_float16((u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u), x, isnan(x));
+}
+#define RIN(v) round_in(v)
+#define RIN16(v) round_in16(v)
+#else
+#define RIN(v) (v)
+#define RIN16(v) (v)
+#endif
 
 #define ACT_IDENTITY 0
 #define ACT_RELU 1
@@ -109,8 +138,8 @@ static void dense_forward_block(__global const float* x, int xo, __global const 
     int p = 0;
     for (; p + 16 <= k; p += 16)
     {
-        float16 a0 = vload16(0, x0 + p), a1 = vload16(0, x1 + p), a2 = vload16(0, x2 + p), a3 = vload16(0, x3 + p);
-        float16 c0 = vload16(0, w0 + p), c1 = vload16(0, w1 + p), c2 = vload16(0, w2 + p), c3 = vload16(0, w3 + p);
+        float16 a0 = RIN16(vload16(0, x0 + p)), a1 = RIN16(vload16(0, x1 + p)), a2 = RIN16(vload16(0, x2 + p)), a3 = RIN16(vload16(0, x3 + p));
+        float16 c0 = RIN16(vload16(0, w0 + p)), c1 = RIN16(vload16(0, w1 + p)), c2 = RIN16(vload16(0, w2 + p)), c3 = RIN16(vload16(0, w3 + p));
         s00 = fma(a0, c0, s00); s01 = fma(a0, c1, s01); s02 = fma(a0, c2, s02); s03 = fma(a0, c3, s03);
         s10 = fma(a1, c0, s10); s11 = fma(a1, c1, s11); s12 = fma(a1, c2, s12); s13 = fma(a1, c3, s13);
         s20 = fma(a2, c0, s20); s21 = fma(a2, c1, s21); s22 = fma(a2, c2, s22); s23 = fma(a2, c3, s23);
@@ -119,8 +148,8 @@ static void dense_forward_block(__global const float* x, int xo, __global const 
     if (p < k)   // the last k % 16 columns, zero-padded
     {
         int r = k - p;
-        float16 a0 = load_part(x0 + p, r), a1 = load_part(x1 + p, r), a2 = load_part(x2 + p, r), a3 = load_part(x3 + p, r);
-        float16 c0 = load_part(w0 + p, r), c1 = load_part(w1 + p, r), c2 = load_part(w2 + p, r), c3 = load_part(w3 + p, r);
+        float16 a0 = RIN16(load_part(x0 + p, r)), a1 = RIN16(load_part(x1 + p, r)), a2 = RIN16(load_part(x2 + p, r)), a3 = RIN16(load_part(x3 + p, r));
+        float16 c0 = RIN16(load_part(w0 + p, r)), c1 = RIN16(load_part(w1 + p, r)), c2 = RIN16(load_part(w2 + p, r)), c3 = RIN16(load_part(w3 + p, r));
         s00 = fma(a0, c0, s00); s01 = fma(a0, c1, s01); s02 = fma(a0, c2, s02); s03 = fma(a0, c3, s03);
         s10 = fma(a1, c0, s10); s11 = fma(a1, c1, s11); s12 = fma(a1, c2, s12); s13 = fma(a1, c3, s13);
         s20 = fma(a2, c0, s20); s21 = fma(a2, c1, s21); s22 = fma(a2, c2, s22); s23 = fma(a2, c3, s23);
@@ -147,12 +176,12 @@ __kernel void dense_forward(__global const float* x, int xo, __global const floa
 }
 
 // One step of the outer-product loop: the 8 block rows' A values (a0..a7: scalars read from memory, which a
-// CPU compiler turns into broadcast loads) times the 16 columns in bv, added into c0..c7.
+// CPU compiler turns into broadcast loads), each through RIN, times the 16 columns in bv (rounded by the caller), added into c0..c7.
 #define OUTER8(c, bv, a0, a1, a2, a3, a4, a5, a6, a7) \
-    c##0 = fma((float16)(a0), bv, c##0); c##1 = fma((float16)(a1), bv, c##1); \
-    c##2 = fma((float16)(a2), bv, c##2); c##3 = fma((float16)(a3), bv, c##3); \
-    c##4 = fma((float16)(a4), bv, c##4); c##5 = fma((float16)(a5), bv, c##5); \
-    c##6 = fma((float16)(a6), bv, c##6); c##7 = fma((float16)(a7), bv, c##7);
+    c##0 = fma((float16)(RIN(a0)), bv, c##0); c##1 = fma((float16)(RIN(a1)), bv, c##1); \
+    c##2 = fma((float16)(RIN(a2)), bv, c##2); c##3 = fma((float16)(RIN(a3)), bv, c##3); \
+    c##4 = fma((float16)(RIN(a4)), bv, c##4); c##5 = fma((float16)(RIN(a5)), bv, c##5); \
+    c##6 = fma((float16)(RIN(a6)), bv, c##6); c##7 = fma((float16)(RIN(a7)), bv, c##7);
 #define ZERO8(c) float16 c##0 = 0, c##1 = 0, c##2 = 0, c##3 = 0, c##4 = 0, c##5 = 0, c##6 = 0, c##7 = 0;
 
 // The loop over the contraction, in three versions (two full 16-column vectors, one, or a partial block),
@@ -160,13 +189,13 @@ __kernel void dense_forward(__global const float* x, int xo, __global const floa
 // step's row of B at the block's first column.
 #define OUTER_LOOP(count, AS, BROW) \
     if (n1 == 16) \
-        for (int p = 0; p < count; p++) { __global const float* br = BROW; float16 b0 = vload16(0, br), b1 = vload16(0, br + 16); \
+        for (int p = 0; p < count; p++) { __global const float* br = BROW; float16 b0 = RIN16(vload16(0, br)), b1 = RIN16(vload16(0, br + 16)); \
             OUTER8(c, b0, AS(0), AS(1), AS(2), AS(3), AS(4), AS(5), AS(6), AS(7)) OUTER8(d, b1, AS(0), AS(1), AS(2), AS(3), AS(4), AS(5), AS(6), AS(7)) } \
     else if (n1 == 0 && n0 == 16) \
-        for (int p = 0; p < count; p++) { __global const float* br = BROW; float16 b0 = vload16(0, br); \
+        for (int p = 0; p < count; p++) { __global const float* br = BROW; float16 b0 = RIN16(vload16(0, br)); \
             OUTER8(c, b0, AS(0), AS(1), AS(2), AS(3), AS(4), AS(5), AS(6), AS(7)) } \
     else \
-        for (int p = 0; p < count; p++) { __global const float* br = BROW; float16 b0 = load_part(br, n0), b1 = load_part(br + 16, n1); \
+        for (int p = 0; p < count; p++) { __global const float* br = BROW; float16 b0 = RIN16(load_part(br, n0)), b1 = RIN16(load_part(br + 16, n1)); \
             OUTER8(c, b0, AS(0), AS(1), AS(2), AS(3), AS(4), AS(5), AS(6), AS(7)) OUTER8(d, b1, AS(0), AS(1), AS(2), AS(3), AS(4), AS(5), AS(6), AS(7)) }
 
 // Weight gradient: dW[n,k] = dZ[m,n]^T . H[m,k], and, when withBias != 0, db[n] = column sums of dZ.
@@ -317,7 +346,7 @@ __kernel void gemm_packed(__global const float* ap, __global const float* bp, in
     ZERO8(c) ZERO8(d)
     for (int p = 0; p < depth; p++, a += 8, b += 32)
     {
-        float16 b0 = vload16(0, b), b1 = vload16(0, b + 16);
+        float16 b0 = RIN16(vload16(0, b)), b1 = RIN16(vload16(0, b + 16));
         OUTER8(c, b0, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7])
         OUTER8(d, b1, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7])
     }

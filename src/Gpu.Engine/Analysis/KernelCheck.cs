@@ -38,7 +38,9 @@ internal sealed record KernelCase(string Name, string Variant, GemmFamily? Famil
 /// below <see cref="Tolerance"/> and no output may be left unwritten. One list of cases, <see cref="All"/>,
 /// serves `gpu check` (so a user can verify a device and driver, and a GPU machine without the .NET SDK can
 /// verify its kernels) and the kernel tests (tests/Gpu.Tests/Kernels/KernelTests.cs), which also fail when a
-/// kernel method in kernels/ has no case.
+/// kernel method in kernels/ has no case. Each GEMM family that emulates TF32 or bf16 (<see cref="GemmFamily.Computes"/>)
+/// is checked in those precisions too, against the float64 product of inputs rounded as the hardware rounds them
+/// (<see cref="ReducedPrecision"/>), a quarter of them ties of that precision; its bias gradient against unrounded sums.
 /// </summary>
 internal static class KernelCheck
 {
@@ -70,11 +72,14 @@ internal static class KernelCheck
     /// <summary>The cases a device runs: all but the GEMM families it cannot run.</summary>
     public static IEnumerable<KernelCase> For(DeviceProfile profile) => All.Where(c => c.RunsOn(profile));
 
-    /// <summary>Runs every case the device runs, or of the GEMM families only <paramref name="family"/> (what `gpu check` prints).</summary>
-    public static List<CheckResult> Run(ComputeDevice device, GemmFamily? family = null, int seed = 1)
+    /// <summary>
+    /// Runs every case the device runs, or of the GEMM families only <paramref name="family"/>, the products in
+    /// <paramref name="precision"/> (fp32, or the TF32 or bf16 emulation against its rounded float64 reference) (what `gpu check` prints).
+    /// </summary>
+    public static List<CheckResult> Run(ComputeDevice device, GemmFamily? family = null, int seed = 1, Precision precision = Precision.Fp32)
     {
         var results = new List<CheckResult>();
-        foreach (var c in For(device.Profile).Where(c => family == null || c.Family == null || c.Family.Name == family.Name))
+        foreach (var c in For(device.Profile).Where(c => c.Family == null || (family == null || c.Family.Name == family.Name) && c.Family.Precision == precision))
             results.AddRange(c.Run(device, seed++));
         return results;
     }
@@ -82,7 +87,10 @@ internal static class KernelCheck
     static List<KernelCase> Build()
     {
         var cases = new List<KernelCase>();
-        foreach (var (variant, f) in GemmFamilies.All.SelectMany(f => f.CheckVariants))   // every family with each knob setting that takes other kernels
+        // every family with each knob setting that takes other kernels, in fp32 and in each reduced precision it emulates
+        var variants = GemmFamilies.All.SelectMany(f => f.CheckVariants).SelectMany(v => Enum.GetValues<Precision>().Where(v.Family.Computes)
+            .Select(p => p == Precision.Fp32 ? v : ($"{v.Variant} {Words.Name(p)}", v.Family with { Precision = p })));
+        foreach (var (variant, f) in variants)
             foreach (var (m, n, k) in f.CheckShapes)
             {
                 cases.Add(new($"dense forward {m}x{n}x{k}", variant, f, Same, f.Kernels(GemmProduct.Forward), (ks, seed) => DenseForward(ks, m, n, k, seed)));
@@ -132,6 +140,23 @@ internal static class KernelCheck
     static float[] Random(int n, Random r, double scale = 1) => Enumerable.Range(0, n).Select(_ => (float)((r.NextDouble() * 2 - 1) * scale)).ToArray();
     static double[] D(float[] a) => Array.ConvertAll(a, v => (double)v);
 
+    /// <summary>
+    /// A product's random inputs for <paramref name="precision"/>: fp32's as they are; for TF32 and bf16 every fourth value is
+    /// made a tie of that precision (the dropped bits exactly half a kept place), so a wrong tie rule shows.
+    /// </summary>
+    static float[] Operand(int n, Random r, Precision precision)
+    {
+        var values = Random(n, r);
+        if (precision == Precision.Fp32) return values;
+        var (keep, half) = precision == Precision.Tf32 ? (0xffffe000u, 0x1000u) : (0xffff0000u, 0x8000u);
+        for (int i = 0; i < n; i += 4)
+            values[i] = BitConverter.UInt32BitsToSingle((BitConverter.SingleToUInt32Bits(values[i]) & keep) | half);
+        return values;
+    }
+
+    /// <summary>A product's inputs as its reference takes them: rounded to the kernel set's precision, as float64.</summary>
+    static double[] In(KernelSet k, float[] values) => ReducedPrecision.Rounded(values, k.Profile.Gemm.Precision);
+
     /// <summary>||got - want|| / ||want|| (the plain norm when want is 0); NaN anywhere in got makes it NaN.</summary>
     public static double RelativeError(float[] got, double[] want)
     {
@@ -162,13 +187,14 @@ internal static class KernelCheck
     {
         var a = k.Accelerator;
         var r = new Random(seed);
-        var x = Random(m * kk, r); var w = Random(n * kk, r); var b = Random(n, r);
+        var p = k.Profile.Gemm.Precision;
+        var x = Operand(m * kk, r, p); var w = Operand(n * kk, r, p); var b = Random(n, r);
         using var dx = a.Allocate1D(x); using var dw = a.Allocate1D(w); using var db = a.Allocate1D(b);
         foreach (var act in Enum.GetValues<Activation>())
         {
             using var y = Poisoned(a, m * n);
             k.DenseForward(dx.View, dw.View, db.View, y.View, m, n, kk, act);
-            yield return Compare($"dense forward ({Words.ActivationName(act)})", $"{m}x{n}x{kk}", y.GetAsArray1D(), ReferenceMlp.Dense(D(x), D(w), D(b), m, n, kk, act));
+            yield return Compare($"dense forward ({Words.ActivationName(act)})", $"{m}x{n}x{kk}", y.GetAsArray1D(), ReferenceMlp.Dense(In(k, x), In(k, w), D(b), m, n, kk, act));
         }
     }
 
@@ -176,20 +202,23 @@ internal static class KernelCheck
     {
         var a = k.Accelerator;
         var r = new Random(seed);
-        var dz = Random(m * n, r); var h = Random(m * kk, r);
+        var p = k.Profile.Gemm.Precision;
+        var dz = Operand(m * n, r, p); var h = Operand(m * kk, r, p);
         using var ddz = a.Allocate1D(dz); using var dh = a.Allocate1D(h); using var dw = Poisoned(a, n * kk);
         k.WeightGrad(ddz.View, dh.View, dw.View, m, n, kk);
-        return Compare("weight gradient", $"{m}x{n}x{kk}", dw.GetAsArray1D(), ReferenceMlp.MatTN(D(dz), D(h), m, n, kk));
+        return Compare("weight gradient", $"{m}x{n}x{kk}", dw.GetAsArray1D(), ReferenceMlp.MatTN(In(k, dz), In(k, h), m, n, kk));
     }
 
     static IEnumerable<CheckResult> WeightAndBiasGrad(KernelSet k, int m, int n, int kk, int seed)
     {
         var a = k.Accelerator;
         var r = new Random(seed);
-        var dz = Random(m * n, r); var h = Random(m * kk, r);
+        var p = k.Profile.Gemm.Precision;
+        var dz = Operand(m * n, r, p); var h = Operand(m * kk, r, p);
         using var ddz = a.Allocate1D(dz); using var dh = a.Allocate1D(h); using var dw = Poisoned(a, n * kk); using var db = Poisoned(a, n);
         k.WeightAndBiasGrad(ddz.View, dh.View, dw.View, db.View, m, n, kk);
-        yield return Compare("weight gradient (with bias)", $"{m}x{n}x{kk}", dw.GetAsArray1D(), ReferenceMlp.MatTN(D(dz), D(h), m, n, kk));
+        yield return Compare("weight gradient (with bias)", $"{m}x{n}x{kk}", dw.GetAsArray1D(), ReferenceMlp.MatTN(In(k, dz), In(k, h), m, n, kk));
+        // the bias gradient is a reduction, fp32 in every precision: against dZ as it is
         // a sum's rounding error is relative to the sum of its terms' sizes, not to the sum (a column of 7 random terms may nearly cancel)
         var got = db.GetAsArray1D();
         var want = ReferenceMlp.ColumnSums(D(dz), m, n);
@@ -203,14 +232,15 @@ internal static class KernelCheck
     {
         var a = k.Accelerator;
         var r = new Random(seed);
-        var dz = Random(m * n, r); var w = Random(n * kk, r); var z = Random(m * kk, r, 3);
+        var p = k.Profile.Gemm.Precision;
+        var dz = Operand(m * n, r, p); var w = Operand(n * kk, r, p); var z = Random(m * kk, r, 3);
         using var ddz = a.Allocate1D(dz); using var dw = a.Allocate1D(w);
         foreach (var act in Enum.GetValues<Activation>())
         {
             var h = z.Select(v => (float)ReferenceMlp.Activate(v, act)).ToArray();   // real outputs of the activation (ReLU: about half 0)
             using var dh = a.Allocate1D(h); using var dx = Poisoned(a, m * kk);
             k.InputGrad(ddz.View, dw.View, dh.View, dx.View, m, n, kk, act);
-            yield return Compare($"input gradient ({Words.ActivationName(act)}')", $"{m}x{n}x{kk}", dx.GetAsArray1D(), ReferenceMlp.MatNN(D(dz), D(w), m, n, kk, D(h), act));
+            yield return Compare($"input gradient ({Words.ActivationName(act)}')", $"{m}x{n}x{kk}", dx.GetAsArray1D(), ReferenceMlp.MatNN(In(k, dz), In(k, w), m, n, kk, D(h), act));
         }
     }
 

@@ -47,6 +47,7 @@ internal static class SearchRun
             throw new UserError($"{written} holds {previous.Description}, not a grid search; choose another --output folder for the search, or pass --overwrite to replace it");
         var data = (run.Loaded ?? run.Data.Load()).Limited(run.Limit, note => say($"note: {note}"));
         say($"device: {device.Describe()}");
+        if (device.PrecisionNote(run.Grid.Base.Precision) is string precisionNote) say(precisionNote);
         if (run.Overwrite && previous != null)   // only now, with the data read and the device open: a refused start loses nothing
         {
             folder.MoveRunAside();

@@ -139,6 +139,7 @@ internal sealed class TrainingRun
     FinishedRun Train(ComputeDevice device, DataPair data, DataFingerprint fingerprint, DataSource source, int limit, string? initFrom, PreviousRun? replaced)
     {
         var say = hooks.Say;
+        if (device.PrecisionNote(options.Precision) is string precisionNote) say(precisionNote);
         var spec = MlpSpec.FromHidden(data.Train.Features, options.Hidden, data.Train.Classes, options.Activation, options.Loss);
         say($"network: {spec.Describe()} ({spec.ParameterCount:N0} parameters)");
         float[]? initial = initFrom == null ? null : ModelWeights.ReadInitial(initFrom, spec);
@@ -237,11 +238,12 @@ internal sealed class TrainingRun
         return new FinishedRun(result, info, outDir);
     }
 
-    /// <summary>"batch 128, lr 0.05, sgd momentum 0.9, l2 0.0001, cosine schedule, seed 1"</summary>
+    /// <summary>"batch 128, lr 0.05, sgd momentum 0.9, l2 0.0001, cosine schedule, seed 1" (", tf32 products" when not fp32)</summary>
     public static string Describe(TrainOptions o) =>
         $"batch {o.BatchSize}, lr {o.LearningRate}, " +
         $"{Words.Name(o.Optimizer)}{(o.Optimizer == OptimizerKind.Sgd ? $" momentum {o.Momentum}" : "")}, l2 {o.L2}, " +
-        $"{Words.Name(o.Schedule)} schedule{(o.WarmupEpochs > 0 ? $" after {o.WarmupEpochs} warm-up epochs" : "")}, seed {o.Seed}";
+        $"{Words.Name(o.Schedule)} schedule{(o.WarmupEpochs > 0 ? $" after {o.WarmupEpochs} warm-up epochs" : "")}, seed {o.Seed}" +
+        (o.Precision == Precision.Fp32 ? "" : $", {Words.Name(o.Precision)} products");
 
     /// <summary>"epoch 1, step 3: lr 5 -> 0.1 after divergence (in epoch 2, step 4 of 9: the loss became NaN)", one per setting that <paramref name="after"/> changed.</summary>
     static IEnumerable<string> Changes(TrainOptions before, TrainOptions after, TrainState at, Divergence d)

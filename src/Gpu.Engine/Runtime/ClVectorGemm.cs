@@ -34,8 +34,11 @@ sealed unsafe class ClVectorGemm : IDisposable
         gemmPacked = Kernel(program, "gemm_packed");
     }
 
-    /// <summary>Builds the kernels for <paramref name="a"/>; throws with the first lines of the compiler's log if they do not build.</summary>
-    public static ClVectorGemm Build(CLAccelerator a)
+    /// <summary>
+    /// Builds the kernels for <paramref name="a"/>, rounding the products' inputs to <paramref name="precision"/> (fp32: no
+    /// define, the source as it is); throws with the first lines of the compiler's log if they do not build.
+    /// </summary>
+    public static ClVectorGemm Build(CLAccelerator a, Precision precision)
     {
         var source = Encoding.ASCII.GetBytes(OpenClSources.DenseLayers);
         int error;
@@ -48,7 +51,8 @@ sealed unsafe class ClVectorGemm : IDisposable
         }
         Check(error, "clCreateProgramWithSource");
         IntPtr device = a.DeviceId;
-        fixed (byte* options = Ascii("-cl-std=CL1.2"))
+        string define = precision switch { Precision.Tf32 => " -DROUND_TF32", Precision.Bf16 => " -DROUND_BF16", _ => "" };
+        fixed (byte* options = Ascii("-cl-std=CL1.2" + define))
             error = clBuildProgram(program, 1, &device, options, IntPtr.Zero, IntPtr.Zero);
         if (error != CL_SUCCESS)
         {

@@ -54,6 +54,36 @@ internal sealed class ComputeDevice : IDisposable
         Reason = reason;
     }
 
+    readonly Dictionary<Precision, (DeviceProfile Profile, string? NotUsed)> precisions = [];
+
+    /// <summary>
+    /// The profile of a run whose products are in <paramref name="precision"/>: <see cref="DeviceProfile.WithPrecision"/>'s; where
+    /// that is a tensor-core family that fails its self-test here, the emulation's (<see cref="GemmFamilies.For"/> without tensor
+    /// cores); where a family's kernels do not build here, the scalar kernels' (which run every precision on every device).
+    /// Decided once per precision.
+    /// </summary>
+    public DeviceProfile ProfileFor(Precision precision) => ForPrecision(precision).Profile;
+
+    /// <summary>The line a run in <paramref name="precision"/> prints (<see cref="DeviceProfile.PrecisionNote"/>), or null for fp32.</summary>
+    public string? PrecisionNote(Precision precision) => ForPrecision(precision) is var (profile, notUsed) ? profile.PrecisionNote(notUsed) : null;
+
+    (DeviceProfile Profile, string? NotUsed) ForPrecision(Precision precision)
+    {
+        lock (precisions)
+        {
+            if (precisions.TryGetValue(precision, out var known)) return known;
+            var profile = Profile.WithPrecision(precision);
+            string? notUsed = null;
+            if (profile.Gemm.TensorCores(precision) && profile.Gemm.Unavailable(Accelerator) is string why)
+            {
+                notUsed = why;
+                profile = Profile with { Gemm = GemmFamilies.For(Profile, precision, tensorCores: false) };
+            }
+            if (profile.Gemm.Unavailable(Accelerator) != null) profile = Profile with { Gemm = GemmFamilies.Scalar with { Precision = precision } };
+            return precisions[precision] = (profile, notUsed);
+        }
+    }
+
     /// <summary>The CPU accelerator used as the fallback: one multiprocessor per core, 4 threads per warp, 1 warp per group.</summary>
     public static CPUDevice CpuDevice() => new(4, 1, Math.Max(1, Environment.ProcessorCount));
 

@@ -1,3 +1,4 @@
+using Gpu.Engine.Settings;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
@@ -148,6 +149,29 @@ internal sealed record DeviceProfile
     /// <summary>Whether the device runs <paramref name="family"/> (by name: a family with other knobs is the same family).</summary>
     public bool Runs(GemmFamily family) => RunnableFamilies.Any(f => f.Name == family.Name);
 
+    /// <summary>This profile with the products of <paramref name="precision"/>: the family <see cref="GemmFamilies.For"/> gives (fp32: this profile's own).</summary>
+    public DeviceProfile WithPrecision(Precision precision) =>
+        precision == Gemm.Precision ? this : this with { Gemm = GemmFamilies.For(this, precision) };
+
+    /// <summary>
+    /// The line a run prints about the precision of this profile's products, or null for fp32: "precision tf32: tensor cores
+    /// (the tensor-tf32 kernels): ..." or "precision tf32: emulated (this device has no tensor cores): each product input rounded
+    /// to TF32 in the vector4 kernels, sums in float32"; <paramref name="notUsed"/>: why a tensor-core family the device would
+    /// take is not used (its self-test failed).
+    /// </summary>
+    public string? PrecisionNote(string? notUsed = null)
+    {
+        var p = Gemm.Precision;
+        if (p == Precision.Fp32) return null;
+        string word = Words.Name(p), what = $"each product input rounded to {(p == Precision.Tf32 ? "TF32" : "bf16")}";
+        if (Gemm.TensorCores(p)) return $"precision {word}: tensor cores (the {Gemm.Name} kernels): {what}, sums in float32";
+        string why = notUsed != null ? $"the tensor-core kernels are not used: {notUsed}"
+            : Kind != DeviceKind.Cuda ? "this device has no tensor cores"
+            : ComputeCapability is not (>= 8, _) ? "this GPU's compute capability is below 8.0, where the engine's tensor-core kernels start"
+            : $"the engine has no {word} tensor-core kernels yet";
+        return $"precision {word}: emulated ({why}): {what} in the {Gemm.Name} kernels, sums in float32";
+    }
+
     /// <summary>
     /// The profile of an accelerator:
     /// CPU accelerator: element-wise work in 8 chunks per core, memory = what the process may use;
@@ -207,7 +231,7 @@ internal sealed record DeviceProfile
 
     /// <summary>"cl-vector products, one work-item per element, 20.1 GB, 2 multiprocessors" for gpu devices and gpu check.</summary>
     public string Describe() =>
-        $"{Gemm.Describe(this)} products, " +
+        $"{Gemm.Describe(this)} products{(Gemm.Precision == Precision.Fp32 ? "" : $" ({Words.Name(Gemm.Precision)} inputs, {(Gemm.TensorCores(Gemm.Precision) ? "tensor cores" : "emulated")})")}, " +
         $"{(ElementwiseThreads > 0 ? $"element-wise work in up to {ElementwiseThreads} chunks{(ElementwiseMinChunk > 0 ? $" of at least {ElementwiseMinChunk} elements" : "")}" : "one thread per element")}, {MemoryBytes / 1e9:F1} GB, " +
         $"{Multiprocessors} multiprocessors{(ComputeCapability is var (major, minor) ? $", compute capability {major}.{minor}" : "")}";
 }

@@ -87,3 +87,17 @@ public enum ExportFormat
     /// <summary>safetensors: the tensors of a PyTorch Sequential of Linear layers (0.weight, 0.bias, 2.weight, ...), the spec in its metadata.</summary>
     Safetensors,
 }
+
+/// <summary>
+/// The precision of the dense-layer products' inputs (<c>--precision</c>). Master weights, optimizer state, the loss and
+/// every reduction stay fp32; only what the multipliers see is rounded, and the products are summed in fp32.
+/// </summary>
+public enum Precision
+{
+    /// <summary>Every product in fp32 (the default; results as before the setting existed).</summary>
+    Fp32,
+    /// <summary>Each product input rounded to TF32 (10 mantissa bits, to nearest, ties away from zero), as NVIDIA tensor cores take fp32 inputs.</summary>
+    Tf32,
+    /// <summary>Each product input rounded to bfloat16 (7 mantissa bits, to nearest even).</summary>
+    Bf16,
+}

@@ -60,6 +60,12 @@ public sealed record TrainOptions
     public int EvalBatchSize { get; init; } = 1000;
     /// <summary>Resident (dataset on the device, batches gathered there) or streamed (page-locked host buffers); Auto decides by size.</summary>
     public DataPath DataPath { get; init; } = DataPath.Auto;
+    /// <summary>
+    /// The precision of the dense-layer products' inputs (<c>--precision</c>): fp32, or TF32 or bf16 (each input rounded before
+    /// the multiply, the sums in fp32; tensor cores where the device has them, else emulated in the products' kernels). Weights,
+    /// optimizer state, the loss and all reductions stay fp32.
+    /// </summary>
+    public Precision Precision { get; init; } = Precision.Fp32;
     /// <summary>MB of host memory the streamed path may hold of a training set read in place from its file: its shuffle buffer (Training/BlockShuffle.cs).</summary>
     public int StreamBuffer { get; init; } = 1024;
 

@@ -63,6 +63,12 @@ internal static class Words
             new(EarlyStopMetric.Loss, "loss"),
             new(EarlyStopMetric.Accuracy, "accuracy"),
         ],
+        [typeof(Precision)] =
+        [
+            new(Precision.Fp32, "fp32", "every product in float32", ["float32", "f32"]),
+            new(Precision.Tf32, "tf32", "product inputs rounded to TF32, sums in float32", ["tensorfloat32"]),
+            new(Precision.Bf16, "bf16", "product inputs rounded to bfloat16, sums in float32", ["bfloat16"]),
+        ],
         [typeof(DataPath)] =
         [
             new(DataPath.Auto, "auto", "resident when the data takes at most half the device memory"),

@@ -43,7 +43,7 @@ internal static class Trainer
         var (trainSet, valSet) = data.Train.Split(o.ValFraction, o.Seed);
         if (o.BatchSize > trainSet.Count) o = o with { BatchSize = trainSet.Count };   // the same single batch per epoch, without the memory of a larger one
         var spec = MlpSpec.FromHidden(trainSet.Features, o.Hidden, trainSet.Classes, o.Activation, o.Loss);
-        var kernels = KernelSet.For(device);
+        var kernels = KernelSet.For(device, device.ProfileFor(o.Precision));   // the products of o.Precision (GemmFamilies.For)
         int evalRows = Math.Min(o.EvalBatchSize, Math.Max(data.Test.Count, valSet?.Count ?? 0));
         int maxRows = Math.Max(o.BatchSize, evalRows);
         var path = ChooseDataPath(o.DataPath, device, data);

@@ -47,6 +47,8 @@ public sealed class PtxTests
     {
         var names = KernelCatalogue.All.Select(k => k.Name).ToList();
         Assert.That(names, Does.Contain("TiledGemmKernels.Gemm<Tile8>").And.Contain("TiledGemmKernels.Gemm<Tile64>"), "each tile is its own kernel");
+        foreach (var rounding in new[] { "NoRounding", "Tf32Rounding", "Bf16Rounding" })
+            Assert.That(names, Does.Contain($"GemmKernels.DenseForward<{rounding}>").And.Contain($"VectorGemmKernels.InputGrad<{rounding}>"), "each input rounding is its own kernel");
         Assert.That(KernelCatalogue.All.Where(k => k.Grouping == KernelGrouping.Explicit).Select(k => k.Name),
             Is.EquivalentTo(new[]
             {
@@ -55,6 +57,7 @@ public sealed class PtxTests
                 "BlockedGemmKernels.Gemm<Blocked64x32>", "BlockedGemmKernels.Gemm<Blocked16x16>",
                 "LayerKernels.Loss<SigmoidSquaredErrorRow>", "LayerKernels.Loss<SoftmaxCrossEntropyRow>",
                 "LayerKernels.LossOneGroup<SigmoidSquaredErrorRow>", "LayerKernels.LossOneGroup<SoftmaxCrossEntropyRow>",
+                "TensorCoreGemmKernels.Gemm",
             }),
             "explicitly grouped: the shared-memory products (each generic one with every tile struct of its interface) and the loss kernels (grid and one group)");
         Assert.That(names, Is.Unique);
@@ -67,6 +70,24 @@ public sealed class PtxTests
         var openCl = DeviceProfile.For(DeviceKind.OpenClCpu, 1L << 30);
         var grouped = KernelCatalogue.All.Where(k => k.Specialization(openCl).MaxNumThreadsPerGroup == 1).Select(k => k.Method).ToList();
         Assert.That(grouped, Is.EquivalentTo(CompiledKernels.GroupSized), "an OpenCL CPU device loads the element-wise kernels in groups of one");
+    }
+
+    [TestCase(80)]
+    [TestCase(90)]
+    public void The_tensor_core_kernel_issues_tf32_mma_without_local_memory_or_approximate_math(int sm)
+    {
+        var arch = PtxCheck.Architectures.Single(a => a.Major * 10 + a.Minor == sm);
+        foreach (var level in PtxCheck.Levels)
+        {
+            var r = Compiled(arch, level).Single(k => k.Kernel == "TensorCoreGemmKernels.Gemm");
+            var mma = System.Text.RegularExpressions.Regex.Matches(r.Ptx, @"mma\.sync\.aligned\.m16n8k8\.row\.col\.f32\.tf32\.tf32\.f32").Count;
+            Assert.That(mma, Is.EqualTo(8), $"{PtxCheck.Name(level)}: one mma per tile of the warp's 2 x 4 per step");
+            Assert.That(r.LocalBytes, Is.EqualTo(8 * PtxCheck.MmaOperandBytes),
+                "no local memory but ILGPU's inline-PTX operands (14 4-byte variables per mma, which ptxas makes registers): the 32 accumulators stay in registers");
+            Assert.That(r.Approximate, Is.Empty);
+            Assert.That(r.Ptx, Does.Not.Contain(".approx"));
+            Assert.That(r.Passed, string.Join("; ", r.Problems));
+        }
     }
 
     [Test]
@@ -84,6 +105,17 @@ public sealed class PtxTests
         var r = PtxCheck.Compile([probe], CudaArchitecture.SM_80, OptimizationLevel.O2).Single();
         Assert.That(r.Approximate, Does.Contain("tanh.approx.f32"));
         Assert.That(r.Problems, Has.One.Contain("tanh.approx.f32").And.Contain("an approximate instruction"));
+    }
+
+    [Test]
+    public void Local_memory_beyond_the_inline_ptx_operands_is_refused()
+    {
+        string depots(int n, int size) => string.Concat(Enumerable.Range(0, n).Select(i => $"\t.local .align 4 .b8 __local_depot{i}[{size}];\n"));
+        const string mma = "\tmma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%f1, %f2, %f3, %f4}, {%r1, %r2, %r3, %r4}, {%r5, %r6}, {%f5, %f6, %f7, %f8};\n";
+        Assert.That(PtxCheck.Analyze(depots(14, 4) + mma, product: true).Problems, Is.Empty, "one mma's operands");
+        Assert.That(PtxCheck.Analyze(depots(15, 4) + mma, product: true).Problems, Is.Not.Empty, "one variable more");
+        Assert.That(PtxCheck.Analyze(depots(1, 56) + mma, product: true).Problems, Is.Not.Empty, "an array of the same size");
+        Assert.That(PtxCheck.Analyze(depots(14, 4), product: true).Problems, Is.Not.Empty, "no mma");
     }
 
     [Test]

@@ -14,7 +14,7 @@ public sealed class PublicApiTests
         "Gpu.Search", "Gpu.SearchOptions", "Gpu.SearchProgress", "Gpu.SearchResult", "Gpu.SearchTrial", "Gpu.StepReport", "Gpu.TrainingProgress", "Gpu.TrialGrid",
         "Gpu.Engine.UserError",
         "Gpu.Engine.Settings.Activation", "Gpu.Engine.Settings.DataPath", "Gpu.Engine.Settings.EarlyStopMetric", "Gpu.Engine.Settings.ExportFormat", "Gpu.Engine.Settings.InitKind",
-        "Gpu.Engine.Settings.LossKind", "Gpu.Engine.Settings.LrSchedule", "Gpu.Engine.Settings.OptimizerKind", "Gpu.Engine.Settings.TrainOptions",
+        "Gpu.Engine.Settings.LossKind", "Gpu.Engine.Settings.LrSchedule", "Gpu.Engine.Settings.OptimizerKind", "Gpu.Engine.Settings.Precision", "Gpu.Engine.Settings.TrainOptions",
     ];
 
     [Test]

@@ -10,7 +10,9 @@ namespace Gpu.Engine.Runtime;
 /// the driver's own compiler: <see cref="ClVectorGemm"/>). Its knob: a product of at least <see cref="PackAboveMacs"/>
 /// multiply-adds (m n k) first packs its operands into contiguous panels. Large layers' rows are far apart (and
 /// 2048-wide ones all fall in one cache set), so without packing their products run at half speed; small ones do not
-/// pay back the two packing launches.
+/// pay back the two packing launches. It emulates TF32 and bf16: the program built with -DROUND_TF32 or -DROUND_BF16
+/// rounds each product input as it loads it (a second program per precision; the fp32 one is built from the same source
+/// without either, so its code is what it was).
 /// </summary>
 internal sealed record ClVectorFamily : GemmFamily
 {
@@ -32,6 +34,7 @@ internal sealed record ClVectorFamily : GemmFamily
     public override string Meaning => "OpenCL C with 16-wide vectors, OpenCL CPU devices";
     public override bool RunsOn(DeviceKind kind) => kind == DeviceKind.OpenClCpu;
     public override int Preference(DeviceProfile profile) => 2;
+    public override bool Computes(Precision precision) => true;
 
     public override string[] Kernels(GemmProduct product) => (product, PackAboveMacs == 0) switch
     {
@@ -54,18 +57,20 @@ internal sealed record ClVectorFamily : GemmFamily
         [(Name, this), ($"{Name} packed", this with { PackAboveMacs = 0 }), ($"{Name} fine", this with { FlopsPerGroup = 1 }),
          ($"{Name} unsplit", this with { FlopsPerGroup = 0 })];
 
-    static readonly PerAccelerator<ClVectorGemm> Programs = new();
+    /// <summary>The built programs, one table per precision (indexed by its value).</summary>
+    static readonly PerAccelerator<ClVectorGemm>[] Programs = [.. Enum.GetValues<Precision>().Select(_ => new PerAccelerator<ClVectorGemm>())];
 
-    static ClVectorGemm Program(Accelerator accelerator) => Programs.For(accelerator, a => ClVectorGemm.Build((CLAccelerator)a));
+    static ClVectorGemm Program(Accelerator accelerator, Precision precision) =>
+        Programs[(int)precision].For(accelerator, a => ClVectorGemm.Build((CLAccelerator)a, precision));
 
     public override string? Unavailable(Accelerator accelerator)
     {
-        try { Program(accelerator); return null; }
+        try { Program(accelerator, Precision); return null; }
         catch (Exception e) when (e is InvalidOperationException or DllNotFoundException or EntryPointNotFoundException) { return e.Message.Split('\n')[0].Trim(); }
     }
 
     public override IDenseProducts Open(Accelerator accelerator, AcceleratorStream stream, DeviceProfile profile) =>
-        new Products(Program(accelerator), (CLStream)stream, PackAboveMacs, profile, FlopsPerGroup);
+        new Products(Program(accelerator, Precision), (CLStream)stream, PackAboveMacs, profile, FlopsPerGroup);
 
     sealed class Products(ClVectorGemm cl, CLStream s, long packAbove, DeviceProfile profile, long flopsPerGroup) : IDenseProducts
     {

@@ -48,6 +48,22 @@ internal abstract record GemmFamily
     /// <summary>The variants `gpu check` runs, each named: the family as it is, and any knob setting that takes other kernels.</summary>
     public virtual IEnumerable<(string Variant, GemmFamily Family)> CheckVariants => [(Name, this)];
 
+    /// <summary>
+    /// The precision of the products' inputs (a knob every family has; fp32 unless <see cref="GemmFamilies.For"/> sets another):
+    /// a family that <see cref="Computes"/> a reduced precision rounds each input element to it as it loads it (emulated on CUDA
+    /// cores or CPUs, or handed to tensor cores: <see cref="TensorCores"/>), and sums in fp32.
+    /// </summary>
+    public Precision Precision { get; init; } = Precision.Fp32;
+
+    /// <summary>Whether the family's kernels compute products in <paramref name="precision"/> (fp32: every family but a tensor-core one).</summary>
+    public virtual bool Computes(Precision precision) => precision == Precision.Fp32;
+
+    /// <summary>Whether it computes <paramref name="precision"/>'s products on tensor cores (else, for TF32 and bf16, an emulation).</summary>
+    public virtual bool TensorCores(Precision precision) => false;
+
+    /// <summary>The family as it is, or, where it does not compute its <see cref="Precision"/>, in the first precision it does (a tensor-core family's own).</summary>
+    public GemmFamily InOwnPrecision() => Computes(Precision) ? this : this with { Precision = Enum.GetValues<Precision>().First(Computes) };
+
     /// <summary>Whether this family, with its knobs, fits a device of <paramref name="profile"/> (a fixed tile needs groups that large).</summary>
     public virtual bool Fits(DeviceProfile profile) => true;
 
@@ -98,16 +114,41 @@ internal static class GemmFamilies
     public static readonly TiledFamily Tiled = new();
     public static readonly ClVectorFamily ClVector = new();
     public static readonly BlockedFamily Blocked = new();
+    public static readonly TensorCoreFamily TensorTf32 = new();
 
     /// <summary>Every family, in the order help texts list them.</summary>
-    public static IReadOnlyList<GemmFamily> All { get; } = [Scalar, Vector4, Tiled, ClVector, Blocked];
+    public static IReadOnlyList<GemmFamily> All { get; } = [Scalar, Vector4, Tiled, ClVector, Blocked, TensorTf32];
 
     /// <summary>The families a device of this kind runs, in registry order.</summary>
     public static IReadOnlyList<GemmFamily> RunnableOn(DeviceKind kind) => All.Where(f => f.RunsOn(kind)).ToList();
 
     /// <summary>The family a device of <paramref name="profile"/> uses: the runnable one it prefers most (the first of equals).</summary>
-    public static GemmFamily Preferred(DeviceProfile profile) =>
-        RunnableOn(profile.Kind).Aggregate((best, f) => f.Preference(profile) > best.Preference(profile) ? f : best);
+    public static GemmFamily Preferred(DeviceProfile profile) => Preferred(profile, Precision.Fp32);
+
+    /// <summary>
+    /// The runnable family that a device of <paramref name="profile"/> prefers most among those that compute <paramref name="precision"/>
+    /// and fit it, tensor-core families left out unless <paramref name="tensorCores"/> (the first of equals).
+    /// </summary>
+    static GemmFamily Preferred(DeviceProfile profile, Precision precision, bool tensorCores = true) =>
+        RunnableOn(profile.Kind).Where(f => f.Computes(precision) && f.Fits(profile) && (tensorCores || !f.TensorCores(precision)))
+            .Aggregate((best, f) => f.Preference(profile) > best.Preference(profile) ? f : best);
+
+    /// <summary>
+    /// The one rule for a precision's products, with <see cref="GemmFamily.Precision"/> set: fp32 is the profile's own family;
+    /// for TF32 or bf16 a tensor-core family the device runs and prefers (tensor-tf32 on CUDA from compute capability 8.0;
+    /// left out when not <paramref name="tensorCores"/>, as after a failed self-test), else the profile's family, with its
+    /// knobs, if it emulates the precision, else the runnable family the device prefers among those that emulate it (scalar
+    /// runs everywhere; the CPU families vector4 and cl-vector emulate; tiled and blocked do not, so a GPU without a
+    /// tensor-core family for the precision emulates in the scalar kernels).
+    /// </summary>
+    public static GemmFamily For(DeviceProfile profile, Precision precision, bool tensorCores = true)
+    {
+        var own = profile.Gemm;
+        bool ownEmulates = own.Computes(precision) && !own.TensorCores(precision);
+        var best = Preferred(profile, precision, tensorCores);
+        return (precision == Precision.Fp32 ? (own.Computes(precision) ? own : best)
+            : best.TensorCores(precision) || !ownEmulates ? best : own) with { Precision = precision };
+    }
 
     /// <summary>The family named by a word (case and surrounding blanks ignored); anything else is a <see cref="FormatException"/> listing the words.</summary>
     public static GemmFamily Parse(string text)

@@ -7,7 +7,8 @@ namespace Gpu.Engine.Runtime;
 
 /// <summary>
 /// Barrier-free 4x4 register blocks (kernels/Gpu.Kernels/GemmKernels.cs): any shape, any device; one thread per
-/// 4x4 block of the output, no shared memory. The fallback of every device.
+/// 4x4 block of the output, no shared memory. The fallback of every device, and of every precision: it emulates TF32 and
+/// bf16 (its kernels instantiated with the precision's <see cref="IInputRounding"/>).
 /// </summary>
 internal sealed record ScalarFamily : GemmFamily
 {
@@ -15,6 +16,7 @@ internal sealed record ScalarFamily : GemmFamily
     public override string Meaning => "4x4 register blocks, any device";
     public override bool RunsOn(DeviceKind kind) => true;
     public override int Preference(DeviceProfile profile) => 0;
+    public override bool Computes(Precision precision) => true;
 
     public override string[] Kernels(GemmProduct product) => product switch
     {
@@ -23,10 +25,14 @@ internal sealed record ScalarFamily : GemmFamily
         _ => ["GemmKernels.WeightGrad"],
     };
 
-    public override IDenseProducts Open(Accelerator accelerator, AcceleratorStream stream, DeviceProfile profile) =>
-        new Products(ScalarKernels.For(accelerator), stream);
+    public override IDenseProducts Open(Accelerator accelerator, AcceleratorStream stream, DeviceProfile profile) => Precision switch
+    {
+        Precision.Tf32 => new Products<Tf32Rounding>(ScalarKernels<Tf32Rounding>.For(accelerator), stream),
+        Precision.Bf16 => new Products<Bf16Rounding>(ScalarKernels<Bf16Rounding>.For(accelerator), stream),
+        _ => new Products<NoRounding>(ScalarKernels<NoRounding>.For(accelerator), stream),
+    };
 
-    sealed class Products(ScalarKernels c, AcceleratorStream s) : IDenseProducts
+    sealed class Products<TRound>(ScalarKernels<TRound> c, AcceleratorStream s) : IDenseProducts where TRound : struct, IInputRounding
     {
         public int DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act) =>
             c.Forward(s, x, w, b, y, m, n, k, act);
@@ -39,17 +45,17 @@ internal sealed record ScalarFamily : GemmFamily
     }
 }
 
-/// <summary>The scalar kernels of one accelerator (the vector4 family falls back to them), loaded on first use.</summary>
-internal sealed class ScalarKernels(Accelerator a)
+/// <summary>The scalar kernels of one accelerator with one input rounding (the vector4 family falls back to them), loaded on first use.</summary>
+internal sealed class ScalarKernels<TRound>(Accelerator a) where TRound : struct, IInputRounding
 {
-    static readonly PerAccelerator<ScalarKernels> Compiled = new();
+    static readonly PerAccelerator<ScalarKernels<TRound>> Compiled = new();
 
-    public static ScalarKernels For(Accelerator accelerator) => Compiled.For(accelerator, x => new ScalarKernels(x));
+    public static ScalarKernels<TRound> For(Accelerator accelerator) => Compiled.For(accelerator, x => new ScalarKernels<TRound>(x));
 
     readonly Lazy<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>>
-        forward = new(() => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.DenseForward)),
-        weightGrad = new(() => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.WeightGrad)),
-        inputGrad = new(() => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.InputGrad));
+        forward = new(() => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.DenseForward<TRound>)),
+        weightGrad = new(() => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.WeightGrad<TRound>)),
+        inputGrad = new(() => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GemmKernels.InputGrad<TRound>));
 
     public int Forward(AcceleratorStream s, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act)
     {
