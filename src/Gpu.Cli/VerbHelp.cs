@@ -36,7 +36,7 @@ internal static class VerbHelp
     /// <summary>Lists an option's help names by a placeholder, filled from the registry that owns them (an attribute's text is a constant).</summary>
     static readonly Dictionary<string, Func<string>> Lists = new()
     {
-        ["{gemm-families}"] = () => Gpu.Engine.Runtime.GemmFamilies.Describe(),
+        ["{gemm-families}"] = () => Gpu.Device.ProductFamilies,
     };
 
     /// <summary>A help text with its placeholders filled.</summary>

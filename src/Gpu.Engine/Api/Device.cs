@@ -1,3 +1,4 @@
+using Gpu.Engine.Analysis;
 using Gpu.Engine.Runtime;
 
 namespace Gpu;
@@ -24,6 +25,27 @@ public sealed class Device : IDisposable
     /// <summary>Every device ILGPU sees on this machine, usable or not, with what its driver reports or why it is refused (<c>gpu devices</c>).</summary>
     public static IReadOnlyList<DeviceListing> List() =>
         ComputeDevice.List().Select(d => new DeviceListing(d.Id, d.Kind, d.Name, d.MemoryBytes, d.Usable, d.Note)).ToArray();
+
+    /// <summary>
+    /// Checks every kernel on this device against the float64 reference (random awkward shapes, NaN-poisoned outputs), as
+    /// <c>gpu check</c>: each GEMM family it runs, or only <paramref name="family"/>'s, in <paramref name="precision"/>, and every
+    /// other kernel. The profile, a table of every case and a summary go to <paramref name="say"/>.
+    /// </summary>
+    /// <param name="family">One GEMM family (<see cref="ProductFamilies"/>), or null for all the device runs.</param>
+    /// <param name="precision">The products' precision.</param>
+    /// <param name="say">Each line.</param>
+    /// <exception cref="Gpu.Engine.UserError">Exit code 4 when any case fails; 2 for a family the device does not run.</exception>
+    public void CheckKernels(string? family, Gpu.Engine.Settings.Precision precision, Action<string> say) => CheckReport.Kernels(Compute, family, precision, say);
+
+    /// <summary>
+    /// Compiles every kernel to CUDA PTX (sm_80, sm_90; O1, O2) with no GPU and checks it: it compiles, no local memory in a
+    /// product, no approximate instruction (<c>gpu check --ptx</c>); <paramref name="folder"/>: also write each kernel's PTX there.
+    /// </summary>
+    /// <exception cref="Gpu.Engine.UserError">Exit code 4 when any compilation fails its check.</exception>
+    public static void CheckPtx(string? folder, Action<string> say) => CheckReport.Ptx(folder, say);
+
+    /// <summary>The GEMM families, with what each is: "scalar (...), vector4 (...) or ...".</summary>
+    public static string ProductFamilies => GemmFamilies.Describe();
 
     /// <summary>The device's id as <c>--device</c> takes it: <c>cpu</c>, <c>cuda:0</c>, <c>opencl:0</c>.</summary>
     public string Id => Compute.Id;
