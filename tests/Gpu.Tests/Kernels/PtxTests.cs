@@ -57,7 +57,7 @@ public sealed class PtxTests
                 "BlockedGemmKernels.Gemm<Blocked64x32>", "BlockedGemmKernels.Gemm<Blocked16x16>",
                 "LayerKernels.Loss<SigmoidSquaredErrorRow>", "LayerKernels.Loss<SoftmaxCrossEntropyRow>",
                 "LayerKernels.LossOneGroup<SigmoidSquaredErrorRow>", "LayerKernels.LossOneGroup<SoftmaxCrossEntropyRow>",
-                "TensorCoreGemmKernels.Gemm",
+                "TensorCoreGemmKernels.Gemm<ShuffleMma>", "TensorCoreGemmKernels.Gemm<TensorCoreMma>",
             }),
             "explicitly grouped: the shared-memory products (each generic one with every tile struct of its interface) and the loss kernels (grid and one group)");
         Assert.That(names, Is.Unique);
@@ -79,7 +79,7 @@ public sealed class PtxTests
         var arch = PtxCheck.Architectures.Single(a => a.Major * 10 + a.Minor == sm);
         foreach (var level in PtxCheck.Levels)
         {
-            var r = Compiled(arch, level).Single(k => k.Kernel == "TensorCoreGemmKernels.Gemm");
+            var r = Compiled(arch, level).Single(k => k.Kernel == "TensorCoreGemmKernels.Gemm<TensorCoreMma>");
             var mma = System.Text.RegularExpressions.Regex.Matches(r.Ptx, @"mma\.sync\.aligned\.m16n8k8\.row\.col\.f32\.tf32\.tf32\.f32").Count;
             Assert.That(mma, Is.EqualTo(8), $"{PtxCheck.Name(level)}: one mma per tile of the warp's 2 x 4 per step");
             Assert.That(r.LocalBytes, Is.EqualTo(8 * PtxCheck.MmaOperandBytes),

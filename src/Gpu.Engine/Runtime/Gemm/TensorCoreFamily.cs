@@ -80,7 +80,7 @@ internal sealed record TensorCoreFamily : GemmFamily
     sealed class TensorKernels(Accelerator a)
     {
         public readonly Lazy<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>>
-            Gemm = new(() => a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(TensorCoreGemmKernels.Gemm));
+            Gemm = new(() => a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(TensorCoreGemmKernels.Gemm<TensorCoreMma>));
     }
 
     sealed class Products(TensorKernels c, AcceleratorStream s) : IDenseProducts
