@@ -87,6 +87,13 @@ internal sealed class ComputeDevice : IDisposable
     /// <summary>The CPU accelerator used as the fallback: one multiprocessor per core, 4 threads per warp, 1 warp per group.</summary>
     public static CPUDevice CpuDevice() => new(4, 1, Math.Max(1, Environment.ProcessorCount));
 
+    /// <summary>
+    /// A context with only a CPU accelerator shaped as <paramref name="device"/> (e.g. 32-lane warps, as CUDA's, where the
+    /// tensor-core kernel runs with its mma emulated by warp shuffles), opened with the engine's settings at <paramref name="level"/>.
+    /// </summary>
+    public static Context CpuOnlyContext(CPUDevice device, OptimizationLevel level = OptimizationLevel.O2) =>
+        Context.Create(b => Configure(b, level).CPU(device));
+
     /// <summary>The context settings every device is opened with (and the PTX check compiles with): optimisation level, default math, profiling, ILGPU.Algorithms.</summary>
     public static Context.Builder Configure(Context.Builder b, OptimizationLevel level) =>
         b.Optimize(level).Math(MathMode.Default).Profiling().EnableAlgorithms();   // profiling: markers let the streamed data path wait for one copy

@@ -23,7 +23,7 @@ public sealed class TensorCoreEmulationTests
     [OneTimeSetUp]
     public void Open()
     {
-        context = Context.Create(b => ComputeDevice.Configure(b, OptimizationLevel.O2).CPU(new CPUDevice(32, 4, Math.Max(1, Environment.ProcessorCount))));
+        context = ComputeDevice.CpuOnlyContext(new CPUDevice(32, 4, Math.Max(1, Environment.ProcessorCount)));
         accelerator = context.CreateCPUAccelerator(0);
         gemm = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(
             TensorCoreGemmKernels.Gemm<ShuffleMma>);
