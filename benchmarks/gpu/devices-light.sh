@@ -51,14 +51,8 @@ OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/devices-light.XXXXXX")   # the unpacked program, the ICD folder, POCL's kernel cache
 trap 'rm -rf "$WORK"' EXIT
 export DOTNET_BUNDLE_EXTRACT_BASE_DIR="${DOTNET_BUNDLE_EXTRACT_BASE_DIR:-$WORK/bundle}"
-RESULTS="$OUT/results.txt"
-SUMMARY="$OUT/summary.md"
-: > "$RESULTS"
-start=$SECONDS
-failed=0
-rows=()
 declare -A FIG   # FIG[W1,device] = "first epoch / last epoch" samples/s, for the figures table
-source "$(dirname "${BASH_SOURCE[0]}")/parts.sh"   # RC, LOG, TOOK, LIMIT; row, run, verdict, skip, last, have
+source "$(dirname "${BASH_SOURCE[0]}")/parts.sh"   # RESULTS, SUMMARY, start, failed, rows; RC, LOG, TOOK, LIMIT; row, run, verdict, skip, last, have
 
 # epochs: "14k, 35k, 68k" (samples/s of each epoch in $LOG)
 epochs() { grep -oE '[0-9.]+k? samples/s' "$LOG" | awk '{print $1}' | paste -sd ',' - | sed 's/,/, /g'; }

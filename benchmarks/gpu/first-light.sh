@@ -55,13 +55,7 @@ OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/first-light.XXXXXX")   # the unpacked program, its native libraries, scratch runs
 trap 'rm -rf "$WORK"' EXIT
 export DOTNET_BUNDLE_EXTRACT_BASE_DIR="${DOTNET_BUNDLE_EXTRACT_BASE_DIR:-$WORK/bundle}"
-RESULTS="$OUT/results.txt"
-SUMMARY="$OUT/summary.md"
-: > "$RESULTS"
-start=$SECONDS
-failed=0
-rows=()
-source "$(dirname "${BASH_SOURCE[0]}")/parts.sh"   # RC, LOG, TOOK, LIMIT; row, run, verdict, skip, last, have
+source "$(dirname "${BASH_SOURCE[0]}")/parts.sh"   # RESULTS, SUMMARY, start, failed, rows; RC, LOG, TOOK, LIMIT; row, run, verdict, skip, last, have
 helper() { have "$HELPER_PYTHON"; }
 summary_of() { [[ -f "$1" ]] && grep -E '^(ERROR|RACECHECK) SUMMARY|^=+ (ERROR|RACECHECK) SUMMARY' "$1" | tail -2 | sed -E 's/^=+ //' | paste -sd ';' -; }
 count_in() { grep -oE "$1" "$2" 2> /dev/null | tail -1 | grep -oE '[0-9]+' | head -1; }

@@ -1,5 +1,12 @@
-# The budgeted parts of the GPU kit's scripts (first-light.sh, devices-light.sh), sourced by each after it sets BUDGET,
-# start (its $SECONDS at the start), OUT, RESULTS, rows=() and failed=0.
+# The budgeted parts of the GPU kit's scripts (first-light.sh, devices-light.sh), sourced by each once it has set BUDGET
+# and OUT: the results file (emptied) and the summary beside it, the clock the budget counts from, the summary's rows.
+
+RESULTS="$OUT/results.txt"
+SUMMARY="$OUT/summary.md"
+: > "$RESULTS"
+start=$SECONDS
+failed=0
+rows=()
 
 RC=0; LOG=""; TOOK=0; LIMIT=0
 

@@ -54,13 +54,7 @@ public sealed class DevicesLightScriptTests : TempFolderTest
         echo "W3       numpy    1024         15,800    64.8000      10"
         """;
 
-    string Stub(string name, string text)
-    {
-        var path = Path.Combine(dir, name);
-        File.WriteAllText(path, text.Replace("\r\n", "\n") + "\n");
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        return path;
-    }
+    string Stub(string name, string text) => KitScript.Stub(dir, name, text);
 
     string Out => Path.Combine(dir, "out");
 
@@ -68,38 +62,16 @@ public sealed class DevicesLightScriptTests : TempFolderTest
     {
         Assume.That(Directory.Exists("/etc/OpenCL/vendors") && Directory.GetFiles("/etc/OpenCL/vendors").Any(f => File.ReadAllText(f).Contains("nvidia")), Is.False,
             "this machine registers the NVIDIA OpenCL driver itself");
-        var calls = Path.Combine(dir, "calls.txt");
-        File.WriteAllText(calls, "");
         string library = Path.Combine(dir, "libnvidia-opencl.so.1");
         File.WriteAllText(library, "");
-        var start = new ProcessStartInfo("bash", [Path.Combine(Repo.Root, "benchmarks", "gpu", "devices-light.sh")])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir,
-        };
-        start.Environment["OUT"] = Out;
-        start.Environment["BENCH"] = "stub";
-        start.Environment["GPU"] = Stub("gpu", GpuStub);
-        start.Environment["PYTHON"] = Stub("python", PythonStub);
-        start.Environment["NVIDIA_OPENCL"] = library;
-        start.Environment["STUB_CALLS"] = calls;
-        start.Environment.Remove("POCL_MAX_PTHREAD_COUNT");
-        start.Environment.Remove("OCL_ICD_VENDORS");
-        foreach (var (k, v) in env)
-            if (v == null) start.Environment.Remove(k); else start.Environment[k] = v;
-        using var p = Process.Start(start)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.StandardOutput.ReadToEnd();
-        stderr.Wait();
-        p.WaitForExit();
-        Assert.That(File.Exists(Path.Combine(Out, "results.txt")), "results.txt written");
-        return (p.ExitCode, File.ReadAllText(Path.Combine(Out, "summary.md")), File.ReadAllText(calls));
+        return KitScript.Run("devices-light.sh", dir, Out,
+            [("BENCH", "stub"), ("GPU", Stub("gpu", GpuStub)), ("PYTHON", Stub("python", PythonStub)), ("NVIDIA_OPENCL", library),
+             ("POCL_MAX_PTHREAD_COUNT", null), ("OCL_ICD_VENDORS", null)], env);
     }
 
-    static string Row(string summary, string part) => summary.Split('\n').Single(l => l.StartsWith($"| {part} |"));
+    static string Row(string summary, string part) => KitScript.Row(summary, part);
 
-    static List<string> PartRows(string summary) =>
-        summary.Split('\n').SkipWhile(l => !l.StartsWith("| part |")).Skip(2).TakeWhile(l => l.StartsWith("| "))
-            .Select(l => l.Split(" | ")[0].TrimStart('|', ' ')).ToList();
+    static List<string> PartRows(string summary) => KitScript.PartRows(summary);
 
     [Test]
     public void Every_device_is_measured_in_order_and_the_figures_stand_side_by_side()

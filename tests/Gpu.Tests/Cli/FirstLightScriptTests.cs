@@ -146,52 +146,23 @@ public sealed class FirstLightScriptTests : TempFolderTest
         echo "ptxas info    : Used $regs registers, used 1 barriers, 8320 bytes smem, 400 bytes cmem[0]" >&2
         """;
 
-    string Stub(string name, string text)
-    {
-        var path = Path.Combine(dir, name);
-        File.WriteAllText(path, text.Replace("\r\n", "\n") + "\n");
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        return path;
-    }
+    string Stub(string name, string text) => KitScript.Stub(dir, name, text);
 
     string Out => Path.Combine(dir, "out");
 
     /// <summary>Runs the script with every stand-in in place (PyTorch missing unless STUB_TORCH=1); env entries override, a value of null removes one.</summary>
     (int Code, string Summary, string Calls) RunScript(params (string Key, string? Value)[] env)
     {
-        var calls = Path.Combine(dir, "calls.txt");
-        File.WriteAllText(calls, "");
-        var start = new ProcessStartInfo("bash", [Path.Combine(Repo.Root, "benchmarks", "gpu", "first-light.sh")])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir,
-        };
         var gpu = Stub("gpu", GpuStub);
-        start.Environment["OUT"] = Out;
-        start.Environment["STUB_GPU"] = gpu;
-        start.Environment["GPU"] = gpu;
-        start.Environment["BENCH"] = Stub("bench", BenchStub);
-        start.Environment["PYTHON"] = Stub("python", PythonStub);
-        start.Environment["NCU"] = Stub("ncu", NcuStub);
-        start.Environment["SANITIZER"] = Stub("compute-sanitizer", SanitizerStub);
-        start.Environment["PTXAS"] = Stub("ptxas", PtxasStub);
-        start.Environment["STUB_CALLS"] = calls;
-        foreach (var (k, v) in env)
-            if (v == null) start.Environment.Remove(k); else start.Environment[k] = v;
-        using var p = Process.Start(start)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.StandardOutput.ReadToEnd();
-        stderr.Wait();
-        p.WaitForExit();
-        Assert.That(File.Exists(Path.Combine(Out, "results.txt")), "results.txt written");
-        return (p.ExitCode, File.ReadAllText(Path.Combine(Out, "summary.md")), File.ReadAllText(calls));
+        return KitScript.Run("first-light.sh", dir, Out,
+            [("STUB_GPU", gpu), ("GPU", gpu), ("BENCH", Stub("bench", BenchStub)), ("PYTHON", Stub("python", PythonStub)),
+             ("NCU", Stub("ncu", NcuStub)), ("SANITIZER", Stub("compute-sanitizer", SanitizerStub)), ("PTXAS", Stub("ptxas", PtxasStub))], env);
     }
 
-    static string Row(string summary, string part) => summary.Split('\n').Single(l => l.StartsWith($"| {part} |"));
+    static string Row(string summary, string part) => KitScript.Row(summary, part);
 
     /// <summary>The part names of the summary's first table, in order.</summary>
-    static List<string> PartRows(string summary) =>
-        summary.Split('\n').SkipWhile(l => !l.StartsWith("| part |")).Skip(2).TakeWhile(l => l.StartsWith("| "))
-            .Select(l => l.Split(" | ")[0].TrimStart('|', ' ')).ToList();
+    static List<string> PartRows(string summary) => KitScript.PartRows(summary);
 
     static string Section(string summary, string heading) =>
         string.Join('\n', summary.Split('\n').SkipWhile(l => l != heading).Skip(1).TakeWhile(l => !l.StartsWith("## ")));
