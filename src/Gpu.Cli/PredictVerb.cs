@@ -47,7 +47,8 @@ internal sealed class PredictVerb : ModelVerb, IVerb
         var names = network.ClassNames;
         stdout.WriteLine($"input: {Input}, {count:N0} images, " + (labels == null ? "no labels" : Labels != null ? $"labels from {Labels}" : "labels from its first column") + $"; pixels: {images.Scaling}");
         stdout.WriteLine($"device: {device.Description}");
-        var predictions = network.Predict(device, images);
+        var scored = labels == null ? null : network.Evaluate(device, images);   // labelled: the loss from the same forward pass
+        var predictions = scored?.Predictions ?? network.Predict(device, images);
         stdout.WriteLine(sigmoid
             ? "outputs: the sigmoid outputs of this sigmoid-sse model, each in [0, 1]; they are not probabilities and need not sum to 1"
             : "probabilities: softmax of the output layer");
@@ -77,7 +78,7 @@ internal sealed class PredictVerb : ModelVerb, IVerb
         }
         if (labels != null)
             stdout.WriteLine($"accuracy {(double)correct / count:F4} ({correct:N0} of {count:N0} images; * marks a wrong prediction), " +
-                $"mean loss {network.Evaluate(device, images).Loss:F4} ({Words.Name(network.Loss)})");
+                $"mean loss {scored!.Loss:F4} ({Words.Name(network.Loss)})");
         if (Output != null)
         {
             Prediction.WriteCsv(Output, predictions, labels, sigmoid ? "sigmoid" : "p");

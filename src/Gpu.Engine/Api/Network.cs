@@ -207,6 +207,7 @@ public sealed class Network
         var report = r.Report(set.Labels);
         return new Evaluation(r.Loss!.Value, report.OverallAccuracy, r.Count)
         {
+            Predictions = PredictionsOf(r),
             Confusion = Enumerable.Range(0, spec.Classes).Select(t => (IReadOnlyList<int>)Enumerable.Range(0, spec.Classes).Select(p => report.Confusion[t, p]).ToArray()).ToArray(),
             ClassNames = images.ClassNames, Model = Folder == null ? null : Path.GetFullPath(Folder), Layers = spec.ToString(), Data = images.Origin, Device = $"{device.Id} ({device.Name})",
         };
@@ -322,9 +323,12 @@ public sealed class Network
     {
         if (pixels.Length == 0 || pixels.Length % spec.Inputs != 0)
             throw new UserError($"{pixels.Length} pixels are not whole images of {spec.Inputs} pixels; give [images, {spec.Inputs}] uint8 pixels");
-        var r = Predictor.Run(device.Compute, spec, parameters, pixels.ToArray(), null, Batch);
-        return Enumerable.Range(0, r.Count).Select(i => new Prediction(r.Predicted(i), r.Probabilities(i))).ToArray();
+        return PredictionsOf(Predictor.Run(device.Compute, spec, parameters, pixels.ToArray(), null, Batch));
     }
+
+    /// <summary>Each image's predicted class and probabilities from one forward pass.</summary>
+    static Prediction[] PredictionsOf(InferenceResult r) =>
+        Enumerable.Range(0, r.Count).Select(i => new Prediction(r.Predicted(i), r.Probabilities(i))).ToArray();
 
     /// <summary>Images per forward pass.</summary>
     const int Batch = 1000;
@@ -378,6 +382,8 @@ public sealed class TrainingProgress
 /// <param name="Count">Images scored.</param>
 public sealed record Evaluation(double Loss, double Accuracy, int Count)
 {
+    /// <summary>Each image's predicted class and probabilities, from the same forward pass as the figures.</summary>
+    public IReadOnlyList<Prediction> Predictions { get; init; } = [];
     /// <summary>Confusion[true class][predicted class]: the number of images.</summary>
     public IReadOnlyList<IReadOnlyList<int>> Confusion { get; init; } = [];
     /// <summary>The classes' names, as the data names them.</summary>

@@ -28,6 +28,7 @@ public sealed class ApiTests : TempFolderTest
         var test = network.Evaluate(device, data.Test);
         Assert.That(test.Count, Is.EqualTo(10_000));
         Assert.That(test.Accuracy, Is.GreaterThan(0.4), "well above chance (0.1) after 2 epochs on 540 images");
+        Assert.That(test.Predictions.Select(p => p.Class), Is.EqualTo(network.Predict(device, data.Test).Select(p => p.Class)), "the evaluation's own forward pass predicts as Predict does");
 
         var first = data.Test.Take(50);
         var predicted = network.Predict(device, first);
