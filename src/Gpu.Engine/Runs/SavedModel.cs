@@ -54,14 +54,8 @@ internal sealed record SavedModel(MlpSpec Spec, float[] Parameters, JsonObject I
         }
     }
 
-    /// <summary>The names of the model's classes: Fashion-MNIST's when it was trained on Fashion-MNIST, else the class numbers.</summary>
-    public string[] ClassNames => Gpu.Engine.Data.ClassNames.For((Info["data"] as JsonObject)?.ToJsonString(), Spec.Classes);
-
     /// <summary>A number model.json's metrics hold (test_loss, test_accuracy, ...); null when absent or not a number.</summary>
     public double? Metric(string key) => (Info["metrics"] as JsonObject)?[key] is JsonValue v && v.TryGetValue(out double d) ? d : null;
-
-    /// <summary>"DIR (784-256-128-10 relu, softmax-ce, 235,146 parameters)"</summary>
-    public string Describe() => $"{Folder} ({Spec.Describe()}, {Spec.ParameterCount:N0} parameters)";
 
     /// <summary>
     /// Writes model.npy and model.json into <paramref name="dir"/>. <paramref name="extra"/> adds
