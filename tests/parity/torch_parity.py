@@ -6,7 +6,7 @@ usage: torch_parity.py DIR
 DIR holds (written by the test): init.safetensors (the starting weights, as `train --init-from` reads them),
 pixels.npy (float32 [B, features], raw 0..255), labels.npy (int64 [B]) and cases.json (a list of cases:
 name, activation, loss, optimizer, lr, momentum, l2, beta1, beta2, schedule, warmup_epochs, step_every,
-step_gamma, steps, record: the step counts to record). Writes DIR/torch32.npy (float32 [cases x records,
+step_gamma, steps, record: the step counts to record; precision: fp32, tf32 or bf16, fp32 when absent). Writes DIR/torch32.npy (float32 [cases x records,
 parameters]), each row the flat vector in the engine's packing (every weight [out, in] row-major layer by
 layer, then every bias) after that many steps, trained in float32 as the engine trains; and DIR/torch64.npy,
 the same trained in float64 from the same float32 start: the exact answer the test measures both against
@@ -20,6 +20,14 @@ decoupled decay p -= lr l2 p (torch.optim.AdamW); epsilon 1e-8 outside the squar
 per epoch, the learning rate set per step: constant, cosine (CosineAnnealingLR, T_max = the steps after
 the warm-up, eta_min 0), step (StepLR, gamma every step_every epochs), warm-up (LinearLR from 1/W to 1 over
 W steps, then the schedule, through SequentialLR).
+
+Precision (README "Precision"): with tf32 or bf16 every product's two inputs are rounded, as the engine's kernels
+(and the tensor cores) round them, and nothing else is: forward X W^T, the weight gradient dZ^T H and the input
+gradient dZ W; the bias, the bias gradient (column sums of the unrounded dZ), activations, the loss and the
+optimizer stay in the run's float type. TF32 keeps 10 fraction bits, rounding to nearest with ties away from zero
+(cvt.rna.tf32.f32); bf16 keeps 7, ties to even (cvt.rn.bf16.f32). Torch on a CPU has no TF32, and its bf16
+autocast would round more than the products' inputs, so the rounding is written out here (RoundedLinear), on the
+float32 and on the float64 run alike: the float64 run is then the exact answer to the same rounded arithmetic.
 """
 import json
 import os
@@ -36,10 +44,57 @@ from safetensors_logits import load  # noqa: E402  (the safetensors reader witho
 ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid, "leaky-relu": lambda: torch.nn.LeakyReLU(0.01)}
 
 
-def network(sizes, activation, loss, tensors):
+# fraction bits dropped from float32 and from float64, and whether ties go away from zero (TF32) or to even (bf16)
+ROUNDING = {"tf32": ({torch.float32: 13, torch.float64: 42}, False), "bf16": ({torch.float32: 16, torch.float64: 45}, True)}
+BITS = {torch.float32: torch.int32, torch.float64: torch.int64}
+
+
+def rounded(v, precision):
+    """v with its fraction rounded to the precision's bits, on the bit pattern (finite values; the sign is untouched)."""
+    if precision == "fp32":
+        return v
+    drops, to_even = ROUNDING[precision]
+    drop = drops[v.dtype]
+    bits = v.contiguous().view(BITS[v.dtype])
+    half = 1 << (drop - 1)
+    bits = bits + (half - 1 + ((bits >> drop) & 1)) if to_even else bits + half
+    return (bits & ~((1 << drop) - 1)).view(v.dtype)
+
+
+class RoundedProducts(torch.autograd.Function):
+    """y = r(x) r(w)^T + b; dx = r(dy) r(w), dw = r(dy)^T r(x), db = column sums of dy: r rounds a product's inputs."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, precision):
+        ctx.save_for_backward(x, w)
+        ctx.precision = precision
+        return rounded(x, precision) @ rounded(w, precision).t() + b
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w = ctx.saved_tensors
+        r = lambda v: rounded(v, ctx.precision)  # noqa: E731
+        dx = r(dy) @ r(w) if ctx.needs_input_grad[0] else None
+        return dx, r(dy).t() @ r(x), dy.sum(0), None
+
+
+class RoundedLinear(torch.nn.Linear):
+    """torch.nn.Linear (the same parameters and state dict) whose products round their inputs to a precision."""
+
+    def __init__(self, n_in, n_out, precision):
+        super().__init__(n_in, n_out)
+        self.precision = precision
+
+    def forward(self, x):
+        if self.precision == "fp32":
+            return super().forward(x)
+        return RoundedProducts.apply(x, self.weight, self.bias, self.precision)
+
+
+def network(sizes, activation, loss, tensors, precision="fp32"):
     modules = []
     for l in range(len(sizes) - 1):
-        modules.append(torch.nn.Linear(sizes[l], sizes[l + 1]))
+        modules.append(RoundedLinear(sizes[l], sizes[l + 1], precision))
         if l < len(sizes) - 2:
             modules.append(ACTIVATIONS[activation]())
     if loss == "sigmoid-sse":
@@ -102,7 +157,7 @@ def main():
     for dtype, name, store in ((torch.float32, "torch32.npy", np.float32), (torch.float64, "torch64.npy", np.float64)):
         rows = []
         for c in cases:
-            net = network(sizes, c["activation"], c["loss"], {k: v.clone() for k, v in tensors.items()}).to(dtype)
+            net = network(sizes, c["activation"], c["loss"], {k: v.clone() for k, v in tensors.items()}, c.get("precision", "fp32")).to(dtype)
             opt = optimizer(net, c)
             sched = scheduler(opt, c)
             for step in range(1, c["steps"] + 1):
