@@ -58,21 +58,6 @@ internal struct Blocked16x16 : IBlockedTile
     public int BK => 4;
 }
 
-/// <summary>The scalar arguments of a blocked product (one struct: ILGPU's loaders take at most 14 kernel parameters).</summary>
-internal struct BlockedGemmArgs
-{
-    /// <summary>C is [Rows, Cols] row-major; the contraction runs over p &lt; Depth.</summary>
-    public int Rows, Cols, Depth;
-    /// <summary>A(i,p) = a[i*ARow + p*ACol], B(j,p) = b[j*BRow + p*BCol].</summary>
-    public int ARow, ACol, BRow, BCol;
-    /// <summary>An <see cref="Epilogue"/> code and an <see cref="Activations"/> code.</summary>
-    public int Epilogue, Act;
-    /// <summary>Split-K: split s covers p in [s*SplitDepth, min((s+1)*SplitDepth, Depth)); SplitDepth is a multiple of the tile's BK. Splits == 1: no split.</summary>
-    public int Splits, SplitDepth;
-    /// <summary>Bit 0: a's view starts on a 16-byte boundary; bit 1: b's (the host knows; the kernel checks the strides itself).</summary>
-    public int Aligned;
-}
-
 /// <summary>
 /// Register-blocked SIMT GEMM for GPUs, in the strided form of <see cref="TiledGemmKernels"/> that serves the three
 /// dense-layer products: C[i,j] = epilogue(sum over p of A(i,p) * B(j,p)), A(i,p) = a[i*aRow + p*aCol],
@@ -88,7 +73,7 @@ internal struct BlockedGemmArgs
 /// coalesced, 16 bytes per thread where the contiguous dimension is a multiple of 4 and the view starts on a 16-byte
 /// boundary (a uniform branch; 4 scalar reads otherwise). Any shape: reads outside the matrix give 0, writes are skipped.
 /// Split-K (Splits &gt; 1): split s = Grid.IdxY / ceil(rows/BM) writes its raw partial sums to c = a workspace
-/// [Splits, rows, cols], and <see cref="ReduceSplits"/> adds them in order and applies the epilogue. No atomics: one
+/// [Splits, rows, cols], and <see cref="SplitKKernels.ReduceSplits"/> adds them in order and applies the epilogue. No atomics: one
 /// result per device and plan.
 /// Launch Gemm with a grid of (ceil(cols/BN), ceil(rows/BM) * Splits) groups of (BM/8) * (BN/8) threads.
 /// </summary>
@@ -104,7 +89,7 @@ internal static class BlockedGemmKernels
     public static int Threads<TTile>() where TTile : struct, IBlockedTile => default(TTile).BM / ThreadRows * (default(TTile).BN / ThreadCols);
 
     // C[rows,cols] = epilogue(sum_p A(i,p) B(j,p)) (or split s's raw partial sums into c[s, rows, cols]); strides in g, see the class comment.
-    public static void Gemm<TTile>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> aux, BlockedGemmArgs g)
+    public static void Gemm<TTile>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> aux, GemmArgs g)
         where TTile : struct, IBlockedTile
     {
         TTile tile = default;
@@ -196,24 +181,6 @@ internal static class BlockedGemmKernels
                 if (row0 + r < g.Rows) aux[row0 + r] = sums[r];
     }
 
-    // c[i,j] = epilogue(sum over s < Splits of partials[s,i,j], added in order s = 0, 1, ...), one thread per element of c[rows, cols];
-    // with RowSums the threads of column 0 also write aux[i] = sum over p of A(i,p) (a read with g's strides), in p order.
-    public static void ReduceSplits(Index1D e, ArrayView<float> partials, ArrayView<float> c, ArrayView<float> aux, ArrayView<float> a, BlockedGemmArgs g)
-    {
-        if (e >= (long)g.Rows * g.Cols) return;
-        long size = (long)g.Rows * g.Cols;
-        float v = partials[e];
-        for (int s = 1; s < g.Splits; s++) v += partials[s * size + e];
-        int i = e / g.Cols, j = e - i * g.Cols;
-        c[e] = Apply(v, aux, i, j, g.Cols, g.Epilogue, g.Act);
-        if (g.Epilogue == Epilogue.RowSums && j == 0)
-        {
-            float sum = 0f;
-            for (int p = 0; p < g.Depth; p++) sum += a[(long)i * g.ARow + (long)p * g.ACol];
-            aux[i] = sum;
-        }
-    }
-
     /// <summary>sums[r] += the slice's values of A's row r, q = 0 .. bk - 1 in order, for this thread's rows r = tid, tid + threads, ... &lt; bm.</summary>
     static void SumRows(ArrayView<float> sums, ArrayView<float> sa, int first, int lda, int tid, int threads, int bm, int bk)
     {
@@ -227,7 +194,7 @@ internal static class BlockedGemmKernels
 
     /// <summary>Row i of C at columns j0 .. j0 + 3 (from lo) and j1 .. j1 + 3 (from hi), through the epilogue, inside the matrix only.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void StoreRow(ArrayView<float> c, ArrayView<float> aux, long cBase, int i, int j0, int j1, Float4 lo, Float4 hi, BlockedGemmArgs g, int epilogue)
+    static void StoreRow(ArrayView<float> c, ArrayView<float> aux, long cBase, int i, int j0, int j1, Float4 lo, Float4 hi, GemmArgs g, int epilogue)
     {
         if (i >= g.Rows) return;
         StoreFour(c, aux, cBase, i, j0, lo, g, epilogue);
@@ -235,25 +202,15 @@ internal static class BlockedGemmKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void StoreFour(ArrayView<float> c, ArrayView<float> aux, long cBase, int i, int j, Float4 v, BlockedGemmArgs g, int epilogue)
+    static void StoreFour(ArrayView<float> c, ArrayView<float> aux, long cBase, int i, int j, Float4 v, GemmArgs g, int epilogue)
     {
         long r = cBase + (long)i * g.Cols;
-        if (j < g.Cols) c[r + j] = Apply(v.X, aux, i, j, g.Cols, epilogue, g.Act);
-        if (j + 1 < g.Cols) c[r + j + 1] = Apply(v.Y, aux, i, j + 1, g.Cols, epilogue, g.Act);
-        if (j + 2 < g.Cols) c[r + j + 2] = Apply(v.Z, aux, i, j + 2, g.Cols, epilogue, g.Act);
-        if (j + 3 < g.Cols) c[r + j + 3] = Apply(v.W, aux, i, j + 3, g.Cols, epilogue, g.Act);
+        if (j < g.Cols) c[r + j] = Epilogue.Apply(v.X, aux, i, j, g.Cols, epilogue, g.Act);
+        if (j + 1 < g.Cols) c[r + j + 1] = Epilogue.Apply(v.Y, aux, i, j + 1, g.Cols, epilogue, g.Act);
+        if (j + 2 < g.Cols) c[r + j + 2] = Epilogue.Apply(v.Z, aux, i, j + 2, g.Cols, epilogue, g.Act);
+        if (j + 3 < g.Cols) c[r + j + 3] = Epilogue.Apply(v.W, aux, i, j + 3, g.Cols, epilogue, g.Act);
     }
 
-    // One output through the epilogue. Not inlined: the 64 stores of a thread would each carry a copy of every activation
-    // (exp, the tanh polynomial), 13-17k lines of PTX per tile that cost the driver's (and POCL's) compiler seconds each;
-    // a call runs once per output, after the products.
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    static float Apply(float v, ArrayView<float> aux, int i, int j, int cols, int epilogue, int act)
-    {
-        if (epilogue == Epilogue.BiasAct) return Activations.Apply(v + aux[j], act);
-        if (epilogue == Epilogue.ActBackprop) return Activations.Backprop(v, aux[(long)i * cols + j], act);
-        return v;
-    }
 }
 
 /// <summary>One operand of a blocked product as a group reads it: its view (also as Float4), orientation, read path and the rows (of A) or columns (of B) the group covers.</summary>

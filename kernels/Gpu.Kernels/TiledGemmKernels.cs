@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -39,6 +40,18 @@ internal static class Epilogue
     public const int BiasAct = 1;       // C = act(A.B + aux[col])             (aux: bias)
     public const int ActBackprop = 2;   // C = (A.B) * act'(from aux[row,col]) (aux: the activation's output H)
     public const int RowSums = 3;       // C = A.B and aux[row] = sum_p A(row, p)   (aux: the bias gradient, with the weight gradient)
+
+    // C[i,j] from its sum v through the epilogue (BiasAct, ActBackprop; None and RowSums: v itself), C [rows, cols] row-major. Not
+    // inlined: the many stores of a thread of the blocked or tensor-core kernels would each carry a copy of every activation (exp,
+    // the tanh polynomial), 13-17k lines of PTX per tile that cost the driver's (and POCL's) compiler seconds each; a call runs
+    // once per output, after the products.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static float Apply(float v, ArrayView<float> aux, int i, int j, int cols, int epilogue, int act)
+    {
+        if (epilogue == BiasAct) return Activations.Apply(v + aux[j], act);
+        if (epilogue == ActBackprop) return Activations.Backprop(v, aux[(long)i * cols + j], act);
+        return v;
+    }
 }
 
 /// <summary>

@@ -50,10 +50,10 @@ internal sealed record GemmPlan(string Tile, int Splits)
 /// Host side of the blocked GEMM family (<see cref="BlockedGemmKernels"/>): the kernels of one accelerator, loaded once with
 /// ILGPU's explicit-stream loaders, the three dense-layer products on a stream the caller owns, the split-K workspaces, and
 /// the planner that picks a tile and a split factor for a shape. Each product returns the number of launches it enqueued
-/// (1, or 2 with split-K: the product into the workspace, then <see cref="BlockedGemmKernels.ReduceSplits"/>).
+/// (1, or 2 with split-K: the product into the workspace, then <see cref="SplitKKernels.ReduceSplits"/>, <see cref="SplitK"/>).
 /// Results are deterministic: the same plan on the same device gives the same bits (no atomics; partial sums added in split order).
 /// </summary>
-internal sealed class BlockedGemm : IDisposable
+internal sealed class BlockedGemm
 {
     /// <summary>The tiles, largest first; the last, 4 threads per group, is the one ILGPU's CPU accelerator can run.</summary>
     public static IReadOnlyList<BlockedTile> Tiles { get; } =
@@ -137,9 +137,8 @@ internal sealed class BlockedGemm : IDisposable
     }
 
     public Accelerator Accelerator { get; }
-    readonly Dictionary<string, Lazy<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BlockedGemmArgs>>> gemm;
-    readonly Lazy<Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BlockedGemmArgs>> reduce;
-    readonly Dictionary<AcceleratorStream, MemoryBuffer1D<float, Stride1D.Dense>> workspaces = new();
+    readonly Dictionary<string, Lazy<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>>> gemm;
+    readonly SplitK splitK;
 
     BlockedGemm(Accelerator accelerator)
     {
@@ -150,15 +149,14 @@ internal sealed class BlockedGemm : IDisposable
             ["128x128"] = Loader<Blocked128x128>(accelerator), ["128x64"] = Loader<Blocked128x64>(accelerator),
             ["64x64"] = Loader<Blocked64x64>(accelerator), ["64x32"] = Loader<Blocked64x32>(accelerator), ["16x16"] = Loader<Blocked16x16>(accelerator),
         };
-        reduce = new(() => accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BlockedGemmArgs>(
-            BlockedGemmKernels.ReduceSplits));
+        splitK = SplitK.For(accelerator);
     }
 
-    static Lazy<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BlockedGemmArgs>> Loader<TTile>(
+    static Lazy<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>> Loader<TTile>(
         Accelerator accelerator) where TTile : struct, IBlockedTile
     {
         var tile = Tiles.Single(t => t.Type == typeof(TTile));
-        return new(() => accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BlockedGemmArgs>(
+        return new(() => accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(
             BlockedGemmKernels.Gemm<TTile>, tile.Specialization));
     }
 
@@ -203,7 +201,7 @@ internal sealed class BlockedGemm : IDisposable
         var grid = new Index2D((cols + tile.BN - 1) / tile.BN, (rows + tile.BM - 1) / tile.BM * splits);
         if (grid.X > Accelerator.MaxGridSize.X || grid.Y > Accelerator.MaxGridSize.Y)
             throw new ArgumentException($"C[{rows}, {cols}] with tile {tile.Name} and {splits} splits needs a grid of {grid}; the device allows {Accelerator.MaxGridSize}");
-        var args = new BlockedGemmArgs
+        var args = new GemmArgs
         {
             Rows = rows, Cols = cols, Depth = depth, ARow = aRow, ACol = aCol, BRow = bRow, BCol = bCol,
             Epilogue = epilogue, Act = (int)act, Splits = splits, SplitDepth = splitDepth,
@@ -215,49 +213,15 @@ internal sealed class BlockedGemm : IDisposable
             gemm[tile.Name].Value(stream, config, a, b, c, aux, args);
             return 1;
         }
-        var partials = Workspace(stream, (long)splits * rows * cols);
+        var partials = splitK.Workspace(stream, (long)splits * rows * cols);
         gemm[tile.Name].Value(stream, config, a, b, partials, aux, args);
-        reduce.Value(stream, rows * cols, partials, c, aux, a, args);
+        splitK.Reduce(stream, partials, c, aux, a, args);
         return 2;
     }
 
     /// <summary>Whether a view starts on a 16-byte boundary: its element offset is a multiple of 4 (buffers themselves start aligned: CUDA at 256 bytes, OpenCL at its base address alignment).</summary>
     static bool StartsOn16Bytes(ArrayView<float> v) => ((IContiguousArrayView<float>)v).Index % 4 == 0;
 
-    /// <summary>
-    /// The split-K workspace of a stream, at least <paramref name="length"/> floats: one per stream, so that products queued on
-    /// different streams never share one. A workspace too small is replaced by one at least twice its size; the old one is kept
-    /// (not freed) until the accelerator goes, because a recorded CUDA graph may still name it (a training step recorded at
-    /// one batch size, then an evaluation at a larger one), and a replay must never write freed memory.
-    /// </summary>
-    ArrayView<float> Workspace(AcceleratorStream stream, long length)
-    {
-        lock (workspaces)
-        {
-            if (workspaces.TryGetValue(stream, out var buffer) && buffer.Length >= length) return buffer.View;
-            if (buffer != null)
-            {
-                retired.Add(buffer);
-                length = Math.Max(length, 2 * buffer.Length);
-            }
-            workspaces[stream] = buffer = Accelerator.Allocate1D<float>(length);
-            return buffer.View;
-        }
-    }
-
-    readonly List<MemoryBuffer1D<float, Stride1D.Dense>> retired = [];
-
-    /// <summary>Frees every workspace (when the accelerator goes: <see cref="PerAccelerator{T}"/>).</summary>
-    public void Dispose()
-    {
-        lock (workspaces)
-        {
-            foreach (var b in workspaces.Values.Concat(retired)) b.Dispose();
-            workspaces.Clear();
-            retired.Clear();
-        }
-    }
-
     /// <summary>Floats held in split-K workspaces (all streams, the replaced ones included).</summary>
-    public long WorkspaceFloats { get { lock (workspaces) return workspaces.Values.Concat(retired).Sum(b => b.Length); } }
+    public long WorkspaceFloats => splitK.WorkspaceFloats;
 }

@@ -22,7 +22,7 @@ internal sealed record BlockedFamily : GemmFamily
     public override bool RunsOn(DeviceKind kind) => true;
     public override int Preference(DeviceProfile profile) => profile.IsHost ? -1 : 3;   // every GPU, CUDA or OpenCL; CPUs have their own
 
-    public override string[] Kernels(GemmProduct product) => ["BlockedGemmKernels.Gemm", "BlockedGemmKernels.ReduceSplits"];
+    public override string[] Kernels(GemmProduct product) => ["BlockedGemmKernels.Gemm", "SplitKKernels.ReduceSplits"];
 
     /// <summary>The planner, then every tile with one split and with three (the plans the planner can choose).</summary>
     public override IEnumerable<(string Variant, GemmFamily Family)> CheckVariants =>
