@@ -58,7 +58,7 @@ public class GemmBenchmarks
         var s = Shape.Split('x').Select(int.Parse).ToArray();
         (m, n, kk) = (s[0], s[1], s[2]);
         device = ComputeDevice.Open(Device);
-        k = KernelSet.For(device, device.Profile with { Gemm = GemmFamilies.Parse(Family).InOwnPrecision() });   // tensor-tf32: its TF32 products
+        k = KernelSet.For(device, device.Profile with { Gemm = GemmFamilies.Parse(Family).InOwnPrecision() });   // tensor-tf32, tensor-bf16: their TF32 and bf16 products
         var a = device.Accelerator;
         var r = new Random(1);
         float[] R(int len) => Enumerable.Range(0, len).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();

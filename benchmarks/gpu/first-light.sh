@@ -42,7 +42,7 @@ PYTHON="${PYTHON:-python3}"
 HELPER_PYTHON="${HELPER_PYTHON:-python3}"
 BUDGET="${BUDGET:-520}"
 BENCH_SHAPES="${BENCH_SHAPES:-1024x1024x1024,4096x4096x4096}"
-BENCH_FAMILIES="${BENCH_FAMILIES:-blocked,tiled,tensor-tf32}"   # the GEMM families raced (the scalar one would spend the budget at 4096^3; tensor-tf32 runs its TF32 products)
+BENCH_FAMILIES="${BENCH_FAMILIES:-blocked,tiled,tensor-tf32,tensor-bf16}"   # the GEMM families raced (the scalar one would spend the budget at 4096^3; tensor-tf32 and tensor-bf16 run their TF32 and bf16 products)
 ACC_TARGET="${ACC_TARGET:-0.8903}" ACC_TOLERANCE="${ACC_TOLERANCE:-0.002}"
 cuda_tool() { command -v "$1" 2> /dev/null || echo "/usr/local/cuda/bin/$1"; }
 NCU="${NCU:-$(cuda_tool ncu)}"

@@ -139,7 +139,7 @@ internal static class TensorCoreGemmKernels
 
     /// <summary>The lane's four outputs of one accumulator: (i, j), (i, j + 1), (i + 8, j), (i + 8, j + 1), each through the epilogue.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Store(ArrayView<float> c, ArrayView<float> aux, MmaAccumulator v, int i, int j, int rows, int cols, int epilogue, int act)
+    internal static void Store(ArrayView<float> c, ArrayView<float> aux, MmaAccumulator v, int i, int j, int rows, int cols, int epilogue, int act)
     {
         Put(c, aux, v.C0, i, j, rows, cols, epilogue, act);
         Put(c, aux, v.C1, i, j + 1, rows, cols, epilogue, act);

@@ -168,7 +168,7 @@ internal sealed record DeviceProfile
         string why = notUsed != null ? $"the tensor-core kernels are not used: {notUsed}"
             : Kind != DeviceKind.Cuda ? "this device has no tensor cores"
             : ComputeCapability is not (>= 8, _) ? "this GPU's compute capability is below 8.0, where the engine's tensor-core kernels start"
-            : $"the engine has no {word} tensor-core kernels yet";
+            : $"the engine's {word} tensor-core kernels do not fit this device";
         return $"precision {word}: emulated ({why}): {what} in the {Gemm.Name} kernels, sums in float32";
     }
 

@@ -146,7 +146,7 @@ public sealed class CliTests : TempFolderTest
         Assert.That(r.Out, Does.Match(@"dense forward \(relu\)\s+scalar\s").And.Contain("softmax cross-entropy"));
         Assert.That(r.Out, Does.Not.Match(@"dense forward \(relu\)\s+(vector4|tiled)\s"));
         AssertOneLineError(Run("check", "--device", "cpu", "--family", "cl-vector"), "--family cl-vector: cpu does not run it; it runs scalar, vector4, tiled, blocked", 2);
-        AssertOneLineError(Run("check", "--family", "Tiled4"), "is not one of scalar, vector4, tiled, cl-vector, blocked or tensor-tf32", 2);
+        AssertOneLineError(Run("check", "--family", "Tiled4"), "is not one of scalar, vector4, tiled, cl-vector, blocked, tensor-tf32 or tensor-bf16", 2);
     }
 
     [Test]

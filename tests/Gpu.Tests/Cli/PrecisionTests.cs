@@ -91,6 +91,7 @@ public sealed class PrecisionTests : TempFolderTest
         AssertOneLineError(Run("train", "--precision", "fp16"), "fp32, tf32 or bf16");
         AssertOneLineError(Run("check", "--precision", "half"), "fp32, tf32 or bf16");
         AssertOneLineError(Run("check", "--device", "cpu", "--family", "tiled", "--precision", "tf32"), "the tiled family does not compute tf32; the families that do are scalar, vector4, cl-vector, tensor-tf32");
+        AssertOneLineError(Run("check", "--device", "cpu", "--family", "tensor-tf32", "--precision", "bf16"), "the tensor-tf32 family does not compute bf16; the families that do are scalar, vector4, cl-vector, tensor-bf16");
     }
 
     [TestCase("cpu", "tf32")]

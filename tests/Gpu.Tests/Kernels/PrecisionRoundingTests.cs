@@ -91,10 +91,14 @@ public sealed class PrecisionRoundingTests
         }
         Assert.That(cuda.WithPrecision(Precision.Tf32).Gemm, Is.EqualTo(GemmFamilies.TensorTf32 with { Precision = Precision.Tf32 }), "compute capability 9.0: TF32 on tensor cores");
         Assert.That(cuda.WithPrecision(Precision.Tf32).PrecisionNote(), Does.StartWith("precision tf32: tensor cores (the tensor-tf32 kernels)"));
-        Assert.That(cuda.WithPrecision(Precision.Bf16).Gemm, Is.EqualTo(GemmFamilies.Scalar with { Precision = Precision.Bf16 }));
-        Assert.That(cuda.WithPrecision(Precision.Bf16).PrecisionNote(), Does.Contain("emulated (the engine has no bf16 tensor-core kernels yet)"));
-        Assert.That(cuda.Gemm, Is.EqualTo(GemmFamilies.Blocked), "fp32 never takes the tensor-core family");
+        Assert.That(cuda.WithPrecision(Precision.Bf16).Gemm, Is.EqualTo(GemmFamilies.TensorBf16 with { Precision = Precision.Bf16 }), "compute capability 9.0: bf16 on tensor cores");
+        Assert.That(cuda.WithPrecision(Precision.Bf16).PrecisionNote(), Does.StartWith("precision bf16: tensor cores (the tensor-bf16 kernels): each product input rounded to bf16"));
+        var ampere = DeviceProfile.For(DeviceKind.Cuda, 40L << 30, 108, 1024, (8, 0));
+        Assert.That(ampere.WithPrecision(Precision.Bf16).Gemm.Name, Is.EqualTo("tensor-bf16"), "compute capability 8.0: the first with bf16 mma.sync");
+        Assert.That(ampere.WithPrecision(Precision.Tf32).Gemm.Name, Is.EqualTo("tensor-tf32"), "each tensor-core family computes its own precision only");
+        Assert.That(cuda.Gemm, Is.EqualTo(GemmFamilies.Blocked), "fp32 never takes a tensor-core family");
         Assert.That(GemmFamilies.TensorTf32.Computes(Precision.Fp32) || GemmFamilies.TensorTf32.Fits(turing), Is.False);
+        Assert.That(GemmFamilies.TensorBf16.Computes(Precision.Fp32) || GemmFamilies.TensorBf16.Computes(Precision.Tf32) || GemmFamilies.TensorBf16.Fits(turing), Is.False);
         foreach (var profile in new[] { cpu, pocl, cuda, openClGpu, turing })
         {
             Assert.That(profile.WithPrecision(Precision.Fp32), Is.SameAs(profile), "fp32: the profile as it is");

@@ -58,6 +58,7 @@ public sealed class PtxTests
                 "LayerKernels.Loss<SigmoidSquaredErrorRow>", "LayerKernels.Loss<SoftmaxCrossEntropyRow>",
                 "LayerKernels.LossOneGroup<SigmoidSquaredErrorRow>", "LayerKernels.LossOneGroup<SoftmaxCrossEntropyRow>",
                 "TensorCoreGemmKernels.Gemm<ShuffleMma>", "TensorCoreGemmKernels.Gemm<TensorCoreMma>",
+                "TensorCoreBf16GemmKernels.Gemm<ShuffleMmaBf16>", "TensorCoreBf16GemmKernels.Gemm<TensorCoreMmaBf16>",
             }),
             "explicitly grouped: the shared-memory products (each generic one with every tile struct of its interface) and the loss kernels (grid and one group)");
         Assert.That(names, Is.Unique);
@@ -82,6 +83,25 @@ public sealed class PtxTests
             var r = Compiled(arch, level).Single(k => k.Kernel == "TensorCoreGemmKernels.Gemm<TensorCoreMma>");
             var mma = System.Text.RegularExpressions.Regex.Matches(r.Ptx, @"mma\.sync\.aligned\.m16n8k8\.row\.col\.f32\.tf32\.tf32\.f32").Count;
             Assert.That(mma, Is.EqualTo(8), $"{PtxCheck.Name(level)}: one mma per tile of the warp's 2 x 4 per step");
+            Assert.That(r.LocalBytes, Is.EqualTo(8 * PtxCheck.MmaOperandBytes),
+                "no local memory but ILGPU's inline-PTX operands (14 4-byte variables per mma, which ptxas makes registers): the 32 accumulators stay in registers");
+            Assert.That(r.Approximate, Is.Empty);
+            Assert.That(r.Ptx, Does.Not.Contain(".approx"));
+            Assert.That(r.Passed, string.Join("; ", r.Problems));
+        }
+    }
+
+    [TestCase(80)]
+    [TestCase(90)]
+    public void The_bf16_tensor_core_kernel_issues_bf16_mma_without_local_memory_or_approximate_math(int sm)
+    {
+        var arch = PtxCheck.Architectures.Single(a => a.Major * 10 + a.Minor == sm);
+        foreach (var level in PtxCheck.Levels)
+        {
+            var r = Compiled(arch, level).Single(k => k.Kernel == "TensorCoreBf16GemmKernels.Gemm<TensorCoreMmaBf16>");
+            var mma = System.Text.RegularExpressions.Regex.Matches(r.Ptx, @"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.bf16\.bf16\.f32").Count;
+            Assert.That(mma, Is.EqualTo(8), $"{PtxCheck.Name(level)}: one mma per tile of the warp's 2 x 4 per 16-deep step");
+            Assert.That(System.Text.RegularExpressions.Regex.Matches(r.Ptx, @"\bmma\.").Count, Is.EqualTo(8), "no other mma (no tf32 one)");
             Assert.That(r.LocalBytes, Is.EqualTo(8 * PtxCheck.MmaOperandBytes),
                 "no local memory but ILGPU's inline-PTX operands (14 4-byte variables per mma, which ptxas makes registers): the 32 accumulators stay in registers");
             Assert.That(r.Approximate, Is.Empty);

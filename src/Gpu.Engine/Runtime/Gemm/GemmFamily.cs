@@ -115,9 +115,10 @@ internal static class GemmFamilies
     public static readonly ClVectorFamily ClVector = new();
     public static readonly BlockedFamily Blocked = new();
     public static readonly TensorCoreFamily TensorTf32 = new();
+    public static readonly TensorCoreBf16Family TensorBf16 = new();
 
     /// <summary>Every family, in the order help texts list them.</summary>
-    public static IReadOnlyList<GemmFamily> All { get; } = [Scalar, Vector4, Tiled, ClVector, Blocked, TensorTf32];
+    public static IReadOnlyList<GemmFamily> All { get; } = [Scalar, Vector4, Tiled, ClVector, Blocked, TensorTf32, TensorBf16];
 
     /// <summary>The families a device of this kind runs, in registry order.</summary>
     public static IReadOnlyList<GemmFamily> RunnableOn(DeviceKind kind) => All.Where(f => f.RunsOn(kind)).ToList();
@@ -135,7 +136,7 @@ internal static class GemmFamilies
 
     /// <summary>
     /// The one rule for a precision's products, with <see cref="GemmFamily.Precision"/> set: fp32 is the profile's own family;
-    /// for TF32 or bf16 a tensor-core family the device runs and prefers (tensor-tf32 on CUDA from compute capability 8.0;
+    /// for TF32 or bf16 a tensor-core family the device runs and prefers (tensor-tf32 or tensor-bf16 on CUDA from compute capability 8.0;
     /// left out when not <paramref name="tensorCores"/>, as after a failed self-test), else the profile's family, with its
     /// knobs, if it emulates the precision, else the runnable family the device prefers among those that emulate it (scalar
     /// runs everywhere; the CPU families vector4 and cl-vector emulate; tiled and blocked do not, so a GPU without a
