@@ -21,26 +21,15 @@ internal sealed record BlockedTile(string Name, Type Type, int BM, int BN, int B
     public long Blocks(int rows, int cols) => (long)((rows + BM - 1) / BM) * ((cols + BN - 1) / BN);
 
     /// <summary>BK-deep slices of a contraction of length <paramref name="depth"/>.</summary>
-    public int Slices(int depth) => (depth + BK - 1) / BK;
+    public int Slices(int depth) => SplitK.Steps(depth, BK);
 
-    /// <summary>The most splits the planner uses: every split at least 4 slices deep.</summary>
-    public int MaxSplits(int depth) => Math.Max(1, Slices(depth) / 4);
+    /// <summary>The most splits the planner uses: every split at least <see cref="SplitK.MinStepsPerSplit"/> slices deep.</summary>
+    public int MaxSplits(int depth) => SplitK.MaxSplits(depth, BK);
 
-    /// <summary>
-    /// How a request for <paramref name="splits"/> splits runs: each split covers the same whole number of slices
-    /// (SplitDepth = ceil(slices / splits) * BK) and the splits actually made are ceil(slices / that), every one non-empty
-    /// (at most <paramref name="splits"/>; 1 when depth is 0).
-    /// </summary>
-    public (int Splits, int SplitDepth) Split(int depth, int splits)
-    {
-        int slices = Slices(depth);
-        if (slices == 0) return (1, BK);
-        int per = (slices + Math.Max(1, splits) - 1) / Math.Max(1, splits);
-        return ((slices + per - 1) / per, per * BK);
-    }
+    /// <summary>How a request for <paramref name="splits"/> splits runs (<see cref="SplitK.Cut"/> in BK-deep slices).</summary>
+    public (int Splits, int SplitDepth) Split(int depth, int splits) => SplitK.Cut(depth, BK, splits);
 }
 
-/// <summary>How one product runs on the blocked family: which tile, and how many contiguous ranges of p (split-K) it is cut into.</summary>
 internal sealed record GemmPlan(string Tile, int Splits)
 {
     public override string ToString() => Splits == 1 ? Tile : $"{Tile} split {Splits}";

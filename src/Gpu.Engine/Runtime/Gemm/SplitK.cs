@@ -23,6 +23,28 @@ internal sealed class SplitK : IDisposable
             SplitKKernels.ReduceSplits));
     }
 
+    /// <summary>The fewest steps (a kernel's k step: a slice or tile of the contraction) a split covers when a planner cuts one.</summary>
+    public const int MinStepsPerSplit = 4;
+
+    /// <summary>Steps of <paramref name="step"/> covering a contraction of length <paramref name="depth"/>.</summary>
+    public static int Steps(int depth, int step) => (depth + step - 1) / step;
+
+    /// <summary>The most splits a planner uses: every split at least <see cref="MinStepsPerSplit"/> steps deep.</summary>
+    public static int MaxSplits(int depth, int step) => Math.Max(1, Steps(depth, step) / MinStepsPerSplit);
+
+    /// <summary>
+    /// How a request for <paramref name="splits"/> splits runs: each split covers the same whole number of steps
+    /// (SplitDepth = ceil(steps / splits) * step) and the splits actually made are ceil(steps / that), every one non-empty
+    /// (at most <paramref name="splits"/>; 1 when depth is 0).
+    /// </summary>
+    public static (int Splits, int SplitDepth) Cut(int depth, int step, int splits)
+    {
+        int steps = Steps(depth, step);
+        if (steps == 0) return (1, step);
+        int per = (steps + Math.Max(1, splits) - 1) / Math.Max(1, splits);
+        return ((steps + per - 1) / per, per * step);
+    }
+
     static readonly PerAccelerator<SplitK> Made = new();
 
     /// <summary>The split-K workspaces and reduction of an accelerator, made once (the kernel compiles on first use).</summary>
