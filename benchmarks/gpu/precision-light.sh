@@ -59,16 +59,18 @@ trap 'rm -rf "$WORK"' EXIT
 export DOTNET_BUNDLE_EXTRACT_BASE_DIR="${DOTNET_BUNDLE_EXTRACT_BASE_DIR:-$WORK/bundle}"
 source "$(dirname "${BASH_SOURCE[0]}")/parts.sh"   # RESULTS, SUMMARY, start, failed, rows; RC, LOG, TOOK, LIMIT; row, run, verdict, skip, last, have
 helper() { have "$HELPER_PYTHON"; }
-# bdn_values TYPE COLUMN [KEY VALUE]: the COLUMN cells holding a figure of BenchmarkDotNet's table in $LOG, one a line, for
-# the rows of TYPE on BENCH_DEVICE (and KEY = VALUE: Workload W1); bold cells and extra columns are read as any other
+# bdn_values TYPE COLUMN [KEY VALUE]: the COLUMN cells of BenchmarkDotNet's table in $LOG, one a line, of the rows on
+# BENCH_DEVICE of TYPE (a table of one suite has no Type column: every row is of it) and KEY = VALUE (Workload W1); bold
+# cells and extra columns are read as any other
 bdn_values() {
   awk -F'|' -v t="$1" -v col_name="$2" -v key="${3:-}" -v val="${4:-}" -v d="$BENCH_DEVICE" '
     !/^\|/ { col = 0; next }
     { for (i = 2; i < NF; i++) { c[i] = $i; gsub(/^[ *]+|[ *]+$/, "", c[i]) } }
     !col { ty = dev = k = 0; for (i = 2; i < NF; i++) { if (c[i] == col_name) col = i; if (c[i] == "Type") ty = i; if (c[i] == "Device") dev = i; if (c[i] == key) k = i }; next }
-    ty && dev && c[ty] == t && c[dev] == d && (key == "" || (k && c[k] == val)) && c[col] ~ /^[0-9]/ { print c[col] }' "$LOG"
+    c[col] ~ /^-+$/ { next }
+    dev && c[dev] == d && (!ty || c[ty] == t) && (key == "" || (k && c[k] == val)) { print c[col] }' "$LOG"
 }
-bench_figure() { local v; v=$(bdn_values TrainingStepBenchmarks samples/s Workload "$1" | tail -1); echo "${v:-?}"; }
+bench_figure() { local v; v=$(bdn_values TrainingStepBenchmarks samples/s Workload "$1" | grep -E '^[0-9]' | tail -1); echo "${v:-?}"; }
 precision_line() { grep -hE '^precision (tf32|bf16):' "$LOG" | tail -1 | sed -E 's/: each product input.*//'; }
 
 # ------------------------------------------------------------------------------------------------ the machine
@@ -105,8 +107,8 @@ done
 # ------------------------------------------------------------------------------------------------ performance
 run gemm 90 env GPU_BENCH_QUICK=1 GPU_BENCH_DEVICES="$BENCH_DEVICE" GPU_BENCH_SHAPES="$BENCH_SHAPES" GPU_BENCH_FAMILIES="$GEMM_FAMILIES" \
   $BENCH --filter '*GemmBenchmarks*' --exporters json --artifacts "$OUT/bdn-gemm"
-cases=$(bdn_values GemmBenchmarks GFLOP/s | wc -l)
-families=$(grep -E '^\| *\**GemmBenchmarks' "$LOG" | grep -oE 'tensor-[a-z0-9]+' | sort -u | paste -sd ',' -)
+cases=$(bdn_values GemmBenchmarks GFLOP/s | grep -cE '^[0-9]')
+families=$(bdn_values GemmBenchmarks Family | sort -u | paste -sd ',' -)
 missing=$(tr ',' '\n' <<< "$GEMM_FAMILIES" | grep -vxF -f <(tr ',' '\n' <<< "${families:-none}") | paste -sd ',' -)
 verdict gemm "$cases cases with figures (families: ${families:-none}${missing:+; not in the tables: $missing})" \
   "$(( cases == 0 ))" "no GEMM figures"

@@ -54,9 +54,11 @@ public sealed class PrecisionLightScriptTests : TempFolderTest
         exit 0
         """;
 
-    // BenchmarkDotNet: GemmBenchmarks (Family tensor-tf32 and, unless STUB_NO_BF16, tensor-bf16) with its JSON report, at 4096^3
+    // BenchmarkDotNet: GemmBenchmarks (Family tensor-tf32 and, unless STUB_NO_BF16, tensor-bf16; no Type column, as in a run of
+    // one suite) with its JSON report, at 4096^3
     // tf32 180/160/170 and bf16 300/280/260 TFLOP/s for the forward, weight-grad and input-grad products; TrainingStepBenchmarks
-    // in GPU_BENCH_PRECISION: W1 1,200,000 and W3 2,300,000 samples/s in tf32, 1,500,000 and 3,000,000 in bf16
+    // in GPU_BENCH_PRECISION (with a Type column and bold rows, which the script reads too): W1 1,200,000 and W3 2,300,000
+    // samples/s in tf32, 1,500,000 and 3,000,000 in bf16
     const string BenchStub = """
         #!/usr/bin/env bash
         if [[ "$1" == gpu ]]; then shift; exec "$STUB_GPU" "$@"; fi
@@ -67,15 +69,15 @@ public sealed class PrecisionLightScriptTests : TempFolderTest
         echo "// * Summary *"
         if [[ "$*" == *GemmBenchmarks* ]]; then
           fam=(tensor-tf32); [[ -z "${STUB_NO_BF16:-}" ]] && fam+=(tensor-bf16)
-          echo "| Type               | Method                           | Job              | Device | Shape          | Family      | Mean       | GFLOP/s    |"
-          echo "|------------------- |--------------------------------- |----------------- |------- |--------------- |------------ |-----------:|-----------:|"
+          echo "| Method                           | Job              | Device | Shape          | Family      | Mean       | GFLOP/s    |"
+          echo "|--------------------------------- |----------------- |------- |--------------- |------------ |-----------:|-----------:|"
           json=""
           for f in "${fam[@]}"; do
             if [[ $f == tensor-tf32 ]]; then t=(180 160 170); else t=(300 280 260); fi
             i=0
             for m in Forward WeightGrad InputGrad; do
               ns=$(awk -v t="${t[i]}" 'BEGIN { printf "%.4f", 2 * 4096^3 / (t * 1e3) }')
-              echo "| **GemmBenchmarks** | **$m** | **in-process-quick** | **$d** | **4096x4096x4096** | **$f** | **$ns ns** | **$(( t[i] * 1000 )).00** |"
+              echo "| $m | in-process-quick | $d | 4096x4096x4096 | $f | $ns ns | $(( t[i] * 1000 )).00 |"
               json="$json{\"Type\":\"GemmBenchmarks\",\"Method\":\"$m\",\"Parameters\":\"Device=$d&Family=$f&Shape=4096x4096x4096\",\"Statistics\":{\"Mean\":$ns}},"
               i=$(( i + 1 ))
             done
