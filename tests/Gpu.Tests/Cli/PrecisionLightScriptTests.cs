@@ -260,6 +260,14 @@ public sealed class PrecisionLightScriptTests : TempFolderTest
     }
 
     [Test]
+    public void No_access_to_the_performance_counters_skips_the_profile()
+    {
+        var (code, summary, _) = RunScript(("STUB_NCU_PERM", "1"));
+        Assert.That(code, Is.Zero, summary);
+        Assert.That(Row(summary, "ncu-w3-tf32"), Does.Contain("| skipped |").And.Contain("ERR_NVGPUCTRPERM"));
+    }
+
+    [Test]
     public void Without_cuda_the_devices_part_fails()
     {
         var (code, summary, _) = RunScript(("STUB_NO_CUDA", "1"));
