@@ -16,6 +16,14 @@
            is assembled again with the .version it names as its newest, and the row says so. Table to FILE, one line to
            stdout; exit code 1 if a file could not be assembled.
 
+  precision --md FILE --device D [--gpu NAME] --gemm-bdn DIR --steps P=LOG... --torch P=JSON... --train P=LOG...
+           [--steps-bdn P=DIR...] [--acc-target A] [--acc-tolerance T]
+           benchmarks/gpu/precision-light.sh's tables (issue 20): the tensor-core GEMM families' TFLOP/s beside torch.matmul
+           in the same precision, with the fraction of the GPU's dense peak (PEAK_TFLOPS); the training steps per
+           precision beside PyTorch eager and CUDA graph in that precision; the default run's test accuracy per precision
+           against fp32's; and issue 20's targets (TARGETS), each met, not met or not measured. Tables to FILE, one line
+           to stdout.
+
 Tolerant by design: extra columns and parameters (a GEMM family), extra lines (plan lines) and missing inputs give
 '-' cells or a line saying what is missing, never a traceback.
 """
@@ -365,6 +373,201 @@ def cmd_ptxas(a):
     return 1 if failed else 0
 
 
+# ---------------------------------------------------------------- precision (issue 20)
+
+# Dense tensor-core peaks in TFLOP/s (no sparsity). NVIDIA's H100 SXM and H200 SXM datasheets
+# (https://www.nvidia.com/en-us/data-center/h100/, https://www.nvidia.com/en-us/data-center/h200/) list TF32 Tensor Core
+# 989 TFLOPS and BF16 Tensor Core 1,979 TFLOPS "with sparsity"; dense is half. Matched against the GPU's name (nvidia-smi);
+# the PCIe and NVL boards have lower peaks and get none here (the fraction column says '-').
+PEAK_TFLOPS = {
+    "H200": {"tf32": 494.5, "bf16": 989.5},
+    "H100": {"tf32": 494.5, "bf16": 989.5},
+}
+PEAK_SOURCE = "H100/H200 SXM datasheets: TF32 989, BF16 1,979 TFLOP/s with sparsity, halved"
+
+# Issue 20's "Done when", as numbers: the GEMM thresholds and goals in TFLOP/s at 4096^3, W3's step in ms
+TARGETS = {
+    "gemm_tf32": (150.0, 200.0),
+    "gemm_bf16": (250.0, 400.0),
+    "w3_tf32_ms": 0.5,
+}
+FAMILY_PRECISION = {"tensor-tf32": "tf32", "tensor-bf16": "bf16"}
+
+
+def peak_of(gpu):
+    if not gpu or re.search(r"PCIe|NVL", gpu, re.I):
+        return None
+    return next((v for k, v in PEAK_TFLOPS.items() if k in gpu), None)
+
+
+def pairs(items):
+    """['tf32=path', ...] -> {'tf32': 'path'}"""
+    return dict(i.split("=", 1) for i in items or [] if "=" in i)
+
+
+def load_json(path):
+    try:
+        return json.load(open(path, encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def number(text):
+    try:
+        return float(text.replace(",", ""))
+    except (AttributeError, ValueError):
+        return None
+
+
+def train_figures(path):
+    """(test accuracy, seconds in all, where the products ran) from a gpu train log, None where missing."""
+    try:
+        text = open(path, encoding="utf-8", errors="replace").read()
+    except (OSError, TypeError):
+        return None, None, None
+    acc = re.findall(r"test accuracy ([0-9.]+)", text)
+    secs = re.findall(r"([0-9.]+) s in all", text)
+    where = re.findall(r"^precision (?:tf32|bf16): (tensor cores|emulated[^:]*)", text, re.M)
+    return (float(acc[-1]) if acc else None, float(secs[-1]) if secs else None, where[-1] if where else None)
+
+
+def met(value, ok):
+    return "-" if value is None else ("yes" if ok else "no")
+
+
+def cmd_precision(a):
+    lines, summary = [], []
+    try:
+        _precision(a, lambda text="": lines.append(text), summary)
+    finally:
+        with open(a.md, "w") as f:
+            f.write("\n".join(lines) + "\n")
+    print("; ".join(summary) or "no figures")
+    return 0
+
+
+def _precision(a, print, summary):
+    peak = peak_of(a.gpu)
+    torch = {p: load_json(f) for p, f in pairs(a.torch).items()}
+    steps_log, steps_bdn, train_log = pairs(a.steps), pairs(a.steps_bdn), pairs(a.train)
+
+    # GEMM: each case of a tensor-core family, in its precision, beside torch.matmul in that precision
+    print(f"### GEMM on {a.device}: the tensor-core families beside torch.matmul in the same precision")
+    print()
+    gemm4096 = {}   # precision -> [TFLOP/s of each product at 4096^3]
+    cases = [c for c in bdn_cases(a.gemm_bdn) if c["type"] == "GemmBenchmarks" and c["params"].get("Device") == a.device]
+    if not cases:
+        print("(no GemmBenchmarks figures: the gemm part did not run or wrote no JSON report)")
+    else:
+        print("| precision | family | product | shape (m x n x k) | engine TFLOP/s | PyTorch TFLOP/s | engine / PyTorch | engine / peak |")
+        print("|---|---|---|---|---:|---:|---:|---:|")
+        order = list(PRODUCTS)
+        def key(c):
+            dims = [int(x) for x in re.findall(r"[0-9]+", c["params"].get("Shape", ""))]
+            return (c["params"].get("Family", ""), dims, order.index(c["method"]) if c["method"] in order else 9)
+        for c in sorted(cases, key=key):
+            family = c["params"].get("Family", "?")
+            precision = FAMILY_PRECISION.get(family, "fp32")
+            shape = c["params"].get("Shape", "?")
+            dims = [int(x) for x in shape.split("x")] if re.fullmatch(r"[0-9]+x[0-9]+x[0-9]+", shape) else None
+            name, peer_shape = PRODUCTS.get(c["method"], (c["method"], None))
+            mine = 2.0 * dims[0] * dims[1] * dims[2] / c["mean_ns"] / 1e3 if dims and c["mean_ns"] else None
+            theirs = None
+            if dims and peer_shape:
+                g = {x.get("shape"): x.get("gflops") for x in torch.get(precision, {}).get("gemm", [])}.get(
+                    "x".join(map(str, peer_shape(*dims))))
+                theirs = g / 1e3 if g else None
+            top = (peak or {}).get(precision)
+            print(f"| {precision} | {family} | {name} | {shape} | {fmt(mine, '.1f')} | {fmt(theirs, '.1f')} | "
+                  f"{ratio(mine, theirs)} | {f'{mine / top:.0%}' if mine is not None and top else '-'} |")
+            if shape == "4096x4096x4096" and mine is not None:
+                gemm4096.setdefault(precision, []).append(mine)
+    print()
+    if peak:
+        print(f"Peak: {a.gpu}, dense TF32 {peak['tf32']} and bf16 {peak['bf16']} TFLOP/s ({PEAK_SOURCE}).")
+    else:
+        print(f"Peak: not known for '{a.gpu or '?'}' (tables.py PEAK_TFLOPS: {', '.join(PEAK_TFLOPS)} SXM); no fraction of peak.")
+    print()
+
+    # training steps per precision, beside PyTorch in the same precision
+    print(f"### Training steps on {a.device} per precision: the engine beside PyTorch (eager, CUDA graph) in the same precision")
+    print()
+    print("| workload | precision | engine samples/s | engine ms/step | PyTorch eager | PyTorch graph | PyTorch graph ms/step | engine / graph |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    figures = {}   # (workload, precision) -> (engine samples/s, PyTorch graph samples/s)
+    for w in ("W1", "W3"):
+        for p in ("fp32", "tf32", "bf16"):
+            mine = None
+            if p in steps_log:
+                mine = number(table_value(steps_log[p], a.device, w, "samples/s"))
+            if mine is None and p in steps_bdn:
+                case = next((c for c in bdn_cases(steps_bdn[p]) if c["type"] == "TrainingStepBenchmarks"
+                             and c["params"].get("Device") == a.device and c["params"].get("Workload") == w and c["mean_ns"]), None)
+                if case and w in BATCH:
+                    mine = BATCH[w] * STEPS_PER_INVOCATION.get(w, 20) / (case["mean_ns"] * 1e-9)
+            peers = {s.get("mode"): s.get("samples_per_s") for s in torch.get(p, {}).get("steps", []) if s.get("workload") == w}
+            eager, graph = peers.get("eager"), peers.get("graph")
+            if mine is None and eager is None and graph is None:
+                continue
+            figures[(w, p)] = (mine, graph)
+            ms = lambda v: BATCH[w] / v * 1e3 if v else None
+            print(f"| {w} | {p} | {fmt(mine, ',.0f')} | {fmt(ms(mine), '.3f')} | {fmt(eager, ',.0f')} | {fmt(graph, ',.0f')} | "
+                  f"{fmt(ms(graph), '.3f')} | {ratio(mine, graph)} |")
+    if not figures:
+        print("| - | - | - | - | - | - | - | - |")
+    print()
+
+    # accuracy of the default run per precision
+    print(f"### Test accuracy of the default run (W1, 10 epochs, resident) per precision, against fp32's {a.acc_target}")
+    print()
+    print("| precision | test accuracy | difference | within " + f"{a.acc_tolerance} | seconds in all | products |")
+    print("|---|---:|---:|---|---:|---|")
+    accuracy = {}
+    for p in ("tf32", "bf16"):
+        acc, secs, where = train_figures(train_log.get(p))
+        diff = acc - a.acc_target if acc is not None else None
+        accuracy[p] = diff
+        print(f"| {p} | {fmt(acc, '.4f')} | {fmt(diff, '+.4f')} | {met(diff, diff is not None and abs(diff) <= a.acc_tolerance + 1e-9)} | "
+              f"{fmt(secs, '.1f')} | {where or '-'} |")
+    print()
+
+    # issue 20's targets
+    g32 = min(gemm4096["tf32"]) if gemm4096.get("tf32") else None
+    g16 = min(gemm4096["bf16"]) if gemm4096.get("bf16") else None
+    w3, w3_graph = figures.get(("W3", "tf32"), (None, None))
+    w1, w1_graph = figures.get(("W1", "tf32"), (None, None))
+    w3_ms = BATCH["W3"] / w3 * 1e3 if w3 else None
+    w3_graph_ms = BATCH["W3"] / w3_graph * 1e3 if w3_graph else None
+    gt = lambda v, t: v is not None and t is not None and v >= t
+    frac = lambda v, p: f"{v / peak[p]:.0%}" if v is not None and peak else "-"
+    t32, t16 = TARGETS["gemm_tf32"], TARGETS["gemm_bf16"]
+    rows = [
+        ("TF32 GEMM 4096^3 (the slowest of the 3 products), TFLOP/s", fmt(g32, ".1f"), frac(g32, "tf32"),
+         f">= {t32[0]:g}", met(g32, gt(g32, t32[0])), f">= {t32[1]:g}", met(g32, gt(g32, t32[1]))),
+        ("bf16 GEMM 4096^3 (the slowest of the 3 products), TFLOP/s", fmt(g16, ".1f"), frac(g16, "bf16"),
+         f">= {t16[0]:g}", met(g16, gt(g16, t16[0])), f">= {t16[1]:g}", met(g16, gt(g16, t16[1]))),
+        ("W3 step in tf32, ms", fmt(w3_ms, ".3f"), "-", f"<= {TARGETS['w3_tf32_ms']:g}",
+         met(w3_ms, w3_ms is not None and w3_ms <= TARGETS["w3_tf32_ms"]),
+         f"<= PyTorch TF32 graph ({fmt(w3_graph_ms, '.3f')})",
+         met(w3_ms if w3_graph_ms else None, w3_ms is not None and w3_graph_ms is not None and w3_ms <= w3_graph_ms)),
+        ("W1 step in tf32, samples/s", fmt(w1, ",.0f"), "-", f">= PyTorch TF32 graph ({fmt(w1_graph, ',.0f')})",
+         met(w1 if w1_graph else None, gt(w1, w1_graph)), "-", "-"),
+    ]
+    for p in ("tf32", "bf16"):
+        d = accuracy[p]
+        rows.append((f"test accuracy in {p} - fp32's", fmt(d, "+.4f"), "-", f"within {a.acc_tolerance:g}",
+                     met(d, d is not None and abs(d) <= a.acc_tolerance + 1e-9), "-", "-"))
+    print("### Issue 20's targets (- : not measured)")
+    print()
+    print("| target | measured | of peak | threshold | met | goal | goal met |")
+    print("|---|---:|---:|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    verdicts = [r[4] for r in rows]
+    summary.append(f"targets met: {verdicts.count('yes')} of {len(rows)} ({verdicts.count('no')} not met, "
+                   f"{verdicts.count('-')} not measured); goals met: {[r[6] for r in rows].count('yes')}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -388,8 +591,20 @@ def main():
     c.add_argument("--arch", default="sm_90")
     c.add_argument("--md", required=True)
     c.add_argument("dir")
+    c = sub.add_parser("precision")
+    c.add_argument("--md", required=True)
+    c.add_argument("--device", required=True)
+    c.add_argument("--gpu", default="")
+    c.add_argument("--gemm-bdn", default="")
+    c.add_argument("--steps", action="append", default=[], metavar="P=LOG")
+    c.add_argument("--steps-bdn", action="append", default=[], metavar="P=DIR")
+    c.add_argument("--torch", action="append", default=[], metavar="P=JSON")
+    c.add_argument("--train", action="append", default=[], metavar="P=LOG")
+    c.add_argument("--acc-target", type=float, default=0.8903)
+    c.add_argument("--acc-tolerance", type=float, default=0.005)
     a = p.parse_args()
-    return {"compare": cmd_compare, "launches": cmd_launches, "ncu": cmd_ncu, "ptxas": cmd_ptxas}[a.cmd](a)
+    return {"compare": cmd_compare, "launches": cmd_launches, "ncu": cmd_ncu, "ptxas": cmd_ptxas,
+            "precision": cmd_precision}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 # The archive (publish/kit/Gpu.Benchmarks.xz) is unpacked into a temporary folder exactly as first-light.sh unpacks it on
 # the GPU machine, and the file runs from there, outside the repository's build outputs:
 #   gpu devices; gpu check --ptx (every kernel through ILGPU's PTX backend: the CUDA code path of the compiler);
-#   gpu check and gpu train --epochs 1 --limit 5000 on DEVICE (this machine's OpenCL device, else the CPU accelerator:
-#   ILGPU emitting and running kernels); BenchmarkDotNet (GPU_BENCH_QUICK=1) on one GEMM shape and the W1 training step.
+#   gpu check and gpu train --epochs 1 --limit 5000 (and the same with --precision bf16) on DEVICE (this machine's OpenCL
+#   device, else the CPU accelerator: ILGPU emitting and running kernels); BenchmarkDotNet (GPU_BENCH_QUICK=1) on one GEMM
+#   shape and the W1 training step.
 # Each must exit 0 and print its figure; the trimmer's warnings (publish/trim-warnings.txt) are judged by this, not
 # read as errors. Exit code 1 if any step failed. Settings: DEVICE (auto: opencl:0 when usable, else cpu).
 set -uo pipefail
@@ -42,6 +43,8 @@ echo "        device for the kernel runs: $device"
 step ptx '([0-9]+) of \1 compilations passed' "$bench" gpu check --ptx --ptx-out "$work/ptx"
 step check '([0-9]+) of \1 checks passed' "$bench" gpu check --device "$device"
 step train 'test accuracy 0\.[6-9]' "$bench" gpu train --device "$device" --epochs 1 --limit 5000 --verbose --output "$work/train"
+# the reduced precisions' path (precision-light.sh): bf16 products, emulated here, in the trimmed program
+step train-bf16 'test accuracy 0\.[6-9]' "$bench" gpu train --device "$device" --epochs 1 --limit 5000 --precision bf16 --output "$work/train-bf16"
 # a GEMM case (GFLOP/s column) and the W1 training step (samples/s column), both with figures, from the quick job
 step bench "^\| TrainingStepBenchmarks .*\| $device +\|.*\| W1 +\|.*\| +[0-9][0-9,]* +\| +[0-9.]+ +\|" env GPU_BENCH_QUICK=1 \
   GPU_BENCH_DEVICES="$device" GPU_BENCH_SHAPES=128x256x784 GPU_BENCH_WORKLOADS=W1 \

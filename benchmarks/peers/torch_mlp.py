@@ -1,6 +1,12 @@
 """PyTorch peer benchmark for the engine's MLP training workloads.
 
-What it measures (fp32 throughout, TF32 disabled for matmul and cuDNN):
+What it measures (--precision, default fp32: fp32 throughout, TF32 disabled for
+matmul and cuDNN; tf32: fp32 tensors with TF32 allowed for matmul and cuDNN,
+torch.set_float32_matmul_precision("high"); bf16: the GEMMs on torch.bfloat16
+tensors, and each training step's forward and loss under
+torch.autocast(dtype=torch.bfloat16), fp32 master weights, graph-captured like
+the fp32 steps; TF32 is a CUDA setting: on the CPU a tf32 run computes fp32,
+and says so):
 
 * Training-step throughput (samples/s and ms/step) of three reference MLPs,
   one full step = zero_grad, forward, mean softmax cross-entropy, backward,
@@ -22,6 +28,7 @@ reported is the median over repeats.
 Run (on the GPU machine):
 
     python3 benchmarks/peers/torch_mlp.py --json $OUT/torch.json
+    python3 benchmarks/peers/torch_mlp.py --precision tf32 --json $OUT/torch-tf32.json
     python3 benchmarks/peers/torch_mlp.py --device cpu --steps 5 --repeats 1   # smoke test
 
 These figures are meant to sit beside the engine's BenchmarkDotNet figures
@@ -29,6 +36,7 @@ measured in the same session on the same GPU; compare only like with like
 (same device, same workload, same batch).
 """
 import argparse
+import contextlib
 import datetime
 import itertools
 import json
@@ -47,15 +55,42 @@ except ImportError:
 
 from workloads import GEMMS, LARGE_GEMMS, WORKLOADS  # noqa: E402 (the shared list, next to this script)
 
-GEMMS = GEMMS + LARGE_GEMMS   # on a GPU the 4096^3 square is quick
-
 N_BATCHES = 50
+
+
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 def set_fp32_strict():
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.set_float32_matmul_precision("highest")
+
+
+def set_precision(precision, device):
+    """The matmul settings of a precision; returns the line that says what the run computes."""
+    if precision == "tf32" and device.type != "cuda":
+        set_fp32_strict()   # so that what the line says holds whatever the CPU backend would do with "high"
+        return ("tf32 asked, but TF32 is a CUDA matmul setting: on the CPU PyTorch computes fp32, "
+                "so these are fp32 figures")
+    if precision == "tf32":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")
+        return "tf32: fp32 tensors, TF32 allowed for matmul and cuDNN (set_float32_matmul_precision('high'))"
+    set_fp32_strict()
+    if precision == "bf16":
+        return ("bf16: GEMMs on bfloat16 tensors; training steps' forward and loss under "
+                f"torch.autocast('{device.type}', dtype=torch.bfloat16), fp32 master weights, TF32 off")
+    return "fp32, TF32 off"
+
+
+def autocast(precision, device):
+    """The context a training step's forward and loss run in: bf16 autocast, or nothing."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    # cache_enabled=False: autocast's cast cache must not outlive a CUDA graph capture (PyTorch's CUDA graphs notes)
+    return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
 
 
 def sync(device):
@@ -118,18 +153,20 @@ def make_data(cfg, device):
     return list(zip(xs.unbind(0), ys.unbind(0)))
 
 
-def eager_step_fn(model, opt, batches):
+def eager_step_fn(model, opt, batches, precision, device):
     feed = itertools.cycle(batches)
 
     def step():
         x, y = next(feed)
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
+        with autocast(precision, device):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
         opt.step()
     return step
 
 
-def graph_step_fn(model, opt, batches, warmup):
+def graph_step_fn(model, opt, batches, warmup, precision, device):
     """Capture one whole training step in a CUDA graph (PyTorch 'whole-network capture')."""
     static_x, static_y = batches[0][0].clone(), batches[0][1].clone()
     side = torch.cuda.Stream()
@@ -139,7 +176,9 @@ def graph_step_fn(model, opt, batches, warmup):
             static_x.copy_(batches[i % len(batches)][0])
             static_y.copy_(batches[i % len(batches)][1])
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(static_x), static_y).backward()
+            with autocast(precision, device):
+                loss = F.cross_entropy(model(static_x), static_y)
+            loss.backward()
             opt.step()
     torch.cuda.current_stream().wait_stream(side)
     torch.cuda.synchronize()
@@ -147,7 +186,8 @@ def graph_step_fn(model, opt, batches, warmup):
     graph = torch.cuda.CUDAGraph()
     opt.zero_grad(set_to_none=True)  # grads allocated inside the graph's pool, overwritten per replay
     with torch.cuda.graph(graph):
-        loss = F.cross_entropy(model(static_x), static_y)
+        with autocast(precision, device):
+            loss = F.cross_entropy(model(static_x), static_y)
         loss.backward()
         opt.step()
     feed = itertools.cycle(batches)
@@ -167,9 +207,9 @@ def bench_steps(name, cfg, mode, args, device):
     opt = build_optimizer(model, cfg)
     batches = make_data(cfg, device)
     if mode == "eager":
-        step = eager_step_fn(model, opt, batches)
+        step = eager_step_fn(model, opt, batches, args.precision, device)
     else:
-        step = graph_step_fn(model, opt, batches, args.warmup)
+        step = graph_step_fn(model, opt, batches, args.warmup, args.precision, device)
     secs = median_seconds(step, args.warmup, args.steps, args.repeats, device)
     ms = secs / args.steps * 1e3
     return dict(workload=name, mode=mode, batch=cfg["batch"],
@@ -178,9 +218,10 @@ def bench_steps(name, cfg, mode, args, device):
 
 def bench_gemm(m, n, k, args, device):
     sets = 8 if m * n * k <= 1 << 27 else 1  # rotate small shapes over a few input sets
-    a = [torch.randn(m, k, device=device) for _ in range(sets)]
-    b = [torch.randn(k, n, device=device) for _ in range(sets)]
-    c = torch.empty(m, n, device=device)
+    dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+    a = [torch.randn(m, k, device=device, dtype=dtype) for _ in range(sets)]
+    b = [torch.randn(k, n, device=device, dtype=dtype) for _ in range(sets)]
+    c = torch.empty(m, n, device=device, dtype=dtype)
     idx = itertools.cycle(range(sets))
 
     def call():
@@ -205,6 +246,9 @@ def main():
     p.add_argument("--steps", type=int, default=200, help="training steps per timed repeat")
     p.add_argument("--warmup", type=int, default=20, help="warm-up steps before timing")
     p.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32 (default: TF32 off), tf32 (TF32 matmul on CUDA; fp32 on the CPU) or bf16 "
+                        "(bfloat16 GEMMs, training steps under bf16 autocast)")
     args = p.parse_args()
 
     names = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
@@ -216,13 +260,14 @@ def main():
               "(use --device cpu for a smoke test).")
         sys.exit(2)
 
-    set_fp32_strict()
     device = torch.device(args.device)
+    computes = set_precision(args.precision, device)
     dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     info = dict(device=dev_name, torch=torch.__version__, cuda=torch.version.cuda,
-                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                precision=args.precision, computes=computes)
     print(f"device: {info['device']} | torch {info['torch']} | CUDA {info['cuda']} | {info['date']}")
-    print(f"fp32, TF32 off; warm-up {args.warmup}, {args.steps} steps x {args.repeats} repeats (median)\n")
+    print(f"{computes}; warm-up {args.warmup}, {args.steps} steps x {args.repeats} repeats (median)\n")
 
     modes = ["eager"] if (args.skip_graph or device.type != "cuda") else ["eager", "graph"]
     steps = []
@@ -246,7 +291,9 @@ def main():
     gemm = []
     if not args.skip_gemm:
         print(f"\n{'gemm (m x n x k)':<20} {'role':<9} {'GFLOP/s':>10} {'ms':>10}")
-        for role, m, n, k in GEMMS:
+        # the 4096^3 square: quick on a GPU; on the CPU (a smoke test) it would take minutes, so it is left out there
+        shapes = GEMMS + LARGE_GEMMS if device.type == "cuda" else GEMMS
+        for role, m, n, k in shapes:
             r = bench_gemm(m, n, k, args, device)
             gemm.append(r)
             print(f"{r['shape']:<20} {role:<9} {r['gflops']:>10.1f} {r['ms']:>10.4f}")

@@ -34,6 +34,14 @@ public static class Python
         return r.Out;
     }
 
+    /// <summary>Runs a peer script of benchmarks/peers with arguments; fails the test with its output when it exits non-zero.</summary>
+    public static string Peer(string script, params string[] args)
+    {
+        var r = Run(Require(), [Path.Combine(Repo.Root, "benchmarks", "peers", script), .. args], TimeSpan.FromMinutes(5));
+        Assert.That(r.Code, Is.Zero, $"{script} failed:\n{r.Out}\n{r.Err}");
+        return r.Out;
+    }
+
     static (int Code, string Out, string Err) Run(string exe, string[] args, TimeSpan limit)
     {
         var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
