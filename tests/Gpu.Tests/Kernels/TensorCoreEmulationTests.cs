@@ -9,24 +9,27 @@ namespace Gpu.Tests.Kernels;
 
 /// <summary>
 /// The tensor-core product (TensorCoreGemmKernels.Gemm) without a GPU: the same kernel with its mma emulated by warp shuffles
-/// (<see cref="ShuffleMma"/>) on a CPU accelerator whose warps have 32 lanes, as a CUDA warp does, against the float64 product of
-/// TF32-rounded inputs. It checks what a GPU would otherwise be the first to check: the 64 x 64 block and 32 x 32 warp tiling, the
-/// fragment layout of A, B and the accumulators (taken from PTX's documentation), the edges of shapes that are no multiple of any
-/// tile, the strides of the three products a layer needs, and the epilogues. Outputs are poisoned (NaN) before each launch.
+/// (<see cref="ShuffleWarpMma"/>) on a CPU accelerator whose warps have 32 lanes, as a CUDA warp does, against the float64 product of
+/// TF32-rounded inputs. It checks what a GPU would otherwise be the first to check: the shared-memory staging (two buffers, padded
+/// rows, one barrier per 16-deep tile, both read paths of each operand: along p and along the rows, scalar and 16-byte), the
+/// 128 x 128 block and 64 x 32 warp tiling, the fragment layout of A, B and the accumulators (taken from PTX's documentation),
+/// the edges of shapes that are no multiple of any tile (several blocks in both directions, several tiles deep), the strides
+/// of the three products a layer needs, and the epilogues. Outputs are poisoned (NaN) before each launch.
 /// </summary>
 public sealed class TensorCoreEmulationTests
 {
     static Context? context;
     static Accelerator? accelerator;
-    static Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>? gemm;
+    static Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TensorCoreGemmArgs>? gemm;
 
     [OneTimeSetUp]
     public void Open()
     {
-        context = ComputeDevice.CpuOnlyContext(new CPUDevice(32, 4, Math.Max(1, Environment.ProcessorCount)));
+        // 32-lane warps, 8 per group (the kernel's 256 threads)
+        context = ComputeDevice.CpuOnlyContext(new CPUDevice(32, TensorCoreGemmKernels.Threads / 32, Math.Max(1, Environment.ProcessorCount)));
         accelerator = context.CreateCPUAccelerator(0);
-        gemm = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(
-            TensorCoreGemmKernels.Gemm<ShuffleMma>);
+        gemm = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TensorCoreGemmArgs>(
+            TensorCoreGemmKernels.Gemm<ShuffleWarpMma>);
     }
 
     [OneTimeTearDown]
@@ -36,8 +39,13 @@ public sealed class TensorCoreEmulationTests
         context?.Dispose();
     }
 
-    /// <summary>(m, n, k): rows of X, units of the layer, inputs; past a 64 block in m and in n, off every tile but the last depth (two whole k steps).</summary>
-    static readonly (int M, int N, int K)[] Shapes = [(70, 13, 11), (3, 67, 9), (19, 7, 16)];
+    /// <summary>
+    /// (m, n, k): rows of X, units of the layer, inputs. Each product (forward m x n deep k, weight gradient n x k deep m, input
+    /// gradient m x k deep n) of the first two runs past a 128 x 128 block in at least one direction and several 16-deep tiles,
+    /// no multiple of any tile; the first reads every operand value by value (odd strides), the second 16 bytes at a time (strides
+    /// and extents multiples of 4); the last is smaller than one mma tile.
+    /// </summary>
+    static readonly (int M, int N, int K)[] Shapes = [(130, 141, 35), (132, 36, 140), (3, 5, 9)];
 
     static float[] Random(int count, int seed, float scale)
     {
@@ -54,7 +62,8 @@ public sealed class TensorCoreEmulationTests
         using var db = acc.Allocate1D(b);
         using var dc = acc.Allocate1D(Enumerable.Repeat(float.NaN, rows * cols).ToArray());
         using var dx = acc.Allocate1D(auxIn ?? Enumerable.Repeat(float.NaN, Math.Max(1, auxLength)).ToArray());
-        gemm!(acc.DefaultStream, TensorCoreGemmKernels.Config(rows, cols), da.View, db.View, dc.View, dx.View, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, act);
+        var args = TensorCoreFamily.Args(da.View, db.View, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, act);
+        gemm!(acc.DefaultStream, TensorCoreGemmKernels.Config(rows, cols), da.View, db.View, dc.View, dx.View, args);
         acc.Synchronize();
         return (dc.GetAsArray1D(), dx.GetAsArray1D());
     }

@@ -7,7 +7,8 @@ namespace Gpu.Engine.Runtime;
 
 /// <summary>
 /// TF32 products on the tensor cores of NVIDIA GPUs from compute capability 8.0 (kernels/Gpu.Kernels/TensorCoreGemmKernels.cs:
-/// mma.sync m16n8k8 through ILGPU's inline PTX, one strided kernel for the three products, as the tiled family's). It computes
+/// mma.sync m16n8k8 through ILGPU's inline PTX, 128 x 128 blocks staged through shared memory, one strided kernel for the three
+/// products, as the tiled family's). It computes
 /// --precision tf32 only, so CUDA devices of 8.0 and later take it for tf32 (<see cref="GemmFamilies.For"/>) and never for
 /// fp32. Before a device uses it, it runs one product and compares it with the scalar kernels' TF32 emulation on the same
 /// device (<see cref="Unavailable"/>): a device where it disagrees emulates instead, saying why.
@@ -22,15 +23,15 @@ internal sealed record TensorCoreFamily : GemmFamily
     public override bool TensorCores(Precision precision) => precision == Precision.Tf32;
     public override string[] Kernels(GemmProduct product) => ["TensorCoreGemmKernels.Gemm"];
 
-    /// <summary>Compute capability 8.0 or later (mma.sync with TF32 operands); the 128-thread groups.</summary>
+    /// <summary>Compute capability 8.0 or later (mma.sync with TF32 operands); the 256-thread groups.</summary>
     public override bool Fits(DeviceProfile profile) =>
         profile.ComputeCapability is var (major, _) && major >= 8 && profile.MaxGroupSize >= TensorCoreGemmKernels.Threads;
 
-    /// <summary>The self-test's product: m x n x k, no multiple of the 64x64 block or of the 8-deep step.</summary>
-    const int TestRows = 77, TestCols = 45, TestDepth = 35;
+    /// <summary>The self-test's product: m x n x k, past one 128 x 128 block in both directions, three 16-deep tiles, no multiple of any.</summary>
+    const int TestRows = 133, TestCols = 141, TestDepth = 35;
 
     /// <summary>
-    /// Null where one forward product (77x45x35, identity) agrees with the scalar kernels' TF32 emulation on this device to 1e-5
+    /// Null where one forward product (133x141x35, identity) agrees with the scalar kernels' TF32 emulation on this device to 1e-5
     /// (relative to the emulation's norm); else why not (each accelerator tests once).
     /// </summary>
     public override string? Unavailable(Accelerator accelerator) => SelfTests.For(accelerator, a => new SelfTest(a)).Failure;
@@ -77,10 +78,19 @@ internal sealed record TensorCoreFamily : GemmFamily
 
     static readonly PerAccelerator<TensorKernels> Compiled = new();
 
+    /// <summary>A product's scalar arguments, with whether each input view starts on a 16-byte boundary (its element offset a multiple of 4).</summary>
+    internal static TensorCoreGemmArgs Args(ArrayView<float> a, ArrayView<float> b, int rows, int cols, int depth, int aRow, int aCol, int bRow, int bCol, int epilogue, int act) => new()
+    {
+        Rows = rows, Cols = cols, Depth = depth, ARow = aRow, ACol = aCol, BRow = bRow, BCol = bCol, Epilogue = epilogue, Act = act,
+        Aligned = (StartsOn16Bytes(a) ? 1 : 0) | (StartsOn16Bytes(b) ? 2 : 0),
+    };
+
+    static bool StartsOn16Bytes(ArrayView<float> v) => ((IContiguousArrayView<float>)v).Index % 4 == 0;
+
     sealed class TensorKernels(Accelerator a)
     {
-        public readonly Lazy<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>>
-            Gemm = new(() => a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(TensorCoreGemmKernels.Gemm<TensorCoreMma>));
+        public readonly Lazy<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TensorCoreGemmArgs>>
+            Gemm = new(() => a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TensorCoreGemmArgs>(TensorCoreGemmKernels.Gemm<TensorCoreWarpMma>));
     }
 
     sealed class Products(TensorKernels c, AcceleratorStream s) : IDenseProducts
@@ -89,7 +99,8 @@ internal sealed record TensorCoreFamily : GemmFamily
         int Gemm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> cOut, ArrayView<float> aux, int rows, int cols, int depth,
             int aRow, int aCol, int bRow, int bCol, int epilogue, Activation act)
         {
-            c.Gemm.Value(s, TensorCoreGemmKernels.Config(rows, cols), a, b, cOut, aux, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, (int)act);
+            var args = Args(a, b, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, (int)act);
+            c.Gemm.Value(s, TensorCoreGemmKernels.Config(rows, cols), a, b, cOut, aux, args);
             return 1;
         }
 
