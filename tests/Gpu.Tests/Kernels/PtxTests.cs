@@ -1,5 +1,6 @@
 using Gpu.Engine.Analysis;
 using Gpu.Engine.Runtime;
+using Gpu.Kernels;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime.Cuda;
@@ -57,7 +58,7 @@ public sealed class PtxTests
                 "BlockedGemmKernels.Gemm<Blocked64x32>", "BlockedGemmKernels.Gemm<Blocked16x16>",
                 "LayerKernels.Loss<SigmoidSquaredErrorRow>", "LayerKernels.Loss<SoftmaxCrossEntropyRow>",
                 "LayerKernels.LossOneGroup<SigmoidSquaredErrorRow>", "LayerKernels.LossOneGroup<SoftmaxCrossEntropyRow>",
-                "TensorCoreGemmKernels.Gemm<ShuffleMma>", "TensorCoreGemmKernels.Gemm<TensorCoreMma>",
+                "TensorCoreGemmKernels.Gemm<ShuffleWarpMma>", "TensorCoreGemmKernels.Gemm<TensorCoreWarpMma>",
             }),
             "explicitly grouped: the shared-memory products (each generic one with every tile struct of its interface) and the loss kernels (grid and one group)");
         Assert.That(names, Is.Unique);
@@ -79,11 +80,18 @@ public sealed class PtxTests
         var arch = PtxCheck.Architectures.Single(a => a.Major * 10 + a.Minor == sm);
         foreach (var level in PtxCheck.Levels)
         {
-            var r = Compiled(arch, level).Single(k => k.Kernel == "TensorCoreGemmKernels.Gemm<TensorCoreMma>");
+            var r = Compiled(arch, level).Single(k => k.Kernel == "TensorCoreGemmKernels.Gemm<TensorCoreWarpMma>");
+            string at = PtxCheck.Name(level);
             var mma = System.Text.RegularExpressions.Regex.Matches(r.Ptx, @"mma\.sync\.aligned\.m16n8k8\.row\.col\.f32\.tf32\.tf32\.f32").Count;
-            Assert.That(mma, Is.EqualTo(8), $"{PtxCheck.Name(level)}: one mma per tile of the warp's 2 x 4 per step");
-            Assert.That(r.LocalBytes, Is.EqualTo(8 * PtxCheck.MmaOperandBytes),
-                "no local memory but ILGPU's inline-PTX operands (14 4-byte variables per mma, which ptxas makes registers): the 32 accumulators stay in registers");
+            Assert.That(mma, Is.EqualTo(2 * 16), $"{at}: one mma per m16n8 tile of the warp's 4 x 4, per 8-deep step, two steps per 16-deep tile");
+            Assert.That(r.LocalBytes, Is.EqualTo(2 * 16 * PtxCheck.MmaOperandBytes),
+                $"{at}: no local memory but ILGPU's inline-PTX operands (14 4-byte variables per mma, which ptxas makes registers): the 64 accumulators and the staged tiles stay in registers");
+            Assert.That(r.SharedBytes, Is.EqualTo(2 * TensorCoreGemmKernels.BufferFloats * sizeof(float)),
+                $"{at}: two buffers of A's and B's 128 x (16 + 4) tiles in shared memory, nothing else");
+            Assert.That(System.Text.RegularExpressions.Regex.Matches(r.Ptx, @"\bbar\.sync\b").Count, Is.EqualTo(1), $"{at}: one barrier, once per tile");
+            Assert.That(System.Text.RegularExpressions.Regex.Matches(r.Ptx, @"\bld\.shared\.f32\b").Count, Is.EqualTo(2 * (16 + 8)),
+                $"{at}: the fragments come from shared memory: 16 A and 8 B values per lane and 8-deep step");
+            Assert.That(r.Ptx, Does.Match(@"\bld(\.global)?\.v4\.f32\b"), $"{at}: 16-byte global reads where aligned (O1 leaves them generic)");
             Assert.That(r.Approximate, Is.Empty);
             Assert.That(r.Ptx, Does.Not.Contain(".approx"));
             Assert.That(r.Passed, string.Join("; ", r.Problems));
