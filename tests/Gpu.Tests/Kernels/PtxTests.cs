@@ -138,6 +138,28 @@ public sealed class PtxTests
     }
 
     [Test]
+    public void Ilgpu_hands_a_shared_memory_address_to_inline_ptx_so_cp_async_compiles()
+    {
+        // What the staged tensor-core kernel does not (yet) use, pinned so that a later kernel can: a pointer taken with `fixed`
+        // into a SharedMemory view, converted to nint, is the .shared window address itself (mov.b64 of the shared symbol plus the
+        // offset, no cvta), and a pointer into a global view is a .global address (cvta.to.global): what cp.async's operands are.
+        var probe = new KernelEntry("probe cp.async", typeof(PtxProbeKernels).GetMethod(nameof(PtxProbeKernels.CopyAsync))!, KernelGrouping.Explicit, false);
+        foreach (var level in PtxCheck.Levels)
+        {
+            var r = PtxCheck.Compile([probe], CudaArchitecture.SM_80, level).Single();
+            Assert.That(r.Problems, Is.Empty, string.Join("\n", r.Problems));
+            var copy = System.Text.RegularExpressions.Regex.Match(r.Ptx, @"cp\.async\.cg\.shared\.global \[\s*(?<d>%rd\d+)\], \[\s*(?<s>%rd\d+)\], 16;");
+            Assert.That(copy.Success, $"{PtxCheck.Name(level)}: the cp.async with both addresses in registers\n{r.Ptx}");
+            string before = r.Ptx[..copy.Index];
+            var symbol = System.Text.RegularExpressions.Regex.Match(before, @"mov\.b64\s+(?<r>%rd\d+), __shared_alloca\d+;");
+            Assert.That(symbol.Success, "the shared allocation's address taken from its symbol");
+            var lastWrite = System.Text.RegularExpressions.Regex.Matches(before, $@"\t\S+\s+{copy.Groups["d"].Value}, (?<x>[^;]*);").Last();
+            Assert.That(lastWrite.Value, Does.StartWith("\tadd.u64").And.Contain(symbol.Groups["r"].Value), "the destination: the shared symbol plus the thread's offset");
+            Assert.That(before[symbol.Index..], Does.Not.Contain("cvta.shared"), "a .shared address, never made generic");
+        }
+    }
+
+    [Test]
     public void XMath_Exp_and_Log_become_ex2_and_lg2_approx_and_are_refused()
     {
         // what the softmax used before ExactMath: lg2.approx.f32's absolute error near 1 lost a confident row's loss on an H200
@@ -204,5 +226,18 @@ public static class PtxProbeKernels
         var a = LocalMemory.Allocate1D<float>(16);
         for (int q = 0; q < 16; q++) a[q] = x[q] * q;
         x[i] = a[j & 15];
+    }
+
+    // cp.async of 16 bytes from a global view into a shared one, through pointers taken with `fixed` (what ILGPU 1.5.3 allows)
+    public static unsafe void CopyAsync(ArrayView<float> a, ArrayView<float> c)
+    {
+        var s = SharedMemory.Allocate1D<float>(256);
+        int t = Group.IdxX;
+        fixed (float* dst = &s[t * 4])
+        fixed (float* src = &a[t * 4])
+            CudaAsm.Emit("cp.async.cg.shared.global [%0], [%1], 16;", (nint)dst, (nint)src);
+        CudaAsm.Emit("cp.async.wait_all;");
+        Group.Barrier();
+        c[t] = s[(t * 4 + 5) & 255];
     }
 }
