@@ -224,12 +224,15 @@ internal readonly struct StagedOperand(ArrayView<float> x, ArrayView<Float4> x4,
 /// (row g, depth t of a lane) then falls on bank 20g + t mod 32, 32 distinct banks. Two buffers (2 x 2 x 128 x 20 floats,
 /// 40960 bytes): the next tile is read into registers while the current one is multiplied, one barrier per tile. Any shape:
 /// reads outside the matrices give 0, stores outside are skipped; one summation order per shape (deterministic).
-/// Why not cp.async: see benchmarks/RESULTS.md ("Tensor-core TF32 staged kernel"): ILGPU 1.5.3 does hand a shared-memory
-/// address to inline PTX, but cp.async would land unrounded values, and rounding them after (per fragment or in a second pass)
-/// costs more issue slots than the register path it replaces.
-/// Prediction (not measured; benchmarks/RESULTS.md): per 16-deep tile a group reads 2 x 128 x 16 x 4 = 16 KiB from global memory
-/// (L2) for 2 x 128 x 128 x 16 = 524288 flops, 32 flops per byte; per warp and 8-deep step 24 conflict-free 4-byte shared reads
-/// feed 16 mma (1.5 per mma, 192 bytes per 16x8x8 mma): issue-bound near 60% of the mma.sync peak at best, 150-220 TFLOP/s on an H200 at 4096^3.
+/// ptxas 11.8 -O3 on the O2 PTX: 126 registers, no stack frame, no spills (2 groups, 16 warps, per SM); per tile a warp's
+/// inner block is 48 LDS + 32 HMMA.1688.F32.TF32 and about 20 other instructions.
+/// Why not cp.async (benchmarks/RESULTS.md, 2026-12-05): ILGPU 1.5.3 does hand a shared-memory address to inline PTX (pinned by
+/// PtxTests), but cp.async lands unrounded values (rounding them after costs the issue slots the register path spends), and its
+/// gain, a deeper pipeline, needs more than the 48 KiB of shared memory per group that ILGPU 1.5.3 can ask for.
+/// PREDICTION, not measured: per 16-deep tile a group reads 2 x 128 x 16 x 4 = 16 KiB (from L2) for 2 x 128 x 128 x 16 flops,
+/// 32 flops per byte, so 150 TFLOP/s needs about 4.7 TB/s from L2 to the SMs; per warp and 8-deep step 24 conflict-free 4-byte
+/// shared reads feed 16 mma (192 bytes of shared memory per mma). Expected 110-180 TFLOP/s at 4096^3 on an H200, bound by
+/// L2 bandwidth and instruction issue; small products fill few SMs (1024^3: 64 groups for 132 SMs).
 /// Launch with a grid of (ceil(cols / 128), ceil(rows / 128)) groups of 256 threads.
 /// </summary>
 internal static class TensorCoreGemmKernels
