@@ -64,8 +64,11 @@ public sealed class PtxTests
         Assert.That(names, Is.Unique);
         Assert.That(KernelCatalogue.All.Where(k => k.IsProduct).Select(k => k.Name), Has.All.Contain("Gemm"));
         var cuda = DeviceProfile.For(DeviceKind.Cuda, 0);
-        Assert.That(KernelCatalogue.All.Where(k => BlockedGemm.TileOf(k.Method) == null).Select(k => k.Specialization(cuda)),
+        Assert.That(KernelCatalogue.All.Where(k => BlockedGemm.TileOf(k.Method) == null && !TensorCoreFamily.IsKernel(k.Method)).Select(k => k.Specialization(cuda)),
             Has.All.EqualTo(ILGPU.Runtime.KernelSpecialization.Empty), "CUDA: auto-grouped, no specialisation");
+        Assert.That(KernelCatalogue.All.Where(k => TensorCoreFamily.IsKernel(k.Method)).Select(k => k.Specialization(cuda)),
+            Is.EqualTo(new[] { new ILGPU.Runtime.KernelSpecialization(256, 2), new ILGPU.Runtime.KernelSpecialization(256, 2) }),
+            "the tensor-core kernel (both mma): 256 threads, two groups per multiprocessor, as the family loads it");
         foreach (var k in KernelCatalogue.All.Where(k => BlockedGemm.TileOf(k.Method) != null))
             Assert.That(k.Specialization(cuda), Is.EqualTo(BlockedGemm.TileOf(k.Method)!.Specialization), $"{k.Name}: its group size and register budget, as the launcher loads it");
         var openCl = DeviceProfile.For(DeviceKind.OpenClCpu, 1L << 30);

@@ -78,6 +78,18 @@ internal sealed record TensorCoreFamily : GemmFamily
 
     static readonly PerAccelerator<TensorKernels> Compiled = new();
 
+    /// <summary>
+    /// The specialisation the kernel is loaded (and PTX-checked) with: groups of 256 threads, two resident per multiprocessor
+    /// (.maxntid 256, .minnctapersm 2: ptxas keeps it within 128 registers a thread; ptxas 11.8 gives it 126 either way).
+    /// </summary>
+    public static KernelSpecialization Specialization => new(TensorCoreGemmKernels.Threads, 2);
+
+    /// <summary>Whether <paramref name="method"/> is the kernel, with any mma (what <see cref="KernelEntry.Specialization"/> asks).</summary>
+    public static bool IsKernel(System.Reflection.MethodInfo method) =>
+        method.IsGenericMethod && method.GetGenericMethodDefinition() == GemmDefinition;
+
+    static readonly System.Reflection.MethodInfo GemmDefinition = typeof(TensorCoreGemmKernels).GetMethod(nameof(TensorCoreGemmKernels.Gemm))!;
+
     /// <summary>A product's scalar arguments, with whether each input view starts on a 16-byte boundary (its element offset a multiple of 4).</summary>
     internal static TensorCoreGemmArgs Args(ArrayView<float> a, ArrayView<float> b, int rows, int cols, int depth, int aRow, int aCol, int bRow, int bCol, int epilogue, int act) => new()
     {
@@ -90,7 +102,8 @@ internal sealed record TensorCoreFamily : GemmFamily
     sealed class TensorKernels(Accelerator a)
     {
         public readonly Lazy<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TensorCoreGemmArgs>>
-            Gemm = new(() => a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TensorCoreGemmArgs>(TensorCoreGemmKernels.Gemm<TensorCoreWarpMma>));
+            Gemm = new(() => a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TensorCoreGemmArgs>(
+                TensorCoreGemmKernels.Gemm<TensorCoreWarpMma>, Specialization));
     }
 
     sealed class Products(TensorKernels c, AcceleratorStream s) : IDenseProducts
