@@ -54,16 +54,21 @@ public sealed class TensorCoreEmulationTests
     }
 
     /// <summary>Runs the kernel on C[rows, cols] and returns C and aux as written; both start as NaN except where aux is an input.</summary>
+    /// With an <paramref name="offset"/>, a and b are views that start that many floats into buffers whose other values are NaN.
     static (float[] C, float[] Aux) Run(float[] a, float[] b, float[]? auxIn, int auxLength, int rows, int cols, int depth,
-        int aRow, int aCol, int bRow, int bCol, int epilogue, int act)
+        int aRow, int aCol, int bRow, int bCol, int epilogue, int act, int offset = 0)
     {
         var acc = accelerator!;
-        using var da = acc.Allocate1D(a);
-        using var db = acc.Allocate1D(b);
+        float[] Inside(float[] x) => [.. Enumerable.Repeat(float.NaN, offset), .. x, .. Enumerable.Repeat(float.NaN, 7)];
+        using var da = acc.Allocate1D(Inside(a));
+        using var db = acc.Allocate1D(Inside(b));
         using var dc = acc.Allocate1D(Enumerable.Repeat(float.NaN, rows * cols).ToArray());
         using var dx = acc.Allocate1D(auxIn ?? Enumerable.Repeat(float.NaN, Math.Max(1, auxLength)).ToArray());
-        var args = TensorCoreFamily.Args(da.View, db.View, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, act);
-        gemm!(acc.DefaultStream, TensorCoreGemmKernels.Config(rows, cols), da.View, db.View, dc.View, dx.View, args);
+        var va = da.View.SubView(offset, a.Length);
+        var vb = db.View.SubView(offset, b.Length);
+        var args = TensorCoreFamily.Args(va, vb, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, act);
+        Assert.That(args.Aligned, Is.EqualTo(offset % 4 == 0 ? 3 : 0), "each view's 16-byte alignment, as the host sees it");
+        gemm!(acc.DefaultStream, TensorCoreGemmKernels.Config(rows, cols), va, vb, dc.View, dx.View, args);
         acc.Synchronize();
         return (dc.GetAsArray1D(), dx.GetAsArray1D());
     }
@@ -122,6 +127,18 @@ public sealed class TensorCoreEmulationTests
         // dH[m, k] = (dZ W) * relu'(H): A = dZ (aRow n, aCol 1), B(j, p) = w[p, j] (bRow 1, bCol k)
         var (dx, _) = Run(dz, w, h, m * k, m, k, n, n, 1, 1, k, Epilogue.ActBackprop, (int)Gpu.Engine.Settings.Activation.Relu);
         AssertProduct(dx, (i, p) => dz[i * n + p], (j, p) => w[p * k + j], m, k, n, (i, j, s) => h[i * k + j] > 0 ? s : 0, "input gradient");
+    }
+
+    [Test]
+    public void Views_that_start_inside_a_buffer_are_read_from_their_start([Values(1, 4)] int offset)
+    {
+        // strides and extents multiples of 4: 16-byte reads where the views are aligned (offset 4), value by value where not (1)
+        const int m = 20, n = 12, k = 36;
+        float[] x = Random(m * k, 81, 1f), w = Random(n * k, 82, 0.5f), h = Random(m * k, 83, 1f), dz = Random(m * n, 84, 1f);
+        var (y, _) = Run(x, w, null, 1, m, n, k, k, 1, k, 1, Epilogue.None, 0, offset);
+        AssertProduct(y, (i, p) => x[i * k + p], (j, p) => w[j * k + p], m, n, k, (_, _, s) => s, $"forward, views at {offset}");
+        var (dw, _) = Run(dz, h, null, 1, n, k, m, 1, n, 1, k, Epilogue.None, 0, offset);
+        AssertProduct(dw, (i, p) => dz[p * n + i], (j, p) => h[p * k + j], n, k, m, (_, _, s) => s, $"weight gradient, views at {offset}");
     }
 
     [Test]
