@@ -1,3 +1,4 @@
+using System.Reflection;
 using Gpu.Engine.Settings;
 using Gpu.Kernels;
 using ILGPU;
@@ -8,10 +9,10 @@ namespace Gpu.Engine.Runtime;
 /// <summary>
 /// TF32 products on the tensor cores of NVIDIA GPUs from compute capability 8.0 (kernels/Gpu.Kernels/TensorCoreGemmKernels.cs:
 /// mma.sync m16n8k8 through ILGPU's inline PTX, 128 x 128 blocks staged through shared memory, one strided kernel for the three
-/// products, as the tiled family's). It computes
-/// --precision tf32 only, so CUDA devices of 8.0 and later take it for tf32 (<see cref="GemmFamilies.For"/>) and never for
-/// fp32. Before a device uses it, it runs one product and compares it with the scalar kernels' TF32 emulation on the same
-/// device (<see cref="Unavailable"/>): a device where it disagrees emulates instead, saying why.
+/// products, as the tiled family's). It computes --precision tf32 only, so CUDA devices of 8.0 and later take it for tf32
+/// (<see cref="GemmFamilies.For"/>) and never for fp32. Before a device uses it, it runs one product and compares it with the
+/// scalar kernels' TF32 emulation on the same device (<see cref="Unavailable"/>): a device where it disagrees emulates
+/// instead, saying why.
 /// </summary>
 internal sealed record TensorCoreFamily : GemmFamily
 {
@@ -85,10 +86,10 @@ internal sealed record TensorCoreFamily : GemmFamily
     public static KernelSpecialization Specialization => new(TensorCoreGemmKernels.Threads, 2);
 
     /// <summary>Whether <paramref name="method"/> is the kernel, with any mma (what <see cref="KernelEntry.Specialization"/> asks).</summary>
-    public static bool IsKernel(System.Reflection.MethodInfo method) =>
+    public static bool IsKernel(MethodInfo method) =>
         method.IsGenericMethod && method.GetGenericMethodDefinition() == GemmDefinition;
 
-    static readonly System.Reflection.MethodInfo GemmDefinition = typeof(TensorCoreGemmKernels).GetMethod(nameof(TensorCoreGemmKernels.Gemm))!;
+    static readonly MethodInfo GemmDefinition = typeof(TensorCoreGemmKernels).GetMethod(nameof(TensorCoreGemmKernels.Gemm))!;
 
     /// <summary>A product's scalar arguments, with whether each input view starts on a 16-byte boundary (its element offset a multiple of 4).</summary>
     internal static TensorCoreGemmArgs Args(ArrayView<float> a, ArrayView<float> b, int rows, int cols, int depth, int aRow, int aCol, int bRow, int bCol, int epilogue, int act) => new()
