@@ -143,6 +143,8 @@ internal struct TensorCoreGemmArgs
     public int Epilogue, Act;
     /// <summary>Bit 0: a's view starts on a 16-byte boundary; bit 1: b's (the host knows; the kernel checks the strides itself).</summary>
     public int Aligned;
+    /// <summary>Split-K: split s covers p in [s*SplitDepth, min((s+1)*SplitDepth, Depth)); SplitDepth is a multiple of 16. Splits == 1: no split.</summary>
+    public int Splits, SplitDepth;
 }
 
 /// <summary>
@@ -224,7 +226,9 @@ internal readonly struct StagedOperand(ArrayView<float> x, ArrayView<Float4> x4,
 /// (row g, depth t of a lane) then falls on bank 20g + t mod 32, 32 distinct banks. Two buffers (2 x 2 x 128 x 20 floats,
 /// 40960 bytes): the next tile is read into registers while the current one is multiplied, one barrier per tile. Any shape:
 /// reads outside the matrices give 0, stores outside are skipped; one summation order per shape (deterministic).
-/// ptxas 11.8 -O3 on the O2 PTX: 126 registers, no stack frame, no spills (2 groups, 16 warps, per SM); per tile a warp's
+/// Split-K (Splits &gt; 1): split s = Grid.IdxY / ceil(rows/128) writes its raw partial sums to c = a workspace [Splits, rows, cols],
+/// and <see cref="BlockedGemmKernels.ReduceSplits"/> adds them in order and applies the epilogue (no atomics).
+/// ptxas 11.8 -O3 on the O2 PTX: 122 registers (124 for sm_90), no stack frame, no spills (2 groups, 16 warps, per SM); per tile a warp's
 /// inner block is 48 LDS + 32 HMMA.1688.F32.TF32 and about 20 other instructions.
 /// Why not cp.async (benchmarks/RESULTS.md, 2026-12-05): ILGPU 1.5.3 does hand a shared-memory address to inline PTX (pinned by
 /// PtxTests), but cp.async lands unrounded values (rounding them after costs the issue slots the register path spends), and its
@@ -232,8 +236,8 @@ internal readonly struct StagedOperand(ArrayView<float> x, ArrayView<Float4> x4,
 /// PREDICTION, not measured: per 16-deep tile a group reads 2 x 128 x 16 x 4 = 16 KiB (from L2) for 2 x 128 x 128 x 16 flops,
 /// 32 flops per byte, so 150 TFLOP/s needs about 4.7 TB/s from L2 to the SMs; per warp and 8-deep step 24 conflict-free 4-byte
 /// shared reads feed 16 mma (192 bytes of shared memory per mma). Expected 110-180 TFLOP/s at 4096^3 on an H200, bound by
-/// L2 bandwidth and instruction issue; small products fill few SMs (1024^3: 64 groups for 132 SMs).
-/// Launch with a grid of (ceil(cols / 128), ceil(rows / 128)) groups of 256 threads.
+/// L2 bandwidth and instruction issue; products of few blocks are split along the contraction (TensorCoreFamily.Split).
+/// Launch with a grid of (ceil(cols / 128), ceil(rows / 128) * Splits) groups of 256 threads.
 /// </summary>
 internal static class TensorCoreGemmKernels
 {
@@ -243,7 +247,8 @@ internal static class TensorCoreGemmKernels
     /// <summary>Floats per row of a shared tile (16 depths and 4 of padding); floats of one operand's tile; of one buffer (A then B).</summary>
     public const int Ld = TileDepth + 4, OperandFloats = Block * Ld, BufferFloats = 2 * OperandFloats;
 
-    // C[rows,cols] = epilogue(sum_p tf32(A(i,p)) tf32(B(j,p))) over p < depth on tensor cores, staged through shared memory; see the class comment.
+    // C[rows,cols] = epilogue(sum_p tf32(A(i,p)) tf32(B(j,p))) over p < depth on tensor cores, staged through shared memory
+    // (or split s's raw partial sums into c[s, rows, cols]); see the class comment.
     public static void Gemm<TWarpMma>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> aux, TensorCoreGemmArgs g)
         where TWarpMma : struct, IWarpMmaTf32
     {
@@ -251,7 +256,10 @@ internal static class TensorCoreGemmKernels
         ArrayView<Float4> s4 = SharedMemory.Allocate1D<Float4>(2 * BufferFloats / 4);
         var s = s4.Cast<float>();
         int tid = Group.IdxX, lane = tid & 31, warp = tid >> 5;
-        int row0 = Grid.IdxY * Block, col0 = Grid.IdxX * Block;
+        int rowBlocks = (g.Rows + Block - 1) / Block;
+        int split = Grid.IdxY / rowBlocks;
+        int row0 = (Grid.IdxY - split * rowBlocks) * Block, col0 = Grid.IdxX * Block;
+        int pBegin = split * g.SplitDepth, pEnd = Math.Min(g.Depth, pBegin + g.SplitDepth);
         int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;   // the warp's first row and column inside the block
         int gq = lane >> 2, t = lane & 3;
 
@@ -260,7 +268,7 @@ internal static class TensorCoreGemmKernels
         bool bVector = (g.Aligned & 2) != 0 && (bAlongP ? g.BRow % 4 == 0 && g.Depth % 4 == 0 : g.BRow == 1 && g.BCol % 4 == 0 && g.Cols % 4 == 0);
         var opA = new StagedOperand(a, a.Cast<Float4>(), aAlongP, aVector, row0, g.Rows, g.ARow, g.ACol);
         var opB = new StagedOperand(b, b.Cast<Float4>(), bAlongP, bVector, col0, g.Cols, g.BRow, g.BCol);
-        int tiles = (g.Depth + TileDepth - 1) / TileDepth;
+        int tiles = pEnd > pBegin ? (pEnd - pBegin + TileDepth - 1) / TileDepth : 0;
 
         // iteration k: store tile k (read into registers during iteration k - 1) into buffer k & 1; barrier; read tile k + 1
         // into registers (its latency hidden behind the mma); multiply tile k. Buffer k & 1 was last read in iteration k - 2,
@@ -269,8 +277,8 @@ internal static class TensorCoreGemmKernels
         Float4 a0 = default, a1 = default, b0 = default, b1 = default;
         if (tiles > 0)
         {
-            a0 = opA.Load(tid, 0, g.Depth); a1 = opA.Load(tid + Threads, 0, g.Depth);
-            b0 = opB.Load(tid, 0, g.Depth); b1 = opB.Load(tid + Threads, 0, g.Depth);
+            a0 = opA.Load(tid, pBegin, pEnd); a1 = opA.Load(tid + Threads, pBegin, pEnd);
+            b0 = opB.Load(tid, pBegin, pEnd); b1 = opB.Load(tid + Threads, pBegin, pEnd);
         }
         WarpTile acc = default;
         for (int k = 0; k < tiles; k++)
@@ -279,9 +287,9 @@ internal static class TensorCoreGemmKernels
             opA.Store(s, s4, tid, buffer, a0); opA.Store(s, s4, tid + Threads, buffer, a1);
             opB.Store(s, s4, tid, buffer + OperandFloats, b0); opB.Store(s, s4, tid + Threads, buffer + OperandFloats, b1);
             Group.Barrier();
-            int p0 = (k + 1) * TileDepth;   // past depth in the last iteration: the reads give zeros, never stored
-            a0 = opA.Load(tid, p0, g.Depth); a1 = opA.Load(tid + Threads, p0, g.Depth);
-            b0 = opB.Load(tid, p0, g.Depth); b1 = opB.Load(tid + Threads, p0, g.Depth);
+            int p0 = pBegin + (k + 1) * TileDepth;   // past pEnd in the last iteration: the reads give zeros, never stored
+            a0 = opA.Load(tid, p0, pEnd); a1 = opA.Load(tid + Threads, p0, pEnd);
+            b0 = opB.Load(tid, p0, pEnd); b1 = opB.Load(tid + Threads, p0, pEnd);
             // views starting at this lane's first fragment (row wm + g, depth t of A; column wn + g, depth t of B), so that
             // every fragment read is the view's start plus a constant
             int fa = buffer + (wm + gq) * Ld + t, fb = buffer + OperandFloats + (wn + gq) * Ld + t;
@@ -292,11 +300,13 @@ internal static class TensorCoreGemmKernels
         }
 
         int i0 = row0 + wm + gq, j0 = col0 + wn + 2 * t;   // accumulator rows i0 + 16m (+ 8) of m tile m, columns j0 + 8n (+ 1) of n tile n
-        Store(c, aux, acc.C00, i0, j0, g); Store(c, aux, acc.C01, i0, j0 + 8, g); Store(c, aux, acc.C02, i0, j0 + 16, g); Store(c, aux, acc.C03, i0, j0 + 24, g);
-        Store(c, aux, acc.C10, i0 + 16, j0, g); Store(c, aux, acc.C11, i0 + 16, j0 + 8, g); Store(c, aux, acc.C12, i0 + 16, j0 + 16, g); Store(c, aux, acc.C13, i0 + 16, j0 + 24, g);
-        Store(c, aux, acc.C20, i0 + 32, j0, g); Store(c, aux, acc.C21, i0 + 32, j0 + 8, g); Store(c, aux, acc.C22, i0 + 32, j0 + 16, g); Store(c, aux, acc.C23, i0 + 32, j0 + 24, g);
-        Store(c, aux, acc.C30, i0 + 48, j0, g); Store(c, aux, acc.C31, i0 + 48, j0 + 8, g); Store(c, aux, acc.C32, i0 + 48, j0 + 16, g); Store(c, aux, acc.C33, i0 + 48, j0 + 24, g);
-        if (g.Epilogue == Epilogue.RowSums && Grid.IdxX == 0 && tid < Block)
+        int e = g.Splits > 1 ? Epilogue.None : g.Epilogue;
+        var o = c.SubView(g.Splits > 1 ? (long)split * g.Rows * g.Cols : 0, (long)g.Rows * g.Cols);   // C, or split's partial sums
+        Store(o, aux, acc.C00, i0, j0, g, e); Store(o, aux, acc.C01, i0, j0 + 8, g, e); Store(o, aux, acc.C02, i0, j0 + 16, g, e); Store(o, aux, acc.C03, i0, j0 + 24, g, e);
+        Store(o, aux, acc.C10, i0 + 16, j0, g, e); Store(o, aux, acc.C11, i0 + 16, j0 + 8, g, e); Store(o, aux, acc.C12, i0 + 16, j0 + 16, g, e); Store(o, aux, acc.C13, i0 + 16, j0 + 24, g, e);
+        Store(o, aux, acc.C20, i0 + 32, j0, g, e); Store(o, aux, acc.C21, i0 + 32, j0 + 8, g, e); Store(o, aux, acc.C22, i0 + 32, j0 + 16, g, e); Store(o, aux, acc.C23, i0 + 32, j0 + 24, g, e);
+        Store(o, aux, acc.C30, i0 + 48, j0, g, e); Store(o, aux, acc.C31, i0 + 48, j0 + 8, g, e); Store(o, aux, acc.C32, i0 + 48, j0 + 16, g, e); Store(o, aux, acc.C33, i0 + 48, j0 + 24, g, e);
+        if (e == Epilogue.RowSums && Grid.IdxX == 0 && tid < Block)
         {
             // the first column block: thread r sums the block's row r of A over p, in order, unrounded (a reduction: fp32)
             int i = row0 + tid;
@@ -338,17 +348,17 @@ internal static class TensorCoreGemmKernels
 
     /// <summary>The lane's four outputs of one accumulator: (i, j), (i, j + 1), (i + 8, j), (i + 8, j + 1), each through the epilogue, inside C only.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Store(ArrayView<float> c, ArrayView<float> aux, MmaAccumulator v, int i, int j, TensorCoreGemmArgs g)
+    static void Store(ArrayView<float> c, ArrayView<float> aux, MmaAccumulator v, int i, int j, TensorCoreGemmArgs g, int epilogue)
     {
         if (i < g.Rows)
         {
-            if (j < g.Cols) c[(long)i * g.Cols + j] = Apply(v.C0, aux, i, j, g.Cols, g.Epilogue, g.Act);
-            if (j + 1 < g.Cols) c[(long)i * g.Cols + j + 1] = Apply(v.C1, aux, i, j + 1, g.Cols, g.Epilogue, g.Act);
+            if (j < g.Cols) c[(long)i * g.Cols + j] = Apply(v.C0, aux, i, j, g.Cols, epilogue, g.Act);
+            if (j + 1 < g.Cols) c[(long)i * g.Cols + j + 1] = Apply(v.C1, aux, i, j + 1, g.Cols, epilogue, g.Act);
         }
         if (i + 8 < g.Rows)
         {
-            if (j < g.Cols) c[(long)(i + 8) * g.Cols + j] = Apply(v.C2, aux, i + 8, j, g.Cols, g.Epilogue, g.Act);
-            if (j + 1 < g.Cols) c[(long)(i + 8) * g.Cols + j + 1] = Apply(v.C3, aux, i + 8, j + 1, g.Cols, g.Epilogue, g.Act);
+            if (j < g.Cols) c[(long)(i + 8) * g.Cols + j] = Apply(v.C2, aux, i + 8, j, g.Cols, epilogue, g.Act);
+            if (j + 1 < g.Cols) c[(long)(i + 8) * g.Cols + j + 1] = Apply(v.C3, aux, i + 8, j + 1, g.Cols, epilogue, g.Act);
         }
     }
 
@@ -361,7 +371,7 @@ internal static class TensorCoreGemmKernels
         return v;
     }
 
-    /// <summary>Launch shape for C[rows, cols].</summary>
-    public static KernelConfig Config(int rows, int cols) =>
-        new(new Index2D((cols + Block - 1) / Block, (rows + Block - 1) / Block), new Index2D(Threads, 1));
+    /// <summary>Launch shape for C[rows, cols] in <paramref name="splits"/> splits.</summary>
+    public static KernelConfig Config(int rows, int cols, int splits) =>
+        new(new Index2D((cols + Block - 1) / Block, (rows + Block - 1) / Block * splits), new Index2D(Threads, 1));
 }

@@ -221,6 +221,14 @@ internal sealed class BlockedGemm : IDisposable
         return 2;
     }
 
+    /// <summary>
+    /// c = epilogue(the sum of <paramref name="args"/>.Splits partial products [splits, rows, cols] in <paramref name="partials"/>, in
+    /// split order), and with RowSums aux[i] = sum over p of A(i, p): how a split product ends, this family's or another's (the
+    /// tensor-core family's).
+    /// </summary>
+    public void ReduceSplits(AcceleratorStream stream, ArrayView<float> partials, ArrayView<float> c, ArrayView<float> aux, ArrayView<float> a, BlockedGemmArgs args) =>
+        reduce.Value(stream, args.Rows * args.Cols, partials, c, aux, a, args);
+
     /// <summary>Whether a view starts on a 16-byte boundary: its element offset is a multiple of 4 (buffers themselves start aligned: CUDA at 256 bytes, OpenCL at its base address alignment).</summary>
     static bool StartsOn16Bytes(ArrayView<float> v) => ((IContiguousArrayView<float>)v).Index % 4 == 0;
 
@@ -230,7 +238,7 @@ internal sealed class BlockedGemm : IDisposable
     /// (not freed) until the accelerator goes, because a recorded CUDA graph may still name it (a training step recorded at
     /// one batch size, then an evaluation at a larger one), and a replay must never write freed memory.
     /// </summary>
-    ArrayView<float> Workspace(AcceleratorStream stream, long length)
+    public ArrayView<float> Workspace(AcceleratorStream stream, long length)
     {
         lock (workspaces)
         {

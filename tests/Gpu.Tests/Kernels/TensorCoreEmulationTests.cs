@@ -21,6 +21,7 @@ public sealed class TensorCoreEmulationTests
     static Context? context;
     static Accelerator? accelerator;
     static Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TensorCoreGemmArgs>? gemm;
+    static Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BlockedGemmArgs>? reduce;
 
     [OneTimeSetUp]
     public void Open()
@@ -30,6 +31,8 @@ public sealed class TensorCoreEmulationTests
         accelerator = context.CreateCPUAccelerator(0);
         gemm = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TensorCoreGemmArgs>(
             TensorCoreGemmKernels.Gemm<ShuffleWarpMma>);
+        reduce = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BlockedGemmArgs>(
+            BlockedGemmKernels.ReduceSplits);
     }
 
     [OneTimeTearDown]
@@ -54,9 +57,11 @@ public sealed class TensorCoreEmulationTests
     }
 
     /// <summary>Runs the kernel on C[rows, cols] and returns C and aux as written; both start as NaN except where aux is an input.</summary>
-    /// With an <paramref name="offset"/>, a and b are views that start that many floats into buffers whose other values are NaN.
+    /// With an <paramref name="offset"/>, a and b are views that start that many floats into buffers whose other values are NaN;
+    /// with <paramref name="splits"/> &gt; 1, the contraction is cut into that many splits of whole 16-deep tiles (as
+    /// TensorCoreFamily cuts it), their partial sums (a NaN-poisoned workspace) added by the blocked family's reduction.
     static (float[] C, float[] Aux) Run(float[] a, float[] b, float[]? auxIn, int auxLength, int rows, int cols, int depth,
-        int aRow, int aCol, int bRow, int bCol, int epilogue, int act, int offset = 0)
+        int aRow, int aCol, int bRow, int bCol, int epilogue, int act, int offset = 0, int splits = 1)
     {
         var acc = accelerator!;
         float[] Inside(float[] x) => [.. Enumerable.Repeat(float.NaN, offset), .. x, .. Enumerable.Repeat(float.NaN, 7)];
@@ -68,7 +73,17 @@ public sealed class TensorCoreEmulationTests
         var vb = db.View.SubView(offset, b.Length);
         var args = TensorCoreFamily.Args(va, vb, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, act);
         Assert.That(args.Aligned, Is.EqualTo(offset % 4 == 0 ? 3 : 0), "each view's 16-byte alignment, as the host sees it");
-        gemm!(acc.DefaultStream, TensorCoreGemmKernels.Config(rows, cols), va, vb, dc.View, dx.View, args);
+        if (splits == 1) gemm!(acc.DefaultStream, TensorCoreGemmKernels.Config(rows, cols, 1), va, vb, dc.View, dx.View, args);
+        else
+        {
+            int tiles = (depth + TensorCoreGemmKernels.TileDepth - 1) / TensorCoreGemmKernels.TileDepth, per = (tiles + splits - 1) / splits;
+            (args.Splits, args.SplitDepth) = ((tiles + per - 1) / per, per * TensorCoreGemmKernels.TileDepth);
+            Assert.That(args.Splits, Is.EqualTo(splits), "every split non-empty");
+            using var partials = acc.Allocate1D(Enumerable.Repeat(float.NaN, splits * rows * cols).ToArray());
+            gemm!(acc.DefaultStream, TensorCoreGemmKernels.Config(rows, cols, splits), va, vb, partials.View, dx.View, args);
+            reduce!(acc.DefaultStream, rows * cols, partials.View, dc.View, dx.View, va, TensorCoreFamily.ReduceArgs(args));
+            acc.Synchronize();
+        }
         acc.Synchronize();
         return (dc.GetAsArray1D(), dx.GetAsArray1D());
     }
@@ -139,6 +154,35 @@ public sealed class TensorCoreEmulationTests
         AssertProduct(y, (i, p) => x[i * k + p], (j, p) => w[j * k + p], m, n, k, (_, _, s) => s, $"forward, views at {offset}");
         var (dw, _) = Run(dz, h, null, 1, n, k, m, 1, n, 1, k, Epilogue.None, 0, offset);
         AssertProduct(dw, (i, p) => dz[p * n + i], (j, p) => h[p * k + j], n, k, m, (_, _, s) => s, $"weight gradient, views at {offset}");
+    }
+
+    [Test]
+    public void Split_contractions_add_up_with_every_epilogue([Values(2, 3)] int splits)
+    {
+        // each product's contraction 36 to 99 deep (3 to 7 tiles) in 2 or 3 splits, the last one partial; odd k: value-by-value reads of the k-strided operands
+        const int m = 40, n = 36, k = 99;
+        var relu = (int)Gpu.Engine.Settings.Activation.Relu;
+        float[] x = Random(m * k, 91, 1f), w = Random(n * k, 92, 0.5f), bias = Random(n, 93, 0.1f), h = Random(m * k, 94, 1f), dz = Random(m * n, 95, 1f);
+        var (y, _) = Run(x, w, bias, n, m, n, k, k, 1, k, 1, Epilogue.BiasAct, relu, splits: splits);
+        AssertProduct(y, (i, p) => x[i * k + p], (j, p) => w[j * k + p], m, n, k, (_, j, s) => Math.Max(0, s + bias[j]), $"forward in {splits} splits");
+        var (dw, db) = Run(dz, h, null, n, n, k, m, 1, n, 1, k, Epilogue.RowSums, 0, splits: splits);
+        AssertProduct(dw, (i, p) => dz[p * n + i], (j, p) => h[p * k + j], n, k, m, (_, _, s) => s, $"weight gradient in {splits} splits");
+        for (int i = 0; i < n; i++)
+            Assert.That(db[i], Is.EqualTo(Enumerable.Range(0, m).Sum(p => (double)dz[p * n + i])).Within(1e-4), $"bias gradient [{i}] in {splits} splits");
+        var (dx, _) = Run(dz, w, h, m * k, m, k, n, n, 1, 1, k, Epilogue.ActBackprop, relu, splits: splits);
+        AssertProduct(dx, (i, p) => dz[i * n + p], (j, p) => w[p * k + j], m, k, n, (i, j, s) => h[i * k + j] > 0 ? s : 0, $"input gradient in {splits} splits");
+    }
+
+    [Test]
+    public void The_split_model_fills_two_groups_per_multiprocessor_and_keeps_splits_deep()
+    {
+        Assert.That(TensorCoreFamily.Split(4096, 4096, 4096, 132), Is.EqualTo((1, 4096)), "1024 blocks fill an H200 alone");
+        Assert.That(TensorCoreFamily.Split(1024, 1024, 1024, 132), Is.EqualTo((5, 208)), "64 blocks: 5 splits of 13 tiles, 320 groups for 264");
+        Assert.That(TensorCoreFamily.Split(1024, 2048, 2048, 132), Is.EqualTo((3, 688)), "W3's hidden products: 128 blocks");
+        Assert.That(TensorCoreFamily.Split(1024, 10, 2048, 132), Is.EqualTo((16, 128)), "a narrow C: as many splits as keep 8 tiles each");
+        Assert.That(TensorCoreFamily.Split(133, 141, 300, 132), Is.EqualTo((2, 160)), "the self-test's product splits in two");
+        Assert.That(TensorCoreFamily.Split(133, 141, 300, 2), Is.EqualTo((1, 304)), "two multiprocessors: its 4 blocks fill them");
+        Assert.That(TensorCoreFamily.Split(100, 100, 0, 132), Is.EqualTo((1, 16)), "nothing to split");
     }
 
     [Test]

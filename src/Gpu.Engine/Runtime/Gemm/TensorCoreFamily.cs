@@ -28,11 +28,14 @@ internal sealed record TensorCoreFamily : GemmFamily
     public override bool Fits(DeviceProfile profile) =>
         profile.ComputeCapability is var (major, _) && major >= 8 && profile.MaxGroupSize >= TensorCoreGemmKernels.Threads;
 
-    /// <summary>The self-test's product: m x n x k, past one 128 x 128 block in both directions, three 16-deep tiles, no multiple of any.</summary>
-    const int TestRows = 133, TestCols = 141, TestDepth = 35;
+    /// <summary>
+    /// The self-test's product: m x n x k, past one 128 x 128 block in both directions, 19 16-deep tiles, no multiple of any;
+    /// in two splits on any GPU of 3 multiprocessors or more (<see cref="Split"/>), so the reduction is tested too.
+    /// </summary>
+    const int TestRows = 133, TestCols = 141, TestDepth = 300;
 
     /// <summary>
-    /// Null where one forward product (133x141x35, identity) agrees with the scalar kernels' TF32 emulation on this device to 1e-5
+    /// Null where one forward product (133x141x300, identity) agrees with the scalar kernels' TF32 emulation on this device to 1e-5
     /// (relative to the emulation's norm); else why not (each accelerator tests once).
     /// </summary>
     public override string? Unavailable(Accelerator accelerator) => SelfTests.For(accelerator, a => new SelfTest(a)).Failure;
@@ -81,7 +84,7 @@ internal sealed record TensorCoreFamily : GemmFamily
 
     /// <summary>
     /// The specialisation the kernel is loaded (and PTX-checked) with: groups of 256 threads, two resident per multiprocessor
-    /// (.maxntid 256, .minnctapersm 2: ptxas keeps it within 128 registers a thread; ptxas 11.8 gives it 126 either way).
+    /// (.maxntid 256, .minnctapersm 2: ptxas keeps it within 128 registers a thread; ptxas 11.8 gives it 122-124 either way).
     /// </summary>
     public static KernelSpecialization Specialization => new(TensorCoreGemmKernels.Threads, 2);
 
@@ -95,13 +98,39 @@ internal sealed record TensorCoreFamily : GemmFamily
     internal static TensorCoreGemmArgs Args(ArrayView<float> a, ArrayView<float> b, int rows, int cols, int depth, int aRow, int aCol, int bRow, int bCol, int epilogue, int act) => new()
     {
         Rows = rows, Cols = cols, Depth = depth, ARow = aRow, ACol = aCol, BRow = bRow, BCol = bCol, Epilogue = epilogue, Act = act,
-        Aligned = (StartsOn16Bytes(a) ? 1 : 0) | (StartsOn16Bytes(b) ? 2 : 0),
+        Aligned = (StartsOn16Bytes(a) ? 1 : 0) | (StartsOn16Bytes(b) ? 2 : 0), Splits = 1, SplitDepth = depth,
+    };
+
+    /// <summary>The blocked family's arguments for <see cref="BlockedGemm.ReduceSplits"/> of a split tensor-core product.</summary>
+    internal static BlockedGemmArgs ReduceArgs(TensorCoreGemmArgs g) => new()
+    {
+        Rows = g.Rows, Cols = g.Cols, Depth = g.Depth, ARow = g.ARow, ACol = g.ACol, BRow = g.BRow, BCol = g.BCol,
+        Epilogue = g.Epilogue, Act = g.Act, Splits = g.Splits, SplitDepth = g.SplitDepth, Aligned = g.Aligned,
     };
 
     static bool StartsOn16Bytes(ArrayView<float> v) => ((IContiguousArrayView<float>)v).Index % 4 == 0;
 
+    /// <summary>
+    /// Splits of the contraction for C[rows, cols] (a model, not measured): the fewest that give each of
+    /// <paramref name="multiprocessors"/> two groups (the two that stay resident, <see cref="Specialization"/>), each split at
+    /// least 8 tiles (128) deep; 1 where the blocks alone do. Each split covers the same whole number of 16-deep tiles, and the
+    /// splits returned are those actually made (every one non-empty). Pure: the same inputs give the same splits.
+    /// </summary>
+    public static (int Splits, int SplitDepth) Split(int rows, int cols, int depth, int multiprocessors)
+    {
+        const int tile = TensorCoreGemmKernels.TileDepth, minTiles = 8;
+        long blocks = (long)((rows + TensorCoreGemmKernels.Block - 1) / TensorCoreGemmKernels.Block) * ((cols + TensorCoreGemmKernels.Block - 1) / TensorCoreGemmKernels.Block);
+        int tiles = (depth + tile - 1) / tile;
+        if (tiles == 0 || blocks == 0) return (1, tile);
+        long wanted = Math.Min(Math.Max(1, tiles / minTiles), Math.Max(1, (2L * multiprocessors + blocks - 1) / blocks));
+        int per = (int)((tiles + wanted - 1) / wanted);
+        return ((tiles + per - 1) / per, per * tile);
+    }
+
     sealed class TensorKernels(Accelerator a)
     {
+        public Accelerator Accelerator => a;
+
         public readonly Lazy<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TensorCoreGemmArgs>>
             Gemm = new(() => a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TensorCoreGemmArgs>(
                 TensorCoreGemmKernels.Gemm<TensorCoreWarpMma>, Specialization));
@@ -114,8 +143,18 @@ internal sealed record TensorCoreFamily : GemmFamily
             int aRow, int aCol, int bRow, int bCol, int epilogue, Activation act)
         {
             var args = Args(a, b, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, (int)act);
-            c.Gemm.Value(s, TensorCoreGemmKernels.Config(rows, cols), a, b, cOut, aux, args);
-            return 1;
+            (args.Splits, args.SplitDepth) = Split(rows, cols, depth, c.Accelerator.NumMultiprocessors);
+            var config = TensorCoreGemmKernels.Config(rows, cols, args.Splits);
+            if (args.Splits == 1)
+            {
+                c.Gemm.Value(s, config, a, b, cOut, aux, args);
+                return 1;
+            }
+            var blocked = BlockedGemm.For(c.Accelerator);
+            var partials = blocked.Workspace(s, (long)args.Splits * rows * cols);
+            c.Gemm.Value(s, config, a, b, partials, aux, args);
+            blocked.ReduceSplits(s, partials, cOut, aux, a, ReduceArgs(args));
+            return 2;
         }
 
         public int DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act) =>
