@@ -191,8 +191,8 @@ internal readonly struct StagedOperand(ArrayView<float> x, ArrayView<Float4> x4,
 
     /// <summary>
     /// Cell <paramref name="cell"/>, rounded to TF32, into the operand's shared tile [128][Ld] (row-major, Ld = 20) starting at
-    /// float <paramref name="at"/>: along p one 16-byte store into its row; along the rows four stores down a column, which the
-    /// 16 depths of a half-warp spread over 32 distinct banks (rows 4 apart are 80 floats apart: 16 banks).
+    /// float <paramref name="at"/>: along p one 16-byte store into its row; along the rows four stores down a column, each a
+    /// warp-wide store to 32 distinct banks (a half-warp's 16 depths, the other half's rows 4 further: 80 floats, 16 banks on).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Store(ArrayView<float> s, ArrayView<Float4> s4, int cell, int at, Float4 v)
