@@ -142,6 +142,7 @@ internal sealed record TensorCoreFamily : GemmFamily
         int Gemm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> cOut, ArrayView<float> aux, int rows, int cols, int depth,
             int aRow, int aCol, int bRow, int bCol, int epilogue, Activation act)
         {
+            if (rows == 0 || cols == 0) return 0;   // no groups to launch (the engine has no empty layers)
             var args = Args(a, b, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, (int)act);
             (args.Splits, args.SplitDepth) = Split(rows, cols, depth, c.Accelerator.NumMultiprocessors);
             var config = TensorCoreGemmKernels.Config(rows, cols, args.Splits);
