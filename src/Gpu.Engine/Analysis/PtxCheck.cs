@@ -35,8 +35,8 @@ internal sealed record PtxResult(string Kernel, KernelGrouping Grouping, string 
 /// (<c>CudaAsm.EmitRef</c>) through a 4-byte local variable, stored just before the instruction and loaded just after, so a
 /// tensor-core product holds 14 of them per mma.sync site (4 D, 4 A, 2 B, 4 C registers: m16n8k8 tf32 and m16n8k16 bf16 alike). A product passes with exactly
 /// that much local memory, in 4-byte variables, and no other. Whether ptxas makes them registers is not visible here:
-/// ptxas 11.8 -O3 -v on the tensor-tf32 kernel's O2 PTX (the level the engine opens devices at) gives 0 bytes stack frame
-/// and 64 registers for sm_80 (66 for sm_90), on its O1 PTX a 448-byte stack frame (benchmarks/RESULTS.md).
+/// ptxas 11.8 -O3 -v on the staged tensor-tf32 kernel's O2 PTX (the level the engine opens devices at) gives 0 bytes stack
+/// frame and 122 registers for sm_80 (124 for sm_90), on its O1 PTX a 1912-byte stack frame (benchmarks/RESULTS.md).
 /// </summary>
 internal static class PtxCheck
 {

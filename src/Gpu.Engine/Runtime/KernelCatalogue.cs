@@ -20,10 +20,11 @@ internal sealed record KernelEntry(string Name, MethodInfo Method, KernelGroupin
     /// <summary>
     /// The specialisation the engine loads it with on a device of <paramref name="profile"/>: a fixed group size for the
     /// element-wise kernels where the profile sets one; a blocked GEMM tile's group size and register budget
-    /// (<see cref="BlockedTile.Specialization"/>); none otherwise.
+    /// (<see cref="BlockedTile.Specialization"/>), the tensor-core kernel's (<see cref="TensorCoreFamily.Specialization"/>); none otherwise.
     /// </summary>
     public KernelSpecialization Specialization(DeviceProfile profile) =>
         BlockedGemm.TileOf(Method) is BlockedTile tile ? tile.Specialization
+        : TensorCoreFamily.IsKernel(Method) ? TensorCoreFamily.Specialization
         : Grouping == KernelGrouping.Implicit && profile.ElementwiseGroupSize > 0 && CompiledKernels.GroupSized.Contains(Method)
             ? new KernelSpecialization(profile.ElementwiseGroupSize, null)
             : KernelSpecialization.Empty;

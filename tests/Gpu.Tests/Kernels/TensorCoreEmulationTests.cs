@@ -9,24 +9,30 @@ namespace Gpu.Tests.Kernels;
 
 /// <summary>
 /// The tensor-core product (TensorCoreGemmKernels.Gemm) without a GPU: the same kernel with its mma emulated by warp shuffles
-/// (<see cref="ShuffleMma"/>) on a CPU accelerator whose warps have 32 lanes, as a CUDA warp does, against the float64 product of
-/// TF32-rounded inputs. It checks what a GPU would otherwise be the first to check: the 64 x 64 block and 32 x 32 warp tiling, the
-/// fragment layout of A, B and the accumulators (taken from PTX's documentation), the edges of shapes that are no multiple of any
-/// tile, the strides of the three products a layer needs, and the epilogues. Outputs are poisoned (NaN) before each launch.
+/// (<see cref="ShuffleWarpMma"/>) on a CPU accelerator whose warps have 32 lanes, as a CUDA warp does, against the float64 product of
+/// TF32-rounded inputs. It checks what a GPU would otherwise be the first to check: the shared-memory staging (two buffers, padded
+/// rows, one barrier per 16-deep tile, both read paths of each operand: along p and along the rows, scalar and 16-byte), the
+/// 128 x 128 block and 64 x 32 warp tiling, the fragment layout of A, B and the accumulators (taken from PTX's documentation),
+/// the edges of shapes that are no multiple of any tile (several blocks in both directions, several tiles deep), the strides
+/// of the three products a layer needs, and the epilogues. Outputs are poisoned (NaN) before each launch.
 /// </summary>
 public sealed class TensorCoreEmulationTests
 {
     static Context? context;
     static Accelerator? accelerator;
-    static Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>? gemm;
+    static Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? gemm;
+    static Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? reduce;
 
     [OneTimeSetUp]
     public void Open()
     {
-        context = ComputeDevice.CpuOnlyContext(new CPUDevice(32, 4, Math.Max(1, Environment.ProcessorCount)));
+        // 32-lane warps, 8 per group (the kernel's 256 threads)
+        context = ComputeDevice.CpuOnlyContext(new CPUDevice(32, TensorCoreGemmKernels.Threads / 32, Math.Max(1, Environment.ProcessorCount)));
         accelerator = context.CreateCPUAccelerator(0);
-        gemm = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(
-            TensorCoreGemmKernels.Gemm<ShuffleMma>);
+        gemm = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(
+            TensorCoreGemmKernels.Gemm<ShuffleWarpMma>);
+        reduce = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(
+            SplitKKernels.ReduceSplits);
     }
 
     [OneTimeTearDown]
@@ -36,8 +42,13 @@ public sealed class TensorCoreEmulationTests
         context?.Dispose();
     }
 
-    /// <summary>(m, n, k): rows of X, units of the layer, inputs; past a 64 block in m and in n, off every tile but the last depth (two whole k steps).</summary>
-    static readonly (int M, int N, int K)[] Shapes = [(70, 13, 11), (3, 67, 9), (19, 7, 16)];
+    /// <summary>
+    /// (m, n, k): rows of X, units of the layer, inputs. Each product (forward m x n deep k, weight gradient n x k deep m, input
+    /// gradient m x k deep n) of the first two runs past a 128 x 128 block in at least one direction and several 16-deep tiles,
+    /// no multiple of any tile; the first reads every operand value by value (odd strides), the second 16 bytes at a time (strides
+    /// and extents multiples of 4); the last is smaller than one mma tile.
+    /// </summary>
+    static readonly (int M, int N, int K)[] Shapes = [(130, 141, 35), (132, 36, 140), (3, 5, 9)];
 
     static float[] Random(int count, int seed, float scale)
     {
@@ -46,15 +57,33 @@ public sealed class TensorCoreEmulationTests
     }
 
     /// <summary>Runs the kernel on C[rows, cols] and returns C and aux as written; both start as NaN except where aux is an input.</summary>
+    /// With an <paramref name="offset"/>, a and b are views that start that many floats into buffers whose other values are NaN;
+    /// with <paramref name="splits"/> &gt; 1, the contraction is cut into that many splits of whole 16-deep tiles (as
+    /// TensorCoreFamily cuts it), their partial sums (a NaN-poisoned workspace) added by the blocked family's reduction.
     static (float[] C, float[] Aux) Run(float[] a, float[] b, float[]? auxIn, int auxLength, int rows, int cols, int depth,
-        int aRow, int aCol, int bRow, int bCol, int epilogue, int act)
+        int aRow, int aCol, int bRow, int bCol, int epilogue, int act, int offset = 0, int splits = 1)
     {
         var acc = accelerator!;
-        using var da = acc.Allocate1D(a);
-        using var db = acc.Allocate1D(b);
+        float[] Inside(float[] x) => [.. Enumerable.Repeat(float.NaN, offset), .. x, .. Enumerable.Repeat(float.NaN, 7)];
+        using var da = acc.Allocate1D(Inside(a));
+        using var db = acc.Allocate1D(Inside(b));
         using var dc = acc.Allocate1D(Enumerable.Repeat(float.NaN, rows * cols).ToArray());
         using var dx = acc.Allocate1D(auxIn ?? Enumerable.Repeat(float.NaN, Math.Max(1, auxLength)).ToArray());
-        gemm!(acc.DefaultStream, TensorCoreGemmKernels.Config(rows, cols), da.View, db.View, dc.View, dx.View, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, act);
+        var va = da.View.SubView(offset, a.Length);
+        var vb = db.View.SubView(offset, b.Length);
+        var args = TensorCoreFamily.Args(va, vb, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, act);
+        Assert.That(args.Aligned, Is.EqualTo(offset % 4 == 0 ? 3 : 0), "each view's 16-byte alignment, as the host sees it");
+        if (splits == 1) gemm!(acc.DefaultStream, TensorCoreGemmKernels.Config(rows, cols, 1), va, vb, dc.View, dx.View, args);
+        else
+        {
+            int tiles = (depth + TensorCoreGemmKernels.TileDepth - 1) / TensorCoreGemmKernels.TileDepth, per = (tiles + splits - 1) / splits;
+            (args.Splits, args.SplitDepth) = ((tiles + per - 1) / per, per * TensorCoreGemmKernels.TileDepth);
+            Assert.That(args.Splits, Is.EqualTo(splits), "every split non-empty");
+            using var partials = acc.Allocate1D(Enumerable.Repeat(float.NaN, splits * rows * cols).ToArray());
+            gemm!(acc.DefaultStream, TensorCoreGemmKernels.Config(rows, cols, splits), va, vb, partials.View, dx.View, args);
+            reduce!(acc.DefaultStream, rows * cols, partials.View, dc.View, dx.View, va, args);
+            acc.Synchronize();
+        }
         acc.Synchronize();
         return (dc.GetAsArray1D(), dx.GetAsArray1D());
     }
@@ -113,6 +142,47 @@ public sealed class TensorCoreEmulationTests
         // dH[m, k] = (dZ W) * relu'(H): A = dZ (aRow n, aCol 1), B(j, p) = w[p, j] (bRow 1, bCol k)
         var (dx, _) = Run(dz, w, h, m * k, m, k, n, n, 1, 1, k, Epilogue.ActBackprop, (int)Gpu.Engine.Settings.Activation.Relu);
         AssertProduct(dx, (i, p) => dz[i * n + p], (j, p) => w[p * k + j], m, k, n, (i, j, s) => h[i * k + j] > 0 ? s : 0, "input gradient");
+    }
+
+    [Test]
+    public void Views_that_start_inside_a_buffer_are_read_from_their_start([Values(1, 4)] int offset)
+    {
+        // strides and extents multiples of 4: 16-byte reads where the views are aligned (offset 4), value by value where not (1)
+        const int m = 20, n = 12, k = 36;
+        float[] x = Random(m * k, 81, 1f), w = Random(n * k, 82, 0.5f), h = Random(m * k, 83, 1f), dz = Random(m * n, 84, 1f);
+        var (y, _) = Run(x, w, null, 1, m, n, k, k, 1, k, 1, Epilogue.None, 0, offset);
+        AssertProduct(y, (i, p) => x[i * k + p], (j, p) => w[j * k + p], m, n, k, (_, _, s) => s, $"forward, views at {offset}");
+        var (dw, _) = Run(dz, h, null, 1, n, k, m, 1, n, 1, k, Epilogue.None, 0, offset);
+        AssertProduct(dw, (i, p) => dz[p * n + i], (j, p) => h[p * k + j], n, k, m, (_, _, s) => s, $"weight gradient, views at {offset}");
+    }
+
+    [Test]
+    public void Split_contractions_add_up_with_every_epilogue([Values(2, 3)] int splits)
+    {
+        // each product's contraction 36 to 99 deep (3 to 7 tiles) in 2 or 3 splits, the last one partial; odd k: value-by-value reads of the k-strided operands
+        const int m = 40, n = 36, k = 99;
+        var relu = (int)Gpu.Engine.Settings.Activation.Relu;
+        float[] x = Random(m * k, 91, 1f), w = Random(n * k, 92, 0.5f), bias = Random(n, 93, 0.1f), h = Random(m * k, 94, 1f), dz = Random(m * n, 95, 1f);
+        var (y, _) = Run(x, w, bias, n, m, n, k, k, 1, k, 1, Epilogue.BiasAct, relu, splits: splits);
+        AssertProduct(y, (i, p) => x[i * k + p], (j, p) => w[j * k + p], m, n, k, (_, j, s) => Math.Max(0, s + bias[j]), $"forward in {splits} splits");
+        var (dw, db) = Run(dz, h, null, n, n, k, m, 1, n, 1, k, Epilogue.RowSums, 0, splits: splits);
+        AssertProduct(dw, (i, p) => dz[p * n + i], (j, p) => h[p * k + j], n, k, m, (_, _, s) => s, $"weight gradient in {splits} splits");
+        for (int i = 0; i < n; i++)
+            Assert.That(db[i], Is.EqualTo(Enumerable.Range(0, m).Sum(p => (double)dz[p * n + i])).Within(1e-4), $"bias gradient [{i}] in {splits} splits");
+        var (dx, _) = Run(dz, w, h, m * k, m, k, n, n, 1, 1, k, Epilogue.ActBackprop, relu, splits: splits);
+        AssertProduct(dx, (i, p) => dz[i * n + p], (j, p) => w[p * k + j], m, k, n, (i, j, s) => h[i * k + j] > 0 ? s : 0, $"input gradient in {splits} splits");
+    }
+
+    [Test]
+    public void The_split_model_fills_two_groups_per_multiprocessor_and_keeps_splits_deep()
+    {
+        Assert.That(TensorCoreFamily.Split(4096, 4096, 4096, 132), Is.EqualTo((1, 4096)), "1024 blocks fill an H200 alone");
+        Assert.That(TensorCoreFamily.Split(1024, 1024, 1024, 132), Is.EqualTo((5, 208)), "64 blocks: 5 splits of 13 tiles, 320 groups for 264");
+        Assert.That(TensorCoreFamily.Split(1024, 2048, 2048, 132), Is.EqualTo((3, 688)), "W3's hidden products: 128 blocks");
+        Assert.That(TensorCoreFamily.Split(1024, 10, 2048, 132), Is.EqualTo((16, 128)), "a narrow C: as many splits as keep 8 tiles each");
+        Assert.That(TensorCoreFamily.Split(133, 141, 300, 132), Is.EqualTo((2, 160)), "the self-test's product splits in two");
+        Assert.That(TensorCoreFamily.Split(133, 141, 300, 2), Is.EqualTo((1, 304)), "two multiprocessors: its 4 blocks fill them");
+        Assert.That(TensorCoreFamily.Split(100, 100, 0, 132), Is.EqualTo((1, 16)), "nothing to split");
     }
 
     [Test]

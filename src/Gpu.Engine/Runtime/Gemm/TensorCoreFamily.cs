@@ -1,3 +1,4 @@
+using System.Reflection;
 using Gpu.Engine.Settings;
 using Gpu.Kernels;
 using ILGPU;
@@ -7,10 +8,11 @@ namespace Gpu.Engine.Runtime;
 
 /// <summary>
 /// TF32 products on the tensor cores of NVIDIA GPUs from compute capability 8.0 (kernels/Gpu.Kernels/TensorCoreGemmKernels.cs:
-/// mma.sync m16n8k8 through ILGPU's inline PTX, one strided kernel for the three products, as the tiled family's). It computes
-/// --precision tf32 only, so CUDA devices of 8.0 and later take it for tf32 (<see cref="GemmFamilies.For"/>) and never for
-/// fp32. Before a device uses it, it runs one product and compares it with the scalar kernels' TF32 emulation on the same
-/// device (<see cref="Unavailable"/>): a device where it disagrees emulates instead, saying why.
+/// mma.sync m16n8k8 through ILGPU's inline PTX, 128 x 128 blocks staged through shared memory, one strided kernel for the three
+/// products, as the tiled family's). It computes --precision tf32 only, so CUDA devices of 8.0 and later take it for tf32
+/// (<see cref="GemmFamilies.For"/>) and never for fp32. Before a device uses it, it runs one product and compares it with the
+/// scalar kernels' TF32 emulation on the same device (<see cref="Unavailable"/>): a device where it disagrees emulates
+/// instead, saying why.
 /// </summary>
 internal sealed record TensorCoreFamily : GemmFamily
 {
@@ -22,15 +24,18 @@ internal sealed record TensorCoreFamily : GemmFamily
     public override bool TensorCores(Precision precision) => precision == Precision.Tf32;
     public override string[] Kernels(GemmProduct product) => ["TensorCoreGemmKernels.Gemm"];
 
-    /// <summary>Compute capability 8.0 or later (mma.sync with TF32 operands); the 128-thread groups.</summary>
+    /// <summary>Compute capability 8.0 or later (mma.sync with TF32 operands); the 256-thread groups.</summary>
     public override bool Fits(DeviceProfile profile) =>
         profile.ComputeCapability is var (major, _) && major >= 8 && profile.MaxGroupSize >= TensorCoreGemmKernels.Threads;
 
-    /// <summary>The self-test's product: m x n x k, no multiple of the 64x64 block or of the 8-deep step.</summary>
-    const int TestRows = 77, TestCols = 45, TestDepth = 35;
+    /// <summary>
+    /// The self-test's product: m x n x k, past one 128 x 128 block in both directions, 19 16-deep tiles, no multiple of any;
+    /// in two splits on any GPU of 3 multiprocessors or more (<see cref="Split"/>), so the reduction is tested too.
+    /// </summary>
+    const int TestRows = 133, TestCols = 141, TestDepth = 300;
 
     /// <summary>
-    /// Null where one forward product (77x45x35, identity) agrees with the scalar kernels' TF32 emulation on this device to 1e-5
+    /// Null where one forward product (133x141x300, identity) agrees with the scalar kernels' TF32 emulation on this device to 1e-5
     /// (relative to the emulation's norm); else why not (each accelerator tests once).
     /// </summary>
     public override string? Unavailable(Accelerator accelerator) => SelfTests.For(accelerator, a => new SelfTest(a)).Failure;
@@ -77,10 +82,50 @@ internal sealed record TensorCoreFamily : GemmFamily
 
     static readonly PerAccelerator<TensorKernels> Compiled = new();
 
+    /// <summary>
+    /// The specialisation the kernel is loaded (and PTX-checked) with: groups of 256 threads, two resident per multiprocessor
+    /// (.maxntid 256, .minnctapersm 2: ptxas keeps it within 128 registers a thread; ptxas 11.8 gives it 122-124 either way).
+    /// </summary>
+    public static KernelSpecialization Specialization => new(TensorCoreGemmKernels.Threads, 2);
+
+    /// <summary>Whether <paramref name="method"/> is the kernel, with any mma (what <see cref="KernelEntry.Specialization"/> asks).</summary>
+    public static bool IsKernel(MethodInfo method) =>
+        method.IsGenericMethod && method.GetGenericMethodDefinition() == GemmDefinition;
+
+    static readonly MethodInfo GemmDefinition = typeof(TensorCoreGemmKernels).GetMethod(nameof(TensorCoreGemmKernels.Gemm))!;
+
+    /// <summary>A product's scalar arguments, with whether each input view starts on a 16-byte boundary (its element offset a multiple of 4).</summary>
+    internal static GemmArgs Args(ArrayView<float> a, ArrayView<float> b, int rows, int cols, int depth, int aRow, int aCol, int bRow, int bCol, int epilogue, int act) => new()
+    {
+        Rows = rows, Cols = cols, Depth = depth, ARow = aRow, ACol = aCol, BRow = bRow, BCol = bCol, Epilogue = epilogue, Act = act,
+        Aligned = (StartsOn16Bytes(a) ? 1 : 0) | (StartsOn16Bytes(b) ? 2 : 0), Splits = 1, SplitDepth = depth,
+    };
+
+    static bool StartsOn16Bytes(ArrayView<float> v) => ((IContiguousArrayView<float>)v).Index % 4 == 0;
+
+    /// <summary>
+    /// Splits of the contraction for C[rows, cols] (a model, not measured): the fewest that give each of
+    /// <paramref name="multiprocessors"/> two groups (the two that stay resident, <see cref="Specialization"/>), each split at
+    /// least 8 tiles (128) deep; 1 where the blocks alone do. Each split covers the same whole number of 16-deep tiles, and the
+    /// splits returned are those actually made (every one non-empty). Pure: the same inputs give the same splits.
+    /// </summary>
+    public static (int Splits, int SplitDepth) Split(int rows, int cols, int depth, int multiprocessors)
+    {
+        const int tile = TensorCoreGemmKernels.TileDepth, minTiles = 8;
+        long blocks = (long)((rows + TensorCoreGemmKernels.Block - 1) / TensorCoreGemmKernels.Block) * ((cols + TensorCoreGemmKernels.Block - 1) / TensorCoreGemmKernels.Block);
+        int tiles = SplitK.Steps(depth, tile);
+        if (tiles == 0 || blocks == 0) return (1, tile);
+        long wanted = Math.Min(Math.Max(1, tiles / minTiles), Math.Max(1, (2L * multiprocessors + blocks - 1) / blocks));
+        return SplitK.Cut(depth, tile, (int)wanted);
+    }
+
     sealed class TensorKernels(Accelerator a)
     {
-        public readonly Lazy<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>>
-            Gemm = new(() => a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int, int>(TensorCoreGemmKernels.Gemm<TensorCoreMma>));
+        public Accelerator Accelerator => a;
+
+        public readonly Lazy<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>>
+            Gemm = new(() => a.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(
+                TensorCoreGemmKernels.Gemm<TensorCoreWarpMma>, Specialization));
     }
 
     sealed class Products(TensorKernels c, AcceleratorStream s) : IDenseProducts
@@ -89,8 +134,20 @@ internal sealed record TensorCoreFamily : GemmFamily
         int Gemm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> cOut, ArrayView<float> aux, int rows, int cols, int depth,
             int aRow, int aCol, int bRow, int bCol, int epilogue, Activation act)
         {
-            c.Gemm.Value(s, TensorCoreGemmKernels.Config(rows, cols), a, b, cOut, aux, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, (int)act);
-            return 1;
+            if (rows == 0 || cols == 0) return 0;   // no groups to launch (the engine has no empty layers)
+            var args = Args(a, b, rows, cols, depth, aRow, aCol, bRow, bCol, epilogue, (int)act);
+            (args.Splits, args.SplitDepth) = Split(rows, cols, depth, c.Accelerator.NumMultiprocessors);
+            var config = TensorCoreGemmKernels.Config(rows, cols, args.Splits);
+            if (args.Splits == 1)
+            {
+                c.Gemm.Value(s, config, a, b, cOut, aux, args);
+                return 1;
+            }
+            var splitK = SplitK.For(c.Accelerator);
+            var partials = splitK.Workspace(s, (long)args.Splits * rows * cols);
+            c.Gemm.Value(s, config, a, b, partials, aux, args);
+            splitK.Reduce(s, partials, cOut, aux, a, args);
+            return 2;
         }
 
         public int DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Activation act) =>
