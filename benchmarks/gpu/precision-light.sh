@@ -22,6 +22,9 @@
 #   train-tf32   the default gpu train (W1, 10 epochs, resident data) in tf32: test accuracy within ACC_TOLERANCE (0.005) of
 #                fp32's ACC_TARGET (0.8903); its time in all and the line saying where the products ran (tensor cores or emulated)
 #   train-bf16   the same in bf16
+#   parity       tests/parity/precision_parity.py: gpu train in tf32 and bf16 (one case per optimizer, 10 full-batch steps
+#                from one start) against PyTorch in float64 rounding the same product inputs: TorchParityTests' precision
+#                check, through the command line, on this device
 #   tables       tables.py precision: the engine beside PyTorch in the same precision, with issue 20's targets met or not
 #                (GEMM 4096^3 TF32 >= 150 TFLOP/s, goal 200; bf16 >= 250, goal 400; W3 tf32 <= 0.5 ms/step, goal PyTorch's
 #                TF32 graph; W1 tf32 >= PyTorch's TF32 graph; each accuracy within its tolerance) and the fraction of peak
@@ -139,6 +142,15 @@ for p in tf32 bf16; do
   verdict "train-$p" "test accuracy ${acc:-?} (fp32: $ACC_TARGET); $(grep -oE '[0-9.]+ s in all' "$LOG" | tail -1); $(precision_line)" \
     "$off" "test accuracy not within $ACC_TOLERANCE of $ACC_TARGET"
 done
+
+# parity: the engine's tf32 and bf16 steps on this device against PyTorch rounding the same products' inputs
+if have "${PYTHON%% *}"; then
+  run parity 90 $PYTHON tests/parity/precision_parity.py --gpu "$GPU" --device "$DEVICE" --work "$WORK/parity"
+  if (( RC == 2 )); then row parity "skipped" "$(head -1 "$LOG")"
+  else verdict parity "$(last '^precision parity:')"; fi
+else
+  skip parity "no $PYTHON on this machine"
+fi
 
 # ------------------------------------------------------------------------------------------------ tables
 if helper; then

@@ -15,7 +15,7 @@ public sealed class PrecisionLightScriptTests : TempFolderTest
     static readonly string[] Parts =
     [
         "kit", "machine", "devices", "ptx", "check-tf32", "check-bf16", "gemm", "steps-tf32", "steps-bf16",
-        "torch-fp32", "torch-tf32", "torch-bf16", "train-tf32", "train-bf16", "tables", "ncu-w3-tf32",
+        "torch-fp32", "torch-tf32", "torch-bf16", "train-tf32", "train-bf16", "parity", "tables", "ncu-w3-tf32",
     ];
 
     // gpu: an H200 at cuda:0 (STUB_NO_CUDA: none); check --ptx writes a TF32 and a bf16 tensor-core kernel's PTX (STUB_NO_MMA:
@@ -97,7 +97,12 @@ public sealed class PrecisionLightScriptTests : TempFolderTest
     const string PythonStub = """
         #!/usr/bin/env bash
         echo "python $*" >> "$STUB_CALLS"
-        if [[ -n "${STUB_NO_TORCH:-}" ]]; then echo "torch_mlp.py: PyTorch is not installed; nothing measured."; exit 2; fi
+        if [[ -n "${STUB_NO_TORCH:-}" ]]; then echo "${1##*/}: PyTorch is not installed; nothing measured."; exit 2; fi
+        if [[ "$1" == *precision_parity.py ]]; then
+          echo "precision parity on cuda: error = ..."
+          if [[ -n "${STUB_PARITY_FAIL:-}" ]]; then echo "precision parity: 7 of 8 cases within the limits (30 s)"; exit 1; fi
+          echo "precision parity: 8 of 8 cases within the limits (30 s)"; exit 0
+        fi
         json=""; p=fp32; prev=""; for a in "$@"; do [[ "$prev" == --json ]] && json="$a"; [[ "$prev" == --precision ]] && p="$a"; prev="$a"; done
         case $p in
           fp32) w1=700000; w3=1104000; g=50000 ;;
@@ -175,6 +180,7 @@ public sealed class PrecisionLightScriptTests : TempFolderTest
             $"python benchmarks/peers/torch_mlp.py --precision bf16 --workloads W1,W3 --json {o}/torch-bf16.json",
             $"train --device cuda --data-path resident --epochs 10 --precision tf32 --verbose --output {o}/train-tf32",
             $"train --device cuda --data-path resident --epochs 10 --precision bf16 --verbose --output {o}/train-bf16",
+            "python tests/parity/precision_parity.py --gpu ",
             // W3's launches per step from the steps-tf32 table (12): 5 steps skipped, 20 profiled
             $"ncu --clock-control none --metrics gpu__time_duration.sum --print-units base --launch-skip 60 --launch-count 240 --csv --page raw --log-file {o}/ncu-w3-tf32.csv",
             "train --device cuda --layers 2048,2048 --batch-size 1024 --epochs 1 --limit 32000 --precision tf32 --verbose --output ",
@@ -192,6 +198,7 @@ public sealed class PrecisionLightScriptTests : TempFolderTest
         Assert.That(Row(summary, "torch-tf32"), Does.Contain("| ok |").And.Contain("graph samples/s: W1 1160000, W3 2934000; 4096^3 333700 GFLOP/s"));
         Assert.That(Row(summary, "train-tf32"), Does.Contain("| ok |").And.Contain("test accuracy 0.8899 (fp32: 0.8903); 6.2 s in all; precision tf32: tensor cores (the tensor-tf32 kernels)"));
         Assert.That(Row(summary, "train-bf16"), Does.Contain("| ok |").And.Contain("test accuracy 0.8871"));
+        Assert.That(Row(summary, "parity"), Does.Contain("| ok |").And.Contain("precision parity: 8 of 8 cases within the limits"));
         Assert.That(Row(summary, "tables"), Does.Contain("| ok |").And.Contain("targets met: 6 of 6 (0 not met, 0 not measured); goals met: 0"));
         Assert.That(Row(summary, "ncu-w3-tf32"), Does.Contain("| ok |").And.Contain("2 launches of 2 kernels"));
 
@@ -220,6 +227,15 @@ public sealed class PrecisionLightScriptTests : TempFolderTest
         Assert.That(Row(summary, "check-tf32"), Does.Contain("| ok |"));
         Assert.That(Row(summary, "train-bf16"), Does.Contain("| ok |"));
         Assert.That(summary, Does.Contain("**FAILED**"));
+    }
+
+    [Test]
+    public void A_case_off_pytorch_fails_the_parity_part_and_the_run()
+    {
+        var (code, summary, _) = RunScript(("STUB_PARITY_FAIL", "1"));
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(Row(summary, "parity"), Does.Contain("| FAILED (exit code 1) |").And.Contain("precision parity: 7 of 8 cases within the limits"));
+        Assert.That(Row(summary, "tables"), Does.Contain("| ok |"));
     }
 
     [Test]

@@ -34,6 +34,10 @@ public static class Python
         return r.Out;
     }
 
+    /// <summary>Runs a script of tests/parity with arguments and returns its exit code and output, whatever the code.</summary>
+    public static (int Code, string Out, string Err) ScriptResult(string script, params string[] args) =>
+        Run(Require(), [Path.Combine(Repo.Root, "tests", "parity", script), .. args], TimeSpan.FromMinutes(5));
+
     /// <summary>Runs a peer script of benchmarks/peers with arguments; fails the test with its output when it exits non-zero.</summary>
     public static string Peer(string script, params string[] args)
     {
