@@ -52,7 +52,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/devices-light.XXXXXX")   # the unpacked progra
 trap 'rm -rf "$WORK"' EXIT
 export DOTNET_BUNDLE_EXTRACT_BASE_DIR="${DOTNET_BUNDLE_EXTRACT_BASE_DIR:-$WORK/bundle}"
 declare -A FIG   # FIG[W1,device] = "first epoch / last epoch" samples/s, for the figures table
-source "$(dirname "${BASH_SOURCE[0]}")/parts.sh"   # RESULTS, SUMMARY, start, failed, rows; RC, LOG, TOOK, LIMIT; row, run, verdict, skip, last, have
+source "$(dirname "${BASH_SOURCE[0]}")/parts.sh"   # RESULTS, SUMMARY, start, failed, rows; RC, LOG, TOOK, LIMIT; row, run, verdict, skip, last, have, kit_part
 
 # epochs: "14k, 35k, 68k" (samples/s of each epoch in $LOG)
 epochs() { grep -oE '[0-9.]+k? samples/s' "$LOG" | awk '{print $1}' | paste -sd ',' - | sed 's/,/, /g'; }
@@ -72,14 +72,7 @@ train() {
 }
 
 # ------------------------------------------------------------------------------------------------ the machine
-if [[ -z "${BENCH:-}" ]]; then
-  BENCH="$WORK/kit/Gpu.Benchmarks"
-  run kit 30 bash "$HERE/unpack-kit.sh" "$KIT" "$WORK/kit"
-  verdict kit "$(last '^(unpacked|no kit)')"
-else
-  skip kit "BENCH given: $BENCH"
-fi
-GPU="${GPU:-$BENCH gpu}"
+kit_part   # BENCH, GPU
 
 cores=$(nproc 2> /dev/null || echo "?")
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2> /dev/null | sed 's/.*: //')

@@ -55,20 +55,13 @@ OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/first-light.XXXXXX")   # the unpacked program, its native libraries, scratch runs
 trap 'rm -rf "$WORK"' EXIT
 export DOTNET_BUNDLE_EXTRACT_BASE_DIR="${DOTNET_BUNDLE_EXTRACT_BASE_DIR:-$WORK/bundle}"
-source "$(dirname "${BASH_SOURCE[0]}")/parts.sh"   # RESULTS, SUMMARY, start, failed, rows; RC, LOG, TOOK, LIMIT; row, run, verdict, skip, last, have
+source "$(dirname "${BASH_SOURCE[0]}")/parts.sh"   # RESULTS, SUMMARY, start, failed, rows; RC, LOG, TOOK, LIMIT; row, run, verdict, skip, last, have, kit_part
 helper() { have "$HELPER_PYTHON"; }
 summary_of() { [[ -f "$1" ]] && grep -E '^(ERROR|RACECHECK) SUMMARY|^=+ (ERROR|RACECHECK) SUMMARY' "$1" | tail -2 | sed -E 's/^=+ //' | paste -sd ';' -; }
 count_in() { grep -oE "$1" "$2" 2> /dev/null | tail -1 | grep -oE '[0-9]+' | head -1; }
 
 # kit: the program, unpacked (unless BENCH names one)
-if [[ -z "${BENCH:-}" ]]; then
-  BENCH="$WORK/kit/Gpu.Benchmarks"
-  run kit 30 bash "$HERE/unpack-kit.sh" "$KIT" "$WORK/kit"
-  verdict kit "$(last '^(unpacked|no kit)')"
-else
-  skip kit "BENCH given: $BENCH"
-fi
-GPU="${GPU:-$BENCH gpu}"
+kit_part   # BENCH, GPU
 
 # machine: information only
 run machine 15 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader

@@ -54,3 +54,16 @@ skip() {
 
 last() { grep -E "$1" "$LOG" | tail -1; }
 have() { [[ -n "$1" ]] && command -v "$1" > /dev/null; }
+
+# kit_part: the kit part, the program unpacked from $KIT into $WORK/kit (unless BENCH names one); sets BENCH and GPU ($BENCH gpu
+# unless GPU is given)
+kit_part() {
+  if [[ -z "${BENCH:-}" ]]; then
+    BENCH="$WORK/kit/Gpu.Benchmarks"
+    run kit 30 bash "$HERE/unpack-kit.sh" "$KIT" "$WORK/kit"
+    verdict kit "$(last '^(unpacked|no kit)')"
+  else
+    skip kit "BENCH given: $BENCH"
+  fi
+  GPU="${GPU:-$BENCH gpu}"
+}

@@ -60,7 +60,7 @@ OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/precision-light.XXXXXX")   # the unpacked program, the profile's training run
 trap 'rm -rf "$WORK"' EXIT
 export DOTNET_BUNDLE_EXTRACT_BASE_DIR="${DOTNET_BUNDLE_EXTRACT_BASE_DIR:-$WORK/bundle}"
-source "$(dirname "${BASH_SOURCE[0]}")/parts.sh"   # RESULTS, SUMMARY, start, failed, rows; RC, LOG, TOOK, LIMIT; row, run, verdict, skip, last, have
+source "$(dirname "${BASH_SOURCE[0]}")/parts.sh"   # RESULTS, SUMMARY, start, failed, rows; RC, LOG, TOOK, LIMIT; row, run, verdict, skip, last, have, kit_part
 helper() { have "$HELPER_PYTHON"; }
 # bdn_values TYPE COLUMN [KEY VALUE]: the COLUMN cells of BenchmarkDotNet's table in $LOG, one a line, of the rows on
 # BENCH_DEVICE of TYPE (a table of one suite has no Type column: every row is of it) and KEY = VALUE (Workload W1); bold
@@ -77,14 +77,7 @@ bench_figure() { local v; v=$(bdn_values TrainingStepBenchmarks samples/s Worklo
 precision_line() { grep -hE '^precision (tf32|bf16):' "$LOG" | tail -1 | sed -E 's/: each product input.*//'; }
 
 # ------------------------------------------------------------------------------------------------ the machine
-if [[ -z "${BENCH:-}" ]]; then
-  BENCH="$WORK/kit/Gpu.Benchmarks"
-  run kit 30 bash "$HERE/unpack-kit.sh" "$KIT" "$WORK/kit"
-  verdict kit "$(last '^(unpacked|no kit)')"
-else
-  skip kit "BENCH given: $BENCH"
-fi
-GPU="${GPU:-$BENCH gpu}"
+kit_part   # BENCH, GPU
 
 run machine 15 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
 gpu_name=""
