@@ -34,14 +34,17 @@ internal struct Tf32Rounding : IInputRounding
     }
 }
 
-/// <summary>bf16 as PTX <c>cvt.rn.bf16.f32</c> rounds: 7 mantissa bits, to nearest, ties to even; NaN stays NaN.</summary>
+/// <summary>
+/// bf16 as PTX <c>cvt.rn.bf16.f32</c> rounds: 7 mantissa bits, to nearest, ties to even; NaN stays NaN, made quiet, so that the
+/// top 16 bits of every result are its bf16 bits (a NaN's top half alone could read as infinity).
+/// </summary>
 internal struct Bf16Rounding : IInputRounding
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Round(float x)
     {
         uint bits = (uint)BitConverter.SingleToInt32Bits(x);
-        if ((bits & 0x7fffffffu) > 0x7f800000u) return x;   // NaN (infinities round to themselves)
+        if ((bits & 0x7fffffffu) > 0x7f800000u) return BitConverter.Int32BitsToSingle((int)(bits | 0x00400000u));   // NaN, quiet (infinities round to themselves)
         return BitConverter.Int32BitsToSingle((int)((bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u));
     }
 }

@@ -34,14 +34,15 @@ internal struct TensorCoreMma
 
 /// <summary>
 /// One lane's A fragments of a warp's 8-deep step over its four m16 tiles: tile m's a0..a3 (R0..R3) at rows 16m + g, 16m + g + 8
-/// and depths t, t + 4 of the step (g = lane / 4, t = lane % 4), as TF32 bits.
+/// and depths t, t + 4 of the step (g = lane / 4, t = lane % 4), as TF32 bits; for bf16 the same registers hold a 16-deep
+/// tile's m16n8k16 a0..a3, two values each (<see cref="Bf16Fragments"/>).
 /// </summary>
 internal struct AFragments
 {
     public uint M0R0, M0R1, M0R2, M0R3, M1R0, M1R1, M1R2, M1R3, M2R0, M2R1, M2R2, M2R3, M3R0, M3R1, M3R2, M3R3;
 }
 
-/// <summary>One lane's B fragments of a warp's 8-deep step over its four n8 tiles: tile n's b0, b1 (R0, R1) at column 8n + g, depths t and t + 4.</summary>
+/// <summary>One lane's B fragments of a warp's 8-deep step over its four n8 tiles: tile n's b0, b1 (R0, R1) at column 8n + g, depths t and t + 4 (bf16: m16n8k16's b0, b1, <see cref="Bf16Fragments"/>).</summary>
 internal struct BFragments
 {
     public uint N0R0, N0R1, N1R0, N1R1, N2R0, N2R1, N3R0, N3R1;
@@ -54,20 +55,42 @@ internal struct WarpTile
 }
 
 /// <summary>
-/// One 8-deep step of a warp's 64 x 32 tile: acc (4 x 4 m16n8 tiles) += A (64 x 8, fragments a) . B (8 x 32, fragments b), every
-/// lane of the warp together. Another mma shape (bf16 m16n8k16: two values packed per register, 16 deep) would be another
-/// interface with its own fragments; the staging of <see cref="TensorCoreGemmKernels.Gemm{TWarpMma}"/> does not depend on it.
+/// What the staged product (<see cref="TensorCoreGemmKernels.Gemm{TMma}"/>) does per precision, one struct per instance: how each
+/// value is rounded once as it is staged into shared memory, and a warp's work on one 16-deep shared tile (acc += A (64 x 16) .
+/// B (16 x 32), every lane of the warp together). Four instances: TF32 (<see cref="TensorCoreWarpMma"/>, <see cref="ShuffleWarpMma"/>)
+/// and bf16 (<see cref="TensorCoreWarpMmaBf16"/>, <see cref="ShuffleWarpMmaBf16"/>), each on the tensor cores or emulated.
 /// </summary>
-internal interface IWarpMmaTf32
+internal interface IStagedMma
 {
-    void Step(ref WarpTile acc, AFragments a, BFragments b);
+    /// <summary>A value as it is stored into the shared tile (and multiplied).</summary>
+    float Round(float x);
+
+    /// <summary>
+    /// acc += the shared tile's A . B, from views starting at this lane's first fragment (A: row g of the warp's 64, depth t;
+    /// B: column g of its 32, depth t; rows <see cref="TensorCoreGemmKernels.Ld"/> floats apart), g = lane / 4, t = lane % 4.
+    /// </summary>
+    void Tile(ref WarpTile acc, ArrayView<float> at, ArrayView<float> bt);
 }
 
-/// <summary>The step on the tensor cores: 16 mma.sync m16n8k8 TF32 (<see cref="TensorCoreMma"/>), CUDA compute capability 8.0 and later only.</summary>
-internal struct TensorCoreWarpMma : IWarpMmaTf32
+/// <summary>
+/// TF32 on the tensor cores (CUDA compute capability 8.0 and later only): values rounded as cvt.rna.tf32.f32 (<see cref="Tf32Rounding"/>),
+/// a tile as two 8-deep steps of 16 mma.sync m16n8k8 TF32 (<see cref="TensorCoreMma"/>), one per m16n8 tile of the warp's 4 x 4.
+/// </summary>
+internal struct TensorCoreWarpMma : IStagedMma
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Step(ref WarpTile acc, AFragments a, BFragments b)
+    public float Round(float x) => default(Tf32Rounding).Round(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Tile(ref WarpTile acc, ArrayView<float> at, ArrayView<float> bt)
+    {
+        Step(ref acc, TensorCoreGemmKernels.FragmentsA(at, 0), TensorCoreGemmKernels.FragmentsB(bt, 0));
+        Step(ref acc, TensorCoreGemmKernels.FragmentsA(at, 8), TensorCoreGemmKernels.FragmentsB(bt, 8));
+    }
+
+    /// <summary>One 8-deep step: acc (4 x 4 m16n8 tiles) += A (64 x 8, fragments a) . B (8 x 32, fragments b).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Step(ref WarpTile acc, AFragments a, BFragments b)
     {
         TensorCoreMma m = default;
         m.Mma(ref acc.C00, a.M0R0, a.M0R1, a.M0R2, a.M0R3, b.N0R0, b.N0R1); m.Mma(ref acc.C01, a.M0R0, a.M0R1, a.M0R2, a.M0R3, b.N1R0, b.N1R1);
@@ -82,17 +105,28 @@ internal struct TensorCoreWarpMma : IWarpMmaTf32
 }
 
 /// <summary>
-/// The same step emulated with warp shuffles, for a 32-lane warp on any device (the CPU accelerator with 32 threads per warp in
+/// TF32 emulated with warp shuffles (values rounded as <see cref="TensorCoreWarpMma"/> rounds them; each 8-deep step), for a 32-lane warp on any device (the CPU accelerator with 32 threads per warp in
 /// the tests): for each q &lt; 4 a lane fetches the whole A fragment set of lane 4g + q (A(., q) and A(., q + 4) of its rows) and
 /// the B fragment sets of lanes 4(2t) + q and 4(2t + 1) + q (B(q, .) and B(q + 4, .) of its columns 2t, 2t + 1), as PTX's
 /// fragment layout places them, and adds the products to its accumulators in fp32 (depth order 0, 4, 1, 5, 2, 6, 3, 7). Three
 /// struct shuffles per q, 12 per step of 16 tiles (not per tile): the CPU accelerator's shuffle is a warp barrier. It checks
 /// the kernel's staging, tiling, fragments and epilogues without a GPU; the tensor cores' own summation order may differ by rounding.
 /// </summary>
-internal struct ShuffleWarpMma : IWarpMmaTf32
+internal struct ShuffleWarpMma : IStagedMma
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Step(ref WarpTile acc, AFragments a, BFragments b)
+    public float Round(float x) => default(Tf32Rounding).Round(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Tile(ref WarpTile acc, ArrayView<float> at, ArrayView<float> bt)
+    {
+        Step(ref acc, TensorCoreGemmKernels.FragmentsA(at, 0), TensorCoreGemmKernels.FragmentsB(bt, 0));
+        Step(ref acc, TensorCoreGemmKernels.FragmentsA(at, 8), TensorCoreGemmKernels.FragmentsB(bt, 8));
+    }
+
+    /// <summary>One 8-deep step, emulated (see the struct).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Step(ref WarpTile acc, AFragments a, BFragments b)
     {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
         for (int q = 0; q < 4; q++)
@@ -100,28 +134,28 @@ internal struct ShuffleWarpMma : IWarpMmaTf32
             AFragments x = Warp.Shuffle(a, 4 * g + q);           // A(16m + g, q) = R0, (16m + g + 8, q) = R1, (16m + g, q + 4) = R2, (16m + g + 8, q + 4) = R3
             BFragments l = Warp.Shuffle(b, 4 * (2 * t) + q);     // B(q, 8n + 2t) = R0, B(q + 4, 8n + 2t) = R1
             BFragments r = Warp.Shuffle(b, 4 * (2 * t + 1) + q); // B(q, 8n + 2t + 1), B(q + 4, 8n + 2t + 1)
-            Tile(ref acc.C00, x.M0R0, x.M0R1, x.M0R2, x.M0R3, l.N0R0, l.N0R1, r.N0R0, r.N0R1);
-            Tile(ref acc.C01, x.M0R0, x.M0R1, x.M0R2, x.M0R3, l.N1R0, l.N1R1, r.N1R0, r.N1R1);
-            Tile(ref acc.C02, x.M0R0, x.M0R1, x.M0R2, x.M0R3, l.N2R0, l.N2R1, r.N2R0, r.N2R1);
-            Tile(ref acc.C03, x.M0R0, x.M0R1, x.M0R2, x.M0R3, l.N3R0, l.N3R1, r.N3R0, r.N3R1);
-            Tile(ref acc.C10, x.M1R0, x.M1R1, x.M1R2, x.M1R3, l.N0R0, l.N0R1, r.N0R0, r.N0R1);
-            Tile(ref acc.C11, x.M1R0, x.M1R1, x.M1R2, x.M1R3, l.N1R0, l.N1R1, r.N1R0, r.N1R1);
-            Tile(ref acc.C12, x.M1R0, x.M1R1, x.M1R2, x.M1R3, l.N2R0, l.N2R1, r.N2R0, r.N2R1);
-            Tile(ref acc.C13, x.M1R0, x.M1R1, x.M1R2, x.M1R3, l.N3R0, l.N3R1, r.N3R0, r.N3R1);
-            Tile(ref acc.C20, x.M2R0, x.M2R1, x.M2R2, x.M2R3, l.N0R0, l.N0R1, r.N0R0, r.N0R1);
-            Tile(ref acc.C21, x.M2R0, x.M2R1, x.M2R2, x.M2R3, l.N1R0, l.N1R1, r.N1R0, r.N1R1);
-            Tile(ref acc.C22, x.M2R0, x.M2R1, x.M2R2, x.M2R3, l.N2R0, l.N2R1, r.N2R0, r.N2R1);
-            Tile(ref acc.C23, x.M2R0, x.M2R1, x.M2R2, x.M2R3, l.N3R0, l.N3R1, r.N3R0, r.N3R1);
-            Tile(ref acc.C30, x.M3R0, x.M3R1, x.M3R2, x.M3R3, l.N0R0, l.N0R1, r.N0R0, r.N0R1);
-            Tile(ref acc.C31, x.M3R0, x.M3R1, x.M3R2, x.M3R3, l.N1R0, l.N1R1, r.N1R0, r.N1R1);
-            Tile(ref acc.C32, x.M3R0, x.M3R1, x.M3R2, x.M3R3, l.N2R0, l.N2R1, r.N2R0, r.N2R1);
-            Tile(ref acc.C33, x.M3R0, x.M3R1, x.M3R2, x.M3R3, l.N3R0, l.N3R1, r.N3R0, r.N3R1);
+            Accumulate(ref acc.C00, x.M0R0, x.M0R1, x.M0R2, x.M0R3, l.N0R0, l.N0R1, r.N0R0, r.N0R1);
+            Accumulate(ref acc.C01, x.M0R0, x.M0R1, x.M0R2, x.M0R3, l.N1R0, l.N1R1, r.N1R0, r.N1R1);
+            Accumulate(ref acc.C02, x.M0R0, x.M0R1, x.M0R2, x.M0R3, l.N2R0, l.N2R1, r.N2R0, r.N2R1);
+            Accumulate(ref acc.C03, x.M0R0, x.M0R1, x.M0R2, x.M0R3, l.N3R0, l.N3R1, r.N3R0, r.N3R1);
+            Accumulate(ref acc.C10, x.M1R0, x.M1R1, x.M1R2, x.M1R3, l.N0R0, l.N0R1, r.N0R0, r.N0R1);
+            Accumulate(ref acc.C11, x.M1R0, x.M1R1, x.M1R2, x.M1R3, l.N1R0, l.N1R1, r.N1R0, r.N1R1);
+            Accumulate(ref acc.C12, x.M1R0, x.M1R1, x.M1R2, x.M1R3, l.N2R0, l.N2R1, r.N2R0, r.N2R1);
+            Accumulate(ref acc.C13, x.M1R0, x.M1R1, x.M1R2, x.M1R3, l.N3R0, l.N3R1, r.N3R0, r.N3R1);
+            Accumulate(ref acc.C20, x.M2R0, x.M2R1, x.M2R2, x.M2R3, l.N0R0, l.N0R1, r.N0R0, r.N0R1);
+            Accumulate(ref acc.C21, x.M2R0, x.M2R1, x.M2R2, x.M2R3, l.N1R0, l.N1R1, r.N1R0, r.N1R1);
+            Accumulate(ref acc.C22, x.M2R0, x.M2R1, x.M2R2, x.M2R3, l.N2R0, l.N2R1, r.N2R0, r.N2R1);
+            Accumulate(ref acc.C23, x.M2R0, x.M2R1, x.M2R2, x.M2R3, l.N3R0, l.N3R1, r.N3R0, r.N3R1);
+            Accumulate(ref acc.C30, x.M3R0, x.M3R1, x.M3R2, x.M3R3, l.N0R0, l.N0R1, r.N0R0, r.N0R1);
+            Accumulate(ref acc.C31, x.M3R0, x.M3R1, x.M3R2, x.M3R3, l.N1R0, l.N1R1, r.N1R0, r.N1R1);
+            Accumulate(ref acc.C32, x.M3R0, x.M3R1, x.M3R2, x.M3R3, l.N2R0, l.N2R1, r.N2R0, r.N2R1);
+            Accumulate(ref acc.C33, x.M3R0, x.M3R1, x.M3R2, x.M3R3, l.N3R0, l.N3R1, r.N3R0, r.N3R1);
         }
     }
 
     // depths q, then q + 4, of one m16n8 tile: c0 (g, 2t) += A(g, .) B(., 2t), c1 (g, 2t + 1), c2 (g + 8, 2t), c3 (g + 8, 2t + 1)
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Tile(ref MmaAccumulator c, uint top, uint low, uint top4, uint low4, uint left, uint left4, uint right, uint right4)
+    static void Accumulate(ref MmaAccumulator c, uint top, uint low, uint top4, uint low4, uint left, uint left4, uint right, uint right4)
     {
         c.C0 += Bits(top) * Bits(left); c.C1 += Bits(top) * Bits(right);
         c.C2 += Bits(low) * Bits(left); c.C3 += Bits(low) * Bits(right);
@@ -175,14 +209,14 @@ internal readonly struct StagedOperand(ArrayView<float> x, ArrayView<Float4> x4,
     }
 
     /// <summary>
-    /// Cell <paramref name="cell"/>, rounded to TF32, into the operand's shared tile [128][Ld] (row-major, Ld = 20) starting at
+    /// Cell <paramref name="cell"/>, rounded once as <typeparamref name="TMma"/> rounds it (TF32 or bf16), into the operand's shared tile [128][Ld] (row-major, Ld = 20) starting at
     /// float <paramref name="at"/>: along p one 16-byte store into its row; along the rows four stores down a column, each a
     /// warp-wide store to 32 distinct banks (a half-warp's 16 depths, the other half's rows 4 further: 80 floats, 16 banks on).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Store(ArrayView<float> s, ArrayView<Float4> s4, int cell, int at, Float4 v)
+    public void Store<TMma>(ArrayView<float> s, ArrayView<Float4> s4, int cell, int at, Float4 v) where TMma : struct, IStagedMma
     {
-        Tf32Rounding r = default;
+        TMma r = default;
         if (AlongP) s4[(at + (cell >> 2) * TensorCoreGemmKernels.Ld + 4 * (cell & 3)) >> 2] = new Float4(r.Round(v.X), r.Round(v.Y), r.Round(v.Z), r.Round(v.W));
         else
         {
@@ -196,24 +230,26 @@ internal readonly struct StagedOperand(ArrayView<float> x, ArrayView<Float4> x4,
 }
 
 /// <summary>
-/// TF32 products on NVIDIA tensor cores (compute capability 8.0 and later) through ILGPU's inline PTX, in the strided form of
-/// <see cref="TiledGemmKernels"/>: C[i,j] = epilogue(sum_p tf32(A(i,p)) tf32(B(j,p))), A(i,p) = a[i*aRow + p*aCol],
+/// TF32 and bf16 products on NVIDIA tensor cores (compute capability 8.0 and later) through ILGPU's inline PTX, in the strided form of
+/// <see cref="TiledGemmKernels"/>: C[i,j] = epilogue(sum_p r(A(i,p)) r(B(j,p))), r = tf32 or bf16, A(i,p) = a[i*aRow + p*aCol],
 /// B(j,p) = b[j*bRow + p*bCol], C [rows, cols] row-major, sums in fp32, the <see cref="Epilogue"/>s of the tiled kernel
 /// (the row sums over unrounded A).
 ///   forward   Y = X . W^T:   a = X[m,k] (aRow k, aCol 1),  b = W[n,k] (bRow k, bCol 1)  BiasAct
 ///   weight    dW = dZ^T . H: a = dZ[m,n] (aRow 1, aCol n), b = H[m,k] (bRow 1, bCol k)  None or RowSums (db)
 ///   input     dX = dZ . W:   a = dZ[m,n] (aRow n, aCol 1), b = W[n,k] (bRow 1, bCol k)  ActBackprop
-/// A group of 256 threads (8 warps, 2 x 4) computes a 128 x 128 block of C, each warp 64 x 32 (4 x 4 m16n8 tiles, 16 mma per
-/// 8-deep step, <typeparamref name="TWarpMma"/>: <see cref="TensorCoreWarpMma"/> on the tensor cores, <see cref="ShuffleWarpMma"/>
-/// emulated). The contraction goes 16 deep at a time through shared memory: the group reads a 128 x 16 tile of A and of B from
-/// global memory (coalesced, 16 bytes a read where aligned, <see cref="StagedOperand"/>), rounds each value to TF32 once
-/// (<see cref="Tf32Rounding"/>, as cvt.rna) and stores it row-major with rows of Ld = 16 + 4 floats: a fragment read
-/// (row g, depth t of a lane) then falls on bank 20g + t mod 32, 32 distinct banks. Two buffers (2 x 2 x 128 x 20 floats,
+/// A group of 256 threads (8 warps, 2 x 4) computes a 128 x 128 block of C, each warp 64 x 32 (4 x 4 m16n8 tiles), and
+/// <typeparamref name="TMma"/> (<see cref="IStagedMma"/>) is the precision: TF32 two 8-deep steps of 16 m16n8k8 mma per tile
+/// (<see cref="TensorCoreWarpMma"/>, emulated <see cref="ShuffleWarpMma"/>), bf16 one step of 16 m16n8k16 mma
+/// (<see cref="TensorCoreWarpMmaBf16"/>, emulated <see cref="ShuffleWarpMmaBf16"/>). The contraction goes 16 deep at a time
+/// through shared memory: the group reads a 128 x 16 tile of A and of B from global memory (coalesced, 16 bytes a read where
+/// aligned, <see cref="StagedOperand"/>), rounds each value once (<see cref="Tf32Rounding"/> as cvt.rna, <see cref="Bf16Rounding"/>
+/// as cvt.rn.bf16; stored as fp32) and stores it row-major with rows of Ld = 16 + 4 floats: a fragment read (row g, depth t
+/// of a lane, both precisions: <see cref="Bf16Fragments"/>) then falls on bank 20g + t mod 32, 32 distinct banks. Two buffers (2 x 2 x 128 x 20 floats,
 /// 40960 bytes): the next tile is read into registers while the current one is multiplied, one barrier per tile. Any shape:
 /// reads outside the matrices give 0, stores outside are skipped; one summation order per shape (deterministic).
 /// Split-K (Splits &gt; 1): split s = Grid.IdxY / ceil(rows/128) writes its raw partial sums to c = a workspace [Splits, rows, cols],
 /// and <see cref="SplitKKernels.ReduceSplits"/> adds them in order and applies the epilogue (no atomics).
-/// ptxas 11.8 -O3 on the O2 PTX: 122 registers (124 for sm_90), no stack frame, no spills (2 groups, 16 warps, per SM); per tile a warp's
+/// TF32, ptxas 11.8 -O3 on the O2 PTX: 122 registers (124 for sm_90), no stack frame, no spills (2 groups, 16 warps, per SM); per tile a warp's
 /// inner block is 48 LDS + 32 HMMA.1688.F32.TF32 and about 20 other instructions.
 /// Why not cp.async (benchmarks/RESULTS.md, 2026-12-05): ILGPU 1.5.3 does hand a shared-memory address to inline PTX (pinned by
 /// PtxTests), but cp.async lands unrounded values (rounding them after costs the issue slots the register path spends), and its
@@ -222,6 +258,9 @@ internal readonly struct StagedOperand(ArrayView<float> x, ArrayView<Float4> x4,
 /// 32 flops per byte, so 150 TFLOP/s needs about 4.7 TB/s from L2 to the SMs; per warp and 8-deep step 24 conflict-free 4-byte
 /// shared reads feed 16 mma (192 bytes of shared memory per mma). Expected 110-180 TFLOP/s at 4096^3 on an H200, bound by
 /// L2 bandwidth and instruction issue; products of few blocks are split along the contraction (TensorCoreFamily.Split).
+/// bf16 (PREDICTION, not measured): the same bytes and shared reads per tile, but 16 mma of twice the depth where TF32 issues 32;
+/// the tensor cores' bf16 rate is twice TF32's, so the mma are no longer the bound: L2 and issue bound it as TF32 (the 24 packs
+/// per tile add a little issue), expected about as fast as TF32 at 4096^3, not twice.
 /// Launch with a grid of (ceil(cols / 128), ceil(rows / 128) * Splits) groups of 256 threads.
 /// </summary>
 internal static class TensorCoreGemmKernels
@@ -232,10 +271,10 @@ internal static class TensorCoreGemmKernels
     /// <summary>Floats per row of a shared tile (16 depths and 4 of padding); floats of one operand's tile; of one buffer (A then B).</summary>
     public const int Ld = TileDepth + 4, OperandFloats = Block * Ld, BufferFloats = 2 * OperandFloats;
 
-    // C[rows,cols] = epilogue(sum_p tf32(A(i,p)) tf32(B(j,p))) over p < depth on tensor cores, staged through shared memory
+    // C[rows,cols] = epilogue(sum_p r(A(i,p)) r(B(j,p))) over p < depth (r: TMma's rounding) on tensor cores, staged through shared memory
     // (or split s's raw partial sums into c[s, rows, cols]); see the class comment.
-    public static void Gemm<TWarpMma>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> aux, GemmArgs g)
-        where TWarpMma : struct, IWarpMmaTf32
+    public static void Gemm<TMma>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> aux, GemmArgs g)
+        where TMma : struct, IStagedMma
     {
         // two buffers of [A: 128 x Ld][B: 128 x Ld] floats, as Float4 so that they start on a 16-byte boundary
         ArrayView<Float4> s4 = SharedMemory.Allocate1D<Float4>(2 * BufferFloats / 4);
@@ -269,8 +308,8 @@ internal static class TensorCoreGemmKernels
         for (int k = 0; k < tiles; k++)
         {
             int buffer = (k & 1) * BufferFloats;
-            opA.Store(s, s4, tid, buffer, a0); opA.Store(s, s4, tid + Threads, buffer, a1);
-            opB.Store(s, s4, tid, buffer + OperandFloats, b0); opB.Store(s, s4, tid + Threads, buffer + OperandFloats, b1);
+            opA.Store<TMma>(s, s4, tid, buffer, a0); opA.Store<TMma>(s, s4, tid + Threads, buffer, a1);
+            opB.Store<TMma>(s, s4, tid, buffer + OperandFloats, b0); opB.Store<TMma>(s, s4, tid + Threads, buffer + OperandFloats, b1);
             Group.Barrier();
             int p0 = pBegin + (k + 1) * TileDepth;   // past pEnd in the last iteration: the reads give zeros, never stored
             a0 = opA.Load(tid, p0, pEnd); a1 = opA.Load(tid + Threads, p0, pEnd);
@@ -280,8 +319,7 @@ internal static class TensorCoreGemmKernels
             int fa = buffer + (wm + gq) * Ld + t, fb = buffer + OperandFloats + (wn + gq) * Ld + t;
             var at = s.SubView(fa, 2 * BufferFloats - fa);
             var bt = s.SubView(fb, 2 * BufferFloats - fb);
-            default(TWarpMma).Step(ref acc, FragmentsA(at, 0), FragmentsB(bt, 0));
-            default(TWarpMma).Step(ref acc, FragmentsA(at, 8), FragmentsB(bt, 8));
+            default(TMma).Tile(ref acc, at, bt);
         }
 
         int i0 = row0 + wm + gq, j0 = col0 + wn + 2 * t;   // accumulator rows i0 + 16m (+ 8) of m tile m, columns j0 + 8n (+ 1) of n tile n
@@ -306,7 +344,7 @@ internal static class TensorCoreGemmKernels
 
     /// <summary>The A fragments of the 8-deep step at depth k of the tile, from a view starting at this lane's row g, depth t.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static AFragments FragmentsA(ArrayView<float> at, int k)
+    internal static AFragments FragmentsA(ArrayView<float> at, int k)
     {
         AFragments f;
         f.M0R0 = Bits(at[k]); f.M0R1 = Bits(at[8 * Ld + k]); f.M0R2 = Bits(at[k + 4]); f.M0R3 = Bits(at[8 * Ld + k + 4]);
@@ -318,7 +356,7 @@ internal static class TensorCoreGemmKernels
 
     /// <summary>The B fragments of the 8-deep step at depth k of the tile, from a view starting at this lane's column g, depth t.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static BFragments FragmentsB(ArrayView<float> bt, int k)
+    internal static BFragments FragmentsB(ArrayView<float> bt, int k)
     {
         BFragments f;
         f.N0R0 = Bits(bt[k]); f.N0R1 = Bits(bt[k + 4]);

@@ -58,6 +58,7 @@ public sealed class PrecisionRoundingTests
             if (float.IsNaN(x))
             {
                 Assert.That(float.IsNaN(t) && float.IsNaN(b), $"NaN {u:x8} stays NaN");
+                Assert.That((BitConverter.SingleToUInt32Bits(b) >> 16 & 0x7fffu) > 0x7f80u, $"NaN {u:x8}: its bf16 bits (the top half) a NaN, as the staged kernel packs them");
                 continue;
             }
             if (BitConverter.SingleToUInt32Bits(t) != BitConverter.SingleToUInt32Bits(tr)) Assert.Fail($"tf32 of {u:x8}: kernel {BitConverter.SingleToUInt32Bits(t):x8}, reference {BitConverter.SingleToUInt32Bits(tr):x8}");

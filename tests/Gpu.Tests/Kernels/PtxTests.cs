@@ -59,7 +59,7 @@ public sealed class PtxTests
                 "LayerKernels.Loss<SigmoidSquaredErrorRow>", "LayerKernels.Loss<SoftmaxCrossEntropyRow>",
                 "LayerKernels.LossOneGroup<SigmoidSquaredErrorRow>", "LayerKernels.LossOneGroup<SoftmaxCrossEntropyRow>",
                 "TensorCoreGemmKernels.Gemm<ShuffleWarpMma>", "TensorCoreGemmKernels.Gemm<TensorCoreWarpMma>",
-                "TensorCoreBf16GemmKernels.Gemm<ShuffleMmaBf16>", "TensorCoreBf16GemmKernels.Gemm<TensorCoreMmaBf16>",
+                "TensorCoreGemmKernels.Gemm<ShuffleWarpMmaBf16>", "TensorCoreGemmKernels.Gemm<TensorCoreWarpMmaBf16>",
             }),
             "explicitly grouped: the shared-memory products (each generic one with every tile struct of its interface) and the loss kernels (grid and one group)");
         Assert.That(names, Is.Unique);
@@ -68,8 +68,8 @@ public sealed class PtxTests
         Assert.That(KernelCatalogue.All.Where(k => BlockedGemm.TileOf(k.Method) == null && !TensorCoreFamily.IsKernel(k.Method)).Select(k => k.Specialization(cuda)),
             Has.All.EqualTo(ILGPU.Runtime.KernelSpecialization.Empty), "CUDA: auto-grouped, no specialisation");
         Assert.That(KernelCatalogue.All.Where(k => TensorCoreFamily.IsKernel(k.Method)).Select(k => k.Specialization(cuda)),
-            Is.EqualTo(new[] { new ILGPU.Runtime.KernelSpecialization(256, 2), new ILGPU.Runtime.KernelSpecialization(256, 2) }),
-            "the tensor-core kernel (both mma): 256 threads, two groups per multiprocessor, as the family loads it");
+            Is.EqualTo(Enumerable.Repeat(new ILGPU.Runtime.KernelSpecialization(256, 2), 4)),
+            "the staged tensor-core kernel (TF32 and bf16, each on the tensor cores and emulated): 256 threads, two groups per multiprocessor, as both families load it");
         foreach (var k in KernelCatalogue.All.Where(k => BlockedGemm.TileOf(k.Method) != null))
             Assert.That(k.Specialization(cuda), Is.EqualTo(BlockedGemm.TileOf(k.Method)!.Specialization), $"{k.Name}: its group size and register budget, as the launcher loads it");
         var openCl = DeviceProfile.For(DeviceKind.OpenClCpu, 1L << 30);
@@ -109,12 +109,19 @@ public sealed class PtxTests
         var arch = PtxCheck.Architectures.Single(a => a.Major * 10 + a.Minor == sm);
         foreach (var level in PtxCheck.Levels)
         {
-            var r = Compiled(arch, level).Single(k => k.Kernel == "TensorCoreBf16GemmKernels.Gemm<TensorCoreMmaBf16>");
+            var r = Compiled(arch, level).Single(k => k.Kernel == "TensorCoreGemmKernels.Gemm<TensorCoreWarpMmaBf16>");
+            string at = PtxCheck.Name(level);
             var mma = System.Text.RegularExpressions.Regex.Matches(r.Ptx, @"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.bf16\.bf16\.f32").Count;
-            Assert.That(mma, Is.EqualTo(8), $"{PtxCheck.Name(level)}: one mma per tile of the warp's 2 x 4 per 16-deep step");
-            Assert.That(System.Text.RegularExpressions.Regex.Matches(r.Ptx, @"\bmma\.").Count, Is.EqualTo(8), "no other mma (no tf32 one)");
-            Assert.That(r.LocalBytes, Is.EqualTo(8 * PtxCheck.MmaOperandBytes),
-                "no local memory but ILGPU's inline-PTX operands (14 4-byte variables per mma, which ptxas makes registers): the 32 accumulators stay in registers");
+            Assert.That(mma, Is.EqualTo(16), $"{at}: one mma per m16n8 tile of the warp's 4 x 4, one 16-deep step per tile");
+            Assert.That(System.Text.RegularExpressions.Regex.Matches(r.Ptx, @"\bmma\.").Count, Is.EqualTo(16), $"{at}: no other mma (no tf32 one)");
+            Assert.That(r.LocalBytes, Is.EqualTo(16 * PtxCheck.MmaOperandBytes),
+                $"{at}: no local memory but ILGPU's inline-PTX operands (14 4-byte variables per mma, which ptxas makes registers): the 64 accumulators and the staged tiles stay in registers");
+            Assert.That(r.SharedBytes, Is.EqualTo(2 * TensorCoreGemmKernels.BufferFloats * sizeof(float)).And.EqualTo(40960),
+                $"{at}: the TF32 instance's two buffers of A's and B's 128 x (16 + 4) tiles (bf16 values stored as fp32), nothing else");
+            Assert.That(System.Text.RegularExpressions.Regex.Matches(r.Ptx, @"\bbar\.sync\b").Count, Is.EqualTo(1), $"{at}: one barrier, once per tile");
+            Assert.That(System.Text.RegularExpressions.Regex.Matches(r.Ptx, @"\bld\.shared\.f32\b").Count, Is.EqualTo(48),
+                $"{at}: the fragments come from shared memory: the TF32 instance's 4-byte reads (32 A and 16 B values per lane and tile), packed in pairs");
+            Assert.That(r.Ptx, Does.Match(@"\bld(\.global)?\.v4\.f32\b"), $"{at}: 16-byte global reads where aligned (O1 leaves them generic)");
             Assert.That(r.Approximate, Is.Empty);
             Assert.That(r.Ptx, Does.Not.Contain(".approx"));
             Assert.That(r.Passed, string.Join("; ", r.Problems));
