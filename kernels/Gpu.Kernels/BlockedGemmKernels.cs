@@ -234,6 +234,16 @@ internal readonly struct Operand(ArrayView<float> x, ArrayView<Float4> x4, bool 
         int i, p;
         if (AlongP) { i = First + Cells.Div(cell, bk / 4); p = p0 + 4 * Cells.Mod(cell, bk / 4); }
         else { p = p0 + Cells.Div(cell, bmn / 4); i = First + 4 * Cells.Mod(cell, bmn / 4); }
+        return Read(i, p, pEnd);
+    }
+
+    /// <summary>
+    /// The four consecutive values from row i (of A; column of C for B), depth p along the contiguous dimension (p .. p + 3 along
+    /// p, else rows i .. i + 3), 0 outside [0, Extent) x [0, pEnd): one 16-byte read where <see cref="Vector"/>, else four.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Float4 Read(int i, int p, int pEnd)
+    {
         // branch-free: every read is made at an address clamped into the matrix (and the split), and a read outside gives 0
         if (Vector)
         {

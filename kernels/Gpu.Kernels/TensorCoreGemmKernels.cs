@@ -173,39 +173,19 @@ internal struct ShuffleWarpMma : IStagedMma
 /// row c / 4, depths 4 (c % 4) .. + 3 (four lanes read a row's 64 bytes); along the rows (rowStride 1: weight-grad dZ and H,
 /// input-grad W) cell c is depth c % 16, rows 4 (c / 16) .. + 3 (a warp reads 16 depths' 32-byte runs, every sector whole).
 /// </summary>
-internal readonly struct StagedOperand(ArrayView<float> x, ArrayView<Float4> x4, bool alongP, bool vector, int first, int extent, int rowStride, int pStride)
+internal readonly struct StagedOperand(Operand source)
 {
-    public readonly ArrayView<float> X = x;
-    public readonly ArrayView<Float4> X4 = x4;
-    public readonly bool AlongP = alongP;
-    /// <summary>Each cell one 16-byte read (its four values all inside the matrix or all outside).</summary>
-    public readonly bool Vector = vector;
-    public readonly int First = first, Extent = extent, RowStride = rowStride, PStride = pStride;
+    /// <summary>The operand as the blocked kernel reads it (<see cref="Operand.Read"/>): its views, orientation, read path, rows and strides.</summary>
+    public readonly Operand Source = source;
 
     /// <summary>Cell <paramref name="cell"/> of the tile starting at depth p0, unrounded; 0 outside [0, Extent) x [0, depth).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Float4 Load(int cell, int p0, int depth)
     {
         int i, p;
-        if (AlongP) { i = First + (cell >> 2); p = p0 + 4 * (cell & 3); }
-        else { i = First + 4 * (cell >> 4); p = p0 + (cell & 15); }
-        // branch-free: every read is made at an address clamped into the matrix, and a read outside gives 0
-        if (Vector)
-        {
-            bool inside = i < Extent && p < depth;
-            long at = AlongP ? (long)Math.Min(i, Extent - 1) * RowStride + Math.Min(p, depth - 4) : (long)Math.Min(p, depth - 1) * PStride + Math.Min(i, Extent - 4);
-            Float4 v = X4[at >> 2];
-            return inside ? v : default;
-        }
-        if (AlongP) return new Float4(Get(i, p, depth), Get(i, p + 1, depth), Get(i, p + 2, depth), Get(i, p + 3, depth));
-        return new Float4(Get(i, p, depth), Get(i + 1, p, depth), Get(i + 2, p, depth), Get(i + 3, p, depth));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    float Get(int i, int p, int depth)
-    {
-        float v = X[(long)Math.Min(i, Extent - 1) * RowStride + (long)Math.Min(p, depth - 1) * PStride];
-        return i < Extent && p < depth ? v : 0f;
+        if (Source.AlongP) { i = Source.First + (cell >> 2); p = p0 + 4 * (cell & 3); }
+        else { i = Source.First + 4 * (cell >> 4); p = p0 + (cell & 15); }
+        return Source.Read(i, p, depth);
     }
 
     /// <summary>
@@ -217,7 +197,7 @@ internal readonly struct StagedOperand(ArrayView<float> x, ArrayView<Float4> x4,
     public void Store<TMma>(ArrayView<float> s, ArrayView<Float4> s4, int cell, int at, Float4 v) where TMma : struct, IStagedMma
     {
         TMma r = default;
-        if (AlongP) s4[(at + (cell >> 2) * TensorCoreGemmKernels.Ld + 4 * (cell & 3)) >> 2] = new Float4(r.Round(v.X), r.Round(v.Y), r.Round(v.Z), r.Round(v.W));
+        if (Source.AlongP) s4[(at + (cell >> 2) * TensorCoreGemmKernels.Ld + 4 * (cell & 3)) >> 2] = new Float4(r.Round(v.X), r.Round(v.Y), r.Round(v.Z), r.Round(v.W));
         else
         {
             int o = at + 4 * (cell >> 4) * TensorCoreGemmKernels.Ld + (cell & 15);
@@ -290,8 +270,8 @@ internal static class TensorCoreGemmKernels
         bool aAlongP = g.ACol == 1, bAlongP = g.BCol == 1;
         bool aVector = (g.Aligned & 1) != 0 && (aAlongP ? g.ARow % 4 == 0 && g.Depth % 4 == 0 : g.ARow == 1 && g.ACol % 4 == 0 && g.Rows % 4 == 0);
         bool bVector = (g.Aligned & 2) != 0 && (bAlongP ? g.BRow % 4 == 0 && g.Depth % 4 == 0 : g.BRow == 1 && g.BCol % 4 == 0 && g.Cols % 4 == 0);
-        var opA = new StagedOperand(a, a.Cast<Float4>(), aAlongP, aVector, row0, g.Rows, g.ARow, g.ACol);
-        var opB = new StagedOperand(b, b.Cast<Float4>(), bAlongP, bVector, col0, g.Cols, g.BRow, g.BCol);
+        var opA = new StagedOperand(new Operand(a, a.Cast<Float4>(), aAlongP, aVector, row0, g.Rows, g.ARow, g.ACol));
+        var opB = new StagedOperand(new Operand(b, b.Cast<Float4>(), bAlongP, bVector, col0, g.Cols, g.BRow, g.BCol));
         int tiles = pEnd > pBegin ? (pEnd - pBegin + TileDepth - 1) / TileDepth : 0;
 
         // iteration k: store tile k (read into registers during iteration k - 1) into buffer k & 1; barrier; read tile k + 1
