@@ -29,7 +29,7 @@ public static class Python
     /// <summary>Runs a script of tests/parity with arguments; fails the test with its output when it exits non-zero.</summary>
     public static string Script(string script, params string[] args)
     {
-        var r = Run(Require(), [Path.Combine(Repo.Root, "tests", "parity", script), .. args], TimeSpan.FromMinutes(5));
+        var r = ScriptResult(script, args);
         Assert.That(r.Code, Is.Zero, $"{script} failed:\n{r.Out}\n{r.Err}");
         return r.Out;
     }
